@@ -1,0 +1,78 @@
+"""Every tunable of the SDK in one place. Clients accept overrides for each."""
+
+from __future__ import annotations
+
+# --- timeouts (seconds) -------------------------------------------------------------------
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+WRITE_TIMEOUT = 30.0
+POOL_TIMEOUT = 30.0
+# A whole call, across every retry and backoff sleep.
+TOTAL_DEADLINE = 120.0
+
+# --- connection pool ------------------------------------------------------------------------
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE_CONNECTIONS = 100
+KEEPALIVE_EXPIRY = 15.0
+
+# --- retries ----------------------------------------------------------------------------------
+MAX_RETRIES = 3
+INITIAL_BACKOFF = 0.25
+MAX_BACKOFF = 8.0
+# Retry-After values above this are not waited for: the error goes to the caller instead.
+MAX_RETRY_AFTER = 60.0
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+# --- TOTP -----------------------------------------------------------------------------------
+# Never hand out a code with less than this many seconds left in its step.
+TOTP_MIN_REMAINING = 3.0
+# Extra wait past a step boundary, for clock skew against the server.
+TOTP_BOUNDARY_SLACK = 0.25
+
+# --- credentials ------------------------------------------------------------------------------
+# Refresh a JWT this many seconds before its ``exp``.
+JWT_REFRESH_MARGIN = 60.0
+# Quatrix sessions die after 15 idle minutes; re-login proactively a little before that.
+QUATRIX_SESSION_IDLE_TIMEOUT = 15 * 60.0
+QUATRIX_SESSION_IDLE_MARGIN = 30.0
+
+# --- logging ------------------------------------------------------------------------------
+LOGGER_NAME = "mfa_common"
+# Header names whose values are never logged (lower case).
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-auth-token",
+        "x-mfa-token",
+        "x-api-key",
+        "cookie",
+        "set-cookie",
+    }
+)
+# JSON fields whose values are never logged (lower case).
+SENSITIVE_FIELDS = frozenset(
+    {
+        "password",
+        "new_password",
+        "newpassword",
+        "oldpassword",
+        "code",
+        "token",
+        "secret",
+        "secret2fa",
+        "recovery_code",
+        "recovery_codes",
+        "main_email_code",
+        "recovery_email_code",
+        "session_id",
+        "apikey",
+        "api_key",
+        "link",
+        "qrcode",
+        "qr_code",
+    }
+)
+
+USER_AGENT = "mfa-sdks/0.1 (python)"

@@ -1,0 +1,51 @@
+"""Transports: how requests reach the network, swappable behind the httpx API.
+
+The default is chosen per event loop when the first request is sent:
+
+* asyncio: :class:`AiohttpTransport` (aiohttp's connection pool; several times cheaper per
+  request than httpx's own pool under concurrency, and not poisoned by cancellation);
+* Trio (aiohttp is asyncio-only): :class:`Httpcore2Transport` (httpcore2's pool, which drops
+  connections no request owns; httpcore 1.0.9 leaks them on cancellation, encode/httpcore#1093).
+
+Any ``httpx.AsyncBaseTransport`` can be passed instead (``transport=``), for example
+``httpx.ASGITransport(app)`` to talk to a fake in-process.
+"""
+
+from __future__ import annotations
+
+import sniffio
+
+from .._httpx import AsyncBaseTransport, Limits
+
+__all__ = ["TransportFactory", "default_transport", "transport_kind"]
+
+
+def transport_kind() -> str:
+    """'aiohttp' on asyncio, 'httpcore2' on anything else (Trio)."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = "asyncio"
+    return "aiohttp" if library == "asyncio" else "httpcore2"
+
+
+def default_transport(*, limits: Limits, verify: bool | str = True) -> AsyncBaseTransport:
+    """The fastest well-behaved transport for the running event loop."""
+    if transport_kind() == "aiohttp":
+        from .aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limits=limits, verify=verify)
+    from .httpcore2 import Httpcore2Transport
+
+    return Httpcore2Transport(limits=limits, verify=verify)
+
+
+class TransportFactory:
+    """Builds the default transport lazily, once an event loop is running."""
+
+    def __init__(self, *, limits: Limits, verify: bool | str = True) -> None:
+        self.limits = limits
+        self.verify = verify
+
+    def __call__(self) -> AsyncBaseTransport:
+        return default_transport(limits=self.limits, verify=self.verify)

@@ -1,0 +1,97 @@
+"""An httpx transport over httpcore2's connection pool (asyncio and Trio).
+
+httpcore2 is the maintained continuation of httpcore; unlike httpcore 1.0.9 its pool drops a
+connection that no request owns, so per-request cancellation under contention cannot leave the
+pool full of orphaned ``CONNECTING`` slots (encode/httpcore#1093).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpcore2
+
+from .._httpx import AsyncBaseTransport, AsyncByteStream, Limits, Request, Response, httpx
+
+_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore2.PoolTimeout, httpx.PoolTimeout),
+    (httpcore2.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore2.ReadTimeout, httpx.ReadTimeout),
+    (httpcore2.WriteTimeout, httpx.WriteTimeout),
+    (httpcore2.TimeoutException, httpx.TimeoutException),
+    (httpcore2.ConnectError, httpx.ConnectError),
+    (httpcore2.ReadError, httpx.ReadError),
+    (httpcore2.WriteError, httpx.WriteError),
+    (httpcore2.NetworkError, httpx.NetworkError),
+    (httpcore2.ProxyError, httpx.ProxyError),
+    (httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore2.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore2.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore2.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextmanager
+def _map_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _ERRORS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
+
+class _Stream(AsyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _map_errors():
+            async for chunk in self._stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        if hasattr(self._stream, "aclose"):
+            with _map_errors():
+                await self._stream.aclose()
+
+
+class Httpcore2Transport(AsyncBaseTransport):
+    """``httpx.AsyncBaseTransport`` backed by ``httpcore2.AsyncConnectionPool``."""
+
+    def __init__(self, *, limits: Limits | None = None, verify: bool | str = True) -> None:
+        limits = limits or Limits()
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+        )
+
+    async def handle_async_request(self, request: Request) -> Response:
+        req = httpcore2.Request(
+            method=request.method,
+            url=httpcore2.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _map_errors():
+            resp = await self._pool.handle_async_request(req)
+        return Response(
+            status_code=resp.status,
+            headers=resp.headers,
+            stream=_Stream(resp.stream),
+            extensions=resp.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()

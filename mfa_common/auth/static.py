@@ -1,0 +1,95 @@
+"""Backends whose credential is known up front: HTTP Basic, an API key header, a bearer token.
+
+Like every backend of the SDK they send the credential only to the origin of the first request
+(or of ``base_url``), never to another host after a redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncGenerator
+
+from .._httpx import URL, Auth, Request, Response
+from ..secret import Secret, wrap
+
+
+class _OriginBound(Auth):
+    def __init__(self, base_url: str | URL | None) -> None:
+        self._origin = _origin(URL(str(base_url))) if base_url is not None else None
+
+    def _allowed(self, request: Request) -> bool:
+        origin = _origin(request.url)
+        if self._origin is None:
+            self._origin = origin
+        return origin == self._origin
+
+    def _apply(self, request: Request) -> None:
+        raise NotImplementedError
+
+    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+        if self._allowed(request):
+            self._apply(request)
+        yield request
+
+
+class BasicAuth(_OriginBound):
+    """HTTP Basic with a username (e-mail) and password."""
+
+    def __init__(self, username: str, password: str | Secret[str], *, base_url: str | URL | None = None):
+        super().__init__(base_url)
+        self.username = username
+        token = base64.b64encode(f"{username}:{wrap(password).reveal()}".encode()).decode()
+        self._header = Secret(f"Basic {token}")
+
+    def _apply(self, request: Request) -> None:
+        request.headers["Authorization"] = self._header.reveal()
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(username={self.username!r}, password=Secret('***'))"
+
+
+class ApiKeyAuth(_OriginBound):
+    """A static API key in a header: ``Authorization: Bearer <key>`` by default, or e.g.
+    ``header="X-API-KEY", scheme=None`` for a bare key."""
+
+    def __init__(
+        self,
+        api_key: str | Secret[str],
+        *,
+        header: str = "Authorization",
+        scheme: str | None = "Bearer",
+        base_url: str | URL | None = None,
+    ) -> None:
+        super().__init__(base_url)
+        self.header = header
+        self.scheme = scheme
+        self._key = wrap(api_key)
+
+    @property
+    def api_key(self) -> Secret[str]:
+        return self._key
+
+    def set_key(self, api_key: str | Secret[str]) -> None:
+        """Switch to a new key (after the server regenerated it)."""
+        self._key = wrap(api_key)
+
+    def _apply(self, request: Request) -> None:
+        key = self._key.reveal()
+        request.headers[self.header] = f"{self.scheme} {key}" if self.scheme else key
+
+    def __repr__(self) -> str:
+        return f"ApiKeyAuth(header={self.header!r}, api_key=Secret('***'))"
+
+
+class BearerTokenAuth(ApiKeyAuth):
+    """A static bearer token (a JWT obtained elsewhere)."""
+
+    def __init__(self, token: str | Secret[str], *, base_url: str | URL | None = None) -> None:
+        super().__init__(token, base_url=base_url)
+
+    def __repr__(self) -> str:
+        return "BearerTokenAuth(token=Secret('***'))"
+
+
+def _origin(url: URL) -> tuple[bytes, bytes, int | None]:
+    return (url.raw_scheme, url.raw_host, url.port)

@@ -1,0 +1,477 @@
+"""The HTTP machinery both API clients stand on.
+
+:class:`BaseClient` owns one ``httpx.AsyncClient`` (created when the first request is sent, so
+the transport fits the running event loop) and gives every call:
+
+* an explicit lifecycle (``async with`` / ``aclose()``); use after close raises;
+* finite timeouts per phase and a total deadline across retries and backoff sleeps;
+* retries by :class:`~mfa_common.retry.RetryPolicy` (never a blind retry of a write);
+* errors mapped onto :mod:`mfa_common.errors` by an API-specific mapper;
+* redacted DEBUG logging;
+* refusal to send credentials over plain ``http://`` to a non-loopback host, and no redirects
+  followed (credentials never reach another origin).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json as _json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+import cattrs
+
+from . import _constants as C
+from ._httpx import (
+    URL,
+    AsyncBaseTransport,
+    AsyncClient,
+    Auth,
+    Limits,
+    Request,
+    Response,
+    Timeout,
+    TimeoutException,
+    TransportError,
+)
+from ._logging import debug_enabled, log_debug, redact_url
+from ._transports import TransportFactory
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClientClosedError,
+    InsecureTransportError,
+    RateLimitError,
+    ResponseDecodeError,
+    status_error_class,
+)
+from .retry import RetryPolicy, parse_retry_after, request_not_sent
+
+T = TypeVar("T")
+
+ErrorMapper = Callable[[Response], APIStatusError]
+
+PATH_TEMPLATE_EXTENSION = "mfa_sdk_path_template"
+
+
+@attrs.frozen
+class RequestOptions:
+    """Per-call overrides: ``timeout`` (seconds per phase), ``deadline`` (seconds for the whole
+    call including retries), ``max_retries``, extra ``headers``."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    max_retries: int | None = None
+    headers: Mapping[str, str] | None = None
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport_security(url: URL | str, *, allow_insecure_http: bool) -> None:
+    """Refuse plain http to a remote host when credentials will be sent."""
+    url = URL(url) if isinstance(url, str) else url
+    if url.scheme == "http" and not is_loopback_host(url.host) and not allow_insecure_http:
+        raise InsecureTransportError(
+            f"refusing to send credentials over plain http to {url.host!r}; use https, "
+            "or pass allow_insecure_http=True if the network is trusted"
+        )
+
+
+def request_id_of(response: Response) -> str | None:
+    """The server's request id, under any of the usual header names."""
+    headers = response.headers
+    for name in ("x-request-id", "request-id", "x-amzn-requestid"):
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def parse_json_body(response: Response) -> Any:
+    """The JSON body, or ResponseDecodeError (never the raw body in the message)."""
+    try:
+        return _json.loads(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        method, url = describe(response.request)
+        raise ResponseDecodeError(
+            f"{method} {url}: response body is not valid JSON ({len(response.content)} bytes)",
+            status_code=response.status_code,
+            method=method,
+            url=url,
+            request_id=request_id_of(response),
+        ) from exc
+
+
+def describe(request: Request | None) -> tuple[str | None, str | None]:
+    """(method, redacted URL) of a request, for messages and logs."""
+    if request is None:
+        return None, None
+    template = request.extensions.get(PATH_TEMPLATE_EXTENSION)
+    return request.method, redact_url(request.url, template if isinstance(template, str) else None)
+
+
+def structure(converter: cattrs.Converter, data: Any, cls: type[T], response: Response) -> T:
+    """Turn decoded JSON into a model; a shape mismatch becomes ResponseDecodeError."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        method, url = describe(response.request)
+        raise ResponseDecodeError(
+            f"{method} {url}: response does not match {cls.__name__}",
+            status_code=response.status_code,
+            method=method,
+            url=url,
+            request_id=request_id_of(response),
+        ) from exc
+
+
+def build_status_error(
+    response: Response,
+    *,
+    server_message: str | None = None,
+    error_code: int | str | None = None,
+    details: Mapping[str, Any] | None = None,
+    body: Any = None,
+    cls: type[APIStatusError] | None = None,
+    **extra: Any,
+) -> APIStatusError:
+    """An APIStatusError of the right class for ``response``, with a message free of secrets."""
+    status = response.status_code
+    cls = cls or status_error_class(status)
+    method, url = describe(response.request)
+    text = f"{method} {url} -> {status}"
+    if error_code is not None:
+        text += f" [code {error_code}]"
+    if server_message:
+        text += f": {server_message[:300]}"
+    if cls is RateLimitError or issubclass(cls, RateLimitError):
+        extra.setdefault(
+            "retry_after", parse_retry_after(response.headers.get("retry-after"), now=time.time())
+        )
+    return cls(
+        text,
+        status_code=status,
+        body=body,
+        error_code=error_code,
+        server_message=server_message,
+        details=details,
+        response=response,
+        method=method,
+        url=url,
+        request_id=request_id_of(response),
+        **extra,
+    )
+
+
+def default_error_mapper(response: Response) -> APIStatusError:
+    """Reads ``message`` / ``msg`` / ``error`` from a JSON body when there is one."""
+    body: Any = None
+    message: str | None = None
+    try:
+        body = _json.loads(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        raw = body.get("message") or body.get("msg") or body.get("error")
+        message = raw if isinstance(raw, str) else None
+    return build_status_error(response, server_message=message, body=body)
+
+
+class BaseClient:
+    """Shared lifecycle, retries, deadline and error mapping; see the module docstring."""
+
+    def __init__(
+        self,
+        base_url: str | URL,
+        *,
+        auth: Auth | None = None,
+        transport: AsyncBaseTransport | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = C.TOTAL_DEADLINE,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        limits: Limits | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure_http: bool = False,
+        verify: bool | str = True,
+        error_mapper: ErrorMapper | None = None,
+    ) -> None:
+        self.base_url = URL(str(base_url).rstrip("/") + "/")
+        if auth is not None:
+            check_transport_security(self.base_url, allow_insecure_http=allow_insecure_http)
+        self.allow_insecure_http = allow_insecure_http
+        self._auth = auth
+        self._transport = transport
+        if timeout is None:
+            timeout = Timeout(
+                connect=C.CONNECT_TIMEOUT,
+                read=C.READ_TIMEOUT,
+                write=C.WRITE_TIMEOUT,
+                pool=C.POOL_TIMEOUT,
+            )
+        self._timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self._deadline = deadline
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        self.retry_policy = policy
+        self._limits = limits or Limits(
+            max_connections=C.MAX_CONNECTIONS,
+            max_keepalive_connections=C.MAX_KEEPALIVE_CONNECTIONS,
+            keepalive_expiry=C.KEEPALIVE_EXPIRY,
+        )
+        self._verify = verify
+        self._headers = {
+            "User-Agent": C.USER_AGENT,
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        self._error_mapper = error_mapper or default_error_mapper
+        self._client: AsyncClient | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self: Any) -> Any:
+        self._ensure_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Subclasses log out first where the API has a logout."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _ensure_open(self) -> AsyncClient:
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        client = self._client
+        if client is None:
+            transport = self._transport or TransportFactory(limits=self._limits, verify=self._verify)()
+            client = self._client = AsyncClient(
+                base_url=self.base_url,
+                transport=transport,
+                timeout=self._timeout,
+                headers=self._headers,
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return client
+
+    @property
+    def auth(self) -> Auth | None:
+        return self._auth
+
+    # -- requests ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        authenticated: bool = True,
+        options: RequestOptions | None = None,
+        path_template: str | None = None,
+        raise_for_status: bool = True,
+    ) -> Response:
+        """Send one call with retries inside the deadline; return the response or raise.
+
+        ``idempotent`` overrides the method's default for retry decisions (a POST that is safe
+        to repeat, such as a read-only search, may pass True). ``path_template`` replaces a
+        path holding a secret (a reset token) in logs and error messages.
+        """
+        client = self._ensure_open()
+        policy = self.retry_policy
+        idem = policy.is_idempotent(method) if idempotent is None else idempotent
+        deadline = self._deadline
+        max_retries = policy.max_retries
+        timeout = self._timeout
+        if options is not None:
+            if options.deadline is not None:
+                deadline = options.deadline
+            if options.max_retries is not None:
+                max_retries = options.max_retries
+            if options.timeout is not None:
+                timeout = Timeout(options.timeout)
+            if options.headers:
+                headers = {**(headers or {}), **options.headers}
+        extensions: dict[str, Any] = {}
+        if path_template is not None:
+            extensions[PATH_TEMPLATE_EXTENSION] = path_template
+        auth = self._auth if authenticated else None
+        try:
+            with anyio.fail_after(deadline):
+                return await self._send_with_retries(
+                    client,
+                    method,
+                    path,
+                    json,
+                    params,
+                    headers,
+                    timeout,
+                    extensions,
+                    auth,
+                    idem,
+                    max_retries,
+                    raise_for_status,
+                )
+        except TimeoutError as exc:
+            raise APITimeoutError(
+                f"{method} {redact_url(self.base_url.join(path), path_template)}: "
+                f"no answer within the {deadline} s deadline",
+                method=method,
+                url=redact_url(self.base_url.join(path), path_template),
+            ) from exc
+
+    async def _send_with_retries(
+        self,
+        client: AsyncClient,
+        method: str,
+        path: str,
+        json: Any,
+        params: Any,
+        headers: Mapping[str, str] | None,
+        timeout: Timeout,
+        extensions: dict[str, Any],
+        auth: Auth | None,
+        idempotent: bool,
+        max_retries: int,
+        raise_for_status: bool,
+    ) -> Response:
+        policy = self.retry_policy
+        attempt = 0
+        while True:
+            request = client.build_request(
+                method,
+                path,
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                extensions=extensions or None,
+            )
+            started = time.perf_counter() if debug_enabled() else 0.0
+            try:
+                if auth is None:
+                    response = await client.send(request, auth=None)
+                else:
+                    response = await client.send(request, auth=auth)
+            except TransportError as exc:
+                if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
+                    attempt += 1
+                    delay = policy.backoff(attempt)
+                    if debug_enabled():
+                        log_debug(
+                            "retry %d after %s on %s %s",
+                            attempt,
+                            type(exc).__name__,
+                            *describe(request),
+                        )
+                    await anyio.sleep(delay or 0)
+                    continue
+                raise self._connection_error(exc, request) from exc
+            if debug_enabled():
+                m, u = describe(request)
+                log_debug(
+                    "%s %s -> %d in %.1f ms (attempt %d)",
+                    m,
+                    u,
+                    response.status_code,
+                    (time.perf_counter() - started) * 1000,
+                    attempt + 1,
+                )
+            status = response.status_code
+            if status < 400 or not raise_for_status:
+                return response
+            if attempt < max_retries and policy.retry_status(status, idempotent=idempotent):
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
+                delay = policy.backoff(attempt + 1, retry_after=retry_after)
+                if delay is not None:
+                    attempt += 1
+                    await anyio.sleep(delay)
+                    continue
+            raise self._error_mapper(response)
+
+    def _connection_error(self, exc: TransportError, request: Request) -> APIConnectionError:
+        method, url = describe(request)
+        sent = not request_not_sent(exc)
+        cls = APITimeoutError if isinstance(exc, TimeoutException) else APIConnectionError
+        return cls(
+            f"{method} {url}: {type(exc).__name__}" + ("" if sent else " (the request was not sent)"),
+            request_sent=sent,
+            method=method,
+            url=url,
+        )
+
+    async def send_unauthenticated(self, request: Request) -> Response:
+        """Send a request built elsewhere (an auth backend's login step) without auth.
+
+        Retries follow the same policy; status errors are returned, not raised, so the auth
+        backend can read challenges (207, 401 + X-MFA-Token).
+        """
+        client = self._ensure_open()
+        policy = self.retry_policy
+        idem = policy.is_idempotent(request.method)
+        attempt = 0
+        while True:
+            try:
+                response = await client.send(request, auth=None)
+            except TransportError as exc:
+                if attempt < policy.max_retries and policy.retry_exception(exc, idempotent=idem):
+                    attempt += 1
+                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    continue
+                raise self._connection_error(exc, request) from exc
+            status = response.status_code
+            retryable = status == 429 or (idem and status in (502, 503, 504))
+            # A lockout 429 is final: waiting inside the call would only add failed attempts.
+            locked = response.headers.get("x-account-lockout") not in (None, "", "0")
+            if attempt < policy.max_retries and retryable and not locked:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
+                delay = policy.backoff(attempt + 1, retry_after=retry_after)
+                if delay is not None:
+                    attempt += 1
+                    await anyio.sleep(delay)
+                    continue
+            return response
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """A request against this client's base URL (for auth backends' login steps)."""
+        return self._ensure_open().build_request(method, path, json=json, params=params, headers=headers)
+
+    def map_error(self, response: Response) -> APIStatusError:
+        """The typed error for an error response, by this client's API-specific mapper."""
+        return self._error_mapper(response)

@@ -1,0 +1,182 @@
+"""Where a second factor comes from: a TOTP secret, a recovery-code store, or a person.
+
+An auth backend that meets an MFA challenge asks its :class:`CodeProvider` for a code and,
+once it knows what the server did with it, settles the :class:`IssuedCode`:
+
+* ``accepted()`` — the server took it;
+* ``rejected()`` — the server refused it (a recovery code is then never offered again);
+* ``not_sent()`` — the request never left (a recovery code goes back to the pool);
+* ``unknown()`` — sent, outcome unknown (a recovery code is set aside, never reused blindly).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+from . import _constants as C
+from .clock import Clock
+from .errors import InvalidCodeError
+from .recovery_codes import RecoveryCodeReservation, RecoveryCodeStore
+from .replay_guard import StepRegistry, next_totp
+from .secret import Secret, wrap
+from .totp import Totp, validate_code_format
+
+CodeKind = Literal["totp", "recovery", "pin", "other"]
+
+
+@attrs.frozen
+class MfaChallenge:
+    """What the server asked for: ``kind`` ("totp", "pin", "recovery"), for which ``user``."""
+
+    kind: str = "totp"
+    user: str | None = None
+    detail: str | None = None
+
+
+class IssuedCode:
+    """A code handed out for one attempt; settle it exactly once (see the module docstring)."""
+
+    __slots__ = ("_on_settle", "_settled", "kind", "value")
+
+    def __init__(
+        self,
+        value: Secret[str],
+        kind: CodeKind,
+        on_settle: Callable[[str], None] | None = None,
+    ) -> None:
+        self.value = value
+        self.kind = kind
+        self._on_settle = on_settle
+        self._settled = False
+
+    def _settle(self, outcome: str) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        if self._on_settle is not None:
+            self._on_settle(outcome)
+
+    def accepted(self) -> None:
+        self._settle("accepted")
+
+    def rejected(self) -> None:
+        self._settle("rejected")
+
+    def not_sent(self) -> None:
+        self._settle("not_sent")
+
+    def unknown(self) -> None:
+        self._settle("unknown")
+
+    def __repr__(self) -> str:
+        return f"IssuedCode(kind={self.kind!r}, value=Secret('***'))"
+
+
+@runtime_checkable
+class CodeProvider(Protocol):
+    """Anything that can answer an MFA challenge."""
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode: ...
+
+
+class TotpCodeProvider:
+    """Codes from a TOTP secret, replay-safe (see :mod:`mfa_common.replay_guard`)."""
+
+    def __init__(
+        self,
+        secret: Totp | str | Secret[str],
+        *,
+        clock: Clock | None = None,
+        min_remaining: float = C.TOTP_MIN_REMAINING,
+        registry: StepRegistry | None = None,
+    ) -> None:
+        if isinstance(secret, Totp):
+            self.totp = secret
+        else:
+            raw = wrap(secret)
+            self.totp = Totp.from_uri(raw) if raw.reveal().lower().startswith("otpauth://") else Totp(raw)
+        self.clock = clock
+        self.min_remaining = min_remaining
+        self.registry = registry
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        issued = await next_totp(
+            self.totp, clock=self.clock, min_remaining=self.min_remaining, registry=self.registry
+        )
+        return IssuedCode(issued.code, "totp")
+
+    def __repr__(self) -> str:
+        return f"TotpCodeProvider({self.totp!r})"
+
+
+class RecoveryCodeProvider:
+    """One recovery code per attempt from a :class:`RecoveryCodeStore`, never reused."""
+
+    def __init__(self, store: RecoveryCodeStore) -> None:
+        self.store = store
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        reservation = self.store.reserve()
+        return IssuedCode(reservation.code, "recovery", _settler(reservation))
+
+    def __repr__(self) -> str:
+        return f"RecoveryCodeProvider({self.store!r})"
+
+
+def _settler(reservation: RecoveryCodeReservation) -> Callable[[str], None]:
+    def settle(outcome: str) -> None:
+        if outcome == "accepted":
+            reservation.mark_used()
+        elif outcome == "rejected":
+            reservation.mark_rejected()
+        elif outcome == "not_sent":
+            reservation.release()
+        else:
+            reservation.mark_uncertain()
+
+    return settle
+
+
+CodeCallback = Callable[[MfaChallenge], "Awaitable[str | Secret[str]] | str | Secret[str]"]
+
+
+class CallbackCodeProvider:
+    """Asks a person (or any async function) for the code: ``callback(challenge) -> str``.
+
+    ``digits`` checks the shape before anything is sent (a malformed code must not cost a
+    lockout attempt); pass ``digits=None`` to skip the check (PINs, recovery codes).
+    """
+
+    def __init__(self, callback: CodeCallback, *, kind: CodeKind = "totp", digits: int | None = 6) -> None:
+        self.callback = callback
+        self.kind: CodeKind = kind
+        self.digits = digits
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        result = self.callback(challenge)
+        if inspect.isawaitable(result):
+            result = await result
+        value = wrap(result)
+        if self.digits is not None:
+            value = Secret(validate_code_format(value.reveal(), digits=self.digits))
+        elif not value.reveal().strip():
+            raise InvalidCodeError("an empty code was given")
+        return IssuedCode(value, self.kind)
+
+
+class StaticCodeProvider:
+    """A fixed factor such as a Quatrix user PIN."""
+
+    def __init__(self, code: str | Secret[str], *, kind: CodeKind = "pin") -> None:
+        self._code = wrap(code)
+        self.kind: CodeKind = kind
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        return IssuedCode(self._code, self.kind)
+
+    def __repr__(self) -> str:
+        return f"StaticCodeProvider(kind={self.kind!r}, code=Secret('***'))"

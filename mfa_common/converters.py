@@ -1,0 +1,88 @@
+"""cattrs converters that know an API's wire names and tolerate what real servers send.
+
+Each API builds one converter with :func:`make_converter`:
+
+* attribute names map to wire names by a naming rule (``snake`` keeps them, ``camel`` turns
+  ``display_name`` into ``displayName``) plus explicit exceptions (``secret_2fa`` → ``secret2FA``)
+  given per class with ``__wire_names__``;
+* unknown JSON fields are ignored;
+* an unknown value for an ``Enum`` field is kept as the raw string instead of failing (servers
+  violate their own enums);
+* when unstructuring a request body, optional fields left at their default are omitted.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import typing
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+Naming = Literal["snake", "camel"]
+
+_CAMEL = re.compile(r"_([a-z0-9])")
+
+
+def to_camel(name: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
+def wire_name(cls: type, attribute: str, naming: Naming) -> str:
+    explicit: dict[str, str] = getattr(cls, "__wire_names__", {})
+    if attribute in explicit:
+        return explicit[attribute]
+    return to_camel(attribute) if naming == "camel" else attribute
+
+
+def _enum_in(tp: Any) -> type[enum.Enum] | None:
+    """The Enum class of a field typed ``E`` or ``E | None``."""
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], enum.Enum):
+        return members[0]
+    return None
+
+
+def _tolerant_enum_hook(cls: type[enum.Enum]) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return value
+
+    return structure
+
+
+def make_converter(naming: Naming = "snake") -> cattrs.Converter:
+    """A converter for one API; see the module docstring."""
+    converter = cattrs.Converter(forbid_extra_keys=False)
+
+    def structure_factory(cls: type) -> Any:
+        attrs.resolve_types(cls)
+        overrides = {}
+        for a in attrs.fields(cls):
+            enum_cls = _enum_in(a.type)
+            hook = _tolerant_enum_hook(enum_cls) if enum_cls is not None else None
+            overrides[a.name] = override(rename=wire_name(cls, a.name, naming), struct_hook=hook)
+        return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+    def unstructure_factory(cls: type) -> Any:
+        overrides = {
+            a.name: override(
+                rename=wire_name(cls, a.name, naming),
+                omit_if_default=a.default is not attrs.NOTHING,
+            )
+            for a in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+    converter.register_structure_hook_factory(attrs.has, structure_factory)
+    converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return converter
