@@ -1,0 +1,403 @@
+"""Recovery (backup) codes: per-provider normalisation and a single-use store.
+
+Each failed code costs a lockout attempt and each accepted code is gone, so codes are
+normalised to the provider's canonical form before sending, and a store hands every code out
+at most once, even across concurrent tasks, threads and process restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any, Literal, NoReturn
+
+from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError
+from .secret import Secret, reveal
+
+__all__ = [
+    "CodeState",
+    "RecoveryCodeFormat",
+    "RecoveryCodeReservation",
+    "RecoveryCodeStore",
+    "classify_code",
+    "normalize_recovery_code",
+]
+
+_MAX_INPUT = 256
+_SEPARATORS = str.maketrans("", "", "-_.")
+_TOTP_SHAPE = re.compile(r"[0-9]{6,8}")
+_FILE_VERSION = 1
+
+
+class RecoveryCodeFormat(Enum):
+    """Recovery-code conventions of known providers (see ``mfa-facts`` §4)."""
+
+    SHELLHUB = "shellhub"
+    """16 upper-case base32 characters."""
+    GITHUB = "github"
+    """``xxxxx-xxxxx``, lower-case hex."""
+    NUMERIC8 = "numeric8"
+    """8 digits (Google backup codes)."""
+    HEX16 = "hex16"
+    """16 lower-case hex (devise-two-factor: GitLab, Mastodon)."""
+    DJANGO_OTP = "django_otp"
+    """8 lower-case base32 (django-otp static tokens)."""
+    GENERIC = "generic"
+    """Unknown provider: only NFKC and whitespace removal, 4 to 64 printable characters."""
+
+
+_PATTERNS: dict[RecoveryCodeFormat, re.Pattern[str]] = {
+    RecoveryCodeFormat.SHELLHUB: re.compile(r"[A-Z2-7]{16}"),
+    RecoveryCodeFormat.GITHUB: re.compile(r"[0-9a-f]{5}-[0-9a-f]{5}"),
+    RecoveryCodeFormat.NUMERIC8: re.compile(r"[0-9]{8}"),
+    RecoveryCodeFormat.HEX16: re.compile(r"[0-9a-f]{16}"),
+    RecoveryCodeFormat.DJANGO_OTP: re.compile(r"[a-z2-7]{8}"),
+}
+
+
+def _reject(fmt: RecoveryCodeFormat) -> NoReturn:
+    raise InvalidRecoveryCodeError(f"the recovery code does not match the {fmt.value} format")
+
+
+def normalize_recovery_code(raw: str | Secret[str], fmt: RecoveryCodeFormat) -> Secret[str]:
+    """The code in ``fmt``'s canonical form, or :class:`InvalidRecoveryCodeError`.
+
+    NFKC, then whitespace (and, except for GENERIC, ``-``, ``_`` and ``.``) is removed, case is
+    folded to the provider's case and the provider's separator is put back.
+    """
+    text = reveal(raw)
+    if not isinstance(text, str) or len(text) > _MAX_INPUT:
+        _reject(fmt)
+    text = "".join(unicodedata.normalize("NFKC", text).split())
+    if fmt is RecoveryCodeFormat.GENERIC:
+        if not 4 <= len(text) <= 64 or not text.isprintable():
+            _reject(fmt)
+        return Secret(text)
+    text = text.translate(_SEPARATORS)
+    text = text.upper() if fmt is RecoveryCodeFormat.SHELLHUB else text.lower()
+    if fmt is RecoveryCodeFormat.GITHUB and len(text) == 10:
+        text = f"{text[:5]}-{text[5:]}"
+    if not _PATTERNS[fmt].fullmatch(text):
+        _reject(fmt)
+    return Secret(text)
+
+
+def _matches(text: str, fmt: RecoveryCodeFormat) -> bool:
+    try:
+        normalize_recovery_code(text, fmt)
+    except InvalidRecoveryCodeError:
+        return False
+    return True
+
+
+def classify_code(
+    raw: str, *, recovery_format: RecoveryCodeFormat | None = None
+) -> Literal["totp", "recovery", "unknown"]:
+    """Whether user input looks like a TOTP code or a recovery code.
+
+    Without ``recovery_format``: 6 to 8 digits is ``"totp"``, a shape of any specific provider
+    is ``"recovery"``. Eight digits are ambiguous (Google's NUMERIC8, and django-otp codes made
+    only of 2-7), so when the caller knows the provider's format that format wins: a code that
+    matches it is ``"recovery"``, and only that format counts as recovery.
+    """
+    text = reveal(raw)
+    if not isinstance(text, str) or len(text) > _MAX_INPUT:
+        return "unknown"
+    compact = "".join(unicodedata.normalize("NFKC", text).split())
+    if (
+        recovery_format is not None
+        and recovery_format is not RecoveryCodeFormat.GENERIC
+        and _matches(compact, recovery_format)
+    ):
+        return "recovery"
+    if _TOTP_SHAPE.fullmatch(compact):
+        return "totp"
+    if recovery_format is not None:
+        return "recovery" if _matches(compact, recovery_format) else "unknown"
+    if any(_matches(compact, fmt) for fmt in _PATTERNS):
+        return "recovery"
+    return "unknown"
+
+
+class CodeState(str, Enum):
+    """Lifecycle: unused → reserved → used | rejected | uncertain, or reserved → unused."""
+
+    UNUSED = "unused"
+    RESERVED = "reserved"
+    USED = "used"
+    REJECTED = "rejected"
+    UNCERTAIN = "uncertain"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RecoveryCodeReservation:
+    """One code taken out of a store; settle it exactly once.
+
+    ``mark_used`` (the server accepted it), ``mark_rejected`` (the server said invalid),
+    ``mark_uncertain`` (sent, outcome unknown: never handed out again automatically) or
+    ``release`` (the server never saw it: back to unused).
+    """
+
+    __slots__ = ("_index", "_store")
+
+    def __init__(self, store: RecoveryCodeStore, index: int) -> None:
+        self._store = store
+        self._index = index
+
+    @property
+    def index(self) -> int:
+        """Position in the store; safe to log."""
+        return self._index
+
+    @property
+    def code(self) -> Secret[str]:
+        return self._store._code(self._index)
+
+    @property
+    def state(self) -> CodeState:
+        return self._store._state(self._index)
+
+    def mark_used(self) -> None:
+        self._store._settle(self._index, CodeState.USED)
+
+    def mark_rejected(self) -> None:
+        self._store._settle(self._index, CodeState.REJECTED)
+
+    def mark_uncertain(self) -> None:
+        self._store._settle(self._index, CodeState.UNCERTAIN)
+
+    def release(self) -> None:
+        self._store._settle(self._index, CodeState.UNUSED)
+
+    def __repr__(self) -> str:
+        return f"RecoveryCodeReservation(index={self._index}, state={self.state.value!r})"
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("recovery-code reservations cannot be pickled")
+
+
+class RecoveryCodeStore:
+    """Single-use recovery codes with atomic reservation and optional crash-safe persistence.
+
+    ``reserve`` is synchronous and guarded by a thread lock, so any number of asyncio or Trio
+    tasks and threads can share one store. With ``path``, every state change rewrites the
+    file atomically (0600 temp file, fsync, rename) before it takes effect.
+    """
+
+    __slots__ = ("_codes", "_format", "_lock", "_path", "_states")
+
+    def __init__(
+        self,
+        codes: Iterable[str | Secret[str]],
+        *,
+        format: RecoveryCodeFormat = RecoveryCodeFormat.GENERIC,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._format = format
+        self._lock = threading.Lock()
+        self._path: str | None = os.fspath(path) if path is not None else None
+        self._codes: list[Secret[str]] = []
+        self._states: list[CodeState] = []
+        seen: set[str] = set()
+        for raw in codes:
+            code = normalize_recovery_code(raw, format)
+            if code.reveal() in seen:
+                continue
+            seen.add(code.reveal())
+            self._codes.append(code)
+            self._states.append(CodeState.UNUSED)
+        if self._path is not None:
+            with self._lock:
+                self._persist()
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        format: RecoveryCodeFormat | None = None,
+    ) -> RecoveryCodeStore:
+        """Reopen a persisted store. A code left ``reserved`` (the process died while using
+        it) comes back ``uncertain``. Files readable by group or others are refused."""
+        file_path = os.fspath(path)
+        data = _read_private_json(file_path)
+        if not isinstance(data, dict) or data.get("version") != _FILE_VERSION:
+            raise InvalidInputError(f"{file_path}: not a version {_FILE_VERSION} recovery-code file")
+        try:
+            stored_format = RecoveryCodeFormat(data.get("format"))
+        except ValueError:
+            raise InvalidInputError(f"{file_path}: unknown recovery-code format") from None
+        if format is not None and format is not stored_format:
+            raise InvalidInputError(f"{file_path}: holds {stored_format.value} codes, not {format.value}")
+        entries = data.get("codes")
+        if not isinstance(entries, list):
+            raise InvalidInputError(f"{file_path}: 'codes' must be a list")
+
+        store = cls.__new__(cls)
+        store._format = stored_format
+        store._lock = threading.Lock()
+        store._path = file_path
+        store._codes = []
+        store._states = []
+        recovered = False
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
+                raise InvalidInputError(f"{file_path}: entry {position} is malformed")
+            try:
+                state = CodeState(entry.get("state"))
+            except ValueError:
+                raise InvalidInputError(f"{file_path}: entry {position} has an unknown state") from None
+            if state is CodeState.RESERVED:
+                state = CodeState.UNCERTAIN
+                recovered = True
+            store._codes.append(normalize_recovery_code(entry["code"], stored_format))
+            store._states.append(state)
+        if recovered:
+            with store._lock:
+                store._persist()
+        return store
+
+    @property
+    def format(self) -> RecoveryCodeFormat:
+        return self._format
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def remaining(self) -> int:
+        """How many codes are still unused."""
+        with self._lock:
+            return self._states.count(CodeState.UNUSED)
+
+    def counts(self) -> dict[str, int]:
+        """Codes per state, every state present."""
+        with self._lock:
+            return {state.value: self._states.count(state) for state in CodeState}
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def reserve(self) -> RecoveryCodeReservation:
+        """Take the first unused code; raises :class:`RecoveryCodesExhaustedError` if none."""
+        with self._lock:
+            try:
+                index = self._states.index(CodeState.UNUSED)
+            except ValueError:
+                raise RecoveryCodesExhaustedError(
+                    f"no unused recovery code left ({len(self._codes)} in the store)"
+                ) from None
+            self._transition(index, CodeState.RESERVED)
+        return RecoveryCodeReservation(self, index)
+
+    def _code(self, index: int) -> Secret[str]:
+        return self._codes[index]
+
+    def _state(self, index: int) -> CodeState:
+        with self._lock:
+            return self._states[index]
+
+    def _settle(self, index: int, new_state: CodeState) -> None:
+        with self._lock:
+            current = self._states[index]
+            if current is not CodeState.RESERVED:
+                raise RuntimeError(f"recovery code {index} was already settled (state {current.value})")
+            self._transition(index, new_state)
+
+    def _transition(self, index: int, new_state: CodeState) -> None:
+        """Change one state and persist it; the change is undone if persisting fails."""
+        previous = self._states[index]
+        self._states[index] = new_state
+        if self._path is None:
+            return
+        try:
+            self._persist()
+        except BaseException:
+            self._states[index] = previous
+            raise
+
+    def _persist(self) -> None:
+        assert self._path is not None
+        document = {
+            "version": _FILE_VERSION,
+            "format": self._format.value,
+            "codes": [
+                {"code": code.reveal(), "state": state.value}
+                for code, state in zip(self._codes, self._states, strict=True)
+            ],
+        }
+        _write_private_json(self._path, document)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={count}" for name, count in self.counts().items())
+        return f"RecoveryCodeStore(format={self._format.value!r}, {counts})"
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("recovery-code stores cannot be pickled")
+
+
+def _write_private_json(path: str, document: Any) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        if os.name != "nt":
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    if os.name == "nt":
+        return
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _read_private_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if os.name != "nt":
+                mode = os.fstat(handle.fileno()).st_mode & 0o777
+                if mode & 0o077:
+                    raise InvalidInputError(
+                        f"{path} has permissions {mode:#o}; recovery codes must be private to "
+                        f"their owner (chmod 600 {path})"
+                    )
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{path} is not valid JSON") from None
