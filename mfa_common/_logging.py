@@ -28,21 +28,24 @@ _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=:-]+", re.IGNORECASE)
 
 
 def redact_url(url: URL | str, path_template: str | None = None) -> str:
-    """The URL without its query values (names kept) and, given a template, without secret path parts."""
+    """The URL without query values (names kept); with a template, without secret path parts."""
     url = URL(url) if isinstance(url, str) else url
     if path_template is not None:
-        url = url.copy_with(raw_path=path_template.encode())
+        base = str(url.copy_with(raw_path=b"/")).rstrip("/")
+        text = base + path_template
+    else:
+        text = str(url.copy_with(query=None))
     if url.query:
         names = sorted({key for key, _ in url.params.multi_items()})
-        return str(url.copy_with(query=None)) + "?" + "&".join(f"{n}=***" for n in names)
-    return str(url)
+        text += "?" + "&".join(f"{n}=***" for n in names)
+    return text
 
 
 def redact_text(text: str) -> str:
     """Mask credential-looking fragments in free text (JSON fields, auth headers, bearer tokens)."""
     text = _JSON_SECRET.sub(r'\1"***"', text)
-    text = _HEADER_SECRET.sub(r"\1***", text)
-    return _BEARER.sub(r"\1 ***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return _HEADER_SECRET.sub(r"\1***", text)
 
 
 class RedactingFilter(logging.Filter):

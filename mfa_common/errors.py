@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "STATUS_ERRORS",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -64,7 +65,6 @@ __all__ = [
     "RecoveryCodeRejectedError",
     "RecoveryCodesExhaustedError",
     "ResponseDecodeError",
-    "STATUS_ERRORS",
     "ServerError",
     "UnprocessableEntityError",
     "status_error_class",

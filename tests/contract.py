@@ -112,7 +112,7 @@ def swagger2_to_openapi3(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_spec(name: str) -> OpenAPI:
     doc = yaml.safe_load((SPECS / name).read_text())
     if doc.get("swagger") == "2.0":

@@ -24,7 +24,9 @@ async def test_valid_exchange_has_no_violations() -> None:
 
 @pytest.mark.anyio
 async def test_wrong_response_type_is_a_violation() -> None:
-    transport = ValidatingTransport(_transport(200, {"session_id": 12}), "quatrix-1.0.yaml", prefix="/api/1.0")
+    transport = ValidatingTransport(
+        _transport(200, {"session_id": 12}), "quatrix-1.0.yaml", prefix="/api/1.0"
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1/api/1.0") as client:
         await client.get("/session/login", auth=("a@example.com", "pw"))
     assert transport.violations, "a number where the spec says string must be reported"

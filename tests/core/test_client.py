@@ -1,0 +1,272 @@
+"""BaseClient: lifecycle, retries, deadline, error mapping, transport rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import anyio
+import httpx
+import pytest
+
+from mfa_common import errors
+from mfa_common.auth import BasicAuth
+from mfa_common.client import BaseClient, RequestOptions, check_transport_security, is_loopback_host
+from mfa_common.retry import RetryPolicy
+
+FAST = RetryPolicy(max_retries=3, initial_backoff=0.001, max_backoff=0.002)
+
+
+def client_for(handler, **kw) -> BaseClient:  # type: ignore[no-untyped-def]
+    kw.setdefault("retry", FAST)
+    return BaseClient("http://127.0.0.1:9/api", transport=httpx.MockTransport(handler), **kw)
+
+
+@pytest.mark.anyio
+async def test_get_is_retried_on_503_then_succeeds() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503 if len(calls) < 3 else 200, json={"ok": True})
+
+    async with client_for(handler) as client:
+        response = await client.request("GET", "thing")
+    assert response.status_code == 200
+    assert len(calls) == 3
+    assert str(calls[0].url) == "http://127.0.0.1:9/api/thing"
+
+
+@pytest.mark.anyio
+async def test_post_is_not_retried_on_500() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(500, json={"message": "boom"})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.ServerError) as info:
+            await client.request("POST", "write", json={"a": 1})
+    assert len(calls) == 1
+    assert info.value.status_code == 500
+    assert info.value.server_message == "boom"
+
+
+@pytest.mark.anyio
+async def test_post_is_retried_when_connection_never_made() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(201, json={})
+
+    async with client_for(handler) as client:
+        response = await client.request("POST", "write", json={})
+    assert response.status_code == 201 and calls == 2
+
+
+@pytest.mark.anyio
+async def test_post_is_not_retried_when_connection_dropped_after_send() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.RemoteProtocolError("peer closed", request=request)
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.APIConnectionError) as info:
+            await client.request("POST", "write", json={})
+    assert calls == 1
+    assert info.value.request_sent is True
+
+
+@pytest.mark.anyio
+async def test_429_retry_after_is_honoured_for_any_method() -> None:
+    stamps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append(anyio.current_time())
+        if len(stamps) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.2"}, json={})
+        return httpx.Response(200, json={})
+
+    async with client_for(handler) as client:
+        await client.request("POST", "write", json={})
+    assert len(stamps) == 2
+    assert stamps[1] - stamps[0] >= 0.19
+
+
+@pytest.mark.anyio
+async def test_retry_after_beyond_cap_is_not_waited() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "3600"}, json={"message": "slow down"})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RateLimitError) as info:
+            await client.request("GET", "x")
+    assert info.value.retry_after == pytest.approx(3600)
+
+
+@pytest.mark.anyio
+async def test_total_deadline_spans_retries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={})
+
+    slow = RetryPolicy(max_retries=50, initial_backoff=0.1, max_backoff=0.1)
+    async with client_for(handler, retry=slow, deadline=0.3) as client:
+        start = anyio.current_time()
+        with pytest.raises(errors.APITimeoutError):
+            await client.request("GET", "x")
+        assert anyio.current_time() - start < 1.0
+
+
+@pytest.mark.anyio
+async def test_per_call_options_override_retries() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, json={})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.ServerError):
+            await client.request("GET", "x", options=RequestOptions(max_retries=0, headers={"X-T": "1"}))
+    assert calls == 1
+
+
+@pytest.mark.anyio
+async def test_status_classes_and_request_id() -> None:
+    statuses = iter([400, 401, 403, 404, 409, 412, 428])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(statuses), json={"msg": "nope"}, headers={"X-Request-Id": "rid-1"})
+
+    expected = [
+        errors.BadRequestError,
+        errors.AuthenticationError,
+        errors.PermissionDeniedError,
+        errors.NotFoundError,
+        errors.ConflictError,
+        errors.PreconditionFailedError,
+        errors.PreconditionRequiredError,
+    ]
+    async with client_for(handler) as client:
+        for cls in expected:
+            with pytest.raises(cls) as info:
+                await client.request("POST", "x")
+            assert info.value.request_id == "rid-1"
+            assert info.value.server_message == "nope"
+
+
+@pytest.mark.anyio
+async def test_error_message_never_contains_query_secrets() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.BadRequestError) as info:
+            await client.request("GET", "verify", params={"token": "s3cr3t-token"})
+    assert "s3cr3t-token" not in str(info.value)
+    assert "token=***" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_path_template_hides_secret_path_segment() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.NotFoundError) as info:
+            await client.request("PUT", "reset/abc-secret", path_template="/api/reset/{token}")
+    assert "abc-secret" not in str(info.value)
+    assert "{token}" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_closed_client_refuses() -> None:
+    client = client_for(lambda r: httpx.Response(200))
+    await client.aclose()
+    with pytest.raises(errors.ClientClosedError):
+        await client.request("GET", "x")
+
+
+def test_plain_http_to_remote_host_with_credentials_is_refused() -> None:
+    with pytest.raises(errors.InsecureTransportError):
+        BaseClient("http://api.example.com", auth=BasicAuth("a", "b"))
+    BaseClient("http://api.example.com", auth=BasicAuth("a", "b"), allow_insecure_http=True)
+    BaseClient("http://127.0.0.1:8000", auth=BasicAuth("a", "b"))
+    BaseClient("https://api.example.com", auth=BasicAuth("a", "b"))
+    BaseClient("http://api.example.com")  # no credentials: allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("127.0.0.1.example.com", False),
+    ],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_insecure_error_is_a_value_error_with_clear_message() -> None:
+    with pytest.raises(ValueError, match="plain http"):
+        check_transport_security("http://example.org", allow_insecure_http=False)
+
+
+@pytest.mark.anyio
+async def test_redirects_are_not_followed() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "https://evil.example/steal"})
+
+    async with client_for(handler, auth=BasicAuth("u", "p")) as client:
+        response = await client.request("GET", "x", raise_for_status=False)
+    assert response.status_code == 302
+    assert seen == ["http://127.0.0.1:9/api/x"]
+
+
+@pytest.mark.anyio
+async def test_debug_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"token": "tok-123"})
+
+    caplog.set_level(logging.DEBUG, logger="mfa_common")
+    async with client_for(handler, auth=BasicAuth("user@example.com", "pa55word")) as client:
+        await client.request("GET", "x", params={"code": "123456"})
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET" in text and "-> 200" in text
+    for secret in ("pa55word", "123456", "tok-123", "dXNlckBleGFtcGxlLmNvbTpwYTU1d29yZA"):
+        assert secret not in text
+
+
+@pytest.mark.anyio
+async def test_malformed_json_is_a_decode_error() -> None:
+    from mfa_common.client import parse_json_body
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=b'{"session_id": "abc', headers={"content-type": "application/json"}
+        )
+
+    async with client_for(handler) as client:
+        response = await client.request("GET", "x")
+        with pytest.raises(errors.ResponseDecodeError) as info:
+            parse_json_body(response)
+    assert "abc" not in str(info.value)
+    assert json.dumps(info.value.status_code) == "200"
