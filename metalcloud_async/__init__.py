@@ -1,0 +1,1 @@
+"""MetalCloud v2 async client."""
