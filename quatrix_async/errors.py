@@ -1,0 +1,153 @@
+"""Quatrix error codes and the mapping of ``{code, msg, details}`` bodies onto the SDK errors.
+
+Every error body of the Quatrix API is an ``ErrorModel``: ``{"code": int, "msg": str,
+"details": {...}}``. :func:`map_quatrix_error` turns an error response into the matching class of
+the :mod:`mfa_common.errors` hierarchy; the Quatrix code stays reachable as ``error.error_code``
+(an int, comparable with :class:`QuatrixErrorCode`), the text as ``error.server_message`` and the
+details as ``error.details``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+from typing import Any
+
+from mfa_common._httpx import Response
+from mfa_common.client import build_status_error
+from mfa_common.errors import (
+    APIStatusError,
+    AuthenticationError,
+    MfaCodeRejectedError,
+    MfaRequiredError,
+    PermissionDeniedError,
+)
+
+__all__ = [
+    "MFA_CODE_ERRORS",
+    "CaptchaRejectedError",
+    "QuatrixErrorCode",
+    "SessionExpiredError",
+    "UserBlacklistedError",
+    "map_quatrix_error",
+    "parse_error_body",
+]
+
+
+class QuatrixErrorCode(IntEnum):
+    """The ``code`` values of Quatrix error bodies known from public clients."""
+
+    UNKNOWN = -1
+    BAD_PARAMETER_VALUE = 10
+    MISSING_PARAMETER = 11
+    BAD_HOSTNAME = 12
+    ACCOUNT_SUSPENDED = 13
+    NOT_AUTHORIZED = 14
+    LOGIN_NOT_ALLOWED = 15
+    NOT_FOUND = 20
+    NOT_SUPPORTED = 21
+    OBJECT_EXISTS = 30
+    USER_EXISTS = 31
+    CONTACT_EXISTS = 32
+    RESTRICTION = 50
+    EXPIRED = 60
+    NOT_ALLOWED = 70
+    NOT_ALLOWED_WITHOUT_2FA = 71
+    NOT_ALLOWED_WITHOUT_PIN = 73
+    USER_BLACKLISTED = 74
+    DEACTIVATED = 80
+    INACTIVE = 81
+    WRONG_AUTH_CODE = 83
+    WRONG_USER_PIN = 84
+    NO_DATA = 90
+    METADATA_NOT_A_DIRECTORY = 91
+    PARENT_NOT_SET = 95
+    QUOTA_EXCEEDED = 122
+    ZERO_SIZE_NOT_ALLOWED = 159
+
+
+#: Codes meaning "the second factor was refused" (never a dead session).
+MFA_CODE_ERRORS = frozenset({QuatrixErrorCode.WRONG_AUTH_CODE, QuatrixErrorCode.WRONG_USER_PIN})
+
+
+class SessionExpiredError(AuthenticationError):
+    """The session id is unknown or expired (Quatrix code 60 with a 401).
+
+    Clients with a session auth backend rarely see it: the backend logs in again and replays the
+    call once.
+    """
+
+
+class UserBlacklistedError(AuthenticationError):
+    """The user is blacklisted (Quatrix code 74); logging in again will not help."""
+
+
+class CaptchaRejectedError(AuthenticationError):
+    """``/session/unblock-captcha`` answered ``{"valid": false}``: the CAPTCHA token was wrong."""
+
+    def __init__(self, message: str, *, valid: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.valid = valid
+
+
+def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:
+    """``(code, msg, details, body)`` of a Quatrix error response; Nones when it is not JSON."""
+    body: Any = None
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    code: int | None = None
+    message: str | None = None
+    details: dict[str, Any] = {}
+    if isinstance(body, dict):
+        raw_code = body.get("code")
+        numeric = isinstance(raw_code, (int, float)) and not isinstance(raw_code, bool)
+        if numeric or (isinstance(raw_code, str) and raw_code.lstrip("-").isdigit()):
+            code = int(raw_code)  # type: ignore[arg-type]
+        raw_msg = body.get("msg") or body.get("message")
+        message = raw_msg if isinstance(raw_msg, str) else None
+        raw_details = body.get("details")
+        if isinstance(raw_details, dict):
+            details = raw_details
+    return code, message, details, body
+
+
+def _class_for(status: int, code: int | None) -> type[APIStatusError] | None:
+    if code in MFA_CODE_ERRORS:
+        return MfaCodeRejectedError
+    if code == QuatrixErrorCode.USER_BLACKLISTED:
+        return UserBlacklistedError
+    if code in (QuatrixErrorCode.NOT_ALLOWED_WITHOUT_2FA, QuatrixErrorCode.NOT_ALLOWED_WITHOUT_PIN):
+        return MfaRequiredError
+    if status == 401 and code == QuatrixErrorCode.EXPIRED:
+        return SessionExpiredError
+    if status == 403:
+        return PermissionDeniedError
+    return None
+
+
+def map_quatrix_error(response: Response) -> APIStatusError:
+    """The typed error for a Quatrix error response (see the module docstring).
+
+    83 / 84 → :class:`~mfa_common.errors.MfaCodeRejectedError`; 74 → :class:`UserBlacklistedError`;
+    71 / 73 → :class:`~mfa_common.errors.MfaRequiredError`; 401 + 60 → :class:`SessionExpiredError`;
+    anything else by HTTP status (401 → AuthenticationError, 400 → BadRequestError, ...).
+    """
+    code, message, details, body = parse_error_body(response)
+    cls = _class_for(response.status_code, code)
+    extra: dict[str, Any] = {}
+    if cls is MfaRequiredError:
+        from mfa_common.code_providers import MfaChallenge
+
+        kind = "totp" if code == QuatrixErrorCode.NOT_ALLOWED_WITHOUT_2FA else "pin"
+        extra["challenge"] = MfaChallenge(kind=kind)
+    return build_status_error(
+        response,
+        server_message=message,
+        error_code=code,
+        details=details,
+        body=body,
+        cls=cls,
+        **extra,
+    )

@@ -1,0 +1,181 @@
+"""The Quatrix login protocol without I/O: what to send, and how to read what came back.
+
+The login is two HTTP exchanges (see the API 1.0 references):
+
+1. ``GET /session/login`` with ``Authorization: Basic base64(email:password)``.
+   ``200`` → ``{"session_id": ...}``: logged in. ``207`` → the same body (a *partial* session)
+   plus a ``Mfa-Code`` header: ``71`` a TOTP code is needed, ``73`` the user's PIN.
+   ``61`` is listed by the oldest document without a meaning (UNCONFIRMED); this SDK reads it as
+   "solve a CAPTCHA first", which is what its fake server sends.
+2. ``POST /session/login`` with ``X-Auth-Token: <partial session id>`` and
+   ``{"auth_type": "2FA" | "PIN", "code": "..."}`` → ``200`` ``{"session_id": ...}`` (the same id
+   in practice; a returned id is adopted anyway).
+
+Everything here is pure and tested without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from mfa_common.code_providers import MfaChallenge
+from mfa_common.errors import InvalidCodeError, InvalidInputError
+from mfa_common.secret import Secret, reveal, wrap
+from mfa_common.totp import validate_code_format
+
+from . import _constants as C
+from .models import AuthType, SessionLoginPostResp, converter
+
+__all__ = [
+    "LoginStep",
+    "auth_type_for_challenge",
+    "basic_authorization",
+    "challenge_for_mfa_code",
+    "encode_password",
+    "mfa_step_body",
+    "parse_mfa_code",
+    "read_login_response",
+    "set_password_body",
+    "validate_mfa_code",
+    "validate_new_password",
+]
+
+StepKind = Literal["logged_in", "mfa", "captcha", "unknown_mfa", "error"]
+
+
+@attrs.frozen
+class LoginStep:
+    """What a ``GET /session/login`` answer asks for next.
+
+    ``kind``: ``"logged_in"`` (200), ``"mfa"`` (207 with 71 / 73; ``challenge`` says which),
+    ``"captcha"`` (207 with 61), ``"unknown_mfa"`` (207 with another or no code), ``"error"``
+    (any other status: map the response to an error). ``session_id`` is the (partial) session.
+    """
+
+    kind: StepKind
+    status_code: int
+    session_id: Secret[str] | None = None
+    mfa_code: int | None = None
+    challenge: MfaChallenge | None = None
+
+
+def basic_authorization(email: str, password: str | Secret[str]) -> Secret[str]:
+    """The ``Authorization`` header value for ``GET /session/login``."""
+    raw = f"{email}:{reveal(password)}".encode()
+    return Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+
+
+def parse_mfa_code(headers: Mapping[str, str]) -> int | None:
+    """The ``Mfa-Code`` header as an int, whatever the header's case (``mfa-code``, ``MFA-CODE``).
+
+    The document types it as a number, so ``"71"``, ``"71.0"`` and ``" 71 "`` all read as 71.
+    """
+    value: str | None = None
+    for name, raw in headers.items():
+        if name.lower() == "mfa-code":
+            value = raw
+            break
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return int(number)
+
+
+def challenge_for_mfa_code(mfa_code: int | None, user: str | None = None) -> MfaChallenge | None:
+    """The challenge for a 207's ``Mfa-Code`` (71 → totp, 73 → pin), None for anything else."""
+    if mfa_code == C.MFA_CODE_2FA:
+        return MfaChallenge(kind="totp", user=user, detail="Mfa-Code 71")
+    if mfa_code == C.MFA_CODE_PIN:
+        return MfaChallenge(kind="pin", user=user, detail="Mfa-Code 73")
+    return None
+
+
+def _session_id_of(content: bytes) -> Secret[str] | None:
+    try:
+        data: Any = json.loads(content) if content else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict):
+        value = data.get("session_id")
+        if isinstance(value, str) and value:
+            return Secret(value)
+    return None
+
+
+def read_login_response(
+    status_code: int, headers: Mapping[str, str], content: bytes, *, user: str | None = None
+) -> LoginStep:
+    """Classify the answer of ``GET /session/login`` (see :class:`LoginStep`)."""
+    if status_code == 200:
+        return LoginStep("logged_in", status_code, _session_id_of(content))
+    if status_code != 207:
+        return LoginStep("error", status_code)
+    session_id = _session_id_of(content)
+    mfa_code = parse_mfa_code(headers)
+    if mfa_code == C.MFA_CODE_CAPTCHA:
+        return LoginStep("captcha", status_code, session_id, mfa_code)
+    challenge = challenge_for_mfa_code(mfa_code, user)
+    if challenge is None:
+        return LoginStep("unknown_mfa", status_code, session_id, mfa_code)
+    return LoginStep("mfa", status_code, session_id, mfa_code, challenge)
+
+
+def auth_type_for_challenge(challenge: MfaChallenge) -> AuthType:
+    """``"PIN"`` for a pin challenge, ``"2FA"`` for anything else."""
+    return AuthType.PIN if challenge.kind == "pin" else AuthType.TWO_FA
+
+
+def validate_mfa_code(auth_type: AuthType, code: str | Secret[str]) -> Secret[str]:
+    """Refuse an obviously malformed code before it costs a failed attempt.
+
+    A 2FA code must be 6 digits (spaces are dropped); a PIN must be non-empty and without spaces
+    (Quatrix PINs are 5 characters in the reference client, but the length is not enforced here).
+    """
+    value = reveal(code)
+    if auth_type == AuthType.TWO_FA:
+        return Secret(validate_code_format(value, digits=C.TOTP_DIGITS))
+    value = value.strip()
+    if not value or any(ch.isspace() for ch in value):
+        raise InvalidCodeError("the PIN is empty or contains spaces")
+    return Secret(value)
+
+
+def mfa_step_body(auth_type: AuthType, code: str | Secret[str]) -> dict[str, Any]:
+    """JSON body of ``POST /session/login`` in the documented shape ``{auth_type, code}``.
+
+    (A 2018 client sent ``{"auth_type", "value": {"code" | "pin"}}``; every published document
+    says the flat shape, which is what is sent.)
+    """
+    body = SessionLoginPostResp(auth_type=auth_type, code=wrap(code))
+    result: dict[str, Any] = converter.unstructure(body)
+    return result
+
+
+def encode_password(password: str | Secret[str]) -> Secret[str]:
+    """Base64 of the UTF-8 password, as ``/profile/set-password`` expects."""
+    return Secret(base64.b64encode(reveal(password).encode("utf-8")).decode("ascii"))
+
+
+def validate_new_password(password: str | Secret[str]) -> None:
+    """A new password must be 6 to 64 characters (the reference client's rule)."""
+    length = len(reveal(password))
+    if not C.PASSWORD_MIN_LENGTH <= length <= C.PASSWORD_MAX_LENGTH:
+        raise InvalidInputError(
+            f"a password must be {C.PASSWORD_MIN_LENGTH} to {C.PASSWORD_MAX_LENGTH} characters long"
+        )
+
+
+def set_password_body(current: str | Secret[str], new: str | Secret[str]) -> dict[str, Any]:
+    """JSON body of ``POST /profile/set-password`` with both passwords base64-encoded."""
+    validate_new_password(new)
+    return {"password": encode_password(current).reveal(), "new_password": encode_password(new).reveal()}
