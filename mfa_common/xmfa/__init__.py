@@ -1,0 +1,56 @@
+"""The X-MFA-Token exchange (ShellHub-style ``MfaApi``): models, wire protocol, client, auth
+backend and enrolment helper."""
+
+from __future__ import annotations
+
+from .errors import (
+    EmailCodeRejectedError,
+    MfaEnableOutcomeUnknownError,
+    MfaEnrolmentError,
+    MfaNotEnabledError,
+    RecoveryCodesNotStoredError,
+    RecoveryWindowClosedError,
+)
+from .models import (
+    ApiError,
+    LoginResult,
+    MfaAuth,
+    MfaDisable,
+    MfaEnable,
+    MfaGenerate,
+    MfaRecover,
+    MfaReset,
+    Origin,
+    RecoverResult,
+    RequestResetMFA,
+    Role,
+    UserAuth,
+)
+from .protocol import LoginAnswer, Operation, XMfaErrorMapper, XMfaPaths, classify_login
+
+__all__ = [
+    "ApiError",
+    "EmailCodeRejectedError",
+    "LoginAnswer",
+    "LoginResult",
+    "MfaAuth",
+    "MfaDisable",
+    "MfaEnable",
+    "MfaEnableOutcomeUnknownError",
+    "MfaEnrolmentError",
+    "MfaGenerate",
+    "MfaNotEnabledError",
+    "MfaRecover",
+    "MfaReset",
+    "Operation",
+    "Origin",
+    "RecoverResult",
+    "RecoveryCodesNotStoredError",
+    "RecoveryWindowClosedError",
+    "RequestResetMFA",
+    "Role",
+    "UserAuth",
+    "XMfaErrorMapper",
+    "XMfaPaths",
+    "classify_login",
+]
