@@ -33,8 +33,8 @@ __all__ = [
     "TwoFactorAlreadyDisabledError",
     "TwoFactorAlreadyEnabledError",
     "TwoFactorCodeRejectedError",
-    "parse_error_body",
     "map_error",
+    "parse_error_body",
 ]
 
 

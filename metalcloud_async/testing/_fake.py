@@ -1,0 +1,1027 @@
+"""A MetalCloud v2 server in memory: users, API keys, JWT sessions, 2FA and optimistic locking.
+
+What it does, operation by operation, follows ``tests/specs/metalcloud-v2.yaml`` and the wire facts
+of the real server; where those are silent (marked UNCONFIRMED) it makes the choice the client
+documents:
+
+* **Auth**: ``Authorization: Bearer <API key | JWT>``; the JWT is also accepted from the ``jwt``
+  cookie. API keys are ``"<userId>:<63 random alphanumerics>"``; regenerating one invalidates
+  the old key at once. JWTs are HS256, carry ``exp`` and are signed with a per-user salt, so
+  regenerating the salt invalidates every JWT of that user; logout revokes one JWT.
+* **Login**: ``POST /api/v2/login`` answers 200 ``User`` + ``ETag`` and sets the ``jwt`` cookie
+  (UNCONFIRMED on the real server). For a user with 2FA the cookie holds a short-lived *pending*
+  JWT that only ``POST /api/v2/login-2fa`` accepts (sent back as cookie or bearer); a correct,
+  not yet used TOTP code there sets the full session cookie. Replayed steps are rejected.
+* **Optimistic locking**: reads send ``ETag: <revision>`` (bare number); writes need
+  ``If-Match`` (428 when missing, 412 when stale; ``2fa-enable``/``2fa-disable`` only check
+  presence, as their spec lists no 412); every applied write bumps the revision and is recorded
+  in the controls' ledger.
+* **Errors**: NestJS bodies ``{"statusCode", "message", "error"}`` (``message`` a list for
+  validation errors).
+* **Listing**: nestjs-paginate query syntax and the ``data/meta/links`` envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import secrets
+import string
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mfa_common.clock import SYSTEM_CLOCK, Clock
+from mfa_common.testing import (
+    FakeControls,
+    FaultInjectionMiddleware,
+    JwtInvalid,
+    ReplayRejectingVerifier,
+    decode_jwt,
+    encode_jwt,
+    generate_base32_secret,
+)
+
+__all__ = [
+    "ADMIN_LEVELS",
+    "FakeUser",
+    "MetalCloudFake",
+    "create_metalcloud_app",
+    "nest_error_body",
+]
+
+ADMIN_LEVELS = frozenset({"root", "admin", "full_admin"})
+API_KEY_ALPHABET = string.ascii_letters + string.digits
+API_KEY_RANDOM_LENGTH = 63
+PENDING_2FA_TTL = 300.0
+JWT_COOKIE = "jwt"
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    412: "Precondition Failed",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def nest_error_body(status: int, message: str | list[str]) -> dict[str, Any]:
+    """The NestJS default exception body."""
+    return {"statusCode": status, "message": message, "error": _REASONS.get(status, "Error")}
+
+
+class _Fail(Exception):
+    def __init__(self, status: int, message: str | list[str]) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@dataclass
+class FakeUser:
+    """One scripted user of the fake. Mutate through :class:`MetalCloudFake` helpers."""
+
+    id: int
+    email: str
+    password: str
+    display_name: str
+    access_level: str = "user"
+    revision: int = 1
+    totp_secret: str | None = None
+    pending_totp_secret: str | None = None
+    suspended: bool = False
+    archived: bool = False
+    api_key: str = ""
+    jwt_salt: str = ""
+    email_verified: bool = True
+    account_id: int | None = None
+    infrastructure_id_default: int | None = None
+    is_billable: bool = True
+    password_change_required: bool = False
+    created_at: float = 0.0
+    last_login_at: float = 0.0
+    password_changed_at: float = 0.0
+    authenticator_created_at: float | None = None
+    suspend_reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_secret is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.access_level in ADMIN_LEVELS
+
+
+@dataclass
+class OutboxMessage:
+    """An e-mail the fake would have sent: ``kind`` is ``verify-email`` or ``reset-password``
+    (``token`` to pass to the matching action) or ``temporary-password``."""
+
+    kind: str
+    to: str
+    token: str
+    user_id: int
+
+
+def _png(width: int, height: int, pixels: Callable[[int, int], bool]) -> bytes:
+    """A 1-bit grey PNG (stdlib only; used when segno is not installed)."""
+    rows = []
+    for y in range(height):
+        bits = 0
+        row = bytearray([0])
+        for x in range(width):
+            bits = (bits << 1) | (0 if pixels(x, y) else 1)
+            if x % 8 == 7:
+                row.append(bits)
+                bits = 0
+        if width % 8:
+            row.append(bits << (8 - width % 8))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def qr_data_uri(text: str) -> str:
+    """A PNG data URI of a QR code of ``text`` (segno when available, else a placeholder PNG)."""
+    try:
+        import segno
+
+        return str(segno.make(text, error="m").png_data_uri(scale=4))
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        seed = zlib.crc32(text.encode())
+        png = _png(29, 29, lambda x, y: bool((seed >> ((x * 7 + y * 13) % 31)) & 1))
+        return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+class MetalCloudFake:
+    """The fake's state and its ASGI app (:attr:`app`); thread-safe (one lock around state).
+
+    ``clock`` drives JWT expiry, TOTP verification and timestamps (share a
+    :class:`~mfa_common.clock.FakeClock` with the client to make TOTP waits instant).
+    ``jwt_ttl`` is the session lifetime in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        controls: FakeControls | None = None,
+        jwt_ttl: float = 3600.0,
+        signing_key: bytes | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.controls = controls or FakeControls(error_body=nest_error_body, seed=seed)
+        self.jwt_ttl = jwt_ttl
+        self._key = signing_key or secrets.token_bytes(32)
+        self._lock = threading.RLock()
+        self._users: dict[int, FakeUser] = {}
+        self._by_key: dict[str, int] = {}
+        self._revoked: set[str] = set()
+        self._tokens: dict[str, tuple[str, int, str | None, bool]] = {}
+        self._next_id = 1
+        self._next_reason = 1
+        self.verifier = ReplayRejectingVerifier()
+        self.outbox: list[OutboxMessage] = []
+        #: Completed logins (password, plus the second factor when the user has 2FA).
+        self.logins = 0
+        #: Password steps accepted (each ``POST /login`` with the right password).
+        self.password_logins = 0
+        self.logouts = 0
+        self.app = self._build_app()
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> Any:
+        """The controls' ledger of applied writes (operation, key = user id)."""
+        return self.controls.ledger
+
+    def add_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        access_level: str = "user",
+        user_id: int | None = None,
+        revision: int = 1,
+        totp_secret: str | None = None,
+        suspended: bool = False,
+        archived: bool = False,
+        api_key: str | None = None,
+        account_id: int | None = None,
+        infrastructure_id_default: int | None = None,
+        is_billable: bool = True,
+        email_verified: bool = True,
+    ) -> FakeUser:
+        """Create a user; ``totp_secret`` (base32) enables 2FA; ``api_key`` defaults to a random
+        ``"<id>:<63 alphanumerics>"``."""
+        with self._lock:
+            uid = user_id if user_id is not None else self._next_id
+            if uid in self._users:
+                raise ValueError(f"user id {uid} already exists")
+            if self.find_user(email) is not None:
+                raise ValueError(f"e-mail {email!r} already exists")
+            self._next_id = max(self._next_id, uid + 1)
+            now = self.clock.now()
+            user = FakeUser(
+                id=uid,
+                email=email,
+                password=password,
+                display_name=display_name or email.split("@")[0],
+                access_level=access_level,
+                revision=revision,
+                totp_secret=totp_secret,
+                suspended=suspended,
+                archived=archived,
+                api_key=api_key or self._new_api_key(uid),
+                jwt_salt=secrets.token_hex(16),
+                email_verified=email_verified,
+                account_id=account_id,
+                infrastructure_id_default=infrastructure_id_default,
+                is_billable=is_billable,
+                created_at=now,
+                password_changed_at=now,
+                authenticator_created_at=now if totp_secret else None,
+            )
+            self._users[uid] = user
+            self._by_key[user.api_key] = uid
+            return user
+
+    def seed_users(self, count: int, *, domain: str = "example.test", start: int | None = None) -> None:
+        """Add ``count`` plain users ``user00001@domain`` ... (every 10th archived, every 7th
+        billable-free, access levels cycling) for listing tests and demos."""
+        levels = ("user", "user", "user", "admin")
+        with self._lock:
+            first = start if start is not None else self._next_id
+            for i in range(count):
+                n = first + i
+                self.add_user(
+                    f"user{n:05d}@{domain}",
+                    secrets.token_urlsafe(12),
+                    display_name=f"User {n:05d}",
+                    access_level=levels[n % len(levels)],
+                    archived=n % 10 == 0,
+                    is_billable=n % 7 != 0,
+                    account_id=100 + n % 5,
+                    user_id=n,
+                )
+
+    def find_user(self, email_or_id: str | int) -> FakeUser | None:
+        """A user by id or e-mail (case-insensitive)."""
+        with self._lock:
+            if isinstance(email_or_id, int):
+                return self._users.get(email_or_id)
+            wanted = email_or_id.lower()
+            return next((u for u in self._users.values() if u.email.lower() == wanted), None)
+
+    def user(self, email_or_id: str | int) -> FakeUser:
+        """Like :meth:`find_user` but raises KeyError when absent."""
+        found = self.find_user(email_or_id)
+        if found is None:
+            raise KeyError(email_or_id)
+        return found
+
+    @property
+    def users(self) -> list[FakeUser]:
+        with self._lock:
+            return list(self._users.values())
+
+    def bump(self, user: FakeUser, operation: str, **details: Any) -> None:
+        """Apply a write: bump the revision and record it in the ledger."""
+        user.revision += 1
+        self.controls.ledger.record(operation, str(user.id), revision=user.revision, **details)
+
+    def issue_jwt(self, user: FakeUser, *, pending: bool = False, ttl: float | None = None) -> str:
+        """A session JWT for ``user`` (``pending``: only good for ``/login-2fa``)."""
+        now = self.clock.now()
+        lifetime = PENDING_2FA_TTL if pending else (ttl if ttl is not None else self.jwt_ttl)
+        claims: dict[str, Any] = {
+            "sub": str(user.id),
+            "iat": int(now),
+            "exp": int(now + lifetime),
+            "jti": secrets.token_hex(12),
+        }
+        if pending:
+            claims["2fa"] = "pending"
+        return encode_jwt(claims, self._key + user.jwt_salt.encode())
+
+    def _new_api_key(self, uid: int) -> str:
+        random_part = "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(API_KEY_RANDOM_LENGTH))
+        return f"{uid}:{random_part}"
+
+    # -- authentication ------------------------------------------------------------------------
+
+    def _decode_session(self, token: str) -> tuple[FakeUser, dict[str, Any]]:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise _Fail(401, "Unauthorized")
+        try:
+            padded = parts[1] + "=" * (-len(parts[1]) % 4)
+            sub = json.loads(base64.urlsafe_b64decode(padded)).get("sub")
+            user = self._users.get(int(sub))
+        except (ValueError, TypeError, AttributeError):
+            raise _Fail(401, "Unauthorized") from None
+        if user is None:
+            raise _Fail(401, "Unauthorized")
+        try:
+            claims = decode_jwt(token, self._key + user.jwt_salt.encode(), now=self.clock.now())
+        except JwtInvalid:
+            raise _Fail(401, "Unauthorized") from None
+        if claims.get("jti") in self._revoked:
+            raise _Fail(401, "Unauthorized")
+        return user, claims
+
+    @staticmethod
+    def _bearer(request: Request) -> str | None:
+        header = request.headers.get("authorization")
+        if header and header[:7].lower() == "bearer ":
+            return header[7:].strip() or None
+        return None
+
+    def _authenticate(self, request: Request, *, allow_api_key: bool = True) -> tuple[FakeUser, str, Any]:
+        """(user, "apiKey" | "jwt", claims) of the caller, or 401."""
+        token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
+        if not token:
+            raise _Fail(401, "Unauthorized")
+        if ":" in token and "." not in token:
+            uid = self._by_key.get(token)
+            user = self._users.get(uid) if uid is not None else None
+            if user is None or not allow_api_key:
+                raise _Fail(401, "Unauthorized")
+            kind, claims = "apiKey", None
+        else:
+            user, claims = self._decode_session(token)
+            if claims.get("2fa") == "pending":
+                raise _Fail(401, "Unauthorized")
+            kind = "jwt"
+        if user.suspended or user.archived:
+            raise _Fail(403, "Forbidden")
+        return user, kind, claims
+
+    def _require_admin(self, user: FakeUser) -> None:
+        if not user.is_admin:
+            raise _Fail(403, "Forbidden resource")
+
+    @staticmethod
+    def _check_if_match(request: Request, user: FakeUser, *, compare: bool = True) -> None:
+        value = request.headers.get("if-match")
+        if value is None or not value.strip():
+            raise _Fail(428, "Precondition required: send If-Match with the current revision")
+        if not compare:
+            return
+        text = value.strip()
+        if text == "*":
+            return
+        if text.startswith("W/"):
+            text = text[2:]
+        text = text.strip('"').strip()
+        if not text.isdigit() or int(text) != user.revision:
+            raise _Fail(412, "Precondition failed: the revision does not match")
+
+    # -- representations -----------------------------------------------------------------------
+
+    def user_json(self, user: FakeUser) -> dict[str, Any]:
+        """The ``User`` representation."""
+        config = {
+            "revision": user.revision,
+            "displayName": user.display_name,
+            "emailStatus": "verified" if user.email_verified else "not_verified",
+            "language": "en",
+            "brand": "default",
+            "isBrandManager": False,
+            "lastLoginTimestamp": _iso(user.last_login_at or user.created_at),
+            "lastLoginType": "md5",
+            "isBlocked": False,
+            "passwordChangeRequired": user.password_change_required,
+            "accessLevel": user.access_level,
+            "isBillable": user.is_billable,
+            "isTestingMode": False,
+            "authenticatorMustChange": False,
+            "authenticatorCreatedTimestamp": _iso(user.authenticator_created_at or user.created_at),
+            "excludeFromReports": False,
+            "isTestAccount": False,
+            "isArchived": user.archived,
+            "isDatastorePublisher": False,
+            "provider": "mysql",
+            "passwordLastChangedTimestamp": _iso(user.password_changed_at),
+        }
+        body: dict[str, Any] = {
+            "id": user.id,
+            "revision": user.revision,
+            "displayName": user.display_name,
+            "email": user.email,
+            "emailStatus": config["emailStatus"],
+            "language": "en",
+            "brand": "default",
+            "isBrandManager": False,
+            "lastLoginTimestamp": config["lastLoginTimestamp"],
+            "lastLoginType": "md5",
+            "isBlocked": False,
+            "passwordChangeRequired": user.password_change_required,
+            "accessLevel": user.access_level,
+            "isBillable": user.is_billable,
+            "isTestingMode": False,
+            "authenticatorEnabled": user.two_factor_enabled,
+            "authenticatorMustChange": False,
+            "authenticatorCreatedTimestamp": config["authenticatorCreatedTimestamp"],
+            "excludeFromReports": False,
+            "isTestAccount": False,
+            "isArchived": user.archived,
+            "isDatastorePublisher": False,
+            "isSuspended": user.suspended,
+            "provider": "mysql",
+            "passwordLastChangedTimestamp": config["passwordLastChangedTimestamp"],
+            "franchise": "metalsoft",
+            "createdTimestamp": _iso(user.created_at),
+            "planType": "vanilla",
+            "config": config,
+            "meta": {},
+            "links": [{"rel": "self", "href": f"/api/v2/users/{user.id}"}],
+        }
+        if user.account_id is not None:
+            body["accountId"] = user.account_id
+        if user.infrastructure_id_default is not None:
+            body["infrastructureIdDefault"] = user.infrastructure_id_default
+        return body
+
+    def user_info_json(self, user: FakeUser) -> dict[str, Any]:
+        """The ``UserInfo`` list item."""
+        body: dict[str, Any] = {
+            "id": user.id,
+            "revision": user.revision,
+            "displayName": user.display_name,
+            "email": user.email,
+            "emailStatus": "verified" if user.email_verified else "not_verified",
+            "language": "en",
+            "lastLoginTimestamp": _iso(user.last_login_at or user.created_at),
+            "accessLevel": user.access_level,
+            "isArchived": user.archived,
+            "createdTimestamp": _iso(user.created_at),
+            "links": [{"rel": "self", "href": f"/api/v2/users/{user.id}"}],
+        }
+        if user.account_id is not None:
+            body["accountId"] = user.account_id
+        return body
+
+    def _user_response(self, user: FakeUser, *, extra: Mapping[str, Any] | None = None) -> JSONResponse:
+        body = self.user_json(user)
+        if extra:
+            body.update(extra)
+        return JSONResponse(body, headers={"ETag": str(user.revision)})
+
+    @staticmethod
+    def _session_response(body: Any, token: str, *, max_age: int) -> JSONResponse:
+        response = JSONResponse(body)
+        response.set_cookie(JWT_COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="strict")
+        return response
+
+    # -- the app ---------------------------------------------------------------------------------
+
+    def _build_app(self) -> FaultInjectionMiddleware:
+        def route(path: str, handler: Callable[[Request, Any], Response], method: str) -> Route:
+            async def endpoint(request: Request) -> Response:
+                try:
+                    body: Any = None
+                    if method in ("POST", "PATCH", "PUT"):
+                        raw = await request.body()
+                        if raw:
+                            try:
+                                body = json.loads(raw)
+                            except ValueError:
+                                raise _Fail(400, "Invalid JSON body") from None
+                    with self._lock:
+                        result: Response = handler(request, body)
+                    return result
+                except _Fail as fail:
+                    return JSONResponse(nest_error_body(fail.status, fail.message), status_code=fail.status)
+
+            return Route(path, endpoint, methods=[method])
+
+        p = "/api/v2"
+        routes = [
+            route(f"{p}/login", self._login, "POST"),
+            route(f"{p}/login-2fa", self._login_2fa, "POST"),
+            route(f"{p}/logout", self._logout, "POST"),
+            route(f"{p}/user", self._get_current_user, "GET"),
+            route(f"{p}/user/api-key", self._get_api_key, "GET"),
+            route(f"{p}/user/actions/2fa-generate", self._2fa_generate, "POST"),
+            route(f"{p}/user/actions/2fa-enable", self._2fa_enable, "POST"),
+            route(f"{p}/user/actions/2fa-disable", self._2fa_disable, "POST"),
+            route(f"{p}/user/actions/regenerate-api-key", self._regenerate_api_key, "POST"),
+            route(f"{p}/user/actions/regenerate-jwt-salt", self._regenerate_jwt_salt, "POST"),
+            route(f"{p}/user/actions/change-password", self._change_password, "POST"),
+            route(f"{p}/user/actions/initiate-email-change", self._initiate_email_change, "POST"),
+            route(f"{p}/user/actions/initiate-password-reset", self._initiate_password_reset, "POST"),
+            route(f"{p}/user/actions/verify-email", self._verify_email, "GET"),
+            route(f"{p}/user/actions/reset-password", self._reset_password, "GET"),
+            route(f"{p}/users", self._list_users, "GET"),
+            route(p + "/users/{user_id:int}", self._get_user, "GET"),
+            route(p + "/users/{user_id:int}/actions/archive", self._archive, "POST"),
+            route(p + "/users/{user_id:int}/actions/unarchive", self._unarchive, "POST"),
+            route(p + "/users/{user_id:int}/actions/suspend", self._suspend, "POST"),
+            route(p + "/users/{user_id:int}/actions/unsuspend", self._unsuspend, "POST"),
+        ]
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            status = exc.status_code if isinstance(exc, HTTPException) else 500
+            message = f"Cannot {request.method} {request.url.path}" if status in (404, 405) else "Error"
+            return JSONResponse(nest_error_body(404 if status == 405 else status, message), status_code=404)
+
+        app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+        app.state.fake = self
+        app.state.controls = self.controls
+        middleware = FaultInjectionMiddleware(app, self.controls, error_body=nest_error_body)
+        return middleware
+
+    # -- handlers: authentication ----------------------------------------------------------------
+
+    def _login(self, request: Request, body: Any) -> Response:
+        errors: list[str] = []
+        if not isinstance(body, dict):
+            raise _Fail(400, ["provider must be one of the following values: mysql, ldap"])
+        provider = body.get("provider", "mysql")
+        if provider not in ("mysql", "ldap"):
+            errors.append("provider must be one of the following values: mysql, ldap")
+        props = body.get("properties")
+        if not isinstance(props, dict):
+            errors.append("properties must be an object")
+            props = {}
+        email, password = props.get("email"), props.get("password")
+        if not isinstance(email, str) or not email:
+            errors.append("properties.email must be a string")
+        if not isinstance(password, str) or not password:
+            errors.append("properties.password must be a string")
+        if errors:
+            raise _Fail(400, errors)
+        user = self.find_user(str(email))
+        if user is None or not secrets.compare_digest(user.password.encode(), str(password).encode()):
+            raise _Fail(401, "Invalid credentials")
+        if user.suspended or user.archived:
+            raise _Fail(403, "User is suspended or archived")
+        self.password_logins += 1
+        if user.two_factor_enabled:
+            token = self.issue_jwt(user, pending=True)
+            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
+        return self._complete_login(user)
+
+    def _complete_login(self, user: FakeUser) -> Response:
+        user.last_login_at = self.clock.now()
+        self.logins += 1
+        token = self.issue_jwt(user)
+        response = self._session_response(self.user_json(user), token, max_age=int(self.jwt_ttl))
+        response.headers["ETag"] = str(user.revision)
+        return response
+
+    def _login_2fa(self, request: Request, body: Any) -> Response:
+        token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
+        if not token:
+            raise _Fail(401, "No pending 2FA login")
+        user, claims = self._decode_session(token)
+        if claims.get("2fa") != "pending":
+            raise _Fail(401, "No pending 2FA login")
+        code = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not code:
+            raise _Fail(400, ["token must be a string"])
+        if user.totp_secret is None:
+            raise _Fail(404, "User not found")
+        verdict = self.verifier.verify(
+            str(user.id), code, secret_base32=user.totp_secret, now=self.clock.now()
+        )
+        if verdict != "ok":
+            raise _Fail(401, "Invalid 2FA token" if verdict == "wrong" else "2FA token already used")
+        self._revoked.add(str(claims.get("jti")))
+        return self._complete_login(user)
+
+    def _logout(self, request: Request, body: Any) -> Response:
+        _, kind, claims = self._authenticate(request)
+        if kind != "jwt":
+            raise _Fail(401, "Logout needs a JWT session")
+        self._revoked.add(str(claims.get("jti")))
+        self.logouts += 1
+        response = JSONResponse({})
+        response.delete_cookie(JWT_COOKIE, path="/")
+        return response
+
+    # -- handlers: current user ------------------------------------------------------------------
+
+    def _get_current_user(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        return self._user_response(user)
+
+    def _get_api_key(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        return JSONResponse({"apiKey": user.api_key})
+
+    def _2fa_generate(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        secret = generate_base32_secret(20)
+        user.pending_totp_secret = secret
+        uri = f"otpauth://totp/MetalCloud:{quote(user.email)}?secret={secret}&issuer=MetalCloud"
+        return JSONResponse({"qrCode": qr_data_uri(uri), "secret2FA": secret})
+
+    def _2fa_enable(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        code = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not code:
+            raise _Fail(400, ["token must be a string"])
+        self._check_if_match(request, user, compare=False)
+        if user.two_factor_enabled:
+            raise _Fail(409, "2FA already enabled")
+        if user.pending_totp_secret is None:
+            raise _Fail(400, "Invalid user ID or token")
+        verdict = self.verifier.verify(
+            str(user.id), code, secret_base32=user.pending_totp_secret, now=self.clock.now()
+        )
+        if verdict != "ok":
+            raise _Fail(400, "Invalid user ID or token")
+        user.totp_secret, user.pending_totp_secret = user.pending_totp_secret, None
+        user.authenticator_created_at = self.clock.now()
+        self.bump(user, "2fa-enable")
+        return Response(status_code=200)
+
+    def _2fa_disable(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        self._check_if_match(request, user, compare=False)
+        if not user.two_factor_enabled:
+            raise _Fail(409, "2FA already disabled")
+        user.totp_secret = None
+        self.verifier.forget(str(user.id))
+        self.bump(user, "2fa-disable")
+        return Response(status_code=200)
+
+    def _regenerate_api_key(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        self._check_if_match(request, user)
+        self._by_key.pop(user.api_key, None)
+        user.api_key = self._new_api_key(user.id)
+        self._by_key[user.api_key] = user.id
+        self.bump(user, "regenerate-api-key")
+        # The new key rides along in the body (UNCONFIRMED on the real server; the User schema
+        # allows extra properties): a caller authenticated by the old key could not fetch it.
+        return self._user_response(user, extra={"apiKey": user.api_key})
+
+    def _regenerate_jwt_salt(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        self._check_if_match(request, user)
+        user.jwt_salt = secrets.token_hex(16)
+        self.bump(user, "regenerate-jwt-salt")
+        return self._user_response(user)
+
+    def _change_password(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("newPassword"), str)
+            or not body["newPassword"]
+        ):
+            raise _Fail(400, ["newPassword must be a string"])
+        old = body.get("oldPassword")
+        if old is not None and not isinstance(old, str):
+            raise _Fail(400, ["oldPassword must be a string"])
+        self._check_if_match(request, user)
+        if old is not None and not secrets.compare_digest(old.encode(), user.password.encode()):
+            raise _Fail(400, "Invalid old password")
+        if body["newPassword"] == user.password:
+            raise _Fail(409, "The new password must differ from the current one")
+        user.password = body["newPassword"]
+        user.password_changed_at = self.clock.now()
+        user.password_change_required = False
+        self.bump(user, "change-password")
+        return self._user_response(user)
+
+    def _initiate_email_change(self, request: Request, body: Any) -> Response:
+        user, _, _ = self._authenticate(request)
+        email = body.get("email") if isinstance(body, dict) else None
+        if not isinstance(email, str) or "@" not in email:
+            raise _Fail(400, ["email must be an email"])
+        other = self.find_user(email)
+        if other is not None and other.id != user.id:
+            raise _Fail(400, "Email address already in use")
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = ("verify-email", user.id, email, False)
+        self.outbox.append(OutboxMessage("verify-email", email, token, user.id))
+        return self._user_response(user)
+
+    def _initiate_password_reset(self, request: Request, body: Any) -> Response:
+        self._authenticate(request)
+        email = body.get("email") if isinstance(body, dict) else None
+        if not isinstance(email, str) or not email:
+            raise _Fail(400, ["email must be a string"])
+        target = self.find_user(email)
+        if target is not None:  # unknown addresses get the same answer (no enumeration)
+            token = secrets.token_urlsafe(24)
+            self._tokens[token] = ("reset-password", target.id, None, False)
+            self.outbox.append(OutboxMessage("reset-password", target.email, token, target.id))
+        return Response(status_code=200)
+
+    def _use_token(self, request: Request, kind: str) -> tuple[FakeUser, str | None]:
+        self._authenticate(request)
+        token = request.query_params.get("token")
+        if not token:
+            raise _Fail(400, ["token must be a string"])
+        entry = self._tokens.get(token)
+        if entry is None or entry[0] != kind:
+            raise _Fail(400, "Invalid or expired token")
+        _, uid, value, used = entry
+        if used:
+            raise _Fail(409, "Token already used")
+        user = self._users.get(uid)
+        if user is None:
+            raise _Fail(404, "User not found")
+        self._tokens[token] = (kind, uid, value, True)
+        return user, value
+
+    def _verify_email(self, request: Request, body: Any) -> Response:
+        user, new_email = self._use_token(request, "verify-email")
+        if new_email:
+            user.email = new_email
+        user.email_verified = True
+        self.bump(user, "verify-email", email=user.email)
+        return Response(status_code=200)
+
+    def _reset_password(self, request: Request, body: Any) -> Response:
+        user, _ = self._use_token(request, "reset-password")
+        temporary = secrets.token_urlsafe(12)
+        user.password = temporary
+        user.password_change_required = True
+        user.password_changed_at = self.clock.now()
+        self.outbox.append(OutboxMessage("temporary-password", user.email, temporary, user.id))
+        self.bump(user, "reset-password")
+        return Response(status_code=200)
+
+    # -- handlers: administration ----------------------------------------------------------------
+
+    def _target(self, request: Request) -> tuple[FakeUser, FakeUser]:
+        caller, _, _ = self._authenticate(request)
+        uid = int(request.path_params["user_id"])
+        if uid != caller.id:
+            self._require_admin(caller)
+        target = self._users.get(uid)
+        if target is None:
+            raise _Fail(404, "User not found")
+        return caller, target
+
+    def _get_user(self, request: Request, body: Any) -> Response:
+        _, target = self._target(request)
+        return self._user_response(target)
+
+    def _archive(self, request: Request, body: Any) -> Response:
+        return self._set_archived(request, True)
+
+    def _unarchive(self, request: Request, body: Any) -> Response:
+        return self._set_archived(request, False)
+
+    def _set_archived(self, request: Request, archived: bool) -> Response:
+        caller, target = self._target(request)
+        self._require_admin(caller)
+        self._check_if_match(request, target)
+        if target.archived == archived:
+            raise _Fail(409, "User already archived" if archived else "User is not archived")
+        target.archived = archived
+        self.bump(target, "archive" if archived else "unarchive")
+        return self._user_response(target)
+
+    def _suspend(self, request: Request, body: Any) -> Response:
+        caller, target = self._target(request)
+        self._require_admin(caller)
+        errors = []
+        if not isinstance(body, dict):
+            body = {}
+        if body.get("suspendReason") not in ("unpaid", "custom"):
+            errors.append("suspendReason must be one of the following values: unpaid, custom")
+        if not isinstance(body.get("suspendReasonPublicComment"), str):
+            errors.append("suspendReasonPublicComment must be a string")
+        private = body.get("suspendReasonPrivateComment")
+        if private is not None and not isinstance(private, str):
+            errors.append("suspendReasonPrivateComment must be a string")
+        if errors:
+            raise _Fail(400, errors)
+        self._check_if_match(request, target)
+        if target.suspended:
+            raise _Fail(409, "User already suspended")
+        target.suspended = True
+        reason: dict[str, Any] = {
+            "id": self._next_reason,
+            "userId": target.id,
+            "type": body["suspendReason"],
+            "createdTimestamp": _iso(self.clock.now()),
+            "publicComment": body["suspendReasonPublicComment"],
+        }
+        if private is not None:
+            reason["privateComment"] = private
+        self._next_reason += 1
+        target.suspend_reasons.append(reason)
+        self.bump(target, "suspend", reason=body["suspendReason"])
+        return JSONResponse(reason)
+
+    def _unsuspend(self, request: Request, body: Any) -> Response:
+        caller, target = self._target(request)
+        self._require_admin(caller)
+        self._check_if_match(request, target)
+        if not target.suspended:
+            raise _Fail(409, "User is not suspended")
+        target.suspended = False
+        if target.suspend_reasons:
+            target.suspend_reasons[-1]["endTimestamp"] = _iso(self.clock.now())
+        self.bump(target, "unsuspend")
+        return Response(status_code=200)
+
+    # -- listing -----------------------------------------------------------------------------------
+
+    def _list_users(self, request: Request, body: Any) -> Response:
+        caller, _, _ = self._authenticate(request)
+        self._require_admin(caller)
+        query = request.query_params
+        page = _positive_int(query.get("page"), 1)
+        limit = min(_positive_int(query.get("limit"), 20), 100)
+        users = list(self._users.values())
+        filters: dict[str, list[str]] = {}
+        for name in _FILTER_GETTERS:
+            values = query.getlist(f"filter.{name}")
+            if values:
+                filters[name] = values
+                users = [u for u in users if _matches(_FILTER_GETTERS[name](u), values)]
+        search = query.get("search") or None
+        search_by = [f for f in query.getlist("searchBy") if f in ("displayName", "email")] or [
+            "displayName",
+            "email",
+        ]
+        if search:
+            needle = search.lower()
+            users = [
+                u
+                for u in users
+                if ("displayName" in search_by and needle in u.display_name.lower())
+                or ("email" in search_by and needle in u.email.lower())
+            ]
+        sort_by: list[list[str]] = []
+        for item in query.getlist("sortBy"):
+            fname, _, direction = item.partition(":")
+            if fname in ("id", "displayName") and direction.upper() in ("ASC", "DESC"):
+                sort_by.append([fname, direction.upper()])
+        if not sort_by:
+            sort_by = [["displayName", "DESC"]]
+        for fname, direction in reversed(sort_by):
+            key: Callable[[FakeUser], Any] = (
+                (lambda u: u.id) if fname == "id" else (lambda u: u.display_name.lower())
+            )
+            users.sort(key=key, reverse=direction == "DESC")
+        total = len(users)
+        total_pages = math.ceil(total / limit)
+        chunk = users[(page - 1) * limit : page * limit]
+        meta: dict[str, Any] = {
+            "itemsPerPage": limit,
+            "totalItems": total,
+            "currentPage": page,
+            "totalPages": total_pages,
+            "sortBy": sort_by,
+            "searchBy": search_by,
+        }
+        if search:
+            meta["search"] = search
+        # nestjs-paginate also echoes ``filter``; the spec declares it an object with no allowed
+        # properties, so it is left out to keep every answer valid against the contract.
+        base = str(request.url.replace(query=""))
+        common: list[tuple[str, str]] = [("limit", str(limit))]
+        common += [("sortBy", f"{f}:{d}") for f, d in sort_by]
+        if search:
+            common.append(("search", search))
+        for name, values in filters.items():
+            common += [(f"filter.{name}", v) for v in values]
+
+        def link(n: int) -> str:
+            return base + "?" + urlencode([("page", str(n)), *common])
+
+        links: dict[str, str] = {"current": link(page)}
+        if total_pages:
+            links["first"] = link(1)
+            links["last"] = link(total_pages)
+        if 1 < page <= total_pages + 1:
+            links["previous"] = link(page - 1)
+        if page < total_pages:
+            links["next"] = link(page + 1)
+        return JSONResponse({"data": [self.user_info_json(u) for u in chunk], "meta": meta, "links": links})
+
+
+def _positive_int(value: str | None, default: int) -> int:
+    try:
+        number = int(float(value)) if value is not None else default
+    except ValueError:
+        return default
+    return number if number >= 1 else default
+
+
+_FILTER_GETTERS: dict[str, Callable[[FakeUser], Any]] = {
+    "id": lambda u: u.id,
+    "displayName": lambda u: u.display_name,
+    "email": lambda u: u.email,
+    "accountId": lambda u: u.account_id,
+    "archived": lambda u: u.archived,
+    "infrastructureIdDefault": lambda u: u.infrastructure_id_default,
+    "accessLevel": lambda u: u.access_level,
+    "isBillable": lambda u: u.is_billable,
+}
+
+
+def _coerce(actual: Any, text: str) -> Any:
+    if isinstance(actual, bool):
+        return text.lower() in ("1", "true")
+    if isinstance(actual, int):
+        try:
+            return int(float(text))
+        except ValueError:
+            return None
+    return text
+
+
+def _condition(actual: Any, expression: str) -> bool:
+    negate = False
+    if expression.startswith("$not:"):
+        negate, expression = True, expression[5:]
+    op, value = "$eq", expression
+    if expression.startswith("$"):
+        op, _, value = expression.partition(":")
+    if op == "$null":
+        result = actual is None
+    elif actual is None:
+        result = False
+    elif op == "$eq":
+        result = actual == _coerce(actual, value)
+    elif op == "$in":
+        result = actual in {_coerce(actual, v) for v in value.split(",")}
+    elif op in ("$gt", "$gte", "$lt", "$lte"):
+        other = _coerce(actual, value)
+        if other is None:
+            result = False
+        else:
+            result = {
+                "$gt": actual > other,
+                "$gte": actual >= other,
+                "$lt": actual < other,
+                "$lte": actual <= other,
+            }[op]
+    elif op == "$ilike":
+        result = value.lower() in str(actual).lower()
+    elif op == "$sw":
+        result = str(actual).lower().startswith(value.lower())
+    else:
+        result = False
+    return not result if negate else result
+
+
+def _matches(actual: Any, expressions: Iterable[str]) -> bool:
+    """nestjs-paginate: conditions on one field combine left to right, ``$or:`` / ``$and:``
+    prefixes choosing the connective (AND by default)."""
+    result: bool | None = None
+    for expression in expressions:
+        connective = "$and"
+        if expression.startswith(("$or:", "$and:")):
+            connective, _, expression = expression.partition(":")
+        value = _condition(actual, expression)
+        if result is None:
+            result = value
+        elif connective == "$or":
+            result = result or value
+        else:
+            result = result and value
+    return True if result is None else result
+
+
+def create_metalcloud_app(**options: Any) -> FaultInjectionMiddleware:
+    """A fresh fake's ASGI app (``options`` go to :class:`MetalCloudFake`); the fake is at
+    ``app.app.state.fake`` and the controls at ``app.controls``."""
+    return MetalCloudFake(**options).app
