@@ -25,6 +25,10 @@ _HEADER_SECRET = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=:-]+", re.IGNORECASE)
+_QUERY_SECRET = re.compile(
+    r"([?&](?:" + "|".join(re.escape(f) for f in sorted(C.SENSITIVE_FIELDS)) + r")=)[^&\s\"'#]+",
+    re.IGNORECASE,
+)
 
 
 def redact_url(url: URL | str, path_template: str | None = None) -> str:
@@ -45,6 +49,7 @@ def redact_text(text: str) -> str:
     """Mask credential-looking fragments in free text (JSON fields, auth headers, bearer tokens)."""
     text = _JSON_SECRET.sub(r'\1"***"', text)
     text = _BEARER.sub(r"\1 ***", text)
+    text = _QUERY_SECRET.sub(r"\1***", text)
     return _HEADER_SECRET.sub(r"\1***", text)
 
 
@@ -57,6 +62,18 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+_PROTECTED: set[str] = set()
+
+
+def protect_third_party_loggers(names: tuple[str, ...] = ("httpx", "httpcore", "aiohttp.client")) -> None:
+    """Attach :class:`RedactingFilter` to the HTTP libraries' loggers (httpx logs full URLs,
+    query tokens included, at INFO). Idempotent."""
+    for name in names:
+        if name not in _PROTECTED:
+            logging.getLogger(name).addFilter(RedactingFilter())
+            _PROTECTED.add(name)
 
 
 def debug_enabled() -> bool:

@@ -37,7 +37,7 @@ from ._httpx import (
     TimeoutException,
     TransportError,
 )
-from ._logging import debug_enabled, log_debug, redact_url
+from ._logging import debug_enabled, log_debug, protect_third_party_loggers, redact_url
 from ._transports import TransportFactory
 from .errors import (
     APIConnectionError,
@@ -242,6 +242,7 @@ class BaseClient:
         self._error_mapper = error_mapper or default_error_mapper
         self._client: AsyncClient | None = None
         self._closed = False
+        protect_third_party_loggers()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
