@@ -52,7 +52,7 @@ class SecretScanner(logging.Handler):
             return
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record must not break the suite
+        except Exception:  # a broken record must not break the suite
             text = str(record.msg)
         if record.exc_info:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
