@@ -1,0 +1,101 @@
+"""Run the X-MFA-Token fake on a loopback port so any HTTP client can be tried against it.
+
+    python -m mfa_common.testing --host 127.0.0.1 --port 8080
+    python -m mfa_common.testing --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+
+``--accounts`` names a JSON list of objects with the keywords of ``XMfaFake.add_user``
+(``username``, ``password``, ``email``, ``recovery_email``, ``mfa``, ``mfa_secret``,
+``recovery_codes``, ``name``, ``admin``); without it the demo accounts are used. The accounts,
+their TOTP secrets and recovery codes are printed at start (this is a test server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mfa_common.testing._controls import add_control_arguments, controls_from_arguments
+from mfa_common.testing._server import run_forever
+from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS, SentEmail, XMfaFake, create_xmfa_app
+
+_ACCOUNT_KEYS = frozenset(
+    {
+        "username",
+        "password",
+        "email",
+        "recovery_email",
+        "mfa",
+        "mfa_secret",
+        "recovery_codes",
+        "name",
+        "admin",
+    }
+)
+
+
+def load_accounts(path: str) -> list[dict[str, Any]]:
+    """Read and check an accounts file (a JSON list of objects)."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, list):
+        raise SystemExit(f"{path}: expected a JSON list of account objects")
+    accounts: list[dict[str, Any]] = []
+    for position, entry in enumerate(data):
+        if not isinstance(entry, Mapping) or "username" not in entry or "password" not in entry:
+            raise SystemExit(f"{path}: entry {position} needs at least 'username' and 'password'")
+        unknown = set(entry) - _ACCOUNT_KEYS
+        if unknown:
+            raise SystemExit(f"{path}: entry {position} has unknown keys: {', '.join(sorted(unknown))}")
+        accounts.append(dict(entry))
+    return accounts
+
+
+def banner(fake: XMfaFake) -> str:
+    """The accounts of ``fake`` as text, secrets included (a test server prints them on purpose)."""
+    lines = ["X-MFA-Token fake server (ShellHub MfaApi). Accounts:"]
+    for username in sorted(u.username for u in fake.users):
+        user = fake.user(username)
+        lines.append(f"  {user.username} / {user.password}  <{user.email}>  id={user.id}")
+        if user.mfa_secret:
+            lines.append(f"    MFA on: TOTP secret {user.mfa_secret} (SHA1, 6 digits, 30 s)")
+            lines.append(f"    recovery codes: {' '.join(user.recovery_codes)}")
+        else:
+            lines.append("    MFA off")
+    lines.append("MFA-reset e-mails are printed here instead of being sent.")
+    return "\n".join(lines)
+
+
+def print_mail(mail: SentEmail) -> None:
+    """Show a reset e-mail on the console (the fake sends no real mail)."""
+    print(f"[mail] to {mail.to}: your {mail.kind} MFA reset code is {mail.code}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, build the fake and serve it until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m mfa_common.testing", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--accounts", help="JSON file with the accounts to create")
+    parser.add_argument("--jwt-ttl", type=float, default=72 * 3600.0, help="JWT lifetime in seconds")
+    parser.add_argument("--legacy-reset", action="store_true", help="answer requestResetMFA with no body")
+    add_control_arguments(parser)
+    args = parser.parse_args(argv)
+    accounts = load_accounts(args.accounts) if args.accounts else [dict(a) for a in DEMO_ACCOUNTS]
+    controls = controls_from_arguments(args)
+    fake = create_xmfa_app(
+        accounts,
+        controls=controls,
+        seed=args.seed,
+        jwt_ttl=args.jwt_ttl,
+        legacy_reset=args.legacy_reset,
+        on_mail=print_mail,
+    )
+    run_forever(fake, args.host, args.port, banner(fake))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
