@@ -1,3 +1,104 @@
-"""quatrix_async: an async client for the Quatrix API 1.0 session login with 2FA / PIN."""
+"""quatrix_async: an async client for the Quatrix API 1.0 with session login, 2FA and PIN.
+
+::
+
+    async with QuatrixClient("https://acme.quatrix.it", email=..., password=...,
+                             totp_secret=...) as client:
+        profile = await client.profile.get()
+
+The fake server for tests lives in :mod:`quatrix_async.testing`.
+"""
 
 from __future__ import annotations
+
+from .api_auth import AuthApi
+from .api_mfa import MfaApi
+from .api_profile import ProfileApi
+from .api_users import UsersApi
+from .client import QuatrixClient, api_base_url
+from .errors import (
+    CaptchaRejectedError,
+    QuatrixErrorCode,
+    SessionExpiredError,
+    UserBlacklistedError,
+    map_quatrix_error,
+)
+from .models import (
+    AccountStatus,
+    ActionStatus,
+    AuthType,
+    ErrorModel,
+    Group,
+    GroupMetadata,
+    ProfileInfoResp,
+    ProfileRemoveMfaReq,
+    ProfileRemoveMfaResp,
+    ProfileResp,
+    ProfileSetMfaReq,
+    ProfileSetMfaResp,
+    ProfileSetPasswordReq,
+    ProfileSetPasswordResp,
+    ProfileSetReq,
+    ProfileSetResp,
+    ProfileShareTypes,
+    ResetAuthType,
+    SessionLoginPostResp,
+    SessionLoginResp,
+    SessionUnblockCaptchaResp,
+    ShortUserService,
+    SuperAdmin,
+    TwoFactorSecret,
+    UnblockCaptchaReq,
+    UserRemoveMfaReq,
+    UserResetMfaReq,
+    UserResp,
+    UserSetMfaReq,
+)
+from .protocol import LoginStep
+from .session_auth import QuatrixSession, QuatrixSessionAuth
+
+__all__ = [
+    "AccountStatus",
+    "ActionStatus",
+    "AuthApi",
+    "AuthType",
+    "CaptchaRejectedError",
+    "ErrorModel",
+    "Group",
+    "GroupMetadata",
+    "LoginStep",
+    "MfaApi",
+    "ProfileApi",
+    "ProfileInfoResp",
+    "ProfileRemoveMfaReq",
+    "ProfileRemoveMfaResp",
+    "ProfileResp",
+    "ProfileSetMfaReq",
+    "ProfileSetMfaResp",
+    "ProfileSetPasswordReq",
+    "ProfileSetPasswordResp",
+    "ProfileSetReq",
+    "ProfileSetResp",
+    "ProfileShareTypes",
+    "QuatrixClient",
+    "QuatrixErrorCode",
+    "QuatrixSession",
+    "QuatrixSessionAuth",
+    "ResetAuthType",
+    "SessionExpiredError",
+    "SessionLoginPostResp",
+    "SessionLoginResp",
+    "SessionUnblockCaptchaResp",
+    "ShortUserService",
+    "SuperAdmin",
+    "TwoFactorSecret",
+    "UnblockCaptchaReq",
+    "UserBlacklistedError",
+    "UserRemoveMfaReq",
+    "UserResetMfaReq",
+    "UserResp",
+    "UserSetMfaReq",
+    "UsersApi",
+    "api_base_url",
+    "map_quatrix_error",
+]

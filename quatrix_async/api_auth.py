@@ -1,0 +1,165 @@
+"""AuthApi: the session operations (login steps, keepalive, logout, CAPTCHA unblock).
+
+Most programs never call the login steps themselves: a client built with credentials logs in,
+completes the MFA step and keeps the session alive on its own. They are here for tools that
+drive the protocol by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mfa_common.client import RequestOptions, build_status_error, parse_json_body
+from mfa_common.errors import ResponseDecodeError
+from mfa_common.secret import Secret, reveal, wrap
+
+from . import _constants as C
+from . import protocol
+from ._base import ApiGroup, auth_type_of, decode
+from .errors import CaptchaRejectedError
+from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
+from .session_auth import QuatrixSessionAuth
+
+__all__ = ["AuthApi"]
+
+
+class AuthApi(ApiGroup):
+    """``client.auth_api``: ``/session/*``."""
+
+    async def login(
+        self, email: str, password: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> protocol.LoginStep:
+        """``GET /session/login`` with HTTP Basic: the first login step.
+
+        Returns a :class:`~quatrix_async.protocol.LoginStep`: ``kind == "logged_in"`` (200) or, on
+        a 207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
+        ``"unknown_mfa"``; ``session_id`` is the (partial) session. Bad credentials raise
+        :class:`~mfa_common.errors.AuthenticationError` (Quatrix code in ``error_code``).
+        """
+        header = protocol.basic_authorization(email, password)
+        response = await self._client.request(
+            "GET",
+            "session/login",
+            headers={"Authorization": header.reveal()},
+            authenticated=False,
+            options=options,
+        )
+        return protocol.read_login_response(
+            response.status_code, response.headers, response.content, user=email
+        )
+
+    async def login_mfa(
+        self,
+        session_id: str | Secret[str],
+        auth_type: AuthType | str,
+        code: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> SessionLoginResp:
+        """``POST /session/login``: the MFA step of a login whose first step answered 207.
+
+        ``session_id`` is the partial session, ``auth_type`` ``"2FA"`` or ``"PIN"``, ``code`` the
+        TOTP code or the PIN. A wrong code raises :class:`~mfa_common.errors.MfaCodeRejectedError`
+        (``error_code`` 83 or 84). Never retried: a code is single-use.
+        """
+        kind = auth_type_of(auth_type)
+        body = protocol.mfa_step_body(kind, protocol.validate_mfa_code(kind, code))
+        response = await self._client.request(
+            "POST",
+            "session/login",
+            json=body,
+            headers={C.AUTH_TOKEN_HEADER: reveal(session_id)},
+            authenticated=False,
+            idempotent=False,
+            options=options,
+        )
+        return decode(response, SessionLoginResp)
+
+    async def keepalive(self, *, options: RequestOptions | None = None) -> None:
+        """``GET /session/keepalive``: refresh the session's 15-minute idle timer.
+
+        Any call refreshes it as well; see ``client.auth.keepalive_if_idle()`` and
+        ``client.keepalive_in_background()`` for sending one only when needed.
+        """
+        await self._client.request("GET", "session/keepalive", options=options)
+
+    async def logout(
+        self, *, session_id: str | Secret[str] | None = None, options: RequestOptions | None = None
+    ) -> None:
+        """``GET /session/logout``: close a session.
+
+        Without ``session_id`` this closes the client's own session (the next call logs in
+        again); with it, that session. Errors of the logout itself are not raised for the
+        client's own session (the server may already have dropped it).
+        """
+        auth = self._client.auth
+        if session_id is None and isinstance(auth, QuatrixSessionAuth):
+            await auth.logout()
+            return
+        if session_id is None:
+            await self._client.request("GET", "session/logout", options=options)
+            return
+        await self._client.request(
+            "GET",
+            "session/logout",
+            headers={C.AUTH_TOKEN_HEADER: reveal(session_id)},
+            authenticated=False,
+            options=options,
+        )
+
+    async def unblock_captcha(
+        self,
+        token: str | Secret[str],
+        *,
+        session_id: str | Secret[str],
+        method: Literal["POST", "GET"] = "POST",
+        options: RequestOptions | None = None,
+    ) -> SessionUnblockCaptchaResp:
+        """Unblock a CAPTCHA-blocked session with the solved CAPTCHA's ``token``.
+
+        ``session_id`` is the blocked session (``CaptchaRequiredError.session_id``).
+        ``method="POST"`` (default) sends ``{"token": ...}`` as the published document says;
+        ``method="GET"`` sends ``?token=...``, the form newer servers use. A wrong token (401
+        ``{"valid": false}``) raises :class:`~quatrix_async.errors.CaptchaRejectedError`. After
+        a successful unblock the next call of a client with credentials logs in normally.
+        """
+        headers = {C.AUTH_TOKEN_HEADER: reveal(session_id)}
+        secret_token = wrap(token)
+        if method == "POST":
+            response = await self._client.request(
+                "POST",
+                "session/unblock-captcha",
+                json=converter.unstructure(UnblockCaptchaReq(token=secret_token)),
+                headers=headers,
+                authenticated=False,
+                idempotent=True,
+                options=options,
+                raise_for_status=False,
+            )
+        else:
+            response = await self._client.request(
+                "GET",
+                "session/unblock-captcha",
+                params={"token": secret_token.reveal()},
+                headers=headers,
+                authenticated=False,
+                options=options,
+                path_template="session/unblock-captcha?token=***",
+                raise_for_status=False,
+            )
+        if response.status_code == 401:
+            try:
+                body = parse_json_body(response)
+            except ResponseDecodeError:
+                body = None
+            if isinstance(body, dict) and "valid" in body:
+                raise build_status_error(
+                    response,
+                    server_message="the CAPTCHA token was not accepted",
+                    body=body,
+                    cls=CaptchaRejectedError,
+                    valid=bool(body.get("valid")),
+                )
+        if response.status_code >= 400:
+            raise self._client.map_error(response)
+        return decode(response, SessionUnblockCaptchaResp)

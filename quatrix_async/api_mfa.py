@@ -1,0 +1,82 @@
+"""MfaApi: administrators turning MFA on, resetting it and turning it off for users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mfa_common.client import RequestOptions
+from mfa_common.secret import Secret, wrap
+
+from ._base import ApiGroup, auth_type_of, decode, user_ids
+from .models import (
+    AuthType,
+    ProfileRemoveMfaResp,
+    ProfileSetMfaResp,
+    ResetAuthType,
+    UserRemoveMfaReq,
+    UserResetMfaReq,
+    UserSetMfaReq,
+    converter,
+)
+
+__all__ = ["MfaApi"]
+
+
+class MfaApi(ApiGroup):
+    """``client.mfa``: ``/user/set-mfa``, ``/user/reset-mfa``, ``/user/remove-mfa`` (admin), plus
+    the logged-in user's own switches (same as ``client.profile``)."""
+
+    async def set_for_users(
+        self,
+        ids: Iterable[str],
+        auth_type: AuthType | str,
+        code: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> ProfileRemoveMfaResp:
+        """``POST /user/set-mfa``: enable MFA for the users with these ids.
+
+        With ``"2FA"`` the users are forced to use it; every logged-in session of theirs is closed.
+        ``code`` is required by the API: for ``"PIN"`` the PIN to set; its meaning for ``"2FA"`` is
+        UNCONFIRMED. Repeating the call leaves the same state, so it is retried like a read.
+        """
+        body = UserSetMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type), code=wrap(code))
+        response = await self._client.request(
+            "POST", "user/set-mfa", json=converter.unstructure(body), idempotent=True, options=options
+        )
+        return decode(response, ProfileRemoveMfaResp)
+
+    async def reset_for_users(
+        self, ids: Iterable[str], *, options: RequestOptions | None = None
+    ) -> ProfileRemoveMfaResp:
+        """``POST /user/reset-mfa``: wipe the users' 2FA secrets; MFA stays on, their sessions are
+        closed and they set 2FA up again at the next login. Not retried (a late repeat would
+        wipe a secret the user has just set up again)."""
+        body = UserResetMfaReq(ids=user_ids(ids), auth_type=ResetAuthType.TWO_FA)
+        response = await self._client.request(
+            "POST", "user/reset-mfa", json=converter.unstructure(body), idempotent=False, options=options
+        )
+        return decode(response, ProfileRemoveMfaResp)
+
+    async def remove_for_users(
+        self, ids: Iterable[str], auth_type: AuthType | str, *, options: RequestOptions | None = None
+    ) -> ProfileRemoveMfaResp:
+        """``POST /user/remove-mfa``: disable MFA for the users (refused when 2FA is forced for the
+        whole account). Idempotent, so retried like a read."""
+        body = UserRemoveMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type))
+        response = await self._client.request(
+            "POST", "user/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options
+        )
+        return decode(response, ProfileRemoveMfaResp)
+
+    async def set_own(
+        self, auth_type: AuthType | str, code: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> ProfileSetMfaResp:
+        """``POST /profile/set-mfa`` (same as ``client.profile.set_mfa``)."""
+        return await self._client.profile.set_mfa(auth_type, code, options=options)
+
+    async def remove_own(
+        self, auth_type: AuthType | str, *, options: RequestOptions | None = None
+    ) -> ProfileRemoveMfaResp:
+        """``POST /profile/remove-mfa`` (same as ``client.profile.remove_mfa``)."""
+        return await self._client.profile.remove_mfa(auth_type, options=options)

@@ -1,0 +1,116 @@
+"""ProfileApi: the logged-in user's profile, password and own MFA settings."""
+
+from __future__ import annotations
+
+from mfa_common.client import RequestOptions
+from mfa_common.secret import Secret, wrap
+
+from . import protocol
+from ._base import ApiGroup, auth_type_of, decode
+from .models import (
+    AuthType,
+    ProfileInfoResp,
+    ProfileRemoveMfaReq,
+    ProfileRemoveMfaResp,
+    ProfileResp,
+    ProfileSetMfaReq,
+    ProfileSetMfaResp,
+    ProfileSetPasswordResp,
+    ProfileSetReq,
+    ProfileSetResp,
+    TwoFactorSecret,
+    converter,
+)
+
+__all__ = ["ProfileApi"]
+
+
+class ProfileApi(ApiGroup):
+    """``client.profile``: ``/profile/*``."""
+
+    async def get(self, *, options: RequestOptions | None = None) -> ProfileResp:
+        """``GET /profile``: the logged-in user's profile."""
+        return decode(await self._client.request("GET", "profile", options=options), ProfileResp)
+
+    async def info(self, *, options: RequestOptions | None = None) -> ProfileInfoResp:
+        """``GET /profile/info``: used and available user licences and storage of the account."""
+        return decode(await self._client.request("GET", "profile/info", options=options), ProfileInfoResp)
+
+    async def update(
+        self,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        language: str | None = None,
+        message_signature: str | None = None,
+        options: RequestOptions | None = None,
+    ) -> ProfileSetResp:
+        """``POST /profile/set``: change the given fields only (the others are not sent).
+
+        Setting a field to the same value twice is harmless, so the call is retried like a read.
+        """
+        body = ProfileSetReq(name=name, email=email, language=language, message_signature=message_signature)
+        response = await self._client.request(
+            "POST", "profile/set", json=converter.unstructure(body), idempotent=True, options=options
+        )
+        return decode(response, ProfileSetResp)
+
+    async def set_password(
+        self,
+        current_password: str | Secret[str],
+        new_password: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> ProfileSetPasswordResp:
+        """``POST /profile/set-password``: both passwords travel base64-encoded, as the API wants.
+
+        The new password must be 6 to 64 characters (checked before sending). Not retried: after
+        a lost answer the current password may already have changed.
+        """
+        body = protocol.set_password_body(current_password, new_password)
+        response = await self._client.request(
+            "POST", "profile/set-password", json=body, idempotent=False, options=options
+        )
+        return decode(response, ProfileSetPasswordResp)
+
+    async def generate_2fa(self, *, options: RequestOptions | None = None) -> TwoFactorSecret:
+        """``GET /profile/2fa/generate``: a new 2FA secret and its QR code.
+
+        The answer's shape is UNCONFIRMED; a bare base64 string or an object are both read (see
+        :class:`~quatrix_async.models.TwoFactorSecret`). ``result.qr_png.reveal()`` is the PNG.
+        Confirm it with :meth:`set_mfa` and a code of the new secret.
+        """
+        response = await self._client.request(
+            "GET", "profile/2fa/generate", idempotent=False, options=options
+        )
+        return decode(response, TwoFactorSecret)
+
+    async def set_mfa(
+        self,
+        auth_type: AuthType | str,
+        code: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> ProfileSetMfaResp:
+        """``POST /profile/set-mfa``: turn MFA on for the logged-in user.
+
+        For ``"2FA"`` ``code`` is a current code of the secret from :meth:`generate_2fa`; for
+        ``"PIN"`` it is the new PIN. Returns the ids of the sessions the server closed.
+        """
+        kind = auth_type_of(auth_type)
+        body = ProfileSetMfaReq(auth_type=kind, code=protocol.validate_mfa_code(kind, wrap(code)))
+        response = await self._client.request(
+            "POST", "profile/set-mfa", json=converter.unstructure(body), idempotent=False, options=options
+        )
+        return decode(response, ProfileSetMfaResp)
+
+    async def remove_mfa(
+        self, auth_type: AuthType | str, *, options: RequestOptions | None = None
+    ) -> ProfileRemoveMfaResp:
+        """``POST /profile/remove-mfa``: turn MFA off for the logged-in user (refused when an
+        administrator forced it)."""
+        body = ProfileRemoveMfaReq(auth_type=auth_type_of(auth_type))
+        response = await self._client.request(
+            "POST", "profile/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options
+        )
+        return decode(response, ProfileRemoveMfaResp)

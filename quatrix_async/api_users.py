@@ -1,0 +1,34 @@
+"""UsersApi: the user listing and metadata that administration batch jobs need."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from mfa_common.client import RequestOptions, parse_json_body, structure
+from mfa_common.errors import InvalidInputError, ResponseDecodeError
+
+from ._base import ApiGroup, decode
+from .models import UserResp, converter
+
+__all__ = ["UsersApi"]
+
+
+class UsersApi(ApiGroup):
+    """``client.users``: ``GET /user`` and ``GET /user/metadata/{id}``."""
+
+    async def list(self, *, options: RequestOptions | None = None) -> list[UserResp]:
+        """``GET /user``: every user of the account (the API has no paging)."""
+        response = await self._client.request("GET", "user", options=options)
+        data = parse_json_body(response)
+        if not isinstance(data, list):
+            raise ResponseDecodeError("GET /user: expected a JSON array", status_code=response.status_code)
+        return [structure(converter, item, UserResp, response) for item in data]
+
+    async def metadata(self, user_id: str, *, options: RequestOptions | None = None) -> UserResp:
+        """``GET /user/metadata/{id}``: one user."""
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise InvalidInputError("user_id must be a non-empty string")
+        response = await self._client.request(
+            "GET", f"user/metadata/{quote(user_id, safe='')}", options=options
+        )
+        return decode(response, UserResp)

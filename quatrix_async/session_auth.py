@@ -1,0 +1,323 @@
+"""``QuatrixSessionAuth``: the Quatrix session login as an ``httpx.Auth`` backend.
+
+Built on :class:`mfa_common.auth.CredentialAuth`, so logins are single-flight (a thousand
+concurrent calls on a cold client cause one Basic login and one MFA step), a rejected session is
+cleared only if it is still the one that failed, the call is replayed once with the new session,
+and a cancelled login leaves nothing half-made.
+
+The login: ``GET /session/login`` with HTTP Basic; on ``207`` read ``Mfa-Code`` (71 → a TOTP code,
+73 → the PIN) and send it with ``POST /session/login`` using the partial session id; adopt the
+returned ``session_id``; send it as ``X-Auth-Token`` on every call.
+
+Session upkeep without timers per request: the backend records when the session was last used.
+A session idle for longer than 15 minutes minus a margin is replaced by a fresh login *before*
+the next call (the server would have dropped it). :meth:`QuatrixSessionAuth.keepalive_if_idle`
+sends ``GET /session/keepalive`` only when the session has been idle long enough to need one;
+``QuatrixClient.keepalive_in_background()`` runs it periodically for long-lived idle clients.
+On close the session is logged out (best effort, bounded in time).
+
+Failures: a wrong code (Quatrix 83 / 84) raises :class:`~mfa_common.errors.MfaCodeRejectedError`
+and is never retried blindly (TOTP codes are replay-safe: a second login within one 30-second step
+waits for the next step instead of reusing a code); a CAPTCHA block (207 + ``Mfa-Code: 61``, this
+SDK's reading of an UNCONFIRMED value) raises :class:`~mfa_common.errors.CaptchaRequiredError`
+whose ``session_id`` is the blocked session to pass to ``client.auth_api.unblock_captcha``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Mapping
+
+import anyio
+import attrs
+
+from mfa_common._httpx import URL, Request, Response
+from mfa_common.auth import CredentialAuth
+from mfa_common.client import build_status_error, parse_json_body
+from mfa_common.clock import Clock
+from mfa_common.code_providers import (
+    CodeProvider,
+    MfaChallenge,
+    StaticCodeProvider,
+    TotpCodeProvider,
+)
+from mfa_common.errors import (
+    APIConnectionError,
+    APIError,
+    CaptchaRequiredError,
+    MfaCodeRejectedError,
+    MfaRequiredError,
+    ResponseDecodeError,
+)
+from mfa_common.secret import Secret, wrap
+from mfa_common.totp import Totp
+
+from . import _constants as C
+from . import protocol
+from .errors import MFA_CODE_ERRORS, QuatrixErrorCode, map_quatrix_error, parse_error_body
+
+__all__ = ["QuatrixSession", "QuatrixSessionAuth"]
+
+logger = logging.getLogger("quatrix_async")
+
+
+@attrs.define(eq=False)
+class QuatrixSession:
+    """A logged-in session: its id (a Secret), when it was made and when it was last used."""
+
+    session_id: Secret[str]
+    created_at: float
+    last_used: float
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the session was last used."""
+        return max(0.0, now - self.last_used)
+
+
+class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
+    """Session auth for Quatrix (see the module docstring).
+
+    The second factor comes from ``code_provider`` (any :class:`~mfa_common.CodeProvider`, e.g. a
+    :class:`~mfa_common.CallbackCodeProvider` asking a person), or from the shortcuts
+    ``totp_secret`` (base32 or ``otpauth://`` URI; replay-safe TOTP) and ``pin``. When both a
+    TOTP source and a PIN are configured, the one matching the server's challenge is used.
+    Without a matching provider an MFA login raises :class:`~mfa_common.errors.MfaRequiredError`.
+    """
+
+    def __init__(
+        self,
+        email: str,
+        password: str | Secret[str],
+        *,
+        code_provider: CodeProvider | None = None,
+        totp_secret: str | Secret[str] | Totp | None = None,
+        pin: str | Secret[str] | None = None,
+        base_url: str | URL | None = None,
+        clock: Clock | None = None,
+        idle_timeout: float = C.SESSION_IDLE_TIMEOUT,
+        idle_margin: float = C.SESSION_IDLE_MARGIN,
+        keepalive_after: float = C.KEEPALIVE_AFTER_IDLE,
+        logout_on_close: bool = True,
+    ) -> None:
+        super().__init__(base_url=base_url, clock=clock)
+        self.email = email
+        self._password = wrap(password)
+        self._providers: dict[str, CodeProvider] = {}
+        if totp_secret is not None:
+            self._providers["totp"] = TotpCodeProvider(totp_secret, clock=self.clock)
+        if pin is not None:
+            self._providers["pin"] = StaticCodeProvider(pin, kind="pin")
+        self.code_provider = code_provider
+        self.idle_timeout = idle_timeout
+        self.idle_margin = idle_margin
+        self.keepalive_after = keepalive_after
+        self.logout_on_close = logout_on_close
+        #: MFA steps sent so far (each costs one code).
+        self.mfa_steps = 0
+
+    def __repr__(self) -> str:
+        return f"QuatrixSessionAuth(email={self.email!r}, password=Secret('***'))"
+
+    # -- the login -----------------------------------------------------------------------------
+
+    def _provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+        return self._providers.get(challenge.kind) or self.code_provider
+
+    async def acquire(self, stale: QuatrixSession | None) -> QuatrixSession:
+        """Log in: Basic, then the MFA step when the server answers 207."""
+        header = protocol.basic_authorization(self.email, self._password)
+        request = self.build_request("GET", "session/login", headers={"Authorization": header.reveal()})
+        response = await self.send(request)
+        step = protocol.read_login_response(
+            response.status_code, response.headers, response.content, user=self.email
+        )
+        if step.kind == "error":
+            raise map_quatrix_error(response)
+        if step.kind == "logged_in":
+            return self._new_session(step.session_id, response)
+        if step.kind == "captcha":
+            raise build_status_error(
+                response,
+                server_message="login is blocked until a CAPTCHA is solved (Mfa-Code 61)",
+                error_code=step.mfa_code,
+                cls=CaptchaRequiredError,
+                session_id=step.session_id,
+            )
+        challenge = step.challenge
+        if step.kind == "unknown_mfa" or challenge is None:
+            raise build_status_error(
+                response,
+                server_message=f"the server asks for an unknown second factor (Mfa-Code {step.mfa_code})",
+                error_code=step.mfa_code,
+                cls=MfaRequiredError,
+                challenge=MfaChallenge(kind="other", user=self.email, detail=f"Mfa-Code {step.mfa_code}"),
+            )
+        provider = self._provider_for(challenge)
+        if provider is None:
+            raise build_status_error(
+                response,
+                server_message=f"a {challenge.kind} code is required but no code provider is configured",
+                error_code=step.mfa_code,
+                cls=MfaRequiredError,
+                challenge=challenge,
+            )
+        if step.session_id is None:
+            raise ResponseDecodeError("GET /session/login: 207 without a session_id", status_code=207)
+        return await self._mfa_step(step.session_id, challenge, provider)
+
+    async def _mfa_step(
+        self, partial: Secret[str], challenge: MfaChallenge, provider: CodeProvider
+    ) -> QuatrixSession:
+        issued = await provider.issue(challenge)
+        try:
+            auth_type = protocol.auth_type_for_challenge(challenge)
+            code = protocol.validate_mfa_code(auth_type, issued.value)
+            request = self.build_request(
+                "POST",
+                "session/login",
+                json=protocol.mfa_step_body(auth_type, code),
+                headers={C.AUTH_TOKEN_HEADER: partial.reveal()},
+            )
+        except BaseException:
+            issued.not_sent()
+            raise
+        try:
+            self.mfa_steps += 1
+            response = await self.send(request)
+        except APIConnectionError as exc:
+            if exc.request_sent:
+                issued.unknown()
+            else:
+                issued.not_sent()
+            raise
+        except BaseException:
+            issued.unknown()
+            raise
+        if response.status_code == 200:
+            issued.accepted()
+            adopted = _session_id_in(response) or partial
+            return self._new_session(adopted, response)
+        error = map_quatrix_error(response)
+        if isinstance(error, MfaCodeRejectedError):
+            issued.rejected()
+        else:
+            issued.unknown()
+        raise error
+
+    def _new_session(self, session_id: Secret[str] | None, response: Response) -> QuatrixSession:
+        if session_id is None:
+            raise ResponseDecodeError(
+                f"{response.request.method} {response.request.url.path}: no session_id in the answer",
+                status_code=response.status_code,
+            )
+        now = self.clock.now()
+        return QuatrixSession(session_id=session_id, created_at=now, last_used=now)
+
+    # -- CredentialAuth hooks -------------------------------------------------------------------
+
+    def apply(self, request: Request, credential: QuatrixSession) -> None:
+        """Send the session id as ``X-Auth-Token``."""
+        request.headers[C.AUTH_TOKEN_HEADER] = credential.session_id.reveal()
+
+    def is_expired(self, credential: QuatrixSession) -> bool:
+        """True once the session has been idle for the timeout minus the margin."""
+        return credential.idle_for(self.clock.now()) >= self.idle_timeout - self.idle_margin
+
+    def used(self, credential: QuatrixSession) -> None:
+        """Record the time of use: the server counts idle time from each call."""
+        credential.last_used = max(credential.last_used, self.clock.now())
+
+    def is_rejection(self, response: Response) -> bool:
+        """A 401 means the session is gone, unless it reports a refused second factor (83/84) or
+        a blacklisted user (74), which a new session would not fix."""
+        if response.status_code != 401:
+            return False
+        code, _, _, _ = parse_error_body(response)
+        return code not in MFA_CODE_ERRORS and code != QuatrixErrorCode.USER_BLACKLISTED
+
+    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+        # The base flow decides on a rejection from the response; read a 401 body first so that
+        # is_rejection() can look at the Quatrix error code.
+        flow = super().async_auth_flow(request)
+        outgoing = await flow.__anext__()
+        while True:
+            response = yield outgoing
+            if response.status_code == 401:
+                await response.aread()
+            try:
+                outgoing = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+
+    async def release(self, credential: QuatrixSession) -> None:
+        """Log the session out (``GET /session/logout``), best effort, bounded in time."""
+        if not self.logout_on_close:
+            return
+        await self._logout(credential.session_id)
+
+    async def _logout(self, session_id: Secret[str]) -> None:
+        request = self.build_request(
+            "GET", "session/logout", headers={C.AUTH_TOKEN_HEADER: session_id.reveal()}
+        )
+        with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
+            try:
+                await self.send(request)
+            except (APIError, OSError) as exc:
+                logger.debug("logout failed: %s", type(exc).__name__)
+
+    # -- session upkeep --------------------------------------------------------------------------
+
+    async def logout(self) -> None:
+        """Log the current session out now and forget it; the next call logs in again."""
+        credential = self._credential
+        if credential is None:
+            return
+        self.invalidate(credential)
+        await self._logout(credential.session_id)
+
+    def adopt_session(self, session_id: str | Secret[str]) -> QuatrixSession:
+        """Use an existing, fully logged-in session (e.g. one unblocked by a CAPTCHA)."""
+        now = self.clock.now()
+        session = QuatrixSession(session_id=wrap(session_id), created_at=now, last_used=now)
+        self._credential = session
+        return session
+
+    async def keepalive_if_idle(self, *, min_idle: float | None = None) -> bool:
+        """Send ``GET /session/keepalive`` if the session has been idle at least ``min_idle``
+        seconds (default ``keepalive_after``, 5 minutes). Returns whether one was sent and accepted.
+
+        A session already past its idle limit is dropped instead (the next call logs in again);
+        a 401 answer drops it too. Other errors are raised.
+        """
+        credential = self._credential
+        if credential is None:
+            return False
+        if self.is_expired(credential):
+            self.invalidate(credential)
+            return False
+        threshold = self.keepalive_after if min_idle is None else min_idle
+        if credential.idle_for(self.clock.now()) < threshold:
+            return False
+        request = self.build_request(
+            "GET", "session/keepalive", headers={C.AUTH_TOKEN_HEADER: credential.session_id.reveal()}
+        )
+        response = await self.send(request)
+        if response.status_code == 200:
+            self.used(credential)
+            return True
+        if self.is_rejection(response):
+            self.invalidate(credential)
+            return False
+        raise map_quatrix_error(response)
+
+
+def _session_id_in(response: Response) -> Secret[str] | None:
+    try:
+        data = parse_json_body(response)
+    except ResponseDecodeError:
+        return None
+    if isinstance(data, Mapping):
+        value = data.get("session_id")
+        if isinstance(value, str) and value:
+            return Secret(value)
+    return None
