@@ -1,0 +1,51 @@
+"""Shared machinery for the fake servers: fault injection, loopback serving, TOTP and JWT.
+
+Needs the optional ``fakes`` dependencies (Starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+from mfa_common.testing._controls import (
+    FAULT_KINDS,
+    FakeControls,
+    FaultInjectionMiddleware,
+    FaultKind,
+    FaultPlan,
+    InjectedDisconnect,
+    Ledger,
+    LedgerEntry,
+    add_control_arguments,
+    controls_from_arguments,
+    find_controls,
+)
+from mfa_common.testing._jwt import JwtExpired, JwtInvalid, decode_jwt, encode_jwt
+from mfa_common.testing._server import ServerHandle, run_forever, serve
+from mfa_common.testing.totp_verifier import (
+    ReplayRejectingVerifier,
+    generate_base32_secret,
+    generate_recovery_codes,
+)
+
+__all__ = [
+    "FAULT_KINDS",
+    "FakeControls",
+    "FaultInjectionMiddleware",
+    "FaultKind",
+    "FaultPlan",
+    "InjectedDisconnect",
+    "JwtExpired",
+    "JwtInvalid",
+    "Ledger",
+    "LedgerEntry",
+    "ReplayRejectingVerifier",
+    "ServerHandle",
+    "add_control_arguments",
+    "controls_from_arguments",
+    "decode_jwt",
+    "encode_jwt",
+    "find_controls",
+    "generate_base32_secret",
+    "generate_recovery_codes",
+    "run_forever",
+    "serve",
+]
