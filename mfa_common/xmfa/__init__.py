@@ -3,6 +3,9 @@ backend and enrolment helper."""
 
 from __future__ import annotations
 
+from .auth import JwtCredential, XMfaTokenAuth
+from .client import SessionTokenAuth, XMfaClient, normalize_email_code
+from .enrolment import Enrolment, enrol_totp
 from .errors import (
     EmailCodeRejectedError,
     MfaEnableOutcomeUnknownError,
@@ -31,6 +34,8 @@ from .protocol import LoginAnswer, Operation, XMfaErrorMapper, XMfaPaths, classi
 __all__ = [
     "ApiError",
     "EmailCodeRejectedError",
+    "Enrolment",
+    "JwtCredential",
     "LoginAnswer",
     "LoginResult",
     "MfaAuth",
@@ -49,8 +54,13 @@ __all__ = [
     "RecoveryWindowClosedError",
     "RequestResetMFA",
     "Role",
+    "SessionTokenAuth",
     "UserAuth",
+    "XMfaClient",
     "XMfaErrorMapper",
     "XMfaPaths",
+    "XMfaTokenAuth",
     "classify_login",
+    "enrol_totp",
+    "normalize_email_code",
 ]

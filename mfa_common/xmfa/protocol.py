@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 
 from .._httpx import Headers, Request, Response
-from ..client import build_status_error, default_error_mapper
+from ..client import build_status_error, default_error_mapper, parse_json_body, structure
 from ..code_providers import MfaChallenge
 from ..errors import (
     AccountLockedError,
@@ -42,8 +42,9 @@ from ..errors import (
     RecoveryCodeRejectedError,
     unix_to_datetime,
 )
+from ..secret import Secret
 from .errors import EmailCodeRejectedError, RecoveryWindowClosedError
-from .models import ApiError
+from .models import ApiError, LoginResult, UserAuth, converter
 
 __all__ = [
     "EXPIRES_AT_HEADER",
@@ -62,6 +63,8 @@ __all__ = [
     "lockout_until",
     "mfa_token_of",
     "parse_api_error",
+    "parse_login_response",
+    "parse_user_auth",
 ]
 
 MFA_TOKEN_HEADER = "X-MFA-Token"
@@ -354,3 +357,25 @@ class XMfaErrorMapper:
 def utc_from_timestamp(ts: float) -> datetime:
     """``ts`` (Unix seconds) as an aware UTC datetime."""
     return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def parse_user_auth(response: Response) -> UserAuth:
+    """The ``UserAuth`` body of a 200 answer (ResponseDecodeError when it is not one)."""
+    return structure(converter, parse_json_body(response), UserAuth, response)
+
+
+def parse_login_response(response: Response, mapper: XMfaErrorMapper, *, now: float) -> LoginResult:
+    """A login answer as a :class:`LoginResult`, or the typed error (lockout, wrong password).
+
+    ``now`` dates the MFA token, whose 30-minute lifetime starts at the server's answer.
+    """
+    answer = classify_login(response.status_code, response.headers)
+    if answer is LoginAnswer.OK:
+        return LoginResult(user=parse_user_auth(response))
+    if answer is LoginAnswer.MFA_REQUIRED:
+        token = mfa_token_of(response.headers)
+        assert token is not None
+        return LoginResult(
+            mfa_token=Secret(token), mfa_token_expires_at=utc_from_timestamp(now + MFA_TOKEN_TTL)
+        )
+    raise mapper.map(response, Operation.LOGIN)

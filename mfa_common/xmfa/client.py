@@ -1,0 +1,291 @@
+"""``XMfaClient``: every operation of the X-MFA-Token API (ShellHub ``MfaApi`` plus login).
+
+Two ways to authenticate:
+
+* pass ``auth=XMfaTokenAuth(...)`` and every call logs in by itself (password, then the second
+  factor, JWT cached and refreshed; see :mod:`mfa_common.xmfa.auth`);
+* or drive the steps yourself: ``login`` → ``auth_mfa`` (or ``recover``, or ``reset_mfa``).
+  Without an ``auth=``, the JWT of the last such step is used for the calls that need one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from .._httpx import URL, AsyncBaseTransport, Auth, Request, Response, Timeout
+from .._logging import redact_url
+from ..auth import CredentialAuth
+from ..client import BaseClient, RequestOptions, parse_json_body, structure
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import APITimeoutError, InvalidCodeError, InvalidInputError
+from ..recovery_codes import RecoveryCodeFormat, normalize_recovery_code
+from ..secret import Secret, reveal, wrap
+from ..totp import validate_code_format
+from .models import (
+    LoginRequest,
+    LoginResult,
+    MfaAuth,
+    MfaDisable,
+    MfaEnable,
+    MfaGenerate,
+    MfaRecover,
+    MfaReset,
+    RecoverResult,
+    RequestResetMFA,
+    UserAuth,
+    converter,
+)
+from .protocol import XMfaErrorMapper, XMfaPaths, expires_at, parse_login_response, parse_user_auth
+
+__all__ = ["SessionTokenAuth", "XMfaClient", "normalize_email_code"]
+
+_EMAIL_CODE_LENGTH = 5
+
+
+def normalize_email_code(code: str | Secret[str]) -> Secret[str]:
+    """An MFA-reset e-mail code in canonical form: 5 upper-case letters or digits (spaces
+    removed, case folded). Anything else raises :class:`InvalidCodeError` before sending."""
+    text = "".join(reveal(code).split()).upper()
+    if len(text) != _EMAIL_CODE_LENGTH or not text.isascii() or not text.isalnum():
+        raise InvalidCodeError("an e-mail code must be 5 letters or digits")
+    return Secret(text)
+
+
+class SessionTokenAuth(Auth):
+    """The JWT of the last login step, sent as ``Authorization: Bearer`` to one origin only.
+
+    Used by :class:`XMfaClient` when no ``auth=`` is given; empty until a step succeeds."""
+
+    def __init__(self, base_url: URL) -> None:
+        self._origin = (base_url.raw_scheme, base_url.raw_host, base_url.port)
+        self.token: Secret[str] | None = None
+
+    async def async_auth_flow(self, request: Request) -> Any:
+        origin = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        if self.token is not None and origin == self._origin:
+            request.headers["Authorization"] = f"Bearer {self.token.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"SessionTokenAuth(token={'set' if self.token else 'unset'})"
+
+
+class XMfaClient(BaseClient):
+    """Async client of the X-MFA-Token API. Use ``async with XMfaClient(...) as client:``.
+
+    ``paths`` moves operations for servers that differ; ``recovery_code_format`` is the shape
+    recovery codes are normalised to (ShellHub: 16 upper-case base32); ``clock`` dates the
+    MFA token and the lockout; other keywords go to :class:`~mfa_common.client.BaseClient`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | URL,
+        *,
+        auth: Auth | None = None,
+        paths: XMfaPaths | None = None,
+        clock: Clock | None = None,
+        recovery_code_format: RecoveryCodeFormat = RecoveryCodeFormat.SHELLHUB,
+        transport: AsyncBaseTransport | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.paths = paths or XMfaPaths()
+        self.clock = clock or SYSTEM_CLOCK
+        self.recovery_code_format = recovery_code_format
+        self.error_mapper = XMfaErrorMapper(self.paths, clock=self.clock)
+        normalized = URL(str(base_url).rstrip("/") + "/")
+        self._session: SessionTokenAuth | None = None
+        if auth is None:
+            self._session = SessionTokenAuth(normalized)
+            auth = self._session
+        super().__init__(base_url, auth=auth, transport=transport, error_mapper=self.error_mapper, **kwargs)
+        if isinstance(auth, CredentialAuth):
+            auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _adopt(self, user: UserAuth) -> UserAuth:
+        if self._session is not None:
+            self._session.token = user.token
+        return user
+
+    async def _login_step(
+        self, method: str, path: str, json: Any, options: RequestOptions | None
+    ) -> Response:
+        """Send a login request through the unauthenticated path, whose retry rule never repeats
+        a lockout 429 (waiting inside the call would only add failed attempts)."""
+        request = self.build_request(method, path, json=json, headers=options.headers if options else None)
+        if options is not None and options.timeout is not None:
+            request.extensions["timeout"] = Timeout(options.timeout).as_dict()
+        deadline = options.deadline if options and options.deadline is not None else self._deadline
+        try:
+            with anyio.fail_after(deadline):
+                return await self.send_unauthenticated(request)
+        except TimeoutError as exc:
+            url = redact_url(request.url)
+            raise APITimeoutError(
+                f"{method} {url}: no answer within the {deadline} s deadline", method=method, url=url
+            ) from exc
+
+    def _code(self, code: str | Secret[str]) -> Secret[str]:
+        return Secret(validate_code_format(reveal(code), digits=6))
+
+    def _recovery_code(self, code: str | Secret[str]) -> Secret[str]:
+        return normalize_recovery_code(code, self.recovery_code_format)
+
+    # ------------------------------------------------------------------ login steps
+
+    async def login(
+        self, username: str, password: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> LoginResult:
+        """``POST /api/login``: password login. Returns the user (no MFA) or, when MFA is
+        required, ``mfa_token`` for :meth:`auth_mfa` (valid 30 minutes, used once).
+
+        Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
+        locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
+        body = converter.unstructure(LoginRequest(username, wrap(password)))
+        response = await self._login_step("POST", self.paths.login, body, options)
+        result = parse_login_response(response, self.error_mapper, now=self.clock.now())
+        if result.user is not None:
+            self._adopt(result.user)
+        return result
+
+    async def auth_mfa(
+        self, token: str | Secret[str], code: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> UserAuth:
+        """``POST /api/user/mfa/auth``: exchange the ``X-MFA-Token`` and a 6-digit TOTP code for
+        the JWT. Wrong or reused code → :class:`~mfa_common.errors.MfaCodeRejectedError`;
+        unknown or expired token → :class:`~mfa_common.errors.MfaTokenExpiredError`. Use a
+        replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
+        body = converter.unstructure(MfaAuth(wrap(token), self._code(code)))
+        response = await self.request(
+            "POST", self.paths.auth, json=body, authenticated=False, options=options
+        )
+        return self._adopt(parse_user_auth(response))
+
+    async def recover(
+        self, identifier: str, recovery_code: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> RecoverResult:
+        """``POST /api/user/mfa/recover``: log in with a recovery code (spent for good). The
+        result's ``expires_at`` (from ``X-Expires-At``) ends the 10-minute window in which
+        :meth:`disable_mfa` needs no code. Used or wrong code →
+        :class:`~mfa_common.errors.RecoveryCodeRejectedError`."""
+        body = converter.unstructure(MfaRecover(identifier, self._recovery_code(recovery_code)))
+        response = await self.request(
+            "POST", self.paths.recover, json=body, authenticated=False, options=options
+        )
+        user = self._adopt(parse_user_auth(response))
+        return RecoverResult(user=user, expires_at=expires_at(response.headers))
+
+    async def request_reset_mfa(
+        self, identifier: str, *, options: RequestOptions | None = None
+    ) -> Secret[str] | None:
+        """``POST /api/user/mfa/reset``: mail one code to the main and one to the recovery
+        address. Returns the reset token (current servers) or None (servers before 2026-07
+        answer without a body); then call :meth:`reset_mfa` with the token, or the user id."""
+        body = converter.unstructure(RequestResetMFA(identifier))
+        response = await self.request(
+            "POST", self.paths.request_reset, json=body, authenticated=False, options=options
+        )
+        if not response.content.strip():
+            return None
+        data = parse_json_body(response)
+        token = data.get("token") if isinstance(data, Mapping) else None
+        return Secret(token) if isinstance(token, str) and token else None
+
+    async def reset_mfa(
+        self,
+        token_or_user_id: str | Secret[str],
+        main_email_code: str | Secret[str],
+        recovery_email_code: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> UserAuth:
+        """``PUT /api/user/mfa/reset/{token or user id}``: remove MFA with the two e-mail codes
+        and log in. The path segment (a bearer-like token) never appears in logs or errors.
+        Wrong codes → :class:`~mfa_common.xmfa.EmailCodeRejectedError`."""
+        segment = reveal(token_or_user_id)
+        if not segment.strip():
+            raise InvalidInputError("a reset token or user id is required")
+        body = converter.unstructure(
+            MfaReset(normalize_email_code(main_email_code), normalize_email_code(recovery_email_code))
+        )
+        prefix = self.base_url.path.rstrip("/")
+        response = await self.request(
+            "PUT",
+            self.paths.reset_path(segment),
+            json=body,
+            authenticated=False,
+            options=options,
+            path_template=prefix + self.paths.reset,
+        )
+        return self._adopt(parse_user_auth(response))
+
+    # ------------------------------------------------------------------ authenticated calls
+
+    async def current_user(self, *, options: RequestOptions | None = None) -> UserAuth:
+        """``GET /api/auth/user``: the logged-in user (the server includes a fresh JWT)."""
+        response = await self.request("GET", self.paths.current_user, options=options)
+        return parse_user_auth(response)
+
+    async def generate_mfa(self, *, options: RequestOptions | None = None) -> MfaGenerate:
+        """``GET /api/user/mfa/generate``: a new secret, its ``otpauth://`` link and recovery
+        codes, all Secrets. Nothing is enabled until :meth:`enable_mfa` (or use
+        :func:`mfa_common.xmfa.enrol_totp`). 409 → MFA already enabled."""
+        response = await self.request("GET", self.paths.generate, options=options)
+        return structure(converter, parse_json_body(response), MfaGenerate, response)
+
+    async def enable_mfa(
+        self,
+        code: str | Secret[str],
+        secret: str | Secret[str],
+        recovery_codes: Sequence[str | Secret[str]],
+        *,
+        options: RequestOptions | None = None,
+    ) -> None:
+        """``PUT /api/user/mfa/enable``: confirm the generated secret with a current code.
+        The secret and codes must be those of :meth:`generate_mfa`; wrong code →
+        :class:`~mfa_common.errors.MfaCodeRejectedError`."""
+        body = converter.unstructure(
+            MfaEnable(self._code(code), wrap(secret), tuple(wrap(c) for c in recovery_codes))
+        )
+        await self.request("PUT", self.paths.enable, json=body, options=options)
+
+    async def disable_mfa(
+        self,
+        *,
+        code: str | Secret[str] | None = None,
+        recovery_code: str | Secret[str] | None = None,
+        main_email_code: str | Secret[str] | None = None,
+        recovery_email_code: str | Secret[str] | None = None,
+        options: RequestOptions | None = None,
+    ) -> None:
+        """``PUT /api/user/mfa/disable`` with exactly one factor: a TOTP ``code``, a
+        ``recovery_code``, or both e-mail codes; with none, an empty body, accepted only inside
+        the 10-minute window after :meth:`recover` (else
+        :class:`~mfa_common.xmfa.RecoveryWindowClosedError`). Rejections are typed by the factor
+        sent (MfaCodeRejectedError, RecoveryCodeRejectedError, EmailCodeRejectedError)."""
+        factors = sum(x is not None for x in (code, recovery_code)) + (
+            main_email_code is not None or recovery_email_code is not None
+        )
+        if factors > 1:
+            raise InvalidInputError("give one of code, recovery_code or the two e-mail codes")
+        if (main_email_code is None) != (recovery_email_code is None):
+            raise InvalidInputError("main_email_code and recovery_email_code must come together")
+        model = MfaDisable(
+            code=self._code(code) if code is not None else None,
+            recovery_code=self._recovery_code(recovery_code) if recovery_code is not None else None,
+            main_email_code=normalize_email_code(main_email_code) if main_email_code is not None else None,
+            recovery_email_code=(
+                normalize_email_code(recovery_email_code) if recovery_email_code is not None else None
+            ),
+        )
+        await self.request("PUT", self.paths.disable, json=converter.unstructure(model), options=options)
+
+    async def recovery_disable_mfa(self, *, options: RequestOptions | None = None) -> None:
+        """``PUT /api/user/mfa/recovery/disable`` (servers since 2026-07): disable MFA inside the
+        recovery window, no body. Outside it → :class:`~mfa_common.xmfa.RecoveryWindowClosedError`."""
+        await self.request("PUT", self.paths.recovery_disable, options=options)
