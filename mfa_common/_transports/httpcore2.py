@@ -7,6 +7,7 @@ pool full of orphaned ``CONNECTING`` slots (encode/httpcore#1093).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -69,6 +70,8 @@ class Httpcore2Transport(AsyncBaseTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
+            # Small request bodies must not wait for a delayed ACK (aiohttp sets this too).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
     async def handle_async_request(self, request: Request) -> Response:
