@@ -1,0 +1,73 @@
+"""Fixtures for the Quatrix tests: a fake on a shared FakeClock, in-process or on a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mfa_common.clock import FakeClock
+from mfa_common.testing import serve
+from quatrix_async import QuatrixClient
+from quatrix_async.testing import QuatrixFake
+
+PASSWORD = "correct-horse"
+
+
+class SwappableApp:
+    """One socket server per module; each test plugs its own fake in."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def socket_server() -> Iterator[tuple[SwappableApp, str]]:
+    swap = SwappableApp()
+    with serve(swap) as handle:
+        yield swap, handle.base_url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> QuatrixFake:
+    return QuatrixFake(clock=clock, captcha_after=3, seed=None)
+
+
+ClientFactory = Callable[..., QuatrixClient]
+
+
+@pytest.fixture(params=["in-process", "socket"])
+def make_client(
+    request: pytest.FixtureRequest, fake: QuatrixFake, clock: FakeClock
+) -> Iterator[ClientFactory]:
+    """Build clients against ``fake``: through ASGITransport, or over a real loopback socket."""
+    mode = request.param
+    base_url = "http://127.0.0.1"
+    if mode == "socket":
+        swap, base_url = request.getfixturevalue("socket_server")
+        swap.app = fake
+
+    def factory(**kwargs: Any) -> QuatrixClient:
+        kwargs.setdefault("clock", clock)
+        if mode == "in-process":
+            kwargs.setdefault("transport", httpx.ASGITransport(fake))
+        return QuatrixClient(base_url, **kwargs)
+
+    yield factory
