@@ -1,0 +1,276 @@
+"""Machine facts and ``benchmarks/RESULTS.md``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import can_pin
+
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+PACKAGES = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "aiohttp",
+    "httpx-aiohttp",
+    "anyio",
+    "trio",
+    "uvicorn",
+    "httptools",
+    "starlette",
+    "attrs",
+    "cattrs",
+    "pyotp",
+    "psutil",
+)
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, memory, Python and package versions, pinning."""
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except (OSError, ValueError):
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory": mem,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "pinned": can_pin(),
+        "loadavg_at_start": [round(x, 2) for x in load] if load else None,
+        "packages": versions,
+    }
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
+    """(Re)write RESULTS.md from one run's results dict (as saved in the JSON file)."""
+    m = results["machine"]
+    lines: list[str] = [
+        "# Benchmark results",
+        "",
+        f"Date: {results['date']}  ",
+        f"Command: `{results['command']}`  ",
+        f"Mode: {'quick (smoke sizes)' if results['quick'] else 'full'}; wall time of the run: "
+        f"{results.get('elapsed_s', 0):.0f} s",
+        "",
+        "## Machine",
+        "",
+        "| fact | value |",
+        "|---|---|",
+        f"| nproc | {m['nproc']} |",
+        f"| CPU | {m['cpu_model']} |",
+        f"| memory | {m['memory']} |",
+        f"| Python | {m['python']} ({m['platform']}) |",
+        f"| pinning | {'server on CPU 0, clients on CPU 1 (taskset)' if m['pinned'] else 'none'} |",
+        f"| load average at start | {m['loadavg_at_start']} |",
+        "",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
+        "",
+        "## Targets",
+        "",
+        "```",
+        *results["target_lines"],
+        "```",
+        "",
+    ]
+    ov = results.get("sections", {}).get("overhead")
+    if ov and "cells" in ov:
+        cfg = ov.get("config", {})
+        lines += [
+            "## 1. Overhead and alternatives (loopback, uvicorn --http httptools, 1 worker)",
+            "",
+            f"Requests per run: {cfg.get('n')} (c1: half), warm-up {cfg.get('warmup')}, repetitions "
+            f"{cfg.get('reps')} (interleaved; cells are medians). Client CPU µs/request = process "
+            "CPU time over requests. `sdk` = BaseClient subclass + BearerTokenAuth + cattrs model "
+            "(default transport: aiohttp on asyncio, httpcore2 on Trio); `raw_transport` = "
+            "`httpx.AsyncClient(transport=AiohttpTransport(...))` with headers by hand and "
+            "`response.json()`; `httpx` = httpx 0.28.1 `AsyncClient()` defaults; `aiohttp` = raw "
+            "`ClientSession` (the floor); `*_trio` = the same on Trio over the httpcore2 transport.",
+            "",
+            "| client | method | conc | req/s | client CPU µs/req | p50 ms | p99 ms | server CPU µs/req "
+            "| client CPU util | reps | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        order = {c: i for i, c in enumerate(ov.get("client_order", []))}
+        for c in sorted(ov["cells"], key=lambda c: (c["method"], c["conc"], order.get(c["client"], 99))):
+            errs = c["request_errors"] + len(c["errors"])
+            lines.append(
+                f"| {c['client']} | {c['method'].upper()} | {c['conc']} | {_fmt(c['rps'], 0)} | "
+                f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | "
+                f"{_fmt(c['server_cpu_us_per_req'])} | {_fmt(c['client_cpu_util'], 2)} | {c['reps']} | {errs} |"
+            )
+        for note in ov.get("notes", []):
+            lines.append(f"\nNote: {note}")
+        if ov.get("chart"):
+            lines += ["", f"![throughput against concurrency]({ov['chart']})"]
+        lines.append("")
+    prof = results.get("sections", {}).get("profile")
+    if prof and "methods" in prof:
+        lines += [
+            "## Profile of the SDK path (cProfile, same workload, SDK vs raw same transport)",
+            "",
+            f"Concurrency {prof['conc']}, {prof['n']} requests per client. cProfile inflates every "
+            "call; read the figures as shares.",
+            "",
+        ]
+        for method, a in prof["methods"].items():
+            if "error" in a:
+                lines.append(f"{method.upper()}: ERROR {a['error']}")
+                continue
+            lines += [
+                f"### {method.upper()}: profiled own time per request: SDK "
+                f"{a['profiled_us_per_req']['sdk']} µs, raw {a['profiled_us_per_req']['raw_transport']} µs",
+                "",
+                "| library | SDK µs/req | raw µs/req |",
+                "|---|---|---|",
+                *[f"| {g['group']} | {g['sdk_us']} | {g['raw_us']} |" for g in a["groups"][:12]],
+                "",
+                "Largest additions (own time, SDK minus raw, µs/request):",
+                "",
+                "| function | added µs | SDK calls/req | raw calls/req |",
+                "|---|---|---|---|",
+                *[
+                    f"| `{d['function']}` | {d['delta_tottime_us']} | {d['sdk_calls_per_req']} | "
+                    f"{d['raw_calls_per_req']} |"
+                    for d in a["largest_additions"][:15]
+                ],
+                "",
+                "mfa_common functions by cumulative time (µs/request; coroutine resumptions count as calls):",
+                "",
+                "| function | own µs | cumulative µs | calls/req |",
+                "|---|---|---|---|",
+                *[
+                    f"| `{d['function']}` | {d['tottime_us']} | {d['cumtime_us']} | {d['calls_per_req']} |"
+                    for d in a["mfa_common_by_cumulative_time"][:15]
+                ],
+                "",
+            ]
+    storm = results.get("sections", {}).get("login_storm")
+    if storm:
+        lines += ["## 3. Login storm", ""]
+        if "skipped" in storm:
+            lines.append(storm["skipped"])
+        else:
+            lines += [
+                "| backend | calls | ok | logins | MFA steps | storm wall s | one plain call ms | note |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for b in storm.get("backends", []):
+                lines.append(
+                    f"| {b['backend']} | {_fmt(b.get('calls'))} | {_fmt(b.get('ok'))} | {_fmt(b.get('logins'))} | "
+                    f"{_fmt(b.get('mfa_steps'))} | {_fmt(b.get('storm_wall_s'), 3)} | "
+                    f"{_fmt(b.get('plain_call_ms'), 2)} | {b.get('skipped') or b.get('error') or ''} |"
+                )
+        lines.append("")
+    batch = results.get("sections", {}).get("batch_scale")
+    if batch:
+        lines += ["## 4. Batch scale", ""]
+        if "skipped" in batch:
+            lines.append(batch["skipped"])
+        else:
+            w = batch.get("wall", {})
+            lines += [
+                f"Wall: {w.get('n')} POSTs, concurrency {batch['concurrency']}, latency "
+                f"{batch['latency_s'] * 1000:.0f} ms: {_fmt(w.get('wall_s'), 2)} s against ideal "
+                f"{_fmt(w.get('ideal_s'), 1)} s; done {w.get('done')}, failed {w.get('failed')}; client "
+                f"CPU util {w.get('client_cpu_util')}, {w.get('client_cpu_us_per_op')} µs/op; server CPU util "
+                f"{w.get('server_cpu_util')}.",
+                "",
+                "| items (zero latency) | wall s | done | peak RSS MB | peak RSS before the batch MB |",
+                "|---|---|---|---|---|",
+            ]
+            for r in batch.get("rss", []):
+                lines.append(
+                    f"| {r.get('n'):,} | {_fmt(r.get('wall_s'), 2)} | {_fmt(r.get('done'))} | "
+                    f"{_fmt(r.get('peak_rss_mb'))} | {_fmt(r.get('peak_rss_before_batch_mb'))} |"
+                    if "error" not in r
+                    else f"| {r.get('n')} | ERROR {r['error']} | | | |"
+                )
+        lines.append("")
+    code = results.get("sections", {}).get("code_cost")
+    if code:
+        lines += ["## 5. Cost of a code and of an import", ""]
+        t = code.get("totp", {})
+        if "mfa_common_code_at" in t:
+            lines += [
+                f"timeit, {t['number']} calls × {t['repeat']} repeats, median (min) µs per code:",
+                "",
+                "| variant | µs/code |",
+                "|---|---|",
+                f"| `mfa_common.totp.Totp.code_at` (object reused) | {t['mfa_common_code_at']['median_us']} "
+                f"({t['mfa_common_code_at']['min_us']}) |",
+                f"| `pyotp.TOTP(secret).now()` (new object per call) | {t['pyotp_new_object_now']['median_us']} "
+                f"({t['pyotp_new_object_now']['min_us']}) |",
+                f"| `totp.now()` (pyotp, object reused) | {t['pyotp_reused_now']['median_us']} "
+                f"({t['pyotp_reused_now']['min_us']}) |",
+                "",
+            ]
+        elif "error" in t:
+            lines.append(f"TOTP: ERROR {t['error']}\n")
+        lines += [
+            f'`python -X importtime -c "import PKG"`, top-level cumulative, median of {code.get("import_runs")} '
+            "fresh processes after a warm-up run (bytecode cached):",
+            "",
+            "| module | cumulative ms | runs (ms) | modules imported |",
+            "|---|---|---|---|",
+        ]
+        for mod, e in code.get("imports", {}).items():
+            if "median_us" in e:
+                runs = " / ".join(f"{v / 1000:.1f}" for v in e["runs_us"])
+                lines.append(f"| {mod} | {e['median_us'] / 1000:.1f} | {runs} | {e['modules']} |")
+            else:
+                lines.append(f"| {mod} | ERROR {e.get('error')} | | |")
+        lines.append("")
+    skipped = results.get("skipped", [])
+    if skipped:
+        lines += ["## Skipped", "", *[f"- {s}" for s in skipped], ""]
+    lines += [
+        "## Caveats",
+        "",
+        "- A 2-CPU VM shared with other work: client CPU per request is the most stable figure; "
+        "req/s and p99 move more between runs. Read differences below ~15% as noise.",
+        "- Loopback, HTTP/1.1 without TLS, small bodies, the default asyncio loop (no uvloop).",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
