@@ -31,6 +31,7 @@ import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
 import attrs
 
 from mfa_common import _constants as CORE
@@ -76,6 +77,18 @@ class MetalCloudApiKeyAuth(ApiKeyAuth):
 
     def __init__(self, api_key: str | Secret[str], *, base_url: str | None = None) -> None:
         super().__init__(api_key, header="Authorization", scheme="Bearer", base_url=base_url)
+        self._rotation: anyio.Event | None = None
+
+    def begin_rotation(self) -> None:
+        """A regeneration is under way: a 401 meanwhile waits for :meth:`end_rotation`."""
+        if self._rotation is None:
+            self._rotation = anyio.Event()
+
+    def end_rotation(self) -> None:
+        """The regeneration finished (the new key is set, or it failed)."""
+        rotation, self._rotation = self._rotation, None
+        if rotation is not None:
+            rotation.set()
 
     async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
         if not self._allowed(request):
@@ -84,10 +97,15 @@ class MetalCloudApiKeyAuth(ApiKeyAuth):
         key = self._key
         self._apply(request)
         response = yield request
-        if response.status_code == 401 and self._key is not key:
-            # The key was regenerated while this request was in flight: the old key is dead.
-            self._apply(request)
-            yield request
+        if response.status_code == 401:
+            rotation = self._rotation
+            if rotation is not None and self._key is key:
+                # The server may have rotated the key before the client learnt the new one.
+                await rotation.wait()
+            if self._key is not key:
+                # The key was regenerated while this request was in flight: the old key is dead.
+                self._apply(request)
+                yield request
 
     def __repr__(self) -> str:
         return "MetalCloudApiKeyAuth(api_key=Secret('***'))"

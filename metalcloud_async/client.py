@@ -337,26 +337,33 @@ class CurrentUserAPI:
         dead). A client authenticated by API key switches to the new key immediately
         (``switched=True``); requests in flight with the old key are replayed once with it.
         """
-        response = await self._c._write(
-            f"{P}/user/actions/regenerate-api-key",
-            revision=revision,
-            read_revision=self.revision,
-            retry_on_stale=retry_on_stale,
-            options=options,
-        )
-        body = parse_json_body(response)
-        user = _user(body, response)
-        raw = body.get("apiKey") if isinstance(body, dict) else None
         backend = self._c.auth_backend
-        switched = False
-        key = Secret(raw) if isinstance(raw, str) and raw else None
-        if key is None:
-            # With an API key client the old key is already dead, so this raises
-            # AuthenticationError on a server that does not return the key: see the docstring.
-            key = (await self.get_api_key(options=options)).api_key
-        if isinstance(backend, ApiKeyAuth):
-            backend.set_key(key)
-            switched = True
+        rotating = isinstance(backend, MetalCloudApiKeyAuth)
+        if isinstance(backend, MetalCloudApiKeyAuth):
+            backend.begin_rotation()
+        try:
+            response = await self._c._write(
+                f"{P}/user/actions/regenerate-api-key",
+                revision=revision,
+                read_revision=self.revision,
+                retry_on_stale=retry_on_stale,
+                options=options,
+            )
+            body = parse_json_body(response)
+            user = _user(body, response)
+            raw = body.get("apiKey") if isinstance(body, dict) else None
+            key = Secret(raw) if isinstance(raw, str) and raw else None
+            if key is None:
+                # With an API key client the old key is already dead, so this raises
+                # AuthenticationError on a server that does not return the key: see the docstring.
+                key = (await self.get_api_key(options=options)).api_key
+            switched = False
+            if isinstance(backend, ApiKeyAuth):
+                backend.set_key(key)
+                switched = True
+        finally:
+            if rotating and isinstance(backend, MetalCloudApiKeyAuth):
+                backend.end_rotation()
         return ApiKeyRegeneration(user=user, api_key=key, switched=switched)
 
     async def regenerate_jwt_salt(

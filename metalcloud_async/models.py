@@ -405,3 +405,16 @@ def _structure_int(value: Any, _: Any) -> int:
 
 
 converter.register_structure_hook(int, _structure_int)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise TypeError("not a boolean")
+
+
+converter.register_structure_hook(bool, _structure_bool)

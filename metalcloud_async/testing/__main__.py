@@ -1,0 +1,97 @@
+"""``python -m metalcloud_async.testing``: run the MetalCloud fake on a loopback port.
+
+Seeded with demo accounts (printed at start, with their API keys and TOTP secrets: this is a
+fake, for trying clients out). ``--accounts FILE`` adds accounts from a JSON list of objects
+``{"email", "password", "displayName"?, "accessLevel"?, "totpSecret"?, "apiKey"?, "revision"?,
+"suspended"?, "archived"?}``; ``--users N`` adds N plain users for listing; the fault-injection
+flags (``--latency``, ``--fault-rate``, ``--seed``, ...) come from :mod:`mfa_common.testing`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mfa_common.testing import add_control_arguments, controls_from_arguments, run_forever
+
+from ._fake import MetalCloudFake, nest_error_body
+
+DEMO_ACCOUNTS: list[dict[str, Any]] = [
+    {"email": "admin@metalcloud.test", "password": "admin-password", "accessLevel": "root"},
+    {
+        "email": "mfa@metalcloud.test",
+        "password": "mfa-password",
+        "accessLevel": "admin",
+        "totpSecret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    },
+    {"email": "user@metalcloud.test", "password": "user-password", "accessLevel": "user"},
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m metalcloud_async.testing", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--accounts", type=Path, help="JSON file with extra accounts")
+    parser.add_argument("--users", type=int, default=0, help="seed this many plain users")
+    parser.add_argument("--no-demo", action="store_true", help="do not create the demo accounts")
+    parser.add_argument("--jwt-ttl", type=float, default=3600.0, help="JWT lifetime in seconds")
+    add_control_arguments(parser)
+    return parser
+
+
+def load_accounts(fake: MetalCloudFake, accounts: Sequence[dict[str, Any]]) -> None:
+    """Create ``accounts`` (the JSON shape of ``--accounts``) in ``fake``."""
+    for account in accounts:
+        fake.add_user(
+            account["email"],
+            account["password"],
+            display_name=account.get("displayName"),
+            access_level=account.get("accessLevel", "user"),
+            user_id=account.get("id"),
+            revision=int(account.get("revision", 1)),
+            totp_secret=account.get("totpSecret"),
+            api_key=account.get("apiKey"),
+            suspended=bool(account.get("suspended", False)),
+            archived=bool(account.get("archived", False)),
+        )
+
+
+def banner(fake: MetalCloudFake, emails: Sequence[str]) -> str:
+    lines = ["MetalCloud v2 fake server. Accounts:"]
+    for email in emails:
+        user = fake.user(email)
+        lines.append(f"  {user.email}  password={user.password}  access={user.access_level}")
+        lines.append(f"      Authorization: Bearer {user.api_key}")
+        if user.totp_secret:
+            lines.append(f"      TOTP secret: {user.totp_secret}")
+    extra = len(fake.users) - len(emails)
+    if extra > 0:
+        lines.append(f"  ... and {extra} seeded users")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    controls = controls_from_arguments(args, error_body=nest_error_body)
+    fake = MetalCloudFake(controls=controls, jwt_ttl=args.jwt_ttl, seed=args.seed)
+    accounts: list[dict[str, Any]] = [] if args.no_demo else list(DEMO_ACCOUNTS)
+    if args.accounts:
+        loaded = json.loads(args.accounts.read_text())
+        if not isinstance(loaded, list):
+            print("--accounts: expected a JSON list of accounts", file=sys.stderr)
+            return 2
+        accounts.extend(loaded)
+    load_accounts(fake, accounts)
+    if args.users:
+        fake.seed_users(args.users)
+    run_forever(fake.app, args.host, args.port, banner(fake, [a["email"] for a in accounts]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
