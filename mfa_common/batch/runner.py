@@ -27,6 +27,8 @@ DEFAULT_MAX_EXAMPLES = 5
 # Distinct failure reasons kept; any further reason is counted under "other".
 MAX_FAILURE_REASONS = 50
 _OTHER_REASON = "other"
+# A worker yields to the event loop at least once per this many items.
+_CHECKPOINT_EVERY = 8
 
 StopOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
@@ -301,6 +303,7 @@ class _Run(Generic[T]):
     # ----------------------------------------------------------------- workers
 
     async def worker(self, source: _Source[T], workers: anyio.CancelScope) -> None:
+        since_checkpoint = 0
         try:
             while not self.stopping:
                 try:
@@ -314,8 +317,12 @@ class _Run(Generic[T]):
                     return
                 self.seen += 1
                 await self.process(item, self.seen)  # type: ignore[arg-type]
-                # Operations that never suspend must still let cancellation and progress in.
-                await anyio.lowlevel.checkpoint()
+                # Operations that never suspend (or skipped items) must still let cancellation
+                # and progress in; every few items is enough and keeps the per-item cost low.
+                since_checkpoint += 1
+                if since_checkpoint >= _CHECKPOINT_EVERY:
+                    since_checkpoint = 0
+                    await anyio.lowlevel.checkpoint()
         except Exception as exc:  # journal failure or a programming error: stop everything now
             if self.error is None:
                 self.error = exc
