@@ -13,7 +13,6 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,26 @@ from benchmarks._common import ROOT
 SECTIONS = ("overhead", "profile", "login_storm", "batch_scale", "code_cost")
 
 FULL: dict[str, Any] = {
-    "overhead": {"n": 2000, "reps": 3, "concs": [1, 16, 64], "methods": ["get", "post"], "max_seconds": 20.0},
-    "profile": {"n": 2000, "conc": 16, "methods": ["get", "post"]},
+    "overhead": {"n": 600, "reps": 3, "concs": [1, 16, 64], "methods": ["get", "post"], "max_seconds": 6.0},
+    "profile": {"n": 1000, "conc": 16, "methods": ["get", "post"]},
     "login_storm": {"calls": 1000},
     "batch_scale": {"wall_n": 10_000, "rss_sizes": [1_000, 10_000, 100_000]},
     "code_cost": {"number": 20_000, "repeat": 7, "import_runs": 3},
 }
 QUICK: dict[str, Any] = {
     "overhead": {
-        "n": 500,
+        "n": 300,
         "reps": 1,
         "concs": [16, 64],
-        "methods": ["get", "post"],
-        "clients": ["sdk", "raw_transport", "httpx", "aiohttp", "sdk_trio"],
-        "max_seconds": 8.0,
-        "warmup": 100,
+        "methods": ["get"],
+        "clients": ["sdk", "raw_transport", "httpx", "aiohttp"],
+        "max_seconds": 4.0,
+        "warmup": 50,
     },
     "profile": {"n": 300, "conc": 16, "methods": ["get"]},
     "login_storm": {"calls": 100},
-    "batch_scale": {"wall_n": 1_000, "rss_sizes": [500, 2_000]},
-    "code_cost": {"number": 2_000, "repeat": 3, "import_runs": 1},
+    "batch_scale": {"wall_n": 500, "rss_sizes": [300, 1_000]},
+    "code_cost": {"number": 1_000, "repeat": 3, "import_runs": 1},
 }
 
 
@@ -67,7 +66,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = json.loads(json.dumps(QUICK if args.quick else FULL))
+    cfg: dict[str, Any] = json.loads(json.dumps(QUICK if args.quick else FULL))
     ov = cfg["overhead"]
     if args.requests is not None:
         ov["n"] = args.requests
@@ -89,7 +88,7 @@ def _run_section(name: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[d
 
         result = overhead.run(**cfg)
         result["config"] = cfg | {"warmup": cfg.get("warmup", 200)}
-        result["client_order"] = overhead.GET_CLIENTS + ["httpx2_aiohttp"]
+        result["client_order"] = [*overhead.GET_CLIENTS, "httpx2_aiohttp"]
         return result, overhead.targets(result)
     if name == "profile":
         from benchmarks import profile_sdk
@@ -116,7 +115,9 @@ def _profile_lines(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for method, a in result.get("methods", {}).items():
         if "error" in a:
-            out.append({"name": f"profile_{method}", "figure": "ERROR " + a["error"], "value": None, "passed": None})
+            out.append(
+                {"name": f"profile_{method}", "figure": "ERROR " + a["error"], "value": None, "passed": None}
+            )
             continue
         top = ", ".join(f"{d['function']} +{d['delta_tottime_us']}us" for d in a["largest_additions"][:3])
         out.append(
@@ -158,15 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [],
         "skipped": [],
     }
-    runners: dict[str, Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]]] = {
-        s: (lambda s=s: _run_section(s, cfg[s])) for s in args.sections
-    }
-    for name, runner in runners.items():
+    for name in args.sections:
         sys.stderr.write(f"== {name}\n")
         sys.stderr.flush()
         t0 = time.monotonic()
         try:
-            section, lines = runner()
+            section, lines = _run_section(name, cfg[name])
         except Exception as exc:  # one broken section must not hide the others' figures
             section = {"error": f"{type(exc).__name__}: {exc}"}
             lines = [{"name": name, "figure": "ERROR " + section["error"], "value": None, "passed": False}]
@@ -188,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [t for t in results["targets"] if t["passed"] is False]
     json_path = out_dir / ("results-quick.json" if args.quick else "results.json")
     json_path.write_text(json.dumps(results, indent=1, default=str))
-    print(f"\n{len(passed)} targets PASS, {len(failed)} FAIL; {results['elapsed_s']:.0f} s; results: {json_path}")
+    print(
+        f"\n{len(passed)} targets PASS, {len(failed)} FAIL; "
+        f"{results['elapsed_s']:.0f} s; results: {json_path}"
+    )
     md_path: Path | None = None
     if args.results_md:
         md_path = Path(args.results_md)

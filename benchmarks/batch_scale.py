@@ -30,7 +30,7 @@ def _rss_mb() -> float:
 
 def _current_rss_mb() -> float | None:
     with contextlib.suppress(Exception):
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         return float(psutil.Process().memory_info().rss) / 2**20
     return None
@@ -145,7 +145,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     else:
-        out.append({"name": "batch_wall", "figure": "ERROR " + str(wall.get("error")), "value": None, "passed": False})
+        out.append(
+            {
+                "name": "batch_wall",
+                "figure": "ERROR " + str(wall.get("error")),
+                "value": None,
+                "passed": False,
+            }
+        )
     ok = [r for r in result.get("rss", []) if "peak_rss_mb" in r]
     if len(ok) >= 2:
         peaks = [r["peak_rss_mb"] for r in ok]
@@ -162,7 +169,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         )
     errors = [r for r in result.get("rss", []) if "error" in r]
     for r in errors:
-        out.append({"name": f"batch_rss_{r['n']}", "figure": "ERROR " + r["error"], "value": None, "passed": False})
+        out.append(
+            {"name": f"batch_rss_{r['n']}", "figure": "ERROR " + r["error"], "value": None, "passed": False}
+        )
     return out
 
 

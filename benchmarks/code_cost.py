@@ -89,7 +89,11 @@ def measure_imports(modules: tuple[str, ...], runs: int) -> dict[str, Any]:
                     break
                 values.append(value)
             if values:
-                out[module] = {"median_us": int(statistics.median(values)), "runs_us": values, "modules": count}
+                out[module] = {
+                    "median_us": int(statistics.median(values)),
+                    "runs_us": values,
+                    "modules": count,
+                }
             else:
                 out[module] = {"error": error or "no importtime line"}
     return out
@@ -115,17 +119,27 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "name": "totp_code_cost",
-                "figure": f"mfa_common {ours:.2f} us/code vs pyotp new-object {naive:.2f} us ({ours / naive:.2f}x)",
+                "figure": (
+                    f"mfa_common {ours:.2f} us/code vs pyotp new-object {naive:.2f} us ({ours / naive:.2f}x)"
+                ),
                 "value": ours / naive,
                 "passed": None,
             }
         )
     elif "error" in totp:
-        out.append({"name": "totp_code_cost", "figure": "ERROR " + totp["error"], "value": None, "passed": None})
+        out.append(
+            {"name": "totp_code_cost", "figure": "ERROR " + totp["error"], "value": None, "passed": None}
+        )
     for module in IMPORT_MODULES:
         entry = result.get("imports", {}).get(module, {})
-        figure = f"{entry['median_us'] / 1000:.1f} ms cumulative" if "median_us" in entry else entry.get("error", "?")
-        out.append({"name": f"import_{module}", "figure": figure, "value": entry.get("median_us"), "passed": None})
+        figure = (
+            f"{entry['median_us'] / 1000:.1f} ms cumulative"
+            if "median_us" in entry
+            else entry.get("error", "?")
+        )
+        out.append(
+            {"name": f"import_{module}", "figure": figure, "value": entry.get("median_us"), "passed": None}
+        )
     return out
 
 

@@ -101,7 +101,9 @@ class MetalCloud(Backend):
     def client(self, base_url: str) -> Any:
         from metalcloud_async import MetalCloudClient
 
-        return MetalCloudClient(base_url, email="storm@example.com", password=PASSWORD, totp_secret=self.secret)
+        return MetalCloudClient(
+            base_url, email="storm@example.com", password=PASSWORD, totp_secret=self.secret
+        )
 
     def call(self, client: Any) -> Callable[[], Awaitable[Any]]:
         return client.user.get  # type: ignore[no-any-return]
@@ -177,7 +179,9 @@ def run(*, calls: int) -> dict[str, Any]:
     """Every backend, each in its own bounded process."""
     results = []
     for name in BACKENDS:
-        res = run_json([PYTHON, "-m", "benchmarks.login_storm", "--backend", name, "--calls", str(calls)], timeout=240)
+        res = run_json(
+            [PYTHON, "-m", "benchmarks.login_storm", "--backend", name, "--calls", str(calls)], timeout=240
+        )
         res.setdefault("backend", name)
         results.append(res)
     return {"calls": calls, "backends": results}

@@ -90,10 +90,7 @@ def _progress(result: dict[str, Any]) -> None:
     if "error" in result:
         text = f"ERROR {result['error']}"
     else:
-        text = (
-            f"{result['rps']:>8} req/s {result['cpu_us_per_req']:>8} us/req "
-            f"p99 {result['p99_ms']:>8} ms"
-        )
+        text = f"{result['rps']:>8} req/s {result['cpu_us_per_req']:>8} us/req p99 {result['p99_ms']:>8} ms"
     sys.stderr.write(
         f"  overhead rep{result['rep']} {result['client']:<18} {result['method']:<4} "
         f"c{result['conc']:<3} {text}\n"
@@ -129,7 +126,8 @@ def cell(result: dict[str, Any], client: str, method: str, conc: int) -> dict[st
     """One aggregated cell, or None when it was not measured (or every repetition failed)."""
     for c in result.get("cells", []):
         if c["client"] == client and c["method"] == method and c["conc"] == conc and c["reps"]:
-            return c
+            found: dict[str, Any] = c
+            return found
     return None
 
 
@@ -150,7 +148,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 ("sdk", "raw_transport", "asyncio/aiohttp"),
                 ("sdk_trio", "raw_transport_trio", "trio/httpcore2"),
             ):
-                ratio = _ratio(cell(result, sdk, method, conc), cell(result, raw, method, conc), "cpu_us_per_req")
+                ratio = _ratio(
+                    cell(result, sdk, method, conc), cell(result, raw, method, conc), "cpu_us_per_req"
+                )
                 if ratio is not None:
                     out.append(
                         {
@@ -165,7 +165,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             for sdk in ("sdk", "sdk_trio"):
                 loop = "asyncio" if sdk == "sdk" else "trio"
-                ratio = _ratio(cell(result, sdk, method, conc), cell(result, "httpx", method, conc), "cpu_us_per_req")
+                ratio = _ratio(
+                    cell(result, sdk, method, conc), cell(result, "httpx", method, conc), "cpu_us_per_req"
+                )
                 if ratio is not None:
                     out.append(
                         {
@@ -191,7 +193,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     )
         for conc in concs:
             for sdk in ("sdk", "sdk_trio"):
-                ratio = _ratio(cell(result, sdk, method, conc), cell(result, "aiohttp", method, conc), "cpu_us_per_req")
+                ratio = _ratio(
+                    cell(result, sdk, method, conc), cell(result, "aiohttp", method, conc), "cpu_us_per_req"
+                )
                 if ratio is not None:
                     loop = "asyncio" if sdk == "sdk" else "trio"
                     out.append(

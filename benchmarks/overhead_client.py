@@ -149,7 +149,7 @@ def _server_cpu(pid: int | None) -> float | None:
     if not pid:
         return None
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         t = psutil.Process(pid).cpu_times()
         return float(t.user + t.system)

@@ -44,7 +44,9 @@ def _load(path: str) -> dict[Key, tuple[int, float, float]]:
     return table
 
 
-def analyse(sdk_prof: str, raw_prof: str, sdk_requests: int, raw_requests: int, top: int = 20) -> dict[str, Any]:
+def analyse(
+    sdk_prof: str, raw_prof: str, sdk_requests: int, raw_requests: int, top: int = 20
+) -> dict[str, Any]:
     """Per-request figures from two cProfile dumps."""
     sdk = _load(sdk_prof)
     raw = _load(raw_prof)
@@ -58,14 +60,14 @@ def analyse(sdk_prof: str, raw_prof: str, sdk_requests: int, raw_requests: int, 
             "cumtime_us": round(v[2] / n * 1e6, 2),
         }
 
-    core = [
+    core: list[dict[str, Any]] = [
         {"function": _label(k), **per_req(v, sdk_requests)}
         for k, v in sdk.items()
         if "mfa_common" in k[0] or "benchmarks/sdk_client" in k[0]
     ]
-    by_own = sorted(core, key=lambda r: -r["tottime_us"])[:top]
-    by_cum = sorted(core, key=lambda r: -r["cumtime_us"])[:top]
-    deltas = []
+    by_own = sorted(core, key=lambda r: -float(r["tottime_us"]))[:top]
+    by_cum = sorted(core, key=lambda r: -float(r["cumtime_us"]))[:top]
+    deltas: list[dict[str, Any]] = []
     for k, v in sdk.items():
         own_sdk = v[1] / sdk_requests * 1e6
         own_raw = raw[k][1] / raw_requests * 1e6 if k in raw else 0.0
@@ -81,7 +83,7 @@ def analyse(sdk_prof: str, raw_prof: str, sdk_requests: int, raw_requests: int, 
                 "raw_calls_per_req": round(calls_raw, 2),
             }
         )
-    deltas.sort(key=lambda r: -r["delta_tottime_us"])
+    deltas.sort(key=lambda r: -float(r["delta_tottime_us"]))
     groups: dict[str, float] = {}
     for k, v in sdk.items():
         group = _group(k[0], k[2])
@@ -90,12 +92,12 @@ def analyse(sdk_prof: str, raw_prof: str, sdk_requests: int, raw_requests: int, 
     for k, v in raw.items():
         group = _group(k[0], k[2])
         raw_groups[group] = raw_groups.get(group, 0.0) + v[1] / raw_requests * 1e6
-    group_rows = sorted(
+    group_rows: list[dict[str, Any]] = sorted(
         (
             {"group": g, "sdk_us": round(groups.get(g, 0.0), 1), "raw_us": round(raw_groups.get(g, 0.0), 1)}
             for g in set(groups) | set(raw_groups)
         ),
-        key=lambda r: -(r["sdk_us"] - r["raw_us"]),
+        key=lambda r: -(float(r["sdk_us"]) - float(r["raw_us"])),
     )
     return {
         "profiled_us_per_req": {"sdk": round(sdk_total, 1), "raw_transport": round(raw_total, 1)},

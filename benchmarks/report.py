@@ -133,7 +133,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
             lines.append(
                 f"| {c['client']} | {c['method'].upper()} | {c['conc']} | {_fmt(c['rps'], 0)} | "
                 f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | "
-                f"{_fmt(c['server_cpu_us_per_req'])} | {_fmt(c['client_cpu_util'], 2)} | {c['reps']} | {errs} |"
+                f"{_fmt(c['server_cpu_us_per_req'])} | {_fmt(c['client_cpu_util'], 2)} | "
+                f"{c['reps']} | {errs} |"
             )
         for note in ov.get("notes", []):
             lines.append(f"\nNote: {note}")
@@ -193,7 +194,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
             ]
             for b in storm.get("backends", []):
                 lines.append(
-                    f"| {b['backend']} | {_fmt(b.get('calls'))} | {_fmt(b.get('ok'))} | {_fmt(b.get('logins'))} | "
+                    f"| {b['backend']} | {_fmt(b.get('calls'))} | {_fmt(b.get('ok'))} | "
+                    f"{_fmt(b.get('logins'))} | "
                     f"{_fmt(b.get('mfa_steps'))} | {_fmt(b.get('storm_wall_s'), 3)} | "
                     f"{_fmt(b.get('plain_call_ms'), 2)} | {b.get('skipped') or b.get('error') or ''} |"
                 )
@@ -209,7 +211,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
                 f"Wall: {w.get('n')} POSTs, concurrency {batch['concurrency']}, latency "
                 f"{batch['latency_s'] * 1000:.0f} ms: {_fmt(w.get('wall_s'), 2)} s against ideal "
                 f"{_fmt(w.get('ideal_s'), 1)} s; done {w.get('done')}, failed {w.get('failed')}; client "
-                f"CPU util {w.get('client_cpu_util')}, {w.get('client_cpu_us_per_op')} µs/op; server CPU util "
+                f"CPU util {w.get('client_cpu_util')}, {w.get('client_cpu_us_per_op')} µs/op; "
+                "server CPU util "
                 f"{w.get('server_cpu_util')}.",
                 "",
                 "| items (zero latency) | wall s | done | peak RSS MB | peak RSS before the batch MB |",
@@ -235,7 +238,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
                 "|---|---|",
                 f"| `mfa_common.totp.Totp.code_at` (object reused) | {t['mfa_common_code_at']['median_us']} "
                 f"({t['mfa_common_code_at']['min_us']}) |",
-                f"| `pyotp.TOTP(secret).now()` (new object per call) | {t['pyotp_new_object_now']['median_us']} "
+                "| `pyotp.TOTP(secret).now()` (new object per call) | "
+                f"{t['pyotp_new_object_now']['median_us']} "
                 f"({t['pyotp_new_object_now']['min_us']}) |",
                 f"| `totp.now()` (pyotp, object reused) | {t['pyotp_reused_now']['median_us']} "
                 f"({t['pyotp_reused_now']['min_us']}) |",
@@ -244,7 +248,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         elif "error" in t:
             lines.append(f"TOTP: ERROR {t['error']}\n")
         lines += [
-            f'`python -X importtime -c "import PKG"`, top-level cumulative, median of {code.get("import_runs")} '
+            '`python -X importtime -c "import PKG"`, top-level cumulative, median of '
+            f"{code.get('import_runs')} "
             "fresh processes after a warm-up run (bytecode cached):",
             "",
             "| module | cumulative ms | runs (ms) | modules imported |",
