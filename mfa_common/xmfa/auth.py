@@ -22,6 +22,7 @@ it was sent with (compare-and-invalidate) and replays the request once (see
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import attrs
@@ -70,6 +71,22 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person). Without one,
     an MFA account raises :class:`~mfa_common.errors.MfaRequiredError`.
     """
+
+    requires_response_body = True
+
+    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+        """The base flow, with each 401 body read before :meth:`is_rejection` looks at it (a dead
+        JWT and a wrong code are told apart by the body; the base flow does not read it)."""
+        flow = super().async_auth_flow(request)
+        outgoing = await flow.__anext__()
+        while True:
+            response = yield outgoing
+            if response.status_code == 401:
+                await response.aread()
+            try:
+                outgoing = await flow.asend(response)
+            except StopAsyncIteration:
+                return
 
     def __init__(
         self,

@@ -219,6 +219,7 @@ class XMfaClient(BaseClient):
             self.paths.reset_path(segment),
             json=body,
             authenticated=False,
+            idempotent=False,
             options=options,
             path_template=prefix + self.paths.reset,
         )
@@ -252,7 +253,8 @@ class XMfaClient(BaseClient):
         body = converter.unstructure(
             MfaEnable(self._code(code), wrap(secret), tuple(wrap(c) for c in recovery_codes))
         )
-        await self.request("PUT", self.paths.enable, json=body, options=options)
+        # PUT, but not safe to repeat: a replay after a lost answer meets "already enabled".
+        await self.request("PUT", self.paths.enable, json=body, idempotent=False, options=options)
 
     async def disable_mfa(
         self,
@@ -283,9 +285,10 @@ class XMfaClient(BaseClient):
                 normalize_email_code(recovery_email_code) if recovery_email_code is not None else None
             ),
         )
-        await self.request("PUT", self.paths.disable, json=converter.unstructure(model), options=options)
+        body = converter.unstructure(model)
+        await self.request("PUT", self.paths.disable, json=body, idempotent=False, options=options)
 
     async def recovery_disable_mfa(self, *, options: RequestOptions | None = None) -> None:
         """``PUT /api/user/mfa/recovery/disable`` (servers since 2026-07): disable MFA inside the
         recovery window, no body. Outside it → :class:`~mfa_common.xmfa.RecoveryWindowClosedError`."""
-        await self.request("PUT", self.paths.recovery_disable, options=options)
+        await self.request("PUT", self.paths.recovery_disable, idempotent=False, options=options)
