@@ -133,6 +133,7 @@ class _Run(Generic[T]):
         self.stopping = False
         self.stopped: str | None = None
         self.error: BaseException | None = None
+        self.progress_broken = False
         self.started_at = anyio.current_time()
 
     # ----------------------------------------------------------------- bookkeeping
@@ -429,7 +430,7 @@ async def run_batch(
             if run.writer is not None:
                 run.writer.close()
         finally:
-            if on_progress is not None:
+            if on_progress is not None and not run.progress_broken:
                 on_progress(run.progress(final=True))
     if run.error is not None:
         raise run.error
@@ -458,6 +459,7 @@ async def _report_progress(
             if run.error is None:
                 run.error = exc
             run.stop(f"on_progress raised {type(exc).__name__}")
+            run.progress_broken = True
             return
 
 

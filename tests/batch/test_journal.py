@@ -386,3 +386,33 @@ async def test_fsync_every_line_mode(tmp_path: Path) -> None:
     assert len(lines(tmp_path / "j")) == 40
     with pytest.raises(ValueError):
         Journal(tmp_path / "k", fsync_interval=-1)
+
+
+@pytest.mark.anyio
+async def test_a_journal_write_failure_stops_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfa_common.batch import JournalError
+    from mfa_common.batch.journal import JournalWriter
+
+    original = JournalWriter._append
+    writes = 0
+
+    def failing_append(self: JournalWriter, line: str) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 10:
+            raise JournalError("cannot write the batch journal: No space left on device")
+        original(self, line)
+
+    monkeypatch.setattr(JournalWriter, "_append", failing_append)
+    calls = 0
+
+    async def op(key: str) -> None:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(0.01)
+
+    with anyio.fail_after(5), pytest.raises(JournalError, match="No space"):
+        await run_batch((str(i) for i in range(10_000)), op, concurrency=4, journal=tmp_path / "j")
+    assert calls < 20  # no operation runs without its "started" line
