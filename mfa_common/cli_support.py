@@ -67,6 +67,7 @@ __all__ = [
     "Setting",
     "Settings",
     "SettingsResolver",
+    "cli_command",
     "default_config_path",
     "describe_error",
     "emit_json",
@@ -76,6 +77,8 @@ __all__ = [
     "print_summary",
     "render_qr",
     "run_command",
+    "stderr_console",
+    "stdout_console",
     "write_private_file",
 ]
 
@@ -557,6 +560,22 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return f"unexpected {type(exc).__name__} (no details are printed, they could contain credentials)"
+
+
+def cli_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a command so that a :class:`CliError` raised before :func:`run_command` (a bad
+    option combination, an unreadable CSV) is reported like any other: one line, its exit code."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except CliError as exc:
+            stderr_console().print(f"error: {exc.message}", markup=False)
+            raise SystemExit(exc.exit_code) from None
+
+    return wrapper
 
 
 def run_command(func: Callable[[], Awaitable[int | None]]) -> NoReturn:

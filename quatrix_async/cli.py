@@ -44,6 +44,7 @@ from mfa_common.cli_support import (
     Setting,
     Settings,
     SettingsResolver,
+    cli_command,
     default_config_path,
     emit_json,
     exit_code_for,
@@ -633,21 +634,6 @@ def mfa_remove(
     )
 
 
-def _guard(func: Any) -> Any:
-    """Report a :class:`CliError` raised before the event loop starts like any other."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            func(*args, **kwargs)
-        except CliError as exc:
-            stderr_console().print(f"error: {exc.message}", markup=False)
-            raise SystemExit(exc.exit_code) from None
-
-    return wrapper
-
-
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
     """The ``quatrix-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
     with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
@@ -660,15 +646,15 @@ def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -
         context_settings={"obj": State(clock=clock, prompter=prompter or Prompter())},
     )
     app.callback()(_main_options)
-    app.command("login")(_guard(login))
-    app.command("profile")(_guard(profile))
+    app.command("login")(cli_command(login))
+    app.command("profile")(cli_command(profile))
     mfa = typer.Typer(
         help="Enrol your own 2FA, or set / reset / remove MFA for many users.", no_args_is_help=True
     )
-    mfa.command("enrol")(_guard(enrol))
-    mfa.command("set")(_guard(mfa_set))
-    mfa.command("reset")(_guard(mfa_reset))
-    mfa.command("remove")(_guard(mfa_remove))
+    mfa.command("enrol")(cli_command(enrol))
+    mfa.command("set")(cli_command(mfa_set))
+    mfa.command("reset")(cli_command(mfa_reset))
+    mfa.command("remove")(cli_command(mfa_remove))
     app.add_typer(mfa, name="mfa")
     return app
 
