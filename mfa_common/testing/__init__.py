@@ -49,3 +49,8 @@ __all__ = [
     "run_forever",
     "serve",
 ]
+
+# The X-MFA-Token fake (ShellHub MfaApi).
+from mfa_common.testing.xmfa_fake import XMfaFake, create_xmfa_app  # noqa: E402
+
+__all__ += ["XMfaFake", "create_xmfa_app"]
