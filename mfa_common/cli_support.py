@@ -1,6 +1,6 @@
 """Shared pieces of the command-line tools (``quatrix-async``, ``metalcloud-async``).
 
-Needs the ``cli`` extra (click via typer, rich, segno); nothing in the SDK imports this module,
+Needs the ``cli`` extra (typer, rich, segno); nothing in the SDK imports this module,
 so ``import quatrix_async`` stays free of those dependencies.
 
 * Credentials: :class:`SettingsResolver` reads each value from the environment, then from a
@@ -29,7 +29,7 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import anyio
 import attrs
-import click
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -231,8 +231,8 @@ class Prompter:
     def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
         """One line of input; ``hide`` suppresses the echo (passwords, codes)."""
         try:
-            value = click.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
-        except (click.Abort, EOFError):
+            value = typer.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
+        except (typer.Abort, EOFError):
             raise CliError(f"no value for {text.lower()}{hint}") from None
         result = str(value).strip() if not hide else str(value)
         if not result:

@@ -1,0 +1,98 @@
+"""Fixtures for the command-line tests: the fakes on real loopback sockets, a shared FakeClock,
+and helpers that check no secret reaches the terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from mfa_common.cli_support import Prompter
+from mfa_common.clock import FakeClock
+from mfa_common.testing import serve
+
+REPO = Path(__file__).resolve().parents[2]
+START = 1_700_000_000.0
+
+
+class SwappableApp:
+    """One socket server per test session; each test plugs its own fake in."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def socket_server() -> Iterator[tuple[SwappableApp, str]]:
+    swap = SwappableApp()
+    with serve(swap) as handle:
+        yield swap, handle.base_url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str | None]:
+    """No stray configuration from the machine running the tests (None: unset in CliRunner)."""
+    env: dict[str, str | None] = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    for name in os.environ:
+        if name.startswith(("QUATRIX_", "METALCLOUD_")):
+            env[name] = None
+    return env
+
+
+class ScriptedPrompter(Prompter):
+    """Answers prompts whose text contains a key with a function computed at prompt time (a TOTP
+    code for a secret the server generates during the command); other prompts go to stdin."""
+
+    def __init__(self, answers: dict[str, Callable[[], str]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
+        self.asked.append(text)
+        for key, produce in self.answers.items():
+            if key in text:
+                return produce()
+        return super().ask(text, hide=hide, hint=hint)
+
+
+def assert_no_secrets(result: Result, *secrets: str | None) -> None:
+    """None of ``secrets`` appears on stdout or stderr (nor in the exception, if any)."""
+    streams = {"stdout": result.stdout, "stderr": result.stderr}
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        streams["exception"] = repr(result.exception)
+    for secret in secrets:
+        if not secret:
+            continue
+        for name, text in streams.items():
+            assert secret not in text, f"a secret appeared on {name}"
+
+
+def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUATRIX_", "METALCLOUD_"))}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "160"
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
