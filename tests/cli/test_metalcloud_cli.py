@@ -4,7 +4,6 @@ subprocess), against the MetalCloud fake on a loopback socket."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from mfa_common.clock import FakeClock
 from mfa_common.testing import generate_base32_secret
 from mfa_common.totp import Totp
 
-from .conftest import PYTHON, REPO, ScriptedPrompter, assert_no_secrets, subprocess_env
+from .conftest import ScriptedPrompter, assert_no_secrets, finish, start, subprocess_env
 
 ADMIN_PASSWORD = "admin-pass-Metal-1"
 USER_PASSWORD = "user-pass-Metal-2"
@@ -254,28 +253,13 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
             "METALCLOUD_API_KEY": world.admin.api_key,
         }
     )
-    done = subprocess.run(
-        [PYTHON, "-m", "metalcloud_async", "users", "without-2fa", "--json"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done_proc = start(["metalcloud_async", "users", "without-2fa", "--json"], env)
+    bad_proc = start(["metalcloud_async", "whoami"], {**env, "METALCLOUD_API_KEY": "1:" + "x" * 63})
+    done, bad = finish(done_proc), finish(bad_proc)
     assert done.returncode == 0, done.stderr
     assert {u["email"] for u in json.loads(done.stdout)["users"]} == world.lacking
     assert world.admin.api_key not in done.stdout + done.stderr
 
-    bad = subprocess.run(
-        [PYTHON, "-m", "metalcloud_async", "whoami"],
-        env={**env, "METALCLOUD_API_KEY": "1:" + "x" * 63},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
     assert bad.returncode == 2
     assert "AuthenticationError" in bad.stderr and "Traceback" not in bad.stderr
     assert "x" * 63 not in bad.stdout + bad.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from mfa_common.totp import Totp
 from quatrix_async.cli import build_app
 from quatrix_async.testing import FakeUser, QuatrixFake
 
-from .conftest import PYTHON, REPO, ScriptedPrompter, assert_no_secrets, subprocess_env
+from .conftest import ScriptedPrompter, assert_no_secrets, finish, start, subprocess_env
 
 ADMIN_PASSWORD = "admin-pass-Quatrix-1"
 USER_PASSWORD = "user-pass-Quatrix-2"
@@ -334,15 +333,9 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
         }
     )
     csv_path = _csv(tmp_path, "email", [u.email for u in world.users])
-    done = subprocess.run(
-        [PYTHON, "-m", "quatrix_async", "mfa", "reset", "--csv", str(csv_path), "--json"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done_proc = start(["quatrix_async", "mfa", "reset", "--csv", str(csv_path), "--json"], env)
+    failed_proc = start(["quatrix_async", "login"], {**env, "QUATRIX_PASSWORD": "wrong-password-123"})
+    done, failed = finish(done_proc), finish(failed_proc)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["done"] == 3 and summary["skipped"] == 3
@@ -350,15 +343,6 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
     for secret in [ADMIN_PASSWORD, "97531", *world.session_ids]:
         assert secret not in done.stdout and secret not in done.stderr
 
-    failed = subprocess.run(
-        [PYTHON, "-m", "quatrix_async", "login"],
-        env={**env, "QUATRIX_PASSWORD": "wrong-password-123"},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
     assert failed.returncode == 2
     assert "AuthenticationError" in failed.stderr and "Traceback" not in failed.stderr
     assert "wrong-password-123" not in failed.stderr + failed.stdout
