@@ -35,14 +35,18 @@ from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TOTP_EMAIL, TOTP_PASSWORD, ap
 pytestmark = pytest.mark.anyio
 
 
-def jwt_client(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock, **kw: Any) -> MetalCloudClient:
+def jwt_client(
+    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock, **kw: Any
+) -> MetalCloudClient:
     return MetalCloudClient(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, clock=clock, **endpoint, **kw)
 
 
 def totp_client(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> MetalCloudClient:
     secret = fake.user(TOTP_EMAIL).totp_secret
     assert secret is not None
-    return MetalCloudClient(email=TOTP_EMAIL, password=TOTP_PASSWORD, totp_secret=secret, clock=clock, **endpoint)
+    return MetalCloudClient(
+        email=TOTP_EMAIL, password=TOTP_PASSWORD, totp_secret=secret, clock=clock, **endpoint
+    )
 
 
 async def raw_status(endpoint: dict[str, Any], token: str, path: str = "/api/v2/user") -> int:
@@ -80,8 +84,10 @@ async def test_jwt_login_use_and_logout_on_close(
     assert await raw_status(endpoint, token) == 401
 
 
-async def test_jwt_refreshed_ahead_of_expiry(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
-    async with jwt_client(fake, endpoint, clock) as client:
+async def test_jwt_refreshed_ahead_of_expiry(
+    fake: MetalCloudFake, local: dict[str, Any], clock: FakeClock
+) -> None:
+    async with jwt_client(fake, local, clock) as client:
         await client.user.get()
         clock.advance(3600 - 30)  # inside the refresh margin, before exp
         await client.user.get()
@@ -107,45 +113,51 @@ async def test_login_with_2fa(fake: MetalCloudFake, endpoint: dict[str, Any], cl
     assert fake.password_logins == 2
 
 
-async def test_2fa_required_without_provider(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
-    async with MetalCloudClient(email=TOTP_EMAIL, password=TOTP_PASSWORD, **endpoint) as client:
+async def test_2fa_required_without_provider(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    async with MetalCloudClient(email=TOTP_EMAIL, password=TOTP_PASSWORD, **local) as client:
         with pytest.raises(MetalCloudMfaRequiredError):
             await client.user.get()
     assert fake.logins == 0
 
 
-async def test_wrong_2fa_code_rejected(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
+async def test_wrong_2fa_code_rejected(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     provider = CallbackCodeProvider(lambda challenge: "000000")
-    async with MetalCloudClient(email=TOTP_EMAIL, password=TOTP_PASSWORD, code_provider=provider, **endpoint) as c:
+    async with MetalCloudClient(
+        email=TOTP_EMAIL, password=TOTP_PASSWORD, code_provider=provider, **local
+    ) as c:
         with pytest.raises(TwoFactorCodeRejectedError):
             await c.user.get()
     assert fake.logins == 0
 
 
-async def test_wrong_password(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
-    async with MetalCloudClient(email=ADMIN_EMAIL, password="nope", **endpoint) as client:
+async def test_wrong_password(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    async with MetalCloudClient(email=ADMIN_EMAIL, password="nope", **local) as client:
         with pytest.raises(AuthenticationError) as info:
             await client.user.get()
     assert info.value.server_message == "Invalid credentials"
     assert "nope" not in str(info.value)
 
 
-async def test_raw_login_then_login_2fa(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
+async def test_raw_login_then_login_2fa(
+    fake: MetalCloudFake, local: dict[str, Any], clock: FakeClock
+) -> None:
     secret = fake.user(TOTP_EMAIL).totp_secret
     assert secret is not None
-    async with MetalCloudClient(clock=clock, **endpoint) as client:
+    async with MetalCloudClient(clock=clock, **local) as client:
         step = await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)
         assert step.two_factor_required and step.source == "cookie:jwt"
         assert step.token is not None
-        assert await raw_status(endpoint, step.token.reveal()) == 401  # pending: not a session
+        assert await raw_status(local, step.token.reveal()) == 401  # pending: not a session
         done = await client.auth.login_2fa(step, Totp(secret))
         assert not done.two_factor_required and done.token is not None
-        assert await raw_status(endpoint, done.token.reveal()) == 200
+        assert await raw_status(local, done.token.reveal()) == 200
         await client.auth.logout(done.token)
-        assert await raw_status(endpoint, done.token.reveal()) == 401
+        assert await raw_status(local, done.token.reveal()) == 401
 
 
-async def test_2fa_enrolment_round_trip(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
+async def test_2fa_enrolment_round_trip(
+    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
+) -> None:
     async with api_key_client(fake, endpoint, clock=clock) as client:
         secret = await client.user.generate_2fa()
         assert secret.qr_png.reveal().startswith(b"\x89PNG\r\n\x1a\n")
@@ -168,8 +180,8 @@ async def test_2fa_enrolment_round_trip(fake: MetalCloudFake, endpoint: dict[str
     assert fake.ledger.count("2fa-disable", str(me.id)) == 1
 
 
-async def test_enable_2fa_with_wrong_code(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
-    async with api_key_client(fake, endpoint) as client:
+async def test_enable_2fa_with_wrong_code(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    async with api_key_client(fake, local) as client:
         await client.user.generate_2fa()
         with pytest.raises(TwoFactorCodeRejectedError):
             await client.user.enable_2fa("123456")
@@ -200,16 +212,18 @@ async def test_regenerate_api_key_mid_use(fake: MetalCloudFake, endpoint: dict[s
 
 
 async def test_regenerate_api_key_on_jwt_session(
-    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
+    fake: MetalCloudFake, local: dict[str, Any], clock: FakeClock
 ) -> None:
     old = fake.user(ADMIN_EMAIL).api_key
-    async with jwt_client(fake, endpoint, clock) as client:
+    async with jwt_client(fake, local, clock) as client:
         rotated = await client.user.regenerate_api_key()
         assert not rotated.switched
         assert rotated.api_key.reveal() == fake.user(ADMIN_EMAIL).api_key != old
 
 
-async def test_regenerate_jwt_salt_mid_use(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
+async def test_regenerate_jwt_salt_mid_use(
+    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
+) -> None:
     async with jwt_client(fake, endpoint, clock) as first, jwt_client(fake, endpoint, clock) as second:
         await first.user.get()
         await second.user.get()
@@ -244,9 +258,9 @@ async def test_stale_revision_and_missing_revision(fake: MetalCloudFake, endpoin
     assert fake.ledger.count("unarchive", str(target)) == 0
 
 
-async def test_opt_in_retry_on_stale(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
+async def test_opt_in_retry_on_stale(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     target = fake.user(TOTP_EMAIL).id
-    async with api_key_client(fake, endpoint) as client:
+    async with api_key_client(fake, local) as client:
         seen = await client.users.get(target)
         reason = await client.users.suspend(target, public_comment="late payment", reason="unpaid")
         assert reason.user_id == target and reason.type == "unpaid"
@@ -274,9 +288,9 @@ async def test_listing_2500_users_with_filters(fake: MetalCloudFake, endpoint: d
         assert [u.email for u in found] == ["user01234@example.test"]
 
 
-async def test_listing_is_lazy(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
+async def test_listing_is_lazy(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     fake.seed_users(500, start=1000)
-    async with api_key_client(fake, endpoint) as client:
+    async with api_key_client(fake, local) as client:
         before = fake.controls.requests_to("GET", "/api/v2/users")
         iterator = client.users.list(page_size=50)
         first = [await iterator.__anext__() for _ in range(60)]
@@ -303,7 +317,9 @@ async def test_1000_concurrent_calls_on_cold_jwt_client_one_login(
     assert fake.logins == 1 and fake.password_logins == 1
 
 
-async def test_cancellation_during_login(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
+async def test_cancellation_during_login(
+    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
+) -> None:
     secret = fake.user(TOTP_EMAIL).totp_secret
     assert secret is not None
     calls = 0
@@ -331,9 +347,9 @@ async def test_cancellation_during_login(fake: MetalCloudFake, endpoint: dict[st
 
 
 async def test_change_password_keeps_session_login_working(
-    fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
+    fake: MetalCloudFake, local: dict[str, Any], clock: FakeClock
 ) -> None:
-    async with jwt_client(fake, endpoint, clock) as client:
+    async with jwt_client(fake, local, clock) as client:
         user = await client.user.change_password("new-secret", old_password=ADMIN_PASSWORD)
         assert user.revision == 2
         await client.auth.logout()
@@ -342,8 +358,8 @@ async def test_change_password_keeps_session_login_working(
     assert fake.logins == 2
 
 
-async def test_email_change_and_password_reset(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
-    async with api_key_client(fake, endpoint) as client:
+async def test_email_change_and_password_reset(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    async with api_key_client(fake, local) as client:
         await client.user.initiate_email_change("boss@example.test", redirect_url="https://app/x")
         token = fake.outbox[-1].token
         await client.user.verify_email(token)
@@ -355,14 +371,14 @@ async def test_email_change_and_password_reset(fake: MetalCloudFake, endpoint: d
         assert fake.user(TOTP_EMAIL).password_change_required
 
 
-async def test_typed_errors(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
+async def test_typed_errors(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     fake.add_user("plain@example.test", "pw")
-    async with api_key_client(fake, endpoint) as client:
+    async with api_key_client(fake, local) as client:
         with pytest.raises(NotFoundError) as missing:
             await client.users.get(424242)
         assert missing.value.server_message == "User not found"
         assert missing.value.details["error"] == "Not Found"
-    async with api_key_client(fake, endpoint, email="plain@example.test") as plain:
+    async with api_key_client(fake, local, email="plain@example.test") as plain:
         with pytest.raises(PermissionDeniedError):
             await anext_user(plain)
 
@@ -373,9 +389,9 @@ async def anext_user(client: MetalCloudClient) -> Any:
     return None
 
 
-async def test_latest_revision_is_read_first(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
+async def test_latest_revision_is_read_first(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     target = fake.user(TOTP_EMAIL)
     target.revision = 41
-    async with api_key_client(fake, endpoint) as client:
+    async with api_key_client(fake, local) as client:
         user = await client.users.archive(target.id, revision=LATEST)
         assert user.revision == 42
