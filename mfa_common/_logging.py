@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
+from urllib.parse import quote
 
 from . import _constants as C
 from ._httpx import URL
@@ -25,6 +27,13 @@ _HEADER_SECRET = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=:-]+", re.IGNORECASE)
+# Header tuples as httpcore's DEBUG trace prints them: (b'x-mfa-token', b'...').
+_HEADER_TUPLE = re.compile(
+    r"""(\(b?['"](?:"""
+    + "|".join(re.escape(h) for h in sorted(C.SENSITIVE_HEADERS))
+    + r""")['"],\s*b?['"])[^'"]*""",
+    re.IGNORECASE,
+)
 _QUERY_SECRET = re.compile(
     r"([?&](?:" + "|".join(re.escape(f) for f in sorted(C.SENSITIVE_FIELDS)) + r")=)[^&\s\"'#]+",
     re.IGNORECASE,
@@ -45,9 +54,39 @@ def redact_url(url: URL | str, path_template: str | None = None) -> str:
     return text
 
 
+# Secret fragments the SDK put into URLs (a reset token as a path segment): masked wherever
+# they appear in a third-party log line. Bounded: the oldest are forgotten first.
+_MASKED: OrderedDict[str, None] = OrderedDict()
+_MASKED_MAX = 1024
+
+
+def mask_in_logs(fragment: str) -> None:
+    """Mask ``fragment`` (and its URL-quoted form) in every redacted log line from now on."""
+    if len(fragment) < 4:
+        return
+    for variant in {fragment, quote(fragment, safe="")}:
+        _MASKED[variant] = None
+        _MASKED.move_to_end(variant)
+    while len(_MASKED) > _MASKED_MAX:
+        _MASKED.popitem(last=False)
+
+
+def mask_templated_segments(path: str, template: str) -> None:
+    """Mask the segments of ``path`` that stand where ``template`` has ``{placeholders}``."""
+    actual = [seg for seg in path.split("?")[0].split("/") if seg]
+    wanted = [seg for seg in template.split("?")[0].split("/") if seg]
+    for offset in range(1, min(len(actual), len(wanted)) + 1):
+        if wanted[-offset].startswith("{") and wanted[-offset].endswith("}"):
+            mask_in_logs(actual[-offset])
+
+
 def redact_text(text: str) -> str:
     """Mask credential-looking fragments in free text (JSON fields, auth headers, bearer tokens)."""
+    for fragment in list(_MASKED):
+        if fragment in text:
+            text = text.replace(fragment, "***")
     text = _JSON_SECRET.sub(r'\1"***"', text)
+    text = _HEADER_TUPLE.sub(r"\1***", text)
     text = _BEARER.sub(r"\1 ***", text)
     text = _QUERY_SECRET.sub(r"\1***", text)
     return _HEADER_SECRET.sub(r"\1***", text)
@@ -67,9 +106,22 @@ class RedactingFilter(logging.Filter):
 _PROTECTED: set[str] = set()
 
 
-def protect_third_party_loggers(names: tuple[str, ...] = ("httpx", "httpcore", "aiohttp.client")) -> None:
-    """Attach :class:`RedactingFilter` to the HTTP libraries' loggers (httpx logs full URLs,
-    query tokens included, at INFO). Idempotent."""
+_THIRD_PARTY_LOGGERS = (
+    "httpx",
+    *(
+        f"{lib}{part}"
+        for lib in ("httpcore", "httpcore2")
+        for part in ("", ".connection", ".connection_pool", ".http11", ".http2", ".proxy", ".socks")
+    ),
+    "aiohttp.client",
+    "aiohttp.internal",
+)
+
+
+def protect_third_party_loggers(names: tuple[str, ...] = _THIRD_PARTY_LOGGERS) -> None:
+    """Attach :class:`RedactingFilter` to the HTTP libraries' loggers: httpx logs full URLs at
+    INFO, httpcore's DEBUG trace prints response headers. Logger filters are not inherited, so
+    each child logger is named. Idempotent."""
     for name in names:
         if name not in _PROTECTED:
             logging.getLogger(name).addFilter(RedactingFilter())

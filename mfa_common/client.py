@@ -37,7 +37,13 @@ from ._httpx import (
     TimeoutException,
     TransportError,
 )
-from ._logging import debug_enabled, log_debug, protect_third_party_loggers, redact_url
+from ._logging import (
+    debug_enabled,
+    log_debug,
+    mask_templated_segments,
+    protect_third_party_loggers,
+    redact_url,
+)
 from ._transports import TransportFactory
 from .errors import (
     APIConnectionError,
@@ -324,6 +330,7 @@ class BaseClient:
         extensions: dict[str, Any] = {}
         if path_template is not None:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
+            mask_templated_segments(self.base_url.join(path).path, path_template)
         auth = self._auth if authenticated else None
         try:
             with anyio.fail_after(deadline):
@@ -449,7 +456,7 @@ class BaseClient:
                     continue
                 raise self._connection_error(exc, request) from exc
             status = response.status_code
-            retryable = status == 429 or (idem and status in (502, 503, 504))
+            retryable = policy.retry_status(status, idempotent=idem)
             # A lockout 429 is final: waiting inside the call would only add failed attempts.
             locked = response.headers.get("x-account-lockout") not in (None, "", "0")
             if attempt < policy.max_retries and retryable and not locked:

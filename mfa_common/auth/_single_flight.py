@@ -180,11 +180,15 @@ class CredentialAuth(Auth, Generic[CredT]):
             # Credentials never travel to another origin (a redirect, an absolute URL).
             yield request
             return
+        if self.requires_request_body:
+            await request.aread()  # the body must be replayable after a rejection
         credential = self._credential
         if credential is None or self.is_expired(credential):
             credential = await self.get_credential()
         self.apply(request, credential)
         response = yield request
+        if response.status_code >= 400:
+            await response.aread()  # so is_rejection() may read an error body
         if self.is_rejection(response):
             self.invalidate(credential)
             credential = await self.get_credential()

@@ -55,3 +55,16 @@ async def test_httpx_info_log_of_a_query_token_is_redacted(caplog: pytest.LogCap
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "verify-email" in text
     assert "tok-in-query-77" not in text
+
+
+def test_httpcore_trace_headers_and_templated_path_secrets_are_redacted() -> None:
+    from mfa_common._logging import mask_templated_segments, redact_text
+
+    trace = "return_value=(b'HTTP/1.1', 401, b'', [(b'x-mfa-token', b'mfa-tok-5d1c'), (b'set-cookie', b'jwt=a.b.c')])"
+    redacted = redact_text(trace)
+    assert "mfa-tok-5d1c" not in redacted
+    assert "a.b.c" not in redacted
+    mask_templated_segments("/api/user/mfa/reset/reset-tok-9f8e", "/api/user/mfa/reset/{token}")
+    line = redact_text("HTTP Request: PUT http://127.0.0.1/api/user/mfa/reset/reset-tok-9f8e 200")
+    assert "reset-tok-9f8e" not in line
+    assert "/api/user/mfa/reset/***" in line
