@@ -32,7 +32,6 @@ from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp, validate_code_format
 
 from . import _constants as C
-from ._logging import protect_trace_loggers
 from .auth import (
     LoginStep,
     MetalCloudApiKeyAuth,
@@ -113,7 +112,6 @@ class MetalCloudClient(BaseClient):
             )
         options.setdefault("error_mapper", map_error)
         super().__init__(base_url, auth=auth, **options)
-        protect_trace_loggers()
         self.clock = clock
         if isinstance(auth, CredentialAuth):
             auth.bind(base_url=self.base_url, send=self.send_unauthenticated)

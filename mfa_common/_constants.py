@@ -47,6 +47,8 @@ SENSITIVE_HEADERS = frozenset(
         "x-auth-token",
         "x-mfa-token",
         "x-api-key",
+        "x-access-token",
+        "x-jwt",
         "cookie",
         "set-cookie",
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ from metalcloud_async import MetalCloudClient
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.clock import FakeClock
 from mfa_common.replay_guard import StepRegistry
-from mfa_common.testing import _server, generate_base32_secret, serve
+from mfa_common.testing import generate_base32_secret, serve
 from mfa_common.totp import WeakSecretWarning
 
 ADMIN_EMAIL = "root@example.test"
@@ -43,25 +42,12 @@ def fake(clock: FakeClock) -> MetalCloudFake:
     return fake
 
 
-def _nodelay_bind_socket(*args: Any, **kwargs: Any) -> socket.socket:
-    # mfa_common.testing.bind_socket creates the socket with proto 0, so asyncio skips
-    # TCP_NODELAY on accepted connections and every response waits ~40 ms (Nagle + delayed ACK).
-    sock = _server.bind_socket.__wrapped__(*args, **kwargs)  # type: ignore[attr-defined]
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 @pytest.fixture(params=["inprocess", "socket"])
-def endpoint(
-    request: pytest.FixtureRequest, fake: MetalCloudFake, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Any]]:
+def endpoint(request: pytest.FixtureRequest, fake: MetalCloudFake) -> Iterator[dict[str, Any]]:
     """Client keyword arguments reaching the fake in-process or over a real loopback socket."""
     if request.param == "inprocess":
         yield {"base_url": "http://metalcloud.localhost", "transport": httpx.ASGITransport(fake.app)}
     else:
-        original = _server.bind_socket
-        _nodelay_bind_socket.__wrapped__ = original  # type: ignore[attr-defined]
-        monkeypatch.setattr(_server, "bind_socket", _nodelay_bind_socket)
         with serve(fake.app) as server:
             yield {"base_url": server.base_url}
 
