@@ -27,14 +27,16 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mfa_common.batch import BatchProgress, BatchSummary, Journal, run_batch
+from mfa_common.batch import BatchProgress, BatchSummary, Journal, Skip, run_batch
 from mfa_common.code_providers import RecoveryCodeProvider
 from mfa_common.errors import APIError
 from mfa_common.retry import RetryPolicy
 from mfa_common.secret import Secret
-from mfa_common.testing import FaultPlan, serve
+from mfa_common.testing import FaultPlan, generate_base32_secret, serve
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth, enrol_totp
+from metalcloud_async import MetalCloudClient
+from metalcloud_async.testing import MetalCloudFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 
@@ -241,12 +243,32 @@ def summary_table(
 
 async def act_metalcloud(args: argparse.Namespace) -> None:
     console.rule("[bold cyan]5. MetalCloud: who lacks 2FA?")
-    try:
-        from metalcloud_async.testing import demo_report
-    except ImportError:
-        console.print("(MetalCloud report not available)")
-        return
-    await demo_report(console, users=args.metalcloud_users)
+    fake = MetalCloudFake()
+    root = fake.add_user("root@example.com", "root-demo-pass", access_level="root")
+    for n in range(args.metalcloud_users):
+        secret = generate_base32_secret(20) if n % 3 == 0 else None
+        fake.add_user(f"member{n:04d}@example.com", f"member-pass-{n}", totp_secret=secret)
+    lacking: list[int] = []
+    with serve(fake.app) as server:
+        async with MetalCloudClient(server.base_url, api_key=root.api_key) as client:
+
+            async def check(info: Any) -> Skip | None:
+                user = await client.users.get(info.id)
+                if user.authenticator_enabled:
+                    return Skip("2FA enabled")
+                lacking.append(user.id)
+                return None
+
+            summary = await run_batch(
+                client.users.list(sort_by=["id:ASC"], page_size=100),
+                check,
+                key=lambda info: str(info.id),
+                concurrency=args.concurrency,
+            )
+    console.print(
+        f"Listed {summary.total} users page by page (100 per page) and checked each: "
+        f"{len(lacking)} without 2FA, {summary.skipped} with it, {summary.failed} errors."
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
