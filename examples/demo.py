@@ -27,6 +27,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from metalcloud_async import MetalCloudClient
+from metalcloud_async.testing import MetalCloudFake
 from mfa_common.batch import BatchProgress, BatchSummary, Journal, Skip, run_batch
 from mfa_common.code_providers import RecoveryCodeProvider
 from mfa_common.errors import APIError
@@ -35,8 +37,6 @@ from mfa_common.secret import Secret
 from mfa_common.testing import FaultPlan, generate_base32_secret, serve
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth, enrol_totp
-from metalcloud_async import MetalCloudClient
-from metalcloud_async.testing import MetalCloudFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 
