@@ -1,9 +1,9 @@
 """The single entry point for tests, lint, types, benchmarks and the demo.
 
-    nox -s tests            # pytest under asyncio and Trio (pass pytest args after --)
-    nox -s lint types       # ruff check + ruff format --check; mypy --strict
-    nox -s bench            # every benchmark, figures printed with PASS/FAIL (-- --quick: smoke run)
-    nox -s demo             # the whole story against the fakes on loopback
+nox -s tests            # pytest under asyncio and Trio (pass pytest args after --)
+nox -s lint types       # ruff check + ruff format --check; mypy --strict
+nox -s bench            # every benchmark, figures printed with PASS/FAIL (-- --quick: smoke run)
+nox -s demo             # the whole story against the fakes on loopback
 """
 
 from __future__ import annotations
