@@ -39,7 +39,7 @@ from mfa_common._httpx import Request, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth, jwt_expiry
 from mfa_common.client import build_status_error, structure
 from mfa_common.clock import Clock
-from mfa_common.code_providers import CodeProvider, MfaChallenge, TotpCodeProvider
+from mfa_common.code_providers import CodeProvider, MfaChallenge, TotpCodeProvider, send_code
 from mfa_common.errors import APIConnectionError, APIStatusError, ResponseDecodeError
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
@@ -210,17 +210,7 @@ async def second_factor_step(
     issued = await code_provider.issue(MfaChallenge(kind="totp", user=email))
     payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
     request = build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=_session_headers(pending))
-    try:
-        response = await send(request)
-    except APIConnectionError as exc:
-        if exc.request_sent:
-            issued.unknown()
-        else:
-            issued.not_sent()
-        raise
-    except BaseException:
-        issued.unknown()
-        raise
+    response = await send_code(issued, send, request)
     if response.status_code >= 400:
         if response.status_code in (400, 401, 403):
             issued.rejected()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import typing
 from enum import Enum
 from typing import Any
 
@@ -381,16 +380,7 @@ class UserSuspend:
 # --------------------------------------------------------------------------- the converter
 
 
-def _is_secret(tp: Any) -> bool:
-    return tp is Secret or typing.get_origin(tp) is Secret
-
-
 converter = make_converter("camel")
-converter.register_structure_hook_func(
-    _is_secret, lambda v, _: v if isinstance(v, Secret) else Secret(str(v))
-)
-converter.register_unstructure_hook_func(_is_secret, lambda s: s.reveal())
-converter.register_unstructure_hook(Secret, lambda s: s.reveal())
 
 
 def _structure_int(value: Any, _: Any) -> int:

@@ -18,8 +18,9 @@ from typing import Literal, Protocol, runtime_checkable
 import attrs
 
 from . import _constants as C
+from ._httpx import Request, Response
 from .clock import Clock
-from .errors import InvalidCodeError
+from .errors import APIConnectionError, InvalidCodeError
 from .recovery_codes import RecoveryCodeReservation, RecoveryCodeStore
 from .replay_guard import StepRegistry, next_totp
 from .secret import Secret, wrap
@@ -74,6 +75,22 @@ class IssuedCode:
 
     def __repr__(self) -> str:
         return f"IssuedCode(kind={self.kind!r}, value=Secret('***'))"
+
+
+async def send_code(
+    issued: IssuedCode, send: Callable[[Request], Awaitable[Response]], request: Request
+) -> Response:
+    """Send ``request`` (which carries ``issued``); when the send itself fails, settle the code:
+    ``not_sent`` if the request surely never left, ``unknown`` otherwise (including a
+    cancellation in flight: the server may have seen it). Settling by status is the caller's."""
+    try:
+        return await send(request)
+    except APIConnectionError as exc:
+        issued.unknown() if exc.request_sent else issued.not_sent()
+        raise
+    except BaseException:
+        issued.unknown()
+        raise
 
 
 @runtime_checkable

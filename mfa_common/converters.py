@@ -8,7 +8,9 @@ Each API builds one converter with :func:`make_converter`:
 * unknown JSON fields are ignored;
 * an unknown value for an ``Enum`` field is kept as the raw string instead of failing (servers
   violate their own enums);
-* when unstructuring a request body, optional fields left at their default are omitted.
+* when unstructuring a request body, optional fields left at their default are omitted;
+* ``Secret`` fields take strings (or numbers) from the wire and give their revealed value back
+  when a request body is built; an Enum member goes on the wire as its value.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any, Literal
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .secret import Secret
 
 Naming = Literal["snake", "camel"]
 
@@ -60,6 +64,20 @@ def _tolerant_enum_hook(cls: type[enum.Enum]) -> Any:
     return structure
 
 
+def _is_secret(tp: Any) -> bool:
+    return tp is Secret or typing.get_origin(tp) is Secret
+
+
+def _structure_secret(value: Any, _: Any) -> Secret[Any]:
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, (str, bytes)):
+        return Secret(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Secret(str(value))
+    raise ValueError("expected a string")
+
+
 def make_converter(naming: Naming = "snake") -> cattrs.Converter:
     """A converter for one API; see the module docstring."""
     converter = cattrs.Converter(forbid_extra_keys=False)
@@ -85,4 +103,9 @@ def make_converter(naming: Naming = "snake") -> cattrs.Converter:
 
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    converter.register_structure_hook_func(_is_secret, _structure_secret)
+    converter.register_unstructure_hook_func(_is_secret, lambda secret: secret.reveal())
+    converter.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda member: member.value
+    )
     return converter

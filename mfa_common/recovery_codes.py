@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any, Literal, NoReturn
 
+from ._files import fsync_directory
 from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError
 from .secret import Secret, reveal
 
@@ -366,22 +367,7 @@ def _write_private_json(path: str, document: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_path)
         raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    if os.name == "nt":
-        return
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    fsync_directory(directory)
 
 
 def _read_private_json(path: str) -> Any:

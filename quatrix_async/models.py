@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import typing
 from enum import Enum
 from typing import Any
 
@@ -367,20 +366,6 @@ class ErrorModel:
 # --------------------------------------------------------------------------- the converter
 
 
-def _is_secret(tp: Any) -> bool:
-    return tp is Secret or typing.get_origin(tp) is Secret
-
-
-def _structure_secret(value: Any, tp: Any) -> Secret[Any]:
-    if isinstance(value, Secret):
-        return value
-    if isinstance(value, (str, bytes)):
-        return Secret(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Secret(str(value))
-    raise ValueError("expected a string")
-
-
 def _structure_flag(value: Any, _: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
@@ -453,11 +438,6 @@ def _structure_two_factor(value: Any, _: Any) -> TwoFactorSecret:
 
 def _make() -> cattrs.Converter:
     conv = make_converter("snake")
-    conv.register_structure_hook_func(_is_secret, _structure_secret)
-    conv.register_unstructure_hook_func(_is_secret, lambda s: s.reveal())
-    conv.register_unstructure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, Enum), lambda e: e.value
-    )
     conv.register_structure_hook(ProfileShareTypes, _structure_share_types)
     conv.register_structure_hook(ProfileSetMfaResp, _structure_session_ids)
     conv.register_unstructure_hook(

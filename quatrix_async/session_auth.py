@@ -26,7 +26,7 @@ whose ``session_id`` is the blocked session to pass to ``client.auth_api.unblock
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 
 import anyio
 import attrs
@@ -40,9 +40,9 @@ from mfa_common.code_providers import (
     MfaChallenge,
     StaticCodeProvider,
     TotpCodeProvider,
+    send_code,
 )
 from mfa_common.errors import (
-    APIConnectionError,
     APIError,
     CaptchaRequiredError,
     MfaCodeRejectedError,
@@ -181,18 +181,8 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         except BaseException:
             issued.not_sent()
             raise
-        try:
-            self.mfa_steps += 1
-            response = await self.send(request)
-        except APIConnectionError as exc:
-            if exc.request_sent:
-                issued.unknown()
-            else:
-                issued.not_sent()
-            raise
-        except BaseException:
-            issued.unknown()
-            raise
+        self.mfa_steps += 1
+        response = await send_code(issued, self.send, request)
         if response.status_code == 200:
             issued.accepted()
             adopted = _session_id_in(response) or partial
@@ -234,20 +224,6 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
             return False
         code, _, _, _ = parse_error_body(response)
         return code not in MFA_CODE_ERRORS and code != QuatrixErrorCode.USER_BLACKLISTED
-
-    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
-        # The base flow decides on a rejection from the response; read a 401 body first so that
-        # is_rejection() can look at the Quatrix error code.
-        flow = super().async_auth_flow(request)
-        outgoing = await flow.__anext__()
-        while True:
-            response = yield outgoing
-            if response.status_code == 401:
-                await response.aread()
-            try:
-                outgoing = await flow.asend(response)
-            except StopAsyncIteration:
-                return
 
     async def release(self, credential: QuatrixSession) -> None:
         """Log the session out (``GET /session/logout``), best effort, bounded in time."""

@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _quote  # a JSON string literal, ASCII only
 
+from .._files import fsync_directory
 from ..errors import MfaSdkError
 from .outcome import ItemState
 
@@ -148,7 +149,7 @@ class JournalWriter:
             if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
                 os.write(fd, b"\n")
             if not existed:
-                _fsync_directory(os.path.dirname(os.path.abspath(path)))
+                fsync_directory(os.path.dirname(os.path.abspath(path)))
         except BaseException:
             self.close()
             raise
@@ -204,17 +205,3 @@ class JournalWriter:
                     os.fsync(fd)
         finally:
             os.close(fd)  # also releases the flock
-
-
-def _fsync_directory(directory: str) -> None:
-    if os.name == "nt":
-        return
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -22,7 +22,6 @@ it was sent with (compare-and-invalidate) and replays the request once (see
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import attrs
@@ -31,8 +30,15 @@ from .. import _constants as C
 from .._httpx import URL, Request, Response
 from ..auth import CredentialAuth, jwt_expiry
 from ..clock import Clock
-from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, RecoveryCodeProvider, TotpCodeProvider
-from ..errors import APIConnectionError, APIError, MfaRequiredError, ResponseDecodeError
+from ..code_providers import (
+    CodeProvider,
+    IssuedCode,
+    MfaChallenge,
+    RecoveryCodeProvider,
+    TotpCodeProvider,
+    send_code,
+)
+from ..errors import APIError, MfaRequiredError, ResponseDecodeError
 from ..recovery_codes import RecoveryCodeStore
 from ..secret import Secret, wrap
 from ..totp import Totp
@@ -73,20 +79,6 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     """
 
     requires_response_body = True
-
-    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
-        """The base flow, with each 401 body read before :meth:`is_rejection` looks at it (a dead
-        JWT and a wrong code are told apart by the body; the base flow does not read it)."""
-        flow = super().async_auth_flow(request)
-        outgoing = await flow.__anext__()
-        while True:
-            response = yield outgoing
-            if response.status_code == 401:
-                await response.aread()
-            try:
-                outgoing = await flow.asend(response)
-            except StopAsyncIteration:
-                return
 
     def __init__(
         self,
@@ -196,14 +188,7 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
 
     async def _send_code(self, request: Request, issued: IssuedCode, operation: Operation) -> Response:
         """Send a request carrying a code and settle the code by what became of it."""
-        try:
-            response = await self.send(request)
-        except APIConnectionError as exc:
-            issued.unknown() if exc.request_sent else issued.not_sent()
-            raise
-        except BaseException:
-            issued.unknown()  # cancelled or failed in flight: the server may have seen it
-            raise
+        response = await send_code(issued, self.send, request)
         status = response.status_code
         if 200 <= status < 300:
             issued.accepted()

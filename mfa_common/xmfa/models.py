@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import attrs
-import cattrs
 
 from ..converters import make_converter
 from ..secret import Secret
@@ -193,16 +191,5 @@ class RecoverResult:
     expires_at: datetime | None = None
 
 
-def _is_secret(tp: Any) -> bool:
-    return tp is Secret or getattr(tp, "__origin__", None) is Secret
-
-
-def _build_converter() -> cattrs.Converter:
-    conv = make_converter("snake")
-    conv.register_structure_hook_func(_is_secret, lambda value, _: Secret(str(value)))
-    conv.register_unstructure_hook_func(_is_secret, lambda secret: secret.reveal())
-    return conv
-
-
 #: The converter of this API (snake_case wire names, Secrets revealed only when unstructured).
-converter = _build_converter()
+converter = make_converter("snake")
