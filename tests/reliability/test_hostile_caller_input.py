@@ -1,0 +1,393 @@
+"""Hostile caller input: every malformed argument gets a typed error before anything is sent.
+
+Each case builds a client whose transport records every request it is asked to send, feeds one
+bad argument (an invalid base32 secret, a malformed ``otpauth://`` URI, a code of the wrong
+length or alphabet, a recovery code in the wrong format, an id that is not an id, a plain
+``http://`` URL to a remote host with credentials) and asserts two things: the error is an
+:class:`~mfa_common.errors.InvalidInputError` (of the specific subclass where the SDK has one),
+and the transport saw no request at all — not even a login.
+
+Ids: Quatrix user ids are opaque strings (UUIDs in practice), MetalCloud ids integers, X-MFA
+reset paths a token or user id. Path segments such as ``.`` and ``..`` would be resolved by the
+URL join into another endpoint, and a ``/`` in an id cannot be a real id; both must be refused.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from metalcloud_async import MetalCloudClient
+from mfa_common.code_providers import TotpCodeProvider
+from mfa_common.errors import (
+    InsecureTransportError,
+    InvalidCodeError,
+    InvalidInputError,
+    InvalidOtpauthUriError,
+    InvalidRecoveryCodeError,
+    InvalidSecretError,
+)
+from mfa_common.otpauth import parse_otpauth_uri
+from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
+from mfa_common.totp import Totp, WeakSecretWarning, validate_code_format
+from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from quatrix_async import QuatrixClient
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+GOOD_RECOVERY = "MLNSPOB2L2ZRO2D5"
+
+BAD_SECRETS = ["", "   ", "not base32!", "JBSWY3DP1", "ÄÖÜ", "JBSW Y3DP EHPK 3PX=P", "0" * 40]
+BAD_URIS = [
+    "otpauth://totp/alice",  # no secret
+    "otpauth://totp/alice?secret=",  # empty secret
+    "otpauth://totp/alice?secret=not-base32!",
+    f"otpauth://totp/alice?secret={SECRET}&digits=12",
+    f"otpauth://totp/alice?secret={SECRET}&digits=x",
+    f"otpauth://totp/alice?secret={SECRET}&period=0",
+    f"otpauth://totp/alice?secret={SECRET}&algorithm=MD5",
+    f"otpauth://totp/alice?secret={SECRET}&secret={SECRET}",
+    f"otpauth://hotp/alice?secret={SECRET}",  # hotp without counter
+    f"otpauth://sms/alice?secret={SECRET}",
+    f"http://totp/alice?secret={SECRET}",
+    f"otpauth://totp/Evil:alice?secret={SECRET}&issuer=Good",
+    "otpauth://totp/" + "a" * 10_000 + f"?secret={SECRET}",
+]
+BAD_CODES = ["", "12345", "1234567", "12a456", "12-456", "abcdef", "١٢٣٤٥٦", "123456\x00", "1" * 10_000]
+BAD_RECOVERY = ["", "short", "MLNSPOB2L2ZRO2D", "MLNSPOB2L2ZRO2D5X", "MLNSPOB2L2ZRO2D!", "ÄLNSPOB2L2ZRO2D5"]
+BAD_EMAIL_CODES = ["", "ABCD", "ABCDEF", "AB!DE", "ÄBCDE"]
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Answers 500 to anything, and remembers that it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"{request.method} {request.url.path}")
+        return httpx.Response(500, json={"message": "should never be reached"})
+
+
+@pytest.fixture(autouse=True)
+def _quiet_weak_secret() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakSecretWarning)
+        yield
+
+
+def refused(
+    expected: type[InvalidInputError] | tuple[type[InvalidInputError], ...],
+    action: Callable[[RecordingTransport], Awaitable[Any]],
+) -> None:
+    """Run ``action`` (client construction included) and require a typed refusal, nothing sent."""
+    transport = RecordingTransport()
+
+    async def run() -> None:
+        with pytest.raises(expected):
+            await action(transport)
+
+    anyio.run(run)
+    assert transport.calls == []
+
+
+# --------------------------------------------------------------------------- core helpers
+
+
+@pytest.mark.parametrize("secret", BAD_SECRETS)
+def test_invalid_base32_secret_is_refused_everywhere(secret: Any) -> None:
+    with pytest.raises(InvalidSecretError):
+        Totp(secret)
+    with pytest.raises(InvalidSecretError):
+        TotpCodeProvider(secret)
+
+    async def quatrix(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", totp_secret=secret, transport=transport
+        ) as client:
+            await client.profile.get()
+
+    async def xmfa(transport: RecordingTransport) -> None:
+        auth = XMfaTokenAuth("alice", "pw", totp=secret)
+        async with XMfaClient("http://127.0.0.1", auth=auth, transport=transport) as client:
+            await client.current_user()
+
+    async def metalcloud(transport: RecordingTransport) -> None:
+        async with MetalCloudClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", totp_secret=secret, transport=transport
+        ) as client:
+            await client.user.get()
+
+    for action in (quatrix, xmfa, metalcloud):
+        refused(InvalidSecretError, action)
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_malformed_otpauth_uri_is_refused_everywhere(uri: str) -> None:
+    with pytest.raises(InvalidInputError):
+        parse_otpauth_uri(uri)
+    expected = (InvalidOtpauthUriError, InvalidSecretError)
+    with pytest.raises(expected):
+        Totp.from_uri(uri)
+
+    async def quatrix(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", totp_secret=uri, transport=transport
+        ) as client:
+            await client.profile.get()
+
+    async def xmfa(transport: RecordingTransport) -> None:
+        async with XMfaClient(
+            "http://127.0.0.1", auth=XMfaTokenAuth("alice", "pw", totp=uri), transport=transport
+        ) as client:
+            await client.current_user()
+
+    async def metalcloud(transport: RecordingTransport) -> None:
+        async with MetalCloudClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", totp_secret=uri, transport=transport
+        ) as client:
+            await client.user.get()
+
+    for action in (quatrix, xmfa, metalcloud):
+        refused(InvalidInputError, action)
+
+
+@pytest.mark.parametrize("code", BAD_CODES)
+def test_code_of_wrong_length_or_alphabet_is_refused_everywhere(code: str) -> None:
+    with pytest.raises(InvalidCodeError):
+        validate_code_format(code, digits=6)
+
+    async def quatrix_login_step(transport: RecordingTransport) -> None:
+        async with QuatrixClient("http://127.0.0.1", transport=transport) as client:
+            await client.auth_api.login_mfa("partial-session", "2FA", code)
+
+    async def quatrix_set_mfa(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.profile.set_mfa("2FA", code)
+
+    async def xmfa_exchange(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.auth_mfa("mfa-token", code)
+
+    async def xmfa_enable(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.enable_mfa(code, SECRET, [GOOD_RECOVERY])
+
+    async def xmfa_disable(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.disable_mfa(code=code)
+
+    async def metalcloud_enable(transport: RecordingTransport) -> None:
+        async with MetalCloudClient("http://127.0.0.1", api_key="k" * 20, transport=transport) as client:
+            await client.user.enable_2fa(code, revision=1)
+
+    for action in (
+        quatrix_login_step,
+        quatrix_set_mfa,
+        xmfa_exchange,
+        xmfa_enable,
+        xmfa_disable,
+        metalcloud_enable,
+    ):
+        refused(InvalidCodeError, action)
+
+
+@pytest.mark.parametrize("pin", ["", "   ", "12 34"])
+def test_malformed_pin_is_refused(pin: str) -> None:
+    async def quatrix_pin(transport: RecordingTransport) -> None:
+        async with QuatrixClient("http://127.0.0.1", transport=transport) as client:
+            await client.auth_api.login_mfa("partial-session", "PIN", pin)
+
+    refused(InvalidCodeError, quatrix_pin)
+
+
+@pytest.mark.parametrize("auth_type", ["SMS", "", "totp", "2FA;drop"])
+def test_unknown_auth_type_is_refused(auth_type: str) -> None:
+    async def quatrix(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.mfa.remove_for_users(["4b1c2a9e-0000-4000-8000-000000000001"], auth_type)
+
+    refused(InvalidInputError, quatrix)
+
+
+@pytest.mark.parametrize("code", BAD_RECOVERY)
+def test_recovery_code_in_wrong_format_is_refused(code: str) -> None:
+    with pytest.raises(InvalidRecoveryCodeError):
+        normalize_recovery_code(code, RecoveryCodeFormat.SHELLHUB)
+    with pytest.raises(InvalidRecoveryCodeError):
+        RecoveryCodeStore([GOOD_RECOVERY, code], format=RecoveryCodeFormat.SHELLHUB)
+
+    async def recover(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.recover("alice", code)
+
+    async def disable(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.disable_mfa(recovery_code=code)
+
+    refused(InvalidRecoveryCodeError, recover)
+    refused(InvalidRecoveryCodeError, disable)
+
+
+@pytest.mark.parametrize("code", BAD_EMAIL_CODES)
+def test_email_code_in_wrong_format_is_refused(code: str) -> None:
+    async def reset(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.reset_mfa("reset-token", code, "ABCDE")
+
+    refused(InvalidCodeError, reset)
+
+
+def test_conflicting_factors_are_refused() -> None:
+    async def two_factors(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.disable_mfa(code="123456", recovery_code=GOOD_RECOVERY)
+
+    async def half_email(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.disable_mfa(main_email_code="ABCDE")
+
+    refused(InvalidInputError, two_factors)
+    refused(InvalidInputError, half_email)
+
+
+def test_short_new_password_is_refused() -> None:
+    async def set_password(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.profile.set_password("old-password", "12345")
+
+    refused(InvalidInputError, set_password)
+
+
+# --------------------------------------------------------------------------- ids
+
+# Ids every client must refuse. "." and ".." are resolved by the URL join into another
+# endpoint; "/" can never be part of a real id.
+TRAVERSAL_IDS = ["..", ".", "../../admin", "a/b"]
+EMPTY_IDS = ["", "   "]
+
+QUATRIX_ID_BUG = (
+    "quatrix_async/api_users.py UsersApi.metadata: quote(user_id, safe='') keeps '.' and '..', which "
+    "the URL join resolves ('..' -> GET /api/1.0/user, the user list); ids with '/' are sent encoded"
+)
+XMFA_ID_BUG = (
+    "mfa_common/xmfa/client.py XMfaClient.reset_mfa: only blank segments are refused; '..' turns "
+    "PUT /api/user/mfa/reset/{id} into PUT /api/user/mfa, and ids with '/' are sent encoded"
+)
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    [
+        *EMPTY_IDS,
+        *(
+            pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=QUATRIX_ID_BUG))
+            for i in TRAVERSAL_IDS
+        ),
+    ],
+)
+def test_quatrix_user_id_that_is_not_an_id_is_refused(user_id: str) -> None:
+    async def metadata(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.users.metadata(user_id)
+
+    refused(InvalidInputError, metadata)
+
+
+@pytest.mark.parametrize("ids", [[], [""], ["  "], ["4b1c2a9e-0000-4000-8000-000000000001", ""], [42]])
+def test_quatrix_admin_ids_that_are_not_ids_are_refused(ids: list[Any]) -> None:
+    async def reset(transport: RecordingTransport) -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1", email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.mfa.reset_for_users(ids)
+
+    refused(InvalidInputError, reset)
+
+
+@pytest.mark.parametrize("user_id", ["5", "..", -1, True, 1.5, None, "../x"])
+def test_metalcloud_user_id_that_is_not_an_id_is_refused(user_id: Any) -> None:
+    async def get(transport: RecordingTransport) -> None:
+        async with MetalCloudClient("http://127.0.0.1", api_key="k" * 20, transport=transport) as client:
+            await client.users.get(user_id)
+
+    async def suspend(transport: RecordingTransport) -> None:
+        async with MetalCloudClient("http://127.0.0.1", api_key="k" * 20, transport=transport) as client:
+            await client.users.archive(user_id)
+
+    refused(InvalidInputError, get)
+    refused(InvalidInputError, suspend)
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        *EMPTY_IDS,
+        *(pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=XMFA_ID_BUG)) for i in TRAVERSAL_IDS),
+    ],
+)
+def test_xmfa_reset_segment_that_is_not_an_id_is_refused(segment: str) -> None:
+    async def reset(transport: RecordingTransport) -> None:
+        async with XMfaClient("http://127.0.0.1", transport=transport) as client:
+            await client.reset_mfa(segment, "ABCDE", "FGHIJ")
+
+    refused(InvalidInputError, reset)
+
+
+# --------------------------------------------------------------------------- transport rules
+
+REMOTE = "http://api.example.com"
+
+
+def test_plain_http_to_a_remote_host_with_credentials_is_refused_by_every_client() -> None:
+    async def quatrix(transport: RecordingTransport) -> None:
+        async with QuatrixClient(REMOTE, email="a@example.com", password="pw", transport=transport) as client:
+            await client.profile.get()
+
+    async def xmfa(transport: RecordingTransport) -> None:
+        async with XMfaClient(REMOTE, auth=XMfaTokenAuth("alice", "pw"), transport=transport) as client:
+            await client.current_user()
+
+    async def metalcloud_key(transport: RecordingTransport) -> None:
+        async with MetalCloudClient(REMOTE, api_key="k" * 20, transport=transport) as client:
+            await client.user.get()
+
+    async def metalcloud_login(transport: RecordingTransport) -> None:
+        async with MetalCloudClient(
+            REMOTE, email="a@example.com", password="pw", transport=transport
+        ) as client:
+            await client.user.get()
+
+    for action in (quatrix, xmfa, metalcloud_key, metalcloud_login):
+        refused(InsecureTransportError, action)
+
+
+def test_plain_http_to_loopback_or_with_explicit_opt_in_is_allowed() -> None:
+    """The refusal is specific: loopback and an explicit opt-in do send (the transport is reached)."""
+    for url, opt_in in (("http://127.0.0.1", False), ("http://localhost", False), (REMOTE, True)):
+        transport = RecordingTransport()
+
+        async def run(
+            url: str = url, opt_in: bool = opt_in, transport: RecordingTransport = transport
+        ) -> None:
+            async with MetalCloudClient(
+                url, api_key="k" * 20, transport=transport, allow_insecure_http=opt_in, max_retries=0
+            ) as client:
+                with pytest.raises(Exception) as info:
+                    await client.user.get()
+                assert not isinstance(info.value, InvalidInputError)
+
+        anyio.run(run)
+        assert transport.calls == ["GET /api/v2/user"]
