@@ -14,8 +14,10 @@ the transport fits the running event loop) and gives every call:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json as _json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 import cattrs
+import sniffio
 
 from . import _constants as C
 from ._httpx import (
@@ -45,6 +48,7 @@ from ._logging import (
     redact_url,
 )
 from ._transports import TransportFactory
+from .auth.static import StaticHeaderAuth
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -62,6 +66,8 @@ T = TypeVar("T")
 ErrorMapper = Callable[[Response], APIStatusError]
 
 PATH_TEMPLATE_EXTENSION = "mfa_sdk_path_template"
+
+_NATIVE_ASYNCIO_TIMEOUT = sys.version_info >= (3, 11)
 
 
 @attrs.frozen
@@ -220,6 +226,11 @@ class BaseClient:
             check_transport_security(self.base_url, allow_insecure_http=allow_insecure_http)
         self.allow_insecure_http = allow_insecure_http
         self._auth = auth
+        # Static one-header credentials whose flow is the plain one can skip httpx's auth flow.
+        self._static_auth = (
+            isinstance(auth, StaticHeaderAuth)
+            and type(auth).async_auth_flow is StaticHeaderAuth.async_auth_flow
+        )
         self._transport = transport
         if timeout is None:
             timeout = Timeout(
@@ -332,22 +343,34 @@ class BaseClient:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
             mask_templated_segments(self.base_url.join(path).path, path_template)
         auth = self._auth if authenticated else None
+        if auth is not None and self._static_auth and "://" not in path:
+            # A one-header credential to our own base URL: no auth flow needed per request.
+            name, value = auth.static_header()  # type: ignore[attr-defined]
+            headers = {**headers, name: value} if headers else {name: value}
+            auth = None
+        send = self._send_with_retries(
+            client,
+            method,
+            path,
+            json,
+            params,
+            headers,
+            timeout,
+            extensions,
+            auth,
+            idem,
+            max_retries,
+            raise_for_status,
+        )
         try:
+            if deadline is None:
+                return await send
+            if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
+                # Same semantics as anyio.fail_after, at a third of the cost per call.
+                async with asyncio.timeout(deadline):  # type: ignore[attr-defined,unused-ignore]
+                    return await send
             with anyio.fail_after(deadline):
-                return await self._send_with_retries(
-                    client,
-                    method,
-                    path,
-                    json,
-                    params,
-                    headers,
-                    timeout,
-                    extensions,
-                    auth,
-                    idem,
-                    max_retries,
-                    raise_for_status,
-                )
+                return await send
         except TimeoutError as exc:
             raise APITimeoutError(
                 f"{method} {redact_url(self.base_url.join(path), path_template)}: "
@@ -383,7 +406,8 @@ class BaseClient:
                 timeout=timeout,
                 extensions=extensions or None,
             )
-            started = time.perf_counter() if debug_enabled() else 0.0
+            debug = debug_enabled()
+            started = time.perf_counter() if debug else 0.0
             try:
                 if auth is None:
                     response = await client.send(request, auth=None)
@@ -393,7 +417,7 @@ class BaseClient:
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
                     attempt += 1
                     delay = policy.backoff(attempt)
-                    if debug_enabled():
+                    if debug:
                         log_debug(
                             "retry %d after %s on %s %s",
                             attempt,
@@ -403,7 +427,7 @@ class BaseClient:
                     await anyio.sleep(delay or 0)
                     continue
                 raise self._connection_error(exc, request) from exc
-            if debug_enabled():
+            if debug:
                 m, u = describe(request)
                 log_debug(
                     "%s %s -> %d in %.1f ms (attempt %d)",
@@ -416,14 +440,25 @@ class BaseClient:
             status = response.status_code
             if status < 400 or not raise_for_status:
                 return response
-            if attempt < max_retries and policy.retry_status(status, idempotent=idempotent):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
-                delay = policy.backoff(attempt + 1, retry_after=retry_after)
-                if delay is not None:
-                    attempt += 1
-                    await anyio.sleep(delay)
-                    continue
+            delay = self._status_retry_delay(response, attempt, max_retries, idempotent)
+            if delay is not None:
+                attempt += 1
+                await anyio.sleep(delay)
+                continue
             raise self._error_mapper(response)
+
+    def _status_retry_delay(
+        self, response: Response, attempt: int, max_retries: int, idempotent: bool
+    ) -> float | None:
+        """Seconds to wait before retrying after this error status, or None for no retry."""
+        if attempt >= max_retries or not self.retry_policy.retry_status(
+            response.status_code, idempotent=idempotent
+        ):
+            return None
+        if response.headers.get("x-account-lockout") not in (None, "", "0"):
+            return None  # a lockout is final: each retry would feed the lockout counter
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
+        return self.retry_policy.backoff(attempt + 1, retry_after=retry_after)
 
     def _connection_error(self, exc: TransportError, request: Request) -> APIConnectionError:
         method, url = describe(request)
@@ -455,17 +490,11 @@ class BaseClient:
                     await anyio.sleep(policy.backoff(attempt) or 0)
                     continue
                 raise self._connection_error(exc, request) from exc
-            status = response.status_code
-            retryable = policy.retry_status(status, idempotent=idem)
-            # A lockout 429 is final: waiting inside the call would only add failed attempts.
-            locked = response.headers.get("x-account-lockout") not in (None, "", "0")
-            if attempt < policy.max_retries and retryable and not locked:
-                retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
-                delay = policy.backoff(attempt + 1, retry_after=retry_after)
-                if delay is not None:
-                    attempt += 1
-                    await anyio.sleep(delay)
-                    continue
+            delay = self._status_retry_delay(response, attempt, policy.max_retries, idem)
+            if delay is not None:
+                attempt += 1
+                await anyio.sleep(delay)
+                continue
             return response
 
     def build_request(

@@ -7,7 +7,7 @@
 
 from ._single_flight import CredentialAuth, Sender
 from .jwt import jwt_claims, jwt_expiry
-from .static import ApiKeyAuth, BasicAuth, BearerTokenAuth
+from .static import ApiKeyAuth, BasicAuth, BearerTokenAuth, StaticHeaderAuth
 
 __all__ = [
     "ApiKeyAuth",
@@ -15,6 +15,7 @@ __all__ = [
     "BearerTokenAuth",
     "CredentialAuth",
     "Sender",
+    "StaticHeaderAuth",
     "jwt_claims",
     "jwt_expiry",
 ]

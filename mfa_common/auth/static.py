@@ -13,9 +13,24 @@ from .._httpx import URL, Auth, Request, Response
 from ..secret import Secret, wrap
 
 
-class _OriginBound(Auth):
+class StaticHeaderAuth(Auth):
+    """A credential that is one header, the same on every request.
+
+    SDK clients send such a header directly with each request to their own base URL (cheaper
+    than running an auth flow per request); any other httpx client runs :meth:`async_auth_flow`,
+    which adds it only on the origin it was bound to.
+    """
+
     def __init__(self, base_url: str | URL | None) -> None:
         self._origin = _origin(URL(str(base_url))) if base_url is not None else None
+
+    def static_header(self) -> tuple[str, str]:
+        """(name, value) of the header; the value holds the secret."""
+        raise NotImplementedError
+
+    def _apply(self, request: Request) -> None:
+        name, value = self.static_header()
+        request.headers[name] = value
 
     def _allowed(self, request: Request) -> bool:
         origin = _origin(request.url)
@@ -23,16 +38,13 @@ class _OriginBound(Auth):
             self._origin = origin
         return origin == self._origin
 
-    def _apply(self, request: Request) -> None:
-        raise NotImplementedError
-
     async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
         if self._allowed(request):
             self._apply(request)
         yield request
 
 
-class BasicAuth(_OriginBound):
+class BasicAuth(StaticHeaderAuth):
     """HTTP Basic with a username (e-mail) and password."""
 
     def __init__(self, username: str, password: str | Secret[str], *, base_url: str | URL | None = None):
@@ -41,14 +53,14 @@ class BasicAuth(_OriginBound):
         token = base64.b64encode(f"{username}:{wrap(password).reveal()}".encode()).decode()
         self._header = Secret(f"Basic {token}")
 
-    def _apply(self, request: Request) -> None:
-        request.headers["Authorization"] = self._header.reveal()
+    def static_header(self) -> tuple[str, str]:
+        return ("Authorization", self._header.reveal())
 
     def __repr__(self) -> str:
         return f"BasicAuth(username={self.username!r}, password=Secret('***'))"
 
 
-class ApiKeyAuth(_OriginBound):
+class ApiKeyAuth(StaticHeaderAuth):
     """A static API key in a header: ``Authorization: Bearer <key>`` by default, or e.g.
     ``header="X-API-KEY", scheme=None`` for a bare key."""
 
@@ -73,9 +85,9 @@ class ApiKeyAuth(_OriginBound):
         """Switch to a new key (after the server regenerated it)."""
         self._key = wrap(api_key)
 
-    def _apply(self, request: Request) -> None:
+    def static_header(self) -> tuple[str, str]:
         key = self._key.reveal()
-        request.headers[self.header] = f"{self.scheme} {key}" if self.scheme else key
+        return (self.header, f"{self.scheme} {key}" if self.scheme else key)
 
     def __repr__(self) -> str:
         return f"ApiKeyAuth(header={self.header!r}, api_key=Secret('***'))"

@@ -270,3 +270,41 @@ async def test_malformed_json_is_a_decode_error() -> None:
             parse_json_body(response)
     assert "abc" not in str(info.value)
     assert json.dumps(info.value.status_code) == "200"
+
+
+@pytest.mark.anyio
+async def test_lockout_429_is_never_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(429, headers={"X-Account-Lockout": "1900000000", "Retry-After": "0"})
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RateLimitError):
+            await client.request("POST", "login", json={})
+        request = client.build_request("POST", "login", json={})
+        response = await client.send_unauthenticated(request)
+    assert response.status_code == 429
+    assert calls == 2  # one per call: no retry feeds the lockout counter
+
+
+@pytest.mark.anyio
+async def test_static_header_auth_skips_the_flow_but_sends_the_header() -> None:
+    from mfa_common.auth import ApiKeyAuth
+
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json={})
+
+    auth = ApiKeyAuth("1:key")
+    async with client_for(handler, auth=auth) as client:
+        assert client._static_auth
+        await client.request("GET", "x")
+        auth.set_key("1:rotated")
+        await client.request("GET", "x")
+        await client.request("GET", "x", authenticated=False)
+    assert seen == ["Bearer 1:key", "Bearer 1:rotated", None]
