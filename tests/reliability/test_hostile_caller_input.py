@@ -8,8 +8,9 @@ length or alphabet, a recovery code in the wrong format, an id that is not an id
 and the transport saw no request at all — not even a login.
 
 Ids: Quatrix user ids are opaque strings (UUIDs in practice), MetalCloud ids integers, X-MFA
-reset paths a token or user id. Path segments such as ``.`` and ``..`` would be resolved by the
-URL join into another endpoint, and a ``/`` in an id cannot be a real id; both must be refused.
+reset paths a token or user id. Blank ids and the segments ``.`` and ``..`` (which a URL join
+would resolve into another endpoint) are refused; an id with a ``/`` or other reserved characters
+may be sent, but only as one percent-encoded segment of the intended endpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mfa_common.errors import (
     InvalidOtpauthUriError,
     InvalidRecoveryCodeError,
     InvalidSecretError,
+    MfaSdkError,
 )
 from mfa_common.otpauth import parse_otpauth_uri
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
@@ -271,31 +273,15 @@ def test_short_new_password_is_refused() -> None:
 
 # --------------------------------------------------------------------------- ids
 
-# Ids every client must refuse. "." and ".." are resolved by the URL join into another
-# endpoint; "/" can never be part of a real id.
-TRAVERSAL_IDS = ["..", ".", "../../admin", "a/b"]
-EMPTY_IDS = ["", "   "]
-
-QUATRIX_ID_BUG = (
-    "quatrix_async/api_users.py UsersApi.metadata: quote(user_id, safe='') keeps '.' and '..', which "
-    "the URL join resolves ('..' -> GET /api/1.0/user, the user list); ids with '/' are sent encoded"
-)
-XMFA_ID_BUG = (
-    "mfa_common/xmfa/client.py XMfaClient.reset_mfa: only blank segments are refused; '..' turns "
-    "PUT /api/user/mfa/reset/{id} into PUT /api/user/mfa, and ids with '/' are sent encoded"
-)
+# Ids every client must refuse: blank ones, and "." / ".." which a URL join would resolve into
+# another endpoint ("..": GET /user/metadata/.. would become GET /user, the user list).
+REFUSED_IDS = ["", "   ", ".", ".."]
+# Ids with a "/" (or other reserved characters) are sent, but only ever as one percent-encoded
+# path segment of the intended endpoint: they can never reach another one.
+ENCODED_IDS = {"../../admin": "..%2F..%2Fadmin", "a/b": "a%2Fb", "?x=1#y": "%3Fx%3D1%23y"}
 
 
-@pytest.mark.parametrize(
-    "user_id",
-    [
-        *EMPTY_IDS,
-        *(
-            pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=QUATRIX_ID_BUG))
-            for i in TRAVERSAL_IDS
-        ),
-    ],
-)
+@pytest.mark.parametrize("user_id", REFUSED_IDS)
 def test_quatrix_user_id_that_is_not_an_id_is_refused(user_id: str) -> None:
     async def metadata(transport: RecordingTransport) -> None:
         async with QuatrixClient(
@@ -304,6 +290,31 @@ def test_quatrix_user_id_that_is_not_an_id_is_refused(user_id: str) -> None:
             await client.users.metadata(user_id)
 
     refused(InvalidInputError, metadata)
+
+
+@pytest.mark.parametrize(("user_id", "segment"), ENCODED_IDS.items())
+def test_quatrix_user_id_with_reserved_characters_stays_one_segment(user_id: str, segment: str) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        if request.url.path.endswith("/session/login"):
+            return httpx.Response(200, json={"session_id": "s-1"})
+        return httpx.Response(404, json={"code": 20, "msg": "User not found"})
+
+    async def run() -> None:
+        async with QuatrixClient(
+            "http://127.0.0.1",
+            email="a@example.com",
+            password="pw",
+            transport=httpx.MockTransport(handler),
+            max_retries=0,
+        ) as client:
+            with pytest.raises(MfaSdkError):
+                await client.users.metadata(user_id)
+
+    anyio.run(run)
+    assert seen[1:2] == [f"/api/1.0/user/metadata/{segment}"]
 
 
 @pytest.mark.parametrize("ids", [[], [""], ["  "], ["4b1c2a9e-0000-4000-8000-000000000001", ""], [42]])
@@ -331,19 +342,30 @@ def test_metalcloud_user_id_that_is_not_an_id_is_refused(user_id: Any) -> None:
     refused(InvalidInputError, suspend)
 
 
-@pytest.mark.parametrize(
-    "segment",
-    [
-        *EMPTY_IDS,
-        *(pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=XMFA_ID_BUG)) for i in TRAVERSAL_IDS),
-    ],
-)
+@pytest.mark.parametrize("segment", REFUSED_IDS)
 def test_xmfa_reset_segment_that_is_not_an_id_is_refused(segment: str) -> None:
     async def reset(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
             await client.reset_mfa(segment, "ABCDE", "FGHIJ")
 
     refused(InvalidInputError, reset)
+
+
+@pytest.mark.parametrize(("token", "segment"), ENCODED_IDS.items())
+def test_xmfa_reset_segment_with_reserved_characters_stays_one_segment(token: str, segment: str) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        return httpx.Response(404, json={"message": "not found"})
+
+    async def run() -> None:
+        async with XMfaClient("http://127.0.0.1", transport=httpx.MockTransport(handler), max_retries=0) as c:
+            with pytest.raises(MfaSdkError):
+                await c.reset_mfa(token, "ABCDE", "FGHIJ")
+
+    anyio.run(run)
+    assert seen == [f"/api/user/mfa/reset/{segment}"]
 
 
 # --------------------------------------------------------------------------- transport rules

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 import warnings
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -316,36 +314,6 @@ class Script:
 Operation = Callable[[], Awaitable[Any]]
 
 
-# Known SDK bugs, each reproduced exactly by an xfail(strict) test at the end of this module.
-# While they stand, the property tests tolerate exactly these (type + where raised) and still
-# fail on anything else; delete an entry when its bug is fixed (its xfail test then passes).
-KNOWN_BUGS: dict[str, tuple[type[BaseException], str, str]] = {
-    "deep JSON nesting escapes as RecursionError": (RecursionError, "/json/decoder.py", ""),
-    "non-finite Quatrix error code escapes int()": (
-        ArithmeticError,
-        "quatrix_async/errors.py",
-        "parse_error_body",
-    ),
-    "NaN Quatrix error code escapes int()": (ValueError, "quatrix_async/errors.py", "parse_error_body"),
-}
-KNOWN_BUG_HITS: Counter[str] = Counter()
-
-
-def _known_bug(exc: BaseException) -> str | None:
-    frames = traceback.extract_tb(exc.__traceback__)
-    last = frames[-1] if frames else None
-    for name, (kind, filename, function) in KNOWN_BUGS.items():
-        if (
-            isinstance(exc, kind)
-            and not isinstance(exc, MfaSdkError)
-            and last is not None
-            and last.filename.endswith(filename)
-            and (not function or last.name == function)
-        ):
-            return name
-    return None
-
-
 async def survive(operations: list[Operation]) -> None:
     """Run every operation; only the SDK's typed errors may escape one (anything else fails)."""
     for operation in operations:
@@ -354,11 +322,6 @@ async def survive(operations: list[Operation]) -> None:
                 await operation()
         except MfaSdkError:
             pass
-        except Exception as exc:
-            known = _known_bug(exc)
-            if known is None:
-                raise
-            KNOWN_BUG_HITS[known] += 1
 
 
 async def drain(iterator: Any, limit: int = 5) -> None:
@@ -503,7 +466,7 @@ def test_metalcloud_parsers_and_login_survive_any_answer(script: list[Reply]) ->
     anyio.run(run)
 
 
-# --------------------------------------------------------------------------- the known bugs, exactly
+# --------------------------------------------------------------------------- two regressions, exactly
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -512,16 +475,6 @@ def _answer(status: int, body: bytes) -> httpx.MockTransport:
     return httpx.MockTransport(lambda request: httpx.Response(status, content=body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason=(
-        "SDK bug: mfa_common/client.py parse_json_body (and the other json.loads readers: "
-        "quatrix_async/protocol.py _session_id_of, quatrix_async/errors.py parse_error_body, "
-        "mfa_common/xmfa/protocol.py parse_api_error, metalcloud_async/auth.py _json_or_none) "
-        "catch ValueError/UnicodeDecodeError but not the RecursionError json raises on deep nesting"
-    ),
-)
 @pytest.mark.parametrize("api", ["quatrix", "xmfa", "metalcloud"])
 def test_deeply_nested_json_body_is_a_typed_error(api: str) -> None:
     async def call() -> None:
@@ -545,14 +498,6 @@ def test_deeply_nested_json_body_is_a_typed_error(api: str) -> None:
     anyio.run(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, ValueError),
-    reason=(
-        "SDK bug: quatrix_async/errors.py parse_error_body calls int() on a float error code, "
-        "so a body code of 1e999 (inf) raises OverflowError and NaN raises ValueError"
-    ),
-)
 @pytest.mark.parametrize("code", [b"1e999", b"NaN", b"-Infinity"])
 def test_quatrix_error_body_with_a_non_finite_code_is_a_typed_error(code: bytes) -> None:
     async def run() -> None:
