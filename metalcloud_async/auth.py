@@ -27,7 +27,6 @@ X-MFA-Token exchange) can be given to the client instead; it is bound the same w
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -35,11 +34,12 @@ import anyio
 import attrs
 
 from mfa_common import _constants as CORE
+from mfa_common._constants import PARTIAL_LOGIN_MAX_AGE
 from mfa_common._httpx import Request, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth, jwt_expiry
-from mfa_common.client import build_status_error, structure
+from mfa_common.client import build_status_error, json_or_none, structure
 from mfa_common.clock import Clock
-from mfa_common.code_providers import CodeProvider, MfaChallenge, TotpCodeProvider, send_code
+from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, TotpCodeProvider, send_code
 from mfa_common.errors import APIConnectionError, APIStatusError, ResponseDecodeError
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
@@ -135,10 +135,7 @@ class JwtSession:
 
 
 def _json_or_none(response: Response) -> Any:
-    try:
-        return json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return json_or_none(response.content)
 
 
 def _session_headers(step: LoginStep) -> dict[str, str]:
@@ -203,11 +200,13 @@ async def second_factor_step(
     code_provider: CodeProvider,
     *,
     email: str | None = None,
+    issued: IssuedCode | None = None,
 ) -> LoginStep:
-    """``POST /api/v2/login-2fa`` with a code from ``code_provider``, tied to the pending session
-    of ``pending`` (its cookies and token go back to the server). A refused code raises
-    :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
-    issued = await code_provider.issue(MfaChallenge(kind="totp", user=email))
+    """``POST /api/v2/login-2fa`` with a code from ``code_provider`` (or the already ``issued``
+    one), tied to the pending session of ``pending`` (its cookies and token go back to the
+    server). A refused code raises :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
+    if issued is None:
+        issued = await code_provider.issue(MfaChallenge(kind="totp", user=email))
     payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
     request = build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=_session_headers(pending))
     response = await send_code(issued, send, request)
@@ -282,6 +281,7 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
 
     async def acquire(self, stale: JwtSession | None) -> JwtSession:
         """Log in (password, then the second factor when the server asks for it)."""
+        started = self.clock.now()
         step = await password_step(self.send, self._build, self.email, self._password, provider=self.provider)
         if step.two_factor_required:
             if self.code_provider is None:
@@ -290,8 +290,18 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
                     status_code=200,
                     challenge=MfaChallenge(kind="totp", user=self.email),
                 )
+            issued = await self.code_provider.issue(MfaChallenge(kind="totp", user=self.email))
+            if self.clock.now() - started > PARTIAL_LOGIN_MAX_AGE:
+                # The pending session may have died while the code was awaited: log in again.
+                try:
+                    step = await password_step(
+                        self.send, self._build, self.email, self._password, provider=self.provider
+                    )
+                except BaseException:
+                    issued.not_sent()
+                    raise
             step = await second_factor_step(
-                self.send, self._build, step, self.code_provider, email=self.email
+                self.send, self._build, step, self.code_provider, email=self.email, issued=issued
             )
             self.two_factor_logins += 1
         if step.token is None:

@@ -15,11 +15,10 @@ ServerError.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mfa_common._httpx import Response
-from mfa_common.client import build_status_error
+from mfa_common.client import build_status_error, json_or_none
 from mfa_common.errors import (
     APIStatusError,
     AuthenticationError,
@@ -56,11 +55,7 @@ class MetalCloudMfaRequiredError(MfaRequiredError):
 
 def parse_error_body(response: Response) -> tuple[str | None, Any, dict[str, Any]]:
     """(message, parsed body, details) of an error response; never raises."""
-    body: Any = None
-    try:
-        body = json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body: Any = json_or_none(response.content)
     details: dict[str, Any] = {}
     message: str | None = None
     if isinstance(body, dict):

@@ -31,6 +31,10 @@ TOTP_MIN_REMAINING = 3.0
 TOTP_BOUNDARY_SLACK = 0.25
 
 # --- credentials ------------------------------------------------------------------------------
+# A half-made login (a password accepted, a second factor pending) older than this when its code
+# is finally ready (a TOTP wait behind many logins of one user) is started again first: servers
+# drop pending sessions after a few minutes.
+PARTIAL_LOGIN_MAX_AGE = 60.0
 # Refresh a JWT this many seconds before its ``exp``.
 JWT_REFRESH_MARGIN = 60.0
 # Quatrix sessions die after 15 idle minutes; re-login proactively a little before that.

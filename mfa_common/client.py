@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import attrs
@@ -55,6 +56,7 @@ from .errors import (
     APITimeoutError,
     ClientClosedError,
     InsecureTransportError,
+    InvalidInputError,
     RateLimitError,
     ResponseDecodeError,
     status_error_class,
@@ -66,6 +68,8 @@ T = TypeVar("T")
 ErrorMapper = Callable[[Response], APIStatusError]
 
 PATH_TEMPLATE_EXTENSION = "mfa_sdk_path_template"
+# The decoded JSON body, kept on the response when the client already parsed it.
+JSON_EXTENSION = "mfa_sdk_json"
 
 _NATIVE_ASYNCIO_TIMEOUT = sys.version_info >= (3, 11)
 
@@ -79,6 +83,19 @@ class RequestOptions:
     deadline: float | None = None
     max_retries: int | None = None
     headers: Mapping[str, str] | None = None
+
+
+def path_segment(value: str, what: str = "id") -> str:
+    """``value`` made safe as one URL path segment (percent-encoded), or InvalidInputError.
+
+    Refused before anything is sent: empty or blank values, ``.`` and ``..`` (a URL join would
+    climb out of the resource), and control characters. A ``/`` is encoded, never a separator.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string")
+    if value in (".", "..") or len(value) > 1024 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidInputError(f"{what} is not a valid identifier")
+    return quote(value, safe="")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -112,11 +129,38 @@ def request_id_of(response: Response) -> str | None:
     return None
 
 
+# What json.loads raises on bad input: a deeply nested body exhausts the recursion limit.
+JSON_ERRORS = (ValueError, UnicodeDecodeError, RecursionError)
+
+
+def json_or_none(content: bytes) -> Any:
+    """The decoded JSON of ``content``, or None when it is empty or not JSON (never raises)."""
+    if not content:
+        return None
+    try:
+        return _json.loads(content)
+    except JSON_ERRORS:
+        return None
+
+
+def _json_body_ok(response: Response) -> bool:
+    """Decode a JSON body once, keeping the result for :func:`parse_json_body`; False if broken."""
+    if not response.content or "json" not in response.headers.get("content-type", ""):
+        return True
+    try:
+        response.extensions[JSON_EXTENSION] = _json.loads(response.content)
+    except JSON_ERRORS:
+        return False
+    return True
+
+
 def parse_json_body(response: Response) -> Any:
     """The JSON body, or ResponseDecodeError (never the raw body in the message)."""
+    if JSON_EXTENSION in response.extensions:
+        return response.extensions[JSON_EXTENSION]
     try:
         return _json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         method, url = describe(response.request)
         raise ResponseDecodeError(
             f"{method} {url}: response body is not valid JSON ({len(response.content)} bytes)",
@@ -190,12 +234,8 @@ def build_status_error(
 
 def default_error_mapper(response: Response) -> APIStatusError:
     """Reads ``message`` / ``msg`` / ``error`` from a JSON body when there is one."""
-    body: Any = None
     message: str | None = None
-    try:
-        body = _json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_or_none(response.content)
     if isinstance(body, dict):
         raw = body.get("message") or body.get("msg") or body.get("error")
         message = raw if isinstance(raw, str) else None
@@ -438,6 +478,11 @@ class BaseClient:
                     attempt + 1,
                 )
             status = response.status_code
+            if status < 300 and idempotent and attempt < max_retries and not _json_body_ok(response):
+                # A read whose JSON body arrived broken is as safe to repeat as a 503.
+                attempt += 1
+                await anyio.sleep(policy.backoff(attempt) or 0)
+                continue
             if status < 400 or not raise_for_status:
                 return response
             delay = self._status_retry_delay(response, attempt, max_retries, idempotent)

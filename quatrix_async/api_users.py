@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from mfa_common.client import RequestOptions, parse_json_body, structure
-from mfa_common.errors import InvalidInputError, ResponseDecodeError
+from mfa_common.client import RequestOptions, parse_json_body, path_segment, structure
+from mfa_common.errors import ResponseDecodeError
 
 from ._base import ApiGroup, decode
 from .models import UserResp, converter
@@ -26,9 +24,7 @@ class UsersApi(ApiGroup):
 
     async def metadata(self, user_id: str, *, options: RequestOptions | None = None) -> UserResp:
         """``GET /user/metadata/{id}``: one user."""
-        if not isinstance(user_id, str) or not user_id.strip():
-            raise InvalidInputError("user_id must be a non-empty string")
         response = await self._client.request(
-            "GET", f"user/metadata/{quote(user_id, safe='')}", options=options
+            "GET", f"user/metadata/{path_segment(user_id, 'user_id')}", options=options
         )
         return decode(response, UserResp)

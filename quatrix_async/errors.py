@@ -9,12 +9,12 @@ details as ``error.details``.
 
 from __future__ import annotations
 
-import json
+import math
 from enum import IntEnum
 from typing import Any
 
 from mfa_common._httpx import Response
-from mfa_common.client import build_status_error
+from mfa_common.client import build_status_error, json_or_none
 from mfa_common.errors import (
     APIStatusError,
     AuthenticationError,
@@ -90,21 +90,28 @@ class CaptchaRejectedError(AuthenticationError):
         self.valid = valid
 
 
+def _integer_code(raw: Any) -> int | None:
+    """The error code as an int; None for anything else (a non-finite or fractional number,
+    a bool, a non-numeric string): servers are not trusted to send what the spec says."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if math.isfinite(raw) and raw.is_integer() else None
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 20:
+        return int(raw)
+    return None
+
+
 def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:
     """``(code, msg, details, body)`` of a Quatrix error response; Nones when it is not JSON."""
-    body: Any = None
-    try:
-        body = json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body: Any = json_or_none(response.content)
     code: int | None = None
     message: str | None = None
     details: dict[str, Any] = {}
     if isinstance(body, dict):
-        raw_code = body.get("code")
-        numeric = isinstance(raw_code, (int, float)) and not isinstance(raw_code, bool)
-        if numeric or (isinstance(raw_code, str) and raw_code.lstrip("-").isdigit()):
-            code = int(raw_code)  # type: ignore[arg-type]
+        code = _integer_code(body.get("code"))
         raw_msg = body.get("msg") or body.get("message")
         message = raw_msg if isinstance(raw_msg, str) else None
         raw_details = body.get("details")

@@ -17,12 +17,12 @@ Everything here is pure and tested without a network.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
 
+from mfa_common.client import json_or_none
 from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import InvalidCodeError, InvalidInputError
 from mfa_common.secret import Secret, reveal, wrap
@@ -101,10 +101,7 @@ def challenge_for_mfa_code(mfa_code: int | None, user: str | None = None) -> Mfa
 
 
 def _session_id_of(content: bytes) -> Secret[str] | None:
-    try:
-        data: Any = json.loads(content) if content else None
-    except (ValueError, UnicodeDecodeError):
-        return None
+    data: Any = json_or_none(content)
     if isinstance(data, dict):
         value = data.get("session_id")
         if isinstance(value, str) and value:

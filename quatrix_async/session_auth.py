@@ -31,12 +31,14 @@ from collections.abc import Mapping
 import anyio
 import attrs
 
+from mfa_common._constants import PARTIAL_LOGIN_MAX_AGE
 from mfa_common._httpx import URL, Request, Response
 from mfa_common.auth import CredentialAuth
 from mfa_common.client import build_status_error, parse_json_body
 from mfa_common.clock import Clock
 from mfa_common.code_providers import (
     CodeProvider,
+    IssuedCode,
     MfaChallenge,
     StaticCodeProvider,
     TotpCodeProvider,
@@ -124,17 +126,45 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         return self._providers.get(challenge.kind) or self.code_provider
 
     async def acquire(self, stale: QuatrixSession | None) -> QuatrixSession:
-        """Log in: Basic, then the MFA step when the server answers 207."""
+        """Log in: Basic, then the MFA step when the server answers 207.
+
+        When the code took long to come (a TOTP wait behind other logins of the same user), the
+        partial session may have expired meanwhile, so the Basic step is made again first."""
+        started = self.clock.now()
+        response, step = await self._basic_step()
+        if step.kind == "logged_in":
+            return self._new_session(step.session_id, response)
+        challenge, provider = self._challenge_of(response, step)
+        issued = await provider.issue(challenge)
+        if self.clock.now() - started > PARTIAL_LOGIN_MAX_AGE:
+            try:
+                response, step = await self._basic_step()
+                if step.kind == "logged_in":
+                    issued.not_sent()
+                    return self._new_session(step.session_id, response)
+                self._challenge_of(response, step)
+            except BaseException:
+                issued.not_sent()
+                raise
+        assert step.session_id is not None  # checked by _challenge_of
+        return await self._mfa_step(step.session_id, challenge, issued)
+
+    async def _basic_step(self) -> tuple[Response, protocol.LoginStep]:
         header = protocol.basic_authorization(self.email, self._password)
         request = self.build_request("GET", "session/login", headers={"Authorization": header.reveal()})
         response = await self.send(request)
         step = protocol.read_login_response(
             response.status_code, response.headers, response.content, user=self.email
         )
+        return response, step
+
+    def _challenge_of(
+        self, response: Response, step: protocol.LoginStep
+    ) -> tuple[MfaChallenge, CodeProvider]:
+        """The challenge of a 207 answer and the provider to answer it; raises for the other
+        outcomes (an error, a CAPTCHA block, an unknown factor, no provider configured)."""
         if step.kind == "error":
             raise map_quatrix_error(response)
-        if step.kind == "logged_in":
-            return self._new_session(step.session_id, response)
         if step.kind == "captcha":
             raise build_status_error(
                 response,
@@ -163,12 +193,11 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
             )
         if step.session_id is None:
             raise ResponseDecodeError("GET /session/login: 207 without a session_id", status_code=207)
-        return await self._mfa_step(step.session_id, challenge, provider)
+        return challenge, provider
 
     async def _mfa_step(
-        self, partial: Secret[str], challenge: MfaChallenge, provider: CodeProvider
+        self, partial: Secret[str], challenge: MfaChallenge, issued: IssuedCode
     ) -> QuatrixSession:
-        issued = await provider.issue(challenge)
         try:
             auth_type = protocol.auth_type_for_challenge(challenge)
             code = protocol.validate_mfa_code(auth_type, issued.value)

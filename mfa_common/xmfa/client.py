@@ -207,16 +207,14 @@ class XMfaClient(BaseClient):
         """``PUT /api/user/mfa/reset/{token or user id}``: remove MFA with the two e-mail codes
         and log in. The path segment (a bearer-like token) never appears in logs or errors.
         Wrong codes → :class:`~mfa_common.xmfa.EmailCodeRejectedError`."""
-        segment = reveal(token_or_user_id)
-        if not segment.strip():
-            raise InvalidInputError("a reset token or user id is required")
+        path = self.paths.reset_path(reveal(token_or_user_id))
         body = converter.unstructure(
             MfaReset(normalize_email_code(main_email_code), normalize_email_code(recovery_email_code))
         )
         prefix = self.base_url.path.rstrip("/")
         response = await self.request(
             "PUT",
-            self.paths.reset_path(segment),
+            path,
             json=body,
             authenticated=False,
             idempotent=False,

@@ -31,7 +31,15 @@ from typing import Any
 import attrs
 
 from .._httpx import Headers, Request, Response
-from ..client import build_status_error, default_error_mapper, parse_json_body, structure
+from ..client import (
+    JSON_ERRORS,
+    build_status_error,
+    default_error_mapper,
+    json_or_none,
+    parse_json_body,
+    path_segment,
+    structure,
+)
 from ..code_providers import MfaChallenge
 from ..errors import (
     AccountLockedError,
@@ -113,10 +121,8 @@ class XMfaPaths:
             raise ValueError("XMfaPaths.reset must contain '{user_id}'")
 
     def reset_path(self, token_or_user_id: str) -> str:
-        """The reset path for one token or user id (the segment is percent-encoded)."""
-        from urllib.parse import quote
-
-        return self.reset.replace("{user_id}", quote(token_or_user_id, safe=""))
+        """The reset path for one token or user id (checked and percent-encoded as one segment)."""
+        return self.reset.replace("{user_id}", path_segment(token_or_user_id, "reset token or user id"))
 
     def operation_of(self, method: str, path: str) -> Operation | None:
         """Which operation a request (method, URL path) is, or None. Paths match by suffix, so
@@ -206,10 +212,7 @@ def parse_api_error(content: bytes) -> ApiError | None:
     """The ``{message, fields}`` body, or None when the body is empty or not that shape."""
     if not content:
         return None
-    try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    data = json_or_none(content)
     if not isinstance(data, dict):
         return None
     message = data.get("message")
@@ -264,7 +267,7 @@ def _request_keys(response: Response) -> set[str]:
         return set()
     try:
         data = json.loads(request.content) if request.content else {}
-    except (ValueError, UnicodeDecodeError, RuntimeError):
+    except (*JSON_ERRORS, RuntimeError):
         return set()
     return {str(k) for k, v in data.items() if v not in (None, "")} if isinstance(data, dict) else set()
 

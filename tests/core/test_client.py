@@ -308,3 +308,40 @@ async def test_static_header_auth_skips_the_flow_but_sends_the_header() -> None:
         await client.request("GET", "x")
         await client.request("GET", "x", authenticated=False)
     assert seen == ["Bearer 1:key", "Bearer 1:rotated", None]
+
+
+@pytest.mark.anyio
+async def test_broken_json_on_a_read_is_retried_but_not_on_a_write() -> None:
+    from mfa_common.client import parse_json_body
+
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) % 2 == 1:
+            return httpx.Response(200, content=b'{"a": [1, 2', headers={"content-type": "application/json"})
+        return httpx.Response(200, json={"a": [1, 2]})
+
+    async with client_for(handler) as client:
+        response = await client.request("GET", "x")
+        assert parse_json_body(response) == {"a": [1, 2]}
+        assert calls == ["GET", "GET"]
+        calls.clear()
+        response = await client.request("POST", "x", json={})
+        with pytest.raises(errors.ResponseDecodeError):
+            parse_json_body(response)
+        assert calls == ["POST"]
+
+
+@pytest.mark.parametrize("bad", ["", " ", ".", "..", "a\nb", "x" * 2000])
+def test_path_segments_refuse_what_could_escape_the_resource(bad: str) -> None:
+    from mfa_common.client import path_segment
+
+    with pytest.raises(errors.InvalidInputError):
+        path_segment(bad)
+
+
+def test_path_segment_encodes_slashes() -> None:
+    from mfa_common.client import path_segment
+
+    assert path_segment("a/b?c") == "a%2Fb%3Fc"
