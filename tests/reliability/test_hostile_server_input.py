@@ -339,7 +339,7 @@ def _quiet_weak_secret() -> Iterator[None]:
         yield
 
 
-COMMON = {"max_retries": 0, "deadline": 2.0}
+COMMON: dict[str, Any] = {"max_retries": 0, "deadline": 2.0}
 
 # --------------------------------------------------------------------------- Quatrix
 
