@@ -11,7 +11,7 @@ import logging
 import re
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from . import _constants as C
 from ._httpx import URL
@@ -71,13 +71,15 @@ def mask_in_logs(fragment: str) -> None:
         _MASKED.popitem(last=False)
 
 
-def mask_templated_segments(path: str, template: str) -> None:
-    """Mask the segments of ``path`` that stand where ``template`` has ``{placeholders}``."""
-    actual = [seg for seg in path.split("?")[0].split("/") if seg]
+def mask_templated_segments(raw_path: str, template: str) -> None:
+    """Mask the segments of ``raw_path`` (still percent-encoded, so a ``/`` inside a segment
+    does not split it) that stand where ``template`` has ``{placeholders}``."""
+    actual = [seg for seg in raw_path.split("?")[0].split("/") if seg]
     wanted = [seg for seg in template.split("?")[0].split("/") if seg]
     for offset in range(1, min(len(actual), len(wanted)) + 1):
         if wanted[-offset].startswith("{") and wanted[-offset].endswith("}"):
             mask_in_logs(actual[-offset])
+            mask_in_logs(unquote(actual[-offset]))
 
 
 def redact_text(text: str) -> str:

@@ -381,7 +381,7 @@ class BaseClient:
         extensions: dict[str, Any] = {}
         if path_template is not None:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
-            mask_templated_segments(self.base_url.join(path).path, path_template)
+            mask_templated_segments(self.base_url.join(path).raw_path.decode("ascii"), path_template)
         auth = self._auth if authenticated else None
         if auth is not None and self._static_auth and "://" not in path:
             # A one-header credential to our own base URL: no auth flow needed per request.

@@ -46,7 +46,8 @@ class Secret(Generic[T]):
 
     def fingerprint(self) -> str:
         """A short keyed digest, stable within this process, safe to log."""
-        raw = self._value.encode() if isinstance(self._value, str) else self._value
+        value = self._value
+        raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
         return hmac.new(_FINGERPRINT_KEY, raw, hashlib.sha256).hexdigest()[:12]
 
     def __repr__(self) -> str:

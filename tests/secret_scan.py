@@ -37,7 +37,9 @@ class SecretScanner(logging.Handler):
         self.lines: list[tuple[str, str]] = []
         self._lock_secrets = threading.Lock()
 
-    def remember(self, value: str | bytes) -> None:
+    def remember(self, value: object) -> None:
+        if not isinstance(value, (str, bytes)):
+            return  # the SDK refuses such values itself; the scan must not mask that error
         if isinstance(value, bytes):
             try:
                 value = value.decode()

@@ -426,15 +426,6 @@ def _isolated_log_masks() -> Iterator[None]:
     _logging._MASKED.update(saved)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SDK bug: mfa_common/client.py BaseClient.request passes the percent-DECODED "
-        "base_url.join(path).path to mask_templated_segments (mfa_common/_logging.py), so a secret "
-        "segment containing '/' or '?' is split: only its tail is masked in third-party log lines "
-        "and a neighbouring segment ('reset', 'admin') is masked everywhere instead"
-    ),
-)
 def test_secret_path_segment_with_reserved_characters_is_masked_whole() -> None:
     token = "tok3n-head/tok3n-tail?x"
 
