@@ -11,10 +11,12 @@ substrings they would match ports, timestamps and counters by chance.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from mfa_common.secret import Secret
 
@@ -36,9 +38,22 @@ class SecretScanner(logging.Handler):
         self.secrets: set[str] = set()
         self.lines: list[tuple[str, str]] = []
         self._lock_secrets = threading.Lock()
+        # Fuzzed server answers are wrapped in Secrets too, but they are arbitrary strings
+        # ("HTTP/1.1", "keep-alive"), not secrets a test gave the SDK: remembering them would
+        # flag ordinary log lines of later tests.
+        self.paused = False
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """Do not remember the values wrapped in Secrets meanwhile (for fuzzed input)."""
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
 
     def remember(self, value: object) -> None:
-        if not isinstance(value, (str, bytes)):
+        if self.paused or not isinstance(value, (str, bytes)):
             return  # the SDK refuses such values itself; the scan must not mask that error
         if isinstance(value, bytes):
             try:
@@ -61,7 +76,10 @@ class SecretScanner(logging.Handler):
         self.lines.append((record.name, text))
 
     def scan_texts(self, texts: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        """(source, fingerprint) for each secret found in a text."""
+        """(source, fingerprint) for each secret found in a text.
+
+        With ``SECRET_SCAN_CONTEXT=1`` the source also shows the line around the finding, the
+        secret itself replaced by ``<SECRET>`` (to locate a leak without printing it)."""
         with self._lock_secrets:
             secrets = sorted(self.secrets, key=len, reverse=True)
         if not secrets:
@@ -71,7 +89,13 @@ class SecretScanner(logging.Handler):
             pattern = re.compile("|".join(re.escape(s) for s in secrets[start : start + 500]))
             for source, text in texts:
                 for match in pattern.finditer(text):
-                    found.append((source, Secret(match.group(0)).fingerprint()))
+                    where = source
+                    if os.environ.get("SECRET_SCAN_CONTEXT") == "1":
+                        start, end = match.span()
+                        where += ": " + (
+                            text[max(0, start - 120) : start] + "<SECRET>" + text[end : end + 60]
+                        )
+                    found.append((where, Secret(match.group(0)).fingerprint()))
         return found
 
     def leaks(self) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ import anyio
 
 from .._httpx import URL, AsyncClient, Auth, Request, Response
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ResponseDecodeError
 
 CredT = TypeVar("CredT")
 
@@ -81,7 +82,11 @@ class CredentialAuth(Auth, Generic[CredT]):
         if self._base_url is None:
             raise RuntimeError("this auth backend needs base_url= (or an SDK client to bind it)")
         url = self._base_url.join(path.lstrip("/"))
-        return Request(method, url, json=json, headers=headers, params=params)
+        try:
+            return Request(method, url, json=json, headers=headers, params=params)
+        except UnicodeError as exc:
+            # A header built from what the server sent (a session id) that no header may carry.
+            raise _unsendable(type(self).__name__) from exc
 
     async def send(self, request: Request) -> Response:
         """Send a login-step request without auth (through the bound client when there is one)."""
@@ -153,6 +158,7 @@ class CredentialAuth(Auth, Generic[CredT]):
                 flight = self._flight = _Flight()
                 try:
                     fresh = await self.acquire(credential)
+                    self._check_applicable(fresh)
                 except Exception as exc:
                     flight.error = exc
                     raise
@@ -170,6 +176,19 @@ class CredentialAuth(Auth, Generic[CredT]):
             if flight.result is not None:
                 return flight.result
             # The leader was cancelled: loop, and one of the waiters leads the next attempt.
+
+    def _check_applicable(self, credential: CredT) -> None:
+        """Refuse a credential that cannot go on a request (a session id or token with
+        characters no HTTP header may carry): the login fails with a typed error instead of
+        every later request failing inside httpx."""
+        probe = Request("GET", self._base_url or "http://localhost/")
+        try:
+            self.apply(probe, credential)
+            printable = all(0x20 <= b < 0x7F for _, value in probe.headers.raw for b in value)
+        except (UnicodeError, TypeError, ValueError) as exc:
+            raise _unsendable(type(self).__name__) from exc
+        if not printable:
+            raise _unsendable(type(self).__name__)
 
     # -- the httpx flow ------------------------------------------------------------------------
 
@@ -198,6 +217,12 @@ class CredentialAuth(Auth, Generic[CredT]):
 
     def sync_auth_flow(self, request: Request) -> Any:
         raise RuntimeError(f"{type(self).__name__} works with async clients only")
+
+
+def _unsendable(backend: str) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"{backend}: the server issued a credential that cannot be sent in an HTTP header"
+    )
 
 
 def _origin_of(url: URL) -> tuple[bytes, bytes, int | None]:

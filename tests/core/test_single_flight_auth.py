@@ -166,3 +166,23 @@ async def test_credentials_never_sent_to_another_origin() -> None:
         await raw.get("http://good.test/data")
         await raw.get("http://evil.test/data")
     assert seen == {"good.test": "Bearer tok", "evil.test": None}
+
+
+@pytest.mark.anyio
+async def test_a_credential_that_cannot_be_a_header_fails_the_login_once() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/login"):
+            return httpx.Response(200, json={"token": "caf\u00e9\u2603"})
+        return httpx.Response(200, json={})
+
+    auth = TokenAuth()
+    client = BaseClient("http://127.0.0.1:1", auth=auth, transport=httpx.MockTransport(handler))
+    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
+    from mfa_common.errors import ResponseDecodeError
+
+    async with client:
+        for _ in range(2):
+            with pytest.raises(ResponseDecodeError):
+                await client.request("GET", "data")
+    assert auth.credential is None
+    assert auth.logins_started == 2
