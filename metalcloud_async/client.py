@@ -139,20 +139,6 @@ class MetalCloudClient(BaseClient):
         finally:
             await super().aclose()
 
-    async def send_unauthenticated(self, request: Any) -> Response:
-        """As the base, but session cookies from login answers are not kept in the cookie jar:
-        the session travels only as ``Authorization: Bearer``, so invalidating it is exact."""
-        try:
-            return await super().send_unauthenticated(request)
-        finally:
-            self._forget_session_cookies()
-
-    def _forget_session_cookies(self) -> None:
-        client = self._client
-        if client is not None:
-            for name in C.JWT_COOKIE_NAMES:
-                client.cookies.delete(name)
-
     # -- shared helpers ------------------------------------------------------------------------
 
     async def _json(

@@ -298,6 +298,7 @@ class BaseClient:
         }
         self._error_mapper = error_mapper or default_error_mapper
         self._client: AsyncClient | None = None
+        self._active_transport: AsyncBaseTransport | None = None
         self._closed = False
         protect_third_party_loggers()
 
@@ -327,6 +328,7 @@ class BaseClient:
         client = self._client
         if client is None:
             transport = self._transport or TransportFactory(limits=self._limits, verify=self._verify)()
+            self._active_transport = transport
             client = self._client = AsyncClient(
                 base_url=self.base_url,
                 transport=transport,
@@ -449,10 +451,7 @@ class BaseClient:
             debug = debug_enabled()
             started = time.perf_counter() if debug else 0.0
             try:
-                if auth is None:
-                    response = await client.send(request, auth=None)
-                else:
-                    response = await client.send(request, auth=auth)
+                response = await self._send(request, auth)
             except TransportError as exc:
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
                     attempt += 1
@@ -492,6 +491,39 @@ class BaseClient:
                 continue
             raise self._error_mapper(response)
 
+    async def _send(self, request: Request, auth: Auth | None) -> Response:
+        """One exchange, body read, through the auth flow when there is one.
+
+        The transport is called directly: ``AsyncClient.send`` adds redirect handling, a
+        cookie jar, event hooks and an INFO log line that this client does not use (it never
+        follows redirects, and credentials travel only as the auth backend sets them), at
+        about the cost of the transport itself per request."""
+        if auth is None:
+            return await self._exchange(request)
+        flow = auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._exchange(request)
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+        finally:
+            await flow.aclose()
+
+    async def _exchange(self, request: Request) -> Response:
+        transport = self._active_transport
+        assert transport is not None, "the client is not open"
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
     def _status_retry_delay(
         self, response: Response, attempt: int, max_retries: int, idempotent: bool
     ) -> float | None:
@@ -522,13 +554,13 @@ class BaseClient:
         Retries follow the same policy; status errors are returned, not raised, so the auth
         backend can read challenges (207, 401 + X-MFA-Token).
         """
-        client = self._ensure_open()
+        self._ensure_open()
         policy = self.retry_policy
         idem = policy.is_idempotent(request.method)
         attempt = 0
         while True:
             try:
-                response = await client.send(request, auth=None)
+                response = await self._send(request, None)
             except TransportError as exc:
                 if attempt < policy.max_retries and policy.retry_exception(exc, idempotent=idem):
                     attempt += 1
