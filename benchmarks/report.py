@@ -271,6 +271,24 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         "- A 2-CPU VM shared with other work: client CPU per request is the most stable figure; "
         "req/s and p99 move more between runs. Read differences below ~15% as noise.",
         "- Loopback, HTTP/1.1 without TLS, small bodies, the default asyncio loop (no uvloop).",
+        "- This VM ran about 3x slower than the one behind the reference baselines (raw httpx "
+        "0.28.1 at c16: ~3,200 µs of client CPU per request here against ~1,100 there); compare "
+        "ratios measured in one run, not absolute figures across runs.",
+        '- "Raw same transport" is `httpx.AsyncClient` over the SDK\'s own transport with the '
+        "headers set by hand. The SDK calls that transport directly (no `AsyncClient.send`: it "
+        "never uses redirects, a cookie jar or hooks), so its CPU per request can be *below* the "
+        "raw client's: the ratio measures what the SDK adds (auth, retries, deadline, typed "
+        "models) net of what it skips.",
+        "- Trio has no aiohttp; its default transport is httpcore2's pool, which is immune to the "
+        "cancellation pool poisoning of httpcore 1.0.9 but costs ~0.3-0.4x raw httpx's CPU, so "
+        "the quarter-of-httpx target is out of reach for any Trio transport measured here "
+        "(httpx2's own client is no cheaper). The asyncio targets are met.",
+        "- Batch wall time: neither process saturates a CPU (see the utilisation above), yet "
+        "operations queue: the single uvicorn worker serving ~1,000 req/s has a latency tail "
+        "(p99 ~105 ms for a 50 ms endpoint). Raw aiohttp, in the same set-up, took 2.25 s for "
+        "2,000 operations against an ideal of 2.0 s (1.125x); the SDK took 2.47 s (1.24x). On "
+        "this VM the 1.15x target is therefore bounded by the server and by client CPU "
+        "(~0.8 ms per operation here, ~3x the reference machine).",
         "",
     ]
     path.write_text("\n".join(lines))
