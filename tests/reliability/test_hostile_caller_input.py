@@ -177,7 +177,7 @@ def test_code_of_wrong_length_or_alphabet_is_refused_everywhere(code: str) -> No
 
     async def xmfa_exchange(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.auth_mfa("mfa-token", code)
+            await client.auth_mfa("5c1e8a7d-pending-token-for-tests", code)
 
     async def xmfa_enable(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
