@@ -19,7 +19,7 @@ from mfa_common.testing._controls import (
     find_controls,
 )
 from mfa_common.testing._jwt import JwtExpired, JwtInvalid, decode_jwt, encode_jwt
-from mfa_common.testing._server import ServerHandle, run_forever, serve
+from mfa_common.testing._server import ServerHandle, SwappableApp, run_forever, serve
 from mfa_common.testing.totp_verifier import (
     ReplayRejectingVerifier,
     generate_base32_secret,
@@ -39,6 +39,7 @@ __all__ = [
     "LedgerEntry",
     "ReplayRejectingVerifier",
     "ServerHandle",
+    "SwappableApp",
     "add_control_arguments",
     "controls_from_arguments",
     "decode_jwt",

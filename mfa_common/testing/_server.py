@@ -76,6 +76,24 @@ class ServerHandle:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
 
+class SwappableApp:
+    """An ASGI app that forwards to ``self.app``, so one loopback server (started once with
+    :func:`serve`) can serve a fresh fake per test: ``swap.app = QuatrixFake(...)``."""
+
+    def __init__(self, app: Any = None) -> None:
+        self.app: Any = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
 @contextlib.contextmanager
 def serve(
     app: Any,

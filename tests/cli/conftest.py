@@ -8,34 +8,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import Result
 
 from mfa_common.cli_support import Prompter
 from mfa_common.clock import FakeClock
-from mfa_common.testing import serve
+from mfa_common.testing import SwappableApp, serve
 
 REPO = Path(__file__).resolve().parents[2]
 START = 1_700_000_000.0
-
-
-class SwappableApp:
-    """One socket server per test session; each test plugs its own fake in."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            message = await receive()
-            while message["type"] != "lifespan.shutdown":
-                await send({"type": message["type"] + ".complete"})
-                message = await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture(scope="session")

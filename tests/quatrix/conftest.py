@@ -9,29 +9,12 @@ import httpx
 import pytest
 
 from mfa_common.clock import FakeClock
-from mfa_common.testing import serve
+from mfa_common.testing import SwappableApp, serve
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 from tests.contract import ValidatingTransport
 
 PASSWORD = "correct-horse"
-
-
-class SwappableApp:
-    """One socket server per module; each test plugs its own fake in."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            message = await receive()
-            while message["type"] != "lifespan.shutdown":
-                await send({"type": message["type"] + ".complete"})
-                message = await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture(scope="module")
