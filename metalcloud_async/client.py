@@ -21,9 +21,14 @@ from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient, RequestOptions, parse_json_body, structure
 from mfa_common.clock import Clock
-from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, TotpCodeProvider
+from mfa_common.code_providers import (
+    CodeProvider,
+    IssuedCode,
+    MfaChallenge,
+    TotpCodeProvider,
+    settled_if_send_fails,
+)
 from mfa_common.errors import (
-    APIConnectionError,
     ConflictError,
     InvalidInputError,
     PreconditionFailedError,
@@ -264,16 +269,10 @@ class CurrentUserAPI:
         headers: Mapping[str, str] | None,
         options: RequestOptions | None,
     ) -> Response:
-        try:
+        with settled_if_send_fails(issued):
             return await self._c.request(
                 "POST", path, json=payload, headers=headers, options=options, raise_for_status=False
             )
-        except APIConnectionError as exc:
-            issued.unknown() if exc.request_sent else issued.not_sent()
-            raise
-        except BaseException:
-            issued.unknown()
-            raise
 
     def _provider(self, code: CodeSource) -> CodeProvider:
         if isinstance(code, TwoFactorAuthenticationSecret):

@@ -12,7 +12,8 @@ once it knows what the server did with it, settles the :class:`IssuedCode`:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
@@ -80,11 +81,19 @@ class IssuedCode:
 async def send_code(
     issued: IssuedCode, send: Callable[[Request], Awaitable[Response]], request: Request
 ) -> Response:
-    """Send ``request`` (which carries ``issued``); when the send itself fails, settle the code:
-    ``not_sent`` if the request surely never left, ``unknown`` otherwise (including a
-    cancellation in flight: the server may have seen it). Settling by status is the caller's."""
-    try:
+    """Send ``request`` (which carries ``issued``), settling the code if the send fails
+    (see :func:`settled_if_send_fails`). Settling by status is the caller's."""
+    with settled_if_send_fails(issued):
         return await send(request)
+
+
+@contextmanager
+def settled_if_send_fails(issued: IssuedCode) -> Iterator[None]:
+    """Around the send of a request carrying ``issued``: when the send itself fails, settle the
+    code ``not_sent`` if the request surely never left, ``unknown`` otherwise (including a
+    cancellation in flight: the server may have seen it)."""
+    try:
+        yield
     except APIConnectionError as exc:
         issued.unknown() if exc.request_sent else issued.not_sent()
         raise
