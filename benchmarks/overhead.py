@@ -58,32 +58,47 @@ def run(
                 for method in methods:
                     for client in plan[method]:
                         count = max(50, n // 2) if conc == 1 else n
-                        cmd = [
-                            PYTHON,
-                            "-m",
-                            "benchmarks.overhead_client",
-                            "--client",
+                        cmd = client_command(
                             client,
-                            "--method",
                             method,
-                            "--conc",
-                            str(conc),
-                            "--n",
-                            str(count),
+                            conc,
+                            count,
+                            server.base_url,
+                            max_seconds,
                             "--warmup",
                             str(min(warmup, count)),
-                            "--url",
-                            server.base_url,
                             "--server-pid",
                             str(server.pid),
-                            "--max-seconds",
-                            str(max_seconds),
-                        ]
+                        )
                         result = run_json(cmd, timeout=max_seconds + 120)
                         result.update({"client": client, "method": method, "conc": conc, "rep": rep})
                         runs.append(result)
                         _progress(result)
     return {"runs": runs, "cells": aggregate(runs), "notes": notes}
+
+
+def client_command(
+    client: str, method: str, conc: int, n: int, url: str, max_seconds: float, *extra: str
+) -> list[str]:
+    """The command line of one ``benchmarks.overhead_client`` run (also used by the profile)."""
+    return [
+        PYTHON,
+        "-m",
+        "benchmarks.overhead_client",
+        "--client",
+        client,
+        "--method",
+        method,
+        "--conc",
+        str(conc),
+        "--n",
+        str(n),
+        "--url",
+        url,
+        "--max-seconds",
+        str(max_seconds),
+        *extra,
+    ]
 
 
 def _progress(result: dict[str, Any]) -> None:

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import PYTHON, ROOT, run_json, uvicorn_server
+from benchmarks._common import ROOT, run_json, uvicorn_server
+from benchmarks.overhead import client_command
 
 Key = tuple[str, int, str]
 
@@ -152,25 +153,7 @@ def run(*, n: int, conc: int, methods: list[str], max_seconds: float = 60.0) -> 
             results: dict[str, dict[str, Any]] = {}
             for client in ("sdk", "raw_transport"):
                 prof = str(Path(tmp) / f"{client}-{method}.prof")
-                cmd = [
-                    PYTHON,
-                    "-m",
-                    "benchmarks.overhead_client",
-                    "--client",
-                    client,
-                    "--method",
-                    method,
-                    "--conc",
-                    str(conc),
-                    "--n",
-                    str(n),
-                    "--url",
-                    server.base_url,
-                    "--max-seconds",
-                    str(max_seconds),
-                    "--profile",
-                    prof,
-                ]
+                cmd = client_command(client, method, conc, n, server.base_url, max_seconds, "--profile", prof)
                 results[client] = run_json(cmd, timeout=max_seconds + 120) | {"prof": prof}
             if any("error" in r for r in results.values()):
                 out["methods"][method] = {"error": "; ".join(r.get("error", "") for r in results.values())}
