@@ -13,14 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import anyio
-
-from .._httpx import URL, AsyncBaseTransport, Auth, Request, Response, Timeout
-from .._logging import redact_url
+from .._httpx import URL, AsyncBaseTransport, Auth, Request
 from ..auth import CredentialAuth
 from ..client import BaseClient, RequestOptions, parse_json_body, structure
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import APITimeoutError, InvalidCodeError, InvalidInputError
+from ..errors import InvalidCodeError, InvalidInputError
 from ..recovery_codes import RecoveryCodeFormat, normalize_recovery_code
 from ..secret import Secret, reveal, wrap
 from ..totp import validate_code_format
@@ -112,24 +109,6 @@ class XMfaClient(BaseClient):
             self._session.token = user.token
         return user
 
-    async def _login_step(
-        self, method: str, path: str, json: Any, options: RequestOptions | None
-    ) -> Response:
-        """Send a login request through the unauthenticated path, whose retry rule never repeats
-        a lockout 429 (waiting inside the call would only add failed attempts)."""
-        request = self.build_request(method, path, json=json, headers=options.headers if options else None)
-        if options is not None and options.timeout is not None:
-            request.extensions["timeout"] = Timeout(options.timeout).as_dict()
-        deadline = options.deadline if options and options.deadline is not None else self._deadline
-        try:
-            with anyio.fail_after(deadline):
-                return await self.send_unauthenticated(request)
-        except TimeoutError as exc:
-            url = redact_url(request.url)
-            raise APITimeoutError(
-                f"{method} {url}: no answer within the {deadline} s deadline", method=method, url=url
-            ) from exc
-
     def _code(self, code: str | Secret[str]) -> Secret[str]:
         return Secret(validate_code_format(reveal(code), digits=6))
 
@@ -147,7 +126,11 @@ class XMfaClient(BaseClient):
         Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
         locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
         body = converter.unstructure(LoginRequest(username, wrap(password)))
-        response = await self._login_step("POST", self.paths.login, body, options)
+        # Status errors are read below (401 + X-MFA-Token is the MFA challenge); the client's
+        # retry rule never repeats a lockout 429.
+        response = await self.request(
+            "POST", self.paths.login, json=body, authenticated=False, raise_for_status=False, options=options
+        )
         result = parse_login_response(response, self.error_mapper, now=self.clock.now())
         if result.user is not None:
             self._adopt(result.user)
