@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
+_NOT_RUN = re.compile(r"^\s*<!--\s*not run:\s*(?P<why>.+?)\s*-->\s*$")
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 #: Shell operators that separate one command from the next on a line.
 _SEPARATORS = frozenset({"&&", "||", "|", ";", "&"})
@@ -21,13 +22,16 @@ class Block:
     line: int  # of the opening fence, 1-based
     language: str
     text: str
+    label: str = ""  # how tests name the file (a path relative to the project)
+    #: Why the block is not run (``<!-- not run: why -->`` on the line before it), else "".
+    not_run: str = ""
 
     @property
     def where(self) -> str:
-        return f"{self.path.name}:{self.line}"
+        return f"{self.label or self.path.name}:{self.line}"
 
 
-def fenced_blocks(path: Path) -> list[Block]:
+def fenced_blocks(path: Path, label: str = "") -> list[Block]:
     """Every fenced block of ``path``, in order."""
     blocks: list[Block] = []
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -45,16 +49,19 @@ def fenced_blocks(path: Path) -> list[Block]:
             body.append(lines[index][indent:] if lines[index][:indent].isspace() else lines[index])
             index += 1
         language = (match["info"].split() or [""])[0].lower()
-        blocks.append(Block(path, start + 1, language, "\n".join(body) + "\n"))
+        previous = next((line for line in reversed(lines[:start]) if line.strip()), "")
+        marker = _NOT_RUN.match(previous)
+        text = "\n".join(body) + "\n"
+        blocks.append(Block(path, start + 1, language, text, label, marker["why"] if marker else ""))
         index += 1
     return blocks
 
 
-def python_blocks(path: Path) -> list[Block]:
-    return [b for b in fenced_blocks(path) if b.language in ("python", "py")]
+def python_blocks(path: Path, label: str = "") -> list[Block]:
+    return [b for b in fenced_blocks(path, label) if b.language in ("python", "py")]
 
 
-def shell_commands(path: Path) -> list[tuple[str, list[str]]]:
+def shell_commands(path: Path, label: str = "") -> list[tuple[str, list[str]]]:
     """``(where, argv)`` of every command in the console/bash blocks and in inline code.
 
     In ``console`` blocks only ``$ `` lines are commands; in ``bash``/``sh`` blocks every line
@@ -64,7 +71,8 @@ def shell_commands(path: Path) -> list[tuple[str, list[str]]]:
     """
     found: list[tuple[str, list[str]]] = []
     fenced_lines: set[int] = set()
-    for block in fenced_blocks(path):
+    name = label or path.name
+    for block in fenced_blocks(path, label):
         block_lines = block.text.splitlines()
         fenced_lines.update(range(block.line, block.line + len(block_lines) + 2))
         if block.language not in ("console", "bash", "sh", "shell"):
@@ -76,13 +84,13 @@ def shell_commands(path: Path) -> list[tuple[str, list[str]]]:
                     continue
                 line = line[2:]
             for argv in _split_commands(line):
-                found.append((f"{path.name}:{block.line + offset}", argv))
+                found.append((f"{name}:{block.line + offset}", argv))
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if number in fenced_lines:
             continue
         for span in _INLINE.findall(raw):
             for argv in _split_commands(span):
-                found.append((f"{path.name}:{number}", argv))
+                found.append((f"{name}:{number}", argv))
     return found
 
 

@@ -1,14 +1,16 @@
-"""The README cannot lie: every Python block runs, and every command it shows exists.
+"""The README and the docs cannot lie: every Python block runs, and every command exists.
 
 Python blocks
-    Each ``python`` block of README.md runs on its own, as a user would paste it, against the
+    Each ``python`` block of README.md and of the pages under docs/ runs on its own, as a user would paste it, against the
     shipped fakes served on loopback. The hosts the README uses are replaced by the fakes'
     addresses (:data:`HOSTS`); a block naming any other non-loopback URL fails, so nothing
     leaves 127.0.0.1. A block may read the environment variables of :data:`ENV` (the accounts
     behind them exist on the fakes); a name that does not exist fails the test. Blocks with a
     top-level ``await`` run as in ``python -m asyncio``. A block that defines an ASGI ``app``
     (the FastAPI example) is then served with its lifespan, and each of its GET routes without
-    path parameters must answer 200.
+    path parameters must answer 200. A block that cannot run unattended (it waits for a person)
+    is marked ``<!-- not run: why -->`` on the line before it: it is compiled and its imports
+    are executed, so a name it imports that does not exist still fails.
 
 Commands
     Every command in the ``console``/``bash`` blocks and in inline code is checked against the
@@ -60,6 +62,8 @@ tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+#: Every Markdown file whose blocks and commands are checked: the README and the docs site.
+DOC_FILES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 #: The hosts the README shows, and the fake that stands in for each.
@@ -129,7 +133,13 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
 
 # --------------------------------------------------------------------------- Python blocks
 
-BLOCKS = python_blocks(README)
+
+def _label(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+BLOCKS = [block for path in DOC_FILES for block in python_blocks(path, _label(path))]
+README_BLOCKS = [b for b in BLOCKS if b.path == README]
 _URL = re.compile(r"""https?://[^\s"'`)]+""")
 
 
@@ -140,7 +150,7 @@ def _localised(block: Block, world: World) -> str:
     foreign = [
         url
         for url in _URL.findall(source)
-        if not re.match(r"https?://(127\.0\.0\.1|\[::1\]|localhost)[:/]", url)
+        if not re.match(r"https?://(127\.0\.0\.1|\[::1\]|localhost)([:/]|$)", url)
     ]
     assert not foreign, f"{block.where} names hosts no fake serves: {foreign} (add them to HOSTS)"
     return source
@@ -176,12 +186,25 @@ def _serve_app(block: Block, app: Starlette) -> None:
             assert response.status_code == 200, f"{block.where}: GET {path} -> {response.status_code}"
 
 
-def test_the_readme_has_python_blocks() -> None:
-    assert len(BLOCKS) >= 4
+def _run_imports(block: Block) -> None:
+    """A block that is not run: compiled, and its top-level imports executed."""
+    tree = ast.parse(block.text, filename=block.where)
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert imports, f"{block.where} is not run and imports nothing: nothing of it is checked"
+    exec(compile(ast.Module(body=imports, type_ignores=[]), block.where, "exec"), {})
+
+
+def test_the_readme_and_the_docs_have_python_blocks() -> None:
+    assert len(README_BLOCKS) >= 4
+    assert len(BLOCKS) > len(README_BLOCKS) + 10
+    assert not [b.where for b in README_BLOCKS if b.not_run], "every README block runs"
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
-def test_readme_python_block_runs(block: Block, world: World) -> None:
+def test_python_block_runs(block: Block, world: World) -> None:
+    if block.not_run:
+        _run_imports(block)
+        return
     namespace = _run_block(block, _localised(block, world))
     app = namespace.get("app")
     if isinstance(app, Starlette):
@@ -212,7 +235,7 @@ def test_a_block_naming_an_unknown_host_is_refused(world: World) -> None:
 
 
 def test_the_fastapi_example_is_a_complete_app_with_its_extra() -> None:
-    fastapi_blocks = [b for b in BLOCKS if "FastAPI(" in b.text]
+    fastapi_blocks = [b for b in README_BLOCKS if "FastAPI(" in b.text]
     assert fastapi_blocks, "the README lost its FastAPI example"
     assert "fastapi" in PYPROJECT["project"]["optional-dependencies"]
     assert any("fastapi" in dep for dep in PYPROJECT["project"]["optional-dependencies"]["fastapi"])
@@ -397,7 +420,7 @@ def command_problems(argv: list[str]) -> list[str]:
     return []
 
 
-COMMANDS = shell_commands(README)
+COMMANDS = [command for path in DOC_FILES for command in shell_commands(path, _label(path))]
 
 
 def test_the_readme_shows_commands_of_each_kind() -> None:
@@ -405,7 +428,15 @@ def test_the_readme_shows_commands_of_each_kind() -> None:
     assert {"quatrix-async", "metalcloud-async", "nox", "pip"} <= programs
 
 
-def test_every_command_the_readme_shows_exists() -> None:
+def test_a_block_marked_not_run_still_has_its_imports_checked() -> None:
+    good = Block(README, 4, "python", "from quatrix_async import QuatrixClient\nQuatrixClient(input())\n")
+    _run_imports(good)
+    bad = Block(README, 5, "python", "from quatrix_async import print_qr\n")
+    with pytest.raises(ImportError, match="print_qr"):
+        _run_imports(bad)
+
+
+def test_every_command_the_docs_show_exists() -> None:
     problems = [f"{where}: {p}" for where, argv in COMMANDS for p in command_problems(argv)]
     assert not problems, "\n".join(problems)
 
