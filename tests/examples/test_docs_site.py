@@ -99,5 +99,7 @@ def test_the_site_builds_with_strict(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     reference = (tmp_path / "site" / "reference" / "errors" / "index.html").read_text(encoding="utf-8")
     assert "MfaCodeRejectedError" in reference  # the API reference is generated from the code
+    quatrix = (tmp_path / "site" / "reference" / "quatrix_async" / "index.html").read_text(encoding="utf-8")
+    assert ":class:" not in quatrix and "<code>QuatrixSessionAuth</code>" in quatrix  # roles rendered
     security = (tmp_path / "site" / "security" / "index.html").read_text(encoding="utf-8")
     assert "Secret handling" in security  # SECURITY.md is included, not copied
