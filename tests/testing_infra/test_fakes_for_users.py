@@ -150,6 +150,18 @@ def test_every_option_of_the_command_is_explained(module: str) -> None:
     assert "``" not in text  # plain text, not reStructuredText
 
 
+def _run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as holder:
@@ -160,15 +172,7 @@ def busy_port() -> Iterator[int]:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_a_busy_port_gives_one_clear_line_and_exit_2(module: str, busy_port: int) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", module, "--port", str(busy_port)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _run_module(module, "--port", str(busy_port))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
@@ -179,15 +183,7 @@ def test_a_busy_port_gives_one_clear_line_and_exit_2(module: str, busy_port: int
 
 
 def test_a_non_loopback_host_is_one_line_too() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "quatrix_async.testing", "--host", "192.0.2.1", "--port", "0"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _run_module("quatrix_async.testing", "--host", "192.0.2.1", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "python -m quatrix_async.testing: refusing to listen on 192.0.2.1: not a loopback address"
