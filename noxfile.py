@@ -4,6 +4,7 @@ nox -s tests            # pytest under asyncio and Trio (pass pytest args after 
 nox -s lint types       # ruff check + ruff format --check; mypy --strict
 nox -s bench            # every benchmark, figures printed with PASS/FAIL (-- --quick: smoke run)
 nox -s demo             # the whole story against the fakes on loopback
+nox -s docs             # the documentation site, built with --strict into site/
 """
 
 from __future__ import annotations
@@ -45,3 +46,17 @@ def bench(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     session.install("-e", ".[cli]")
     session.run("python", "-m", "examples.demo", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    session.install("-e", ".[docs]")
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        "site",
+        *session.posargs,
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )

@@ -144,7 +144,7 @@ async def act_batch(args: argparse.Namespace, workdir: Path) -> None:
                 if sent is None or user.modified is None:
                     return None
                 # Same host here; against a real server allow for its clock offset.
-                return float(user.modified) >= sent
+                return user.modified.timestamp() >= sent
 
             passes: list[BatchSummary] = []
             for number in range(1, 4):

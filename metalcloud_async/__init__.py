@@ -13,6 +13,10 @@ official Go SDK and CLI. Behaviour they leave open is marked UNCONFIRMED in the 
 
 from __future__ import annotations
 
+from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
+from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
+from mfa_common.public_api import __all__ as _public_names
+
 from .auth import JwtSession, LoginStep, MetalCloudApiKeyAuth, MetalCloudLoginAuth
 from .client import AuthAPI, CurrentUserAPI, MetalCloudClient, UsersAPI
 from .errors import (
@@ -79,4 +83,5 @@ __all__ = [
     "filter_eq",
     "filter_in",
     "filter_not",
+    *_public_names,
 ]

@@ -9,18 +9,11 @@ exchange (:mod:`.xmfa`), and the batch runner (:mod:`.batch`).
 from .auth import ApiKeyAuth, BasicAuth, BearerTokenAuth, CredentialAuth, jwt_expiry
 from .client import BaseClient, RequestOptions
 from .clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
-from .code_providers import (
-    CallbackCodeProvider,
-    CodeProvider,
-    IssuedCode,
-    MfaChallenge,
-    RecoveryCodeProvider,
-    StaticCodeProvider,
-    TotpCodeProvider,
-)
-from .errors import *  # noqa: F403 - the error hierarchy is part of the public API
-from .errors import __all__ as _error_names
+from .errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from .otpauth import OtpauthUri, build_otpauth_uri, parse_otpauth_uri
+from .public_api import *  # noqa: F403 - the error hierarchy and the code providers
+from .public_api import __all__ as _public_names
+from .qr import print_qr, render_qr
 from .recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
 from .replay_guard import STEP_REGISTRY, next_totp
 from .retry import RetryPolicy
@@ -37,29 +30,24 @@ __all__ = [
     "BaseClient",
     "BasicAuth",
     "BearerTokenAuth",
-    "CallbackCodeProvider",
     "Clock",
-    "CodeProvider",
     "CredentialAuth",
     "FakeClock",
-    "IssuedCode",
-    "MfaChallenge",
     "OtpauthUri",
     "RecoveryCodeFormat",
-    "RecoveryCodeProvider",
     "RecoveryCodeStore",
     "RequestOptions",
     "RetryPolicy",
     "Secret",
-    "StaticCodeProvider",
     "SystemClock",
     "Totp",
-    "TotpCodeProvider",
     "WeakSecretWarning",
     "build_otpauth_uri",
     "jwt_expiry",
     "next_totp",
     "normalize_recovery_code",
     "parse_otpauth_uri",
-    *_error_names,
+    "print_qr",
+    "render_qr",
+    *_public_names,
 ]

@@ -18,7 +18,6 @@ so ``import quatrix_async`` stays free of those dependencies.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -52,6 +51,7 @@ from .errors import (
     MfaSdkError,
     PermissionDeniedError,
 )
+from .qr import render_qr
 from .secret import Secret, reveal
 
 __all__ = [
@@ -390,19 +390,6 @@ def stderr_console() -> Console:
 
 def _width() -> int | None:
     return None if sys.stdout.isatty() else 120
-
-
-def render_qr(data: str | Secret[str], *, border: int = 2) -> str:
-    """The QR code of ``data`` as text (Unicode half blocks, two rows per line), for a terminal.
-
-    Made with segno; dark modules are drawn as light blocks on the terminal's background, so
-    it scans on dark-background terminals (the usual case); ``border`` is the quiet zone.
-    """
-    import segno
-
-    buffer = io.StringIO()
-    segno.make(reveal(data), error="m").terminal(out=buffer, compact=True, border=border)
-    return buffer.getvalue()
 
 
 def write_private_file(path: Path, data: bytes) -> None:

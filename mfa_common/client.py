@@ -322,6 +322,11 @@ class BaseClient:
     def closed(self) -> bool:
         return self._closed
 
+    def __repr__(self) -> str:
+        # The kind of credential, never its value: the backend's class name only.
+        auth = type(self._auth).__name__ if self._auth is not None else None
+        return f"{type(self).__name__}(base_url={str(self.base_url)!r}, auth={auth}, closed={self._closed})"
+
     def _ensure_open(self) -> AsyncClient:
         if self._closed:
             raise ClientClosedError("the client is closed")

@@ -11,6 +11,10 @@ The fake server for tests lives in :mod:`quatrix_async.testing`.
 
 from __future__ import annotations
 
+from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
+from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
+from mfa_common.public_api import __all__ as _public_names
+
 from .api_auth import AuthApi
 from .api_mfa import MfaApi
 from .api_profile import ProfileApi
@@ -101,4 +105,5 @@ __all__ = [
     "UsersApi",
     "api_base_url",
     "map_quatrix_error",
+    *_public_names,
 ]

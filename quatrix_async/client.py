@@ -99,9 +99,6 @@ class QuatrixClient(BaseClient):
         self.mfa = MfaApi(self)
         self.users = UsersApi(self)
 
-    def __repr__(self) -> str:
-        return f"QuatrixClient(base_url={str(self.base_url)!r}, auth={self.auth!r})"
-
     @property
     def session_auth(self) -> QuatrixSessionAuth | None:
         """The session backend, when the client uses one."""

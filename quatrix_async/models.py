@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -141,7 +142,8 @@ class ProfileShareTypes:
 
 @attrs.frozen
 class ProfileResp:
-    """The logged-in user's profile (``GET /profile``). Timestamps are Unix seconds."""
+    """The logged-in user's profile (``GET /profile``). ``created``/``modified`` are aware UTC
+    datetimes (Unix seconds on the wire)."""
 
     id: str | None = None
     name: str | None = None
@@ -157,8 +159,8 @@ class ProfileResp:
     channel_id: str | None = None
     account_id: str | None = None
     storage_id: str | None = None
-    created: float | None = None
-    modified: float | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
     quota: int | None = None
     status: str | None = None
     uid: int | None = None
@@ -322,7 +324,10 @@ class Group:
 
 @attrs.frozen
 class UserResp:
-    """A user as seen by an administrator (``GET /user``, ``GET /user/metadata/{id}``)."""
+    """A user as seen by an administrator (``GET /user``, ``GET /user/metadata/{id}``).
+
+    ``created``, ``modified`` and ``last_login`` are aware UTC datetimes (Unix seconds on the wire).
+    """
 
     id: str | None = None
     parent_id: str | None = None
@@ -333,8 +338,8 @@ class UserResp:
     email: str | None = None
     status: str | None = None
     quota: int | None = None
-    created: float | None = None
-    modified: float | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
     groups: list[Group] = attrs.field(factory=list)
     user_operations: int | None = None
     effective_operations: int | None = None
@@ -349,7 +354,7 @@ class UserResp:
     sftp_home: str | None = None
     readonly: bool | None = None
     auth_methods: list[str] = attrs.field(factory=list)
-    last_login: float | None = None
+    last_login: datetime | None = None
     storage_used: int | None = None
     forced_auth: list[str] = attrs.field(factory=list)
 
@@ -436,6 +441,35 @@ def _structure_two_factor(value: Any, _: Any) -> TwoFactorSecret:
     raise ValueError("expected a base64 string or an object")
 
 
+#: Larger "seconds" are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+_MILLISECONDS_FROM = 1e11
+
+
+def _structure_timestamp(value: Any, _: Any) -> datetime:
+    """A wire timestamp as an aware UTC datetime: Unix seconds (a number or a numeric string;
+    milliseconds are recognised by size) or an ISO 8601 string (taken as UTC without an offset).
+    The API documents seconds; the other shapes are accepted because servers vary."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected a Unix timestamp or an ISO 8601 date") from None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a Unix timestamp")
+    seconds = float(value) / 1000 if abs(value) >= _MILLISECONDS_FROM else float(value)
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("timestamp out of range") from None
+
+
 def _make() -> cattrs.Converter:
     conv = make_converter("snake")
     conv.register_structure_hook(ProfileShareTypes, _structure_share_types)
@@ -444,6 +478,8 @@ def _make() -> cattrs.Converter:
         ProfileSetMfaResp, lambda r: {"session_ids": [s.reveal() for s in r.session_ids]}
     )
     conv.register_structure_hook(TwoFactorSecret, _structure_two_factor)
+    conv.register_structure_hook(datetime, _structure_timestamp)
+    conv.register_unstructure_hook(datetime, lambda d: d.timestamp())
     return conv
 
 

@@ -9,7 +9,7 @@
 Run it against the fake::
 
     python -m quatrix_async.testing --port 8081 &
-    QUATRIX_URL=http://127.0.0.1:8081 QUATRIX_EMAIL=admin@example.com \\
+    QUATRIX_HOST=http://127.0.0.1:8081 QUATRIX_EMAIL=admin@example.com \\
     QUATRIX_PASSWORD=... QUATRIX_TOTP_SECRET=... uvicorn examples.fastapi_service.app:app
 """
 
@@ -39,7 +39,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            url=os.environ["QUATRIX_URL"],
+            url=os.environ["QUATRIX_HOST"],
             email=os.environ["QUATRIX_EMAIL"],
             password=os.environ["QUATRIX_PASSWORD"],
             totp_secret=os.environ.get("QUATRIX_TOTP_SECRET"),

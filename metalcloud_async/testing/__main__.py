@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mfa_common.testing import add_control_arguments, controls_from_arguments, run_forever
+from mfa_common.testing import (
+    add_control_arguments,
+    controls_from_arguments,
+    run_forever,
+    server_argument_parser,
+)
 
 from ._fake import MetalCloudFake, nest_error_body
 
@@ -32,12 +37,27 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
 ]
 
 
+PROG = "python -m metalcloud_async.testing"
+
+DESCRIPTION = """\
+Run the MetalCloud v2 fake (API keys, JWT login with 2FA, If-Match revisions, user
+administration) on a loopback port. Seeded with demo accounts, printed at start with their
+API keys and TOTP secrets (a test server)."""
+
+EPILOG = """\
+examples:
+  python -m metalcloud_async.testing --port 8080 --users 2500
+  python -m metalcloud_async.testing --port 0 --no-demo --accounts accounts.json --fault-rate 0.1
+
+--accounts FILE adds accounts from a JSON list of objects:
+  {"email": ..., "password": ..., "displayName"?, "accessLevel"? ("user", "admin", "root"),
+   "totpSecret"? (base32: 2FA on), "apiKey"?, "revision"?, "suspended"?, "archived"?}"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metalcloud_async.testing", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
-    parser.add_argument("--accounts", type=Path, help="JSON file with extra accounts")
-    parser.add_argument("--users", type=int, default=0, help="seed this many plain users")
+    parser = server_argument_parser(PROG, DESCRIPTION, EPILOG)
+    parser.add_argument("--accounts", type=Path, metavar="FILE", help="JSON file with extra accounts")
+    parser.add_argument("--users", type=int, default=0, metavar="N", help="seed this many plain users")
     parser.add_argument("--no-demo", action="store_true", help="do not create the demo accounts")
     parser.add_argument("--jwt-ttl", type=float, default=3600.0, help="JWT lifetime in seconds")
     add_control_arguments(parser)
@@ -89,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_accounts(fake, accounts)
     if args.users:
         fake.seed_users(args.users)
-    run_forever(fake.app, args.host, args.port, banner(fake, [a["email"] for a in accounts]))
+    run_forever(fake.app, args.host, args.port, banner(fake, [a["email"] for a in accounts]), prog=PROG)
     return 0
 
 

@@ -222,6 +222,11 @@ class MetalCloudFake:
         self.logouts = 0
         self.app = self._build_app()
 
+    def __repr__(self) -> str:
+        with self._lock:
+            accounts = len(self._users)
+        return f"MetalCloudFake(accounts={accounts}, logins={self.logins}, clock={self.clock!r})"
+
     # -- scripting -----------------------------------------------------------------------------
 
     @property

@@ -19,7 +19,13 @@ from mfa_common.testing._controls import (
     find_controls,
 )
 from mfa_common.testing._jwt import JwtExpired, JwtInvalid, decode_jwt, encode_jwt
-from mfa_common.testing._server import ServerHandle, SwappableApp, run_forever, serve
+from mfa_common.testing._server import (
+    ServerHandle,
+    SwappableApp,
+    run_forever,
+    serve,
+    server_argument_parser,
+)
 from mfa_common.testing.totp_verifier import (
     ReplayRejectingVerifier,
     generate_base32_secret,
@@ -49,6 +55,7 @@ __all__ = [
     "generate_recovery_codes",
     "run_forever",
     "serve",
+    "server_argument_parser",
 ]
 
 # The X-MFA-Token fake (ShellHub MfaApi).

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mfa_common.testing._controls import add_control_arguments, controls_from_arguments
-from mfa_common.testing._server import run_forever
+from mfa_common.testing._server import run_forever, server_argument_parser
 from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS, SentEmail, XMfaFake, create_xmfa_app
 
 _ACCOUNT_KEYS = frozenset(
@@ -73,16 +73,37 @@ def print_mail(mail: SentEmail) -> None:
     print(f"[mail] to {mail.to}: your {mail.kind} MFA reset code is {mail.code}", flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, build the fake and serve it until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m mfa_common.testing", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
-    parser.add_argument("--accounts", help="JSON file with the accounts to create")
+PROG = "python -m mfa_common.testing"
+
+DESCRIPTION = """\
+Run the X-MFA-Token fake (ShellHub MfaApi: password login, X-MFA-Token, TOTP, recovery codes,
+MFA reset by e-mail) on a loopback port, so any HTTP client can be tried against it.
+The accounts, their TOTP secrets and recovery codes are printed at start (a test server)."""
+
+EPILOG = """\
+examples:
+  python -m mfa_common.testing --port 8080
+  python -m mfa_common.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+
+--accounts FILE holds a JSON list of objects with the keywords of XMfaFake.add_user:
+  username, password (required), email, recovery_email, mfa (true/false), mfa_secret
+  (base32), recovery_codes (list), name, admin.  Without it the demo accounts are used.
+MFA-reset e-mails are printed on the console instead of being sent."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (``--help`` lists them all)."""
+    parser = server_argument_parser(PROG, DESCRIPTION, EPILOG)
+    parser.add_argument("--accounts", metavar="FILE", help="JSON file with the accounts to create")
     parser.add_argument("--jwt-ttl", type=float, default=72 * 3600.0, help="JWT lifetime in seconds")
     parser.add_argument("--legacy-reset", action="store_true", help="answer requestResetMFA with no body")
     add_control_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, build the fake and serve it until Ctrl-C."""
+    args = build_parser().parse_args(argv)
     accounts = load_accounts(args.accounts) if args.accounts else [dict(a) for a in DEMO_ACCOUNTS]
     controls = controls_from_arguments(args)
     fake = create_xmfa_app(
@@ -93,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         legacy_reset=args.legacy_reset,
         on_mail=print_mail,
     )
-    run_forever(fake, args.host, args.port, banner(fake))
+    run_forever(fake, args.host, args.port, banner(fake), prog=PROG)
     return 0
 
 

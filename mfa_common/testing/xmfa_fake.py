@@ -253,6 +253,11 @@ class XMfaFake:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
+    def __repr__(self) -> str:
+        with self._lock:
+            accounts = len(self._users)
+        return f"XMfaFake(accounts={accounts}, clock={self.clock!r})"
+
     # ------------------------------------------------------------------ scripting
 
     @property

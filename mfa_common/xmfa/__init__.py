@@ -3,6 +3,9 @@ backend and enrolment helper."""
 
 from __future__ import annotations
 
+from ..errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
+from ..public_api import *  # noqa: F403 - the errors and code providers of mfa_common
+from ..public_api import __all__ as _public_names
 from .auth import JwtCredential, XMfaTokenAuth
 from .client import SessionTokenAuth, XMfaClient, normalize_email_code
 from .enrolment import Enrolment, enrol_totp
@@ -63,4 +66,5 @@ __all__ = [
     "classify_login",
     "enrol_totp",
     "normalize_email_code",
+    *_public_names,
 ]

@@ -11,7 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mfa_common.testing import add_control_arguments, controls_from_arguments, run_forever
+from mfa_common.testing import (
+    add_control_arguments,
+    controls_from_arguments,
+    run_forever,
+    server_argument_parser,
+)
 
 from .. import _constants as C
 from ._fake import FakeUser, QuatrixFake, _error_body
@@ -65,15 +70,37 @@ def banner(fake: QuatrixFake, accounts: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m quatrix_async.testing", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--accounts", type=Path, help="JSON file with accounts (replaces the demo ones)")
+PROG = "python -m quatrix_async.testing"
+
+DESCRIPTION = """\
+Run the Quatrix API 1.0 fake (session login, 2FA and PIN, CAPTCHA, admin MFA calls) on a
+loopback port. Seeded with demo accounts, printed at start with their secrets (a test server)."""
+
+EPILOG = """\
+examples:
+  python -m quatrix_async.testing --port 8080
+  python -m quatrix_async.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1
+
+--accounts FILE holds a JSON list of accounts (they replace the demo ones):
+  {"email": ..., "password": ..., "mfa": "none" | "2fa" | "pin", "secret": <base32, for 2fa>,
+   "pin": <for pin>, "admin": true | false, "name": ...}
+In Python: QuatrixFake().add_account(email, password, totp_secret=... | pin=..., admin=...)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (``--help`` lists them all)."""
+    parser = server_argument_parser(PROG, DESCRIPTION, EPILOG)
+    parser.add_argument(
+        "--accounts", type=Path, metavar="FILE", help="JSON file with accounts (replaces the demo ones)"
+    )
     parser.add_argument("--captcha-after", type=int, default=3, help="failed logins before a CAPTCHA")
     parser.add_argument("--captcha-token", default="captcha-solved", help="the token that solves it")
     add_control_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     accounts = json.loads(args.accounts.read_text()) if args.accounts else DEMO_ACCOUNTS
     if not isinstance(accounts, list):
         raise SystemExit("--accounts must hold a JSON list of accounts")
@@ -84,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         captcha_token=args.captcha_token,
         seed=args.seed,
     )
-    run_forever(fake, args.host, args.port, banner(fake, accounts))
+    run_forever(fake, args.host, args.port, banner(fake, accounts), prog=PROG)
 
 
 if __name__ == "__main__":

@@ -265,6 +265,37 @@ class QuatrixFake:
             self._users[user.id] = user
         return user
 
+    def add_account(
+        self,
+        email: str,
+        password: str,
+        *,
+        totp_secret: str | None = None,
+        pin: str | None = None,
+        admin: bool = False,
+        name: str = "",
+    ) -> FakeUser:
+        """Add an account to log in with and return it: with ``totp_secret`` (base32) it has
+        2FA, with ``pin`` a PIN, with neither no MFA; ``admin=True`` may call ``/user/...``.
+
+        ::
+
+            fake = QuatrixFake()
+            fake.add_account("ops@acme.example", "ops-password", totp_secret="JBSWY3DPEHPK3PXP", admin=True)
+            fake.add_account("bob@acme.example", "bob-password", pin="12345")
+        """
+        if totp_secret is not None and pin is not None:
+            raise ValueError("give totp_secret= or pin=, not both")
+        mfa: MfaKind = "2fa" if totp_secret is not None else "pin" if pin is not None else "none"
+        return self.add_user(
+            email=email, password=password, mfa=mfa, secret=totp_secret, pin=pin, admin=admin, name=name
+        )
+
+    def __repr__(self) -> str:
+        with self._lock:
+            accounts, sessions = len(self._users), len(self._sessions)
+        return f"QuatrixFake(accounts={accounts}, sessions={sessions}, clock={self.clock!r})"
+
     def user(self, email: str) -> FakeUser:
         """The user with this e-mail (KeyError if none)."""
         with self._lock:

@@ -156,7 +156,7 @@ async def _soak(tmp_path: Path, operations: int, *, concurrency: int = 50, seed:
                 sent = started_at.get(user_id)
                 if kind != "write" or sent is None or user.modified is None:
                     return None
-                return float(user.modified) >= sent
+                return user.modified.timestamp() >= sent
 
             wall = time.perf_counter()
             first = await run_batch(

@@ -1,0 +1,32 @@
+"""The names every SDK package re-exports: the whole error hierarchy and the code providers.
+
+``quatrix_async``, ``metalcloud_async`` and ``mfa_common.xmfa`` each do
+``from mfa_common.public_api import *`` and add :data:`__all__` to their own, so
+``from quatrix_async import MfaCodeRejectedError, CallbackCodeProvider`` works and names the same
+objects as ``mfa_common``. The list is derived from :mod:`mfa_common.errors` here, once.
+"""
+
+from __future__ import annotations
+
+from .code_providers import (
+    CallbackCodeProvider,
+    CodeProvider,
+    IssuedCode,
+    MfaChallenge,
+    RecoveryCodeProvider,
+    StaticCodeProvider,
+    TotpCodeProvider,
+)
+from .errors import *  # noqa: F403 - re-exported on purpose, see the module docstring
+from .errors import __all__ as _error_names
+
+__all__ = [
+    "CallbackCodeProvider",
+    "CodeProvider",
+    "IssuedCode",
+    "MfaChallenge",
+    "RecoveryCodeProvider",
+    "StaticCodeProvider",
+    "TotpCodeProvider",
+    *_error_names,
+]
