@@ -33,7 +33,6 @@ Use it in-process (``httpx.ASGITransport(fake)``) or over a real socket
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -51,6 +50,7 @@ from starlette.routing import Route
 from mfa_common.clock import SYSTEM_CLOCK, Clock
 from mfa_common.testing._controls import FakeControls, FaultInjectionMiddleware, Ledger
 from mfa_common.testing._jwt import JwtInvalid, decode_jwt, encode_jwt
+from mfa_common.testing._request_parsing import BadJson, load_json
 from mfa_common.testing.totp_verifier import (
     ReplayRejectingVerifier,
     generate_base32_secret,
@@ -418,8 +418,9 @@ class XMfaFake:
                 return {}
             raise _Problem(400, "invalid entity", {name: "required" for name in required})
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            # Go's decoder turns an unpaired surrogate escape into U+FFFD; so does the fake.
+            data = load_json(raw, lone_surrogates="replace")
+        except BadJson:
             raise _Problem(400, "invalid entity") from None
         if not isinstance(data, dict):
             raise _Problem(400, "invalid entity")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import random
 import struct
 import threading
@@ -55,11 +54,13 @@ from starlette.routing import Route
 
 from mfa_common.clock import SYSTEM_CLOCK, Clock
 from mfa_common.testing import (
+    BadJson,
     FakeControls,
     FaultInjectionMiddleware,
     Ledger,
     ReplayRejectingVerifier,
     generate_base32_secret,
+    load_json,
 )
 
 from .. import _constants as C
@@ -295,6 +296,12 @@ class QuatrixFake:
         """Completed logins (after any MFA step) of a user."""
         return self._logins[email.lower()]
 
+    def open_session(self, email: str) -> str:
+        """A fully logged-in session id for this user, made without a login (so it spends no
+        login budget): for tests that exercise other operations."""
+        with self._lock:
+            return self._new_session(self.user(email), "active").id
+
     def expire_all_sessions(self) -> None:
         """Forget every session (as a server restart would)."""
         with self._lock:
@@ -318,9 +325,9 @@ class QuatrixFake:
                 raise QxError(400, 11, "Missing request body")
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise QxError(400, 10, "Request body is not valid JSON") from None
+            data = load_json(raw)
+        except BadJson as exc:
+            raise QxError(400, 10, f"Request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise QxError(400, 10, "Request body must be a JSON object")
         return data
@@ -768,7 +775,10 @@ class QuatrixFake:
 def _same(given: str, expected: str) -> bool:
     import hmac
 
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    # surrogatepass: a scripted value that is not valid text compares instead of raising.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def create_app(users: Iterable[FakeUser] = (), **options: Any) -> QuatrixFake:
