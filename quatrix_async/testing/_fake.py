@@ -24,8 +24,12 @@ What it enforces (each rule from the public API references; invented details are
   PIN to ``code``; with ``2FA`` it forces 2FA (the meaning of ``code`` there is UNCONFIRMED and
   it is ignored); a user forced to 2FA without a secret logs in with a 207 + 71 whose partial
   session may call ``/profile/2fa/generate`` and ``/profile/set-mfa`` to set it up.
-* ``GET /profile/2fa/generate`` answers ``{"qr_code": <base64 PNG>, "secret": <base32>, "uri":
-  <otpauth URI>}`` — an INVENTED shape, since no document gives one.
+* ``GET /profile/2fa/generate`` answers ``application/octet-stream``: base64 text of a PNG QR code
+  of the pending ``otpauth://totp/Quatrix:<email>?secret=...&issuer=Quatrix`` URI, and nothing
+  else (CONFIRMED: octet-stream, "Image in base64 with QR code", no secret field; the exact
+  encoding is UNCONFIRMED, so ``two_factor_image`` also serves ``"png"`` bytes, a ``"data-uri"``
+  or the older ``"json"`` object). Tests learn the pending secret by decoding the image, or
+  from ``fake.user(email).pending_secret``.
 * Errors are ``{"code", "msg"}`` with the real codes. Every applied write is recorded in
   ``fake.ledger``; latency, rate limiting and faults come from ``fake.controls``
   (:class:`~mfa_common.testing.FaultInjectionMiddleware`).
@@ -37,10 +41,8 @@ import base64
 import binascii
 import io
 import random
-import struct
 import threading
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -65,10 +67,20 @@ from mfa_common.testing import (
 
 from .. import _constants as C
 
-__all__ = ["FakeAccount", "FakeSession", "FakeUser", "MfaKind", "QuatrixFake", "create_app"]
+__all__ = [
+    "FakeAccount",
+    "FakeSession",
+    "FakeUser",
+    "MfaKind",
+    "QuatrixFake",
+    "TwoFactorImage",
+    "create_app",
+]
 
 MfaKind = Literal["none", "2fa", "pin"]
 SessionState = Literal["active", "mfa", "captcha"]
+#: How ``/profile/2fa/generate`` encodes its PNG (``"base64"`` text is the default).
+TwoFactorImage = Literal["base64", "png", "data-uri", "json"]
 
 
 @attrs.define
@@ -131,25 +143,10 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
     return {"code": -1, "msg": message}
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
-
-
 def _qr_png(text: str) -> bytes:
-    """A PNG of the QR code of ``text`` (segno when installed, else a 1x1 placeholder PNG)."""
-    try:
-        import segno
-    except ImportError:  # pragma: no cover - segno ships with the cli extra
-        header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-        raw = zlib.compress(b"\x00\xff")
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", raw)
-            + _png_chunk(b"IEND", b"")
-        )
+    """A PNG of the QR code of ``text``, drawn with segno."""
+    import segno
+
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="png", scale=4)
     return buffer.getvalue()
@@ -159,7 +156,8 @@ class QuatrixFake:
     """The fake Quatrix server; see the module docstring. It is itself an ASGI app.
 
     ``clock`` drives TOTP and session expiry (share a ``FakeClock`` with the client in tests);
-    ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it.
+    ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it;
+    ``two_factor_image`` chooses the encoding of the 2FA QR image (see the module docstring).
     Counters for tests: :attr:`stats` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
     ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
     """
@@ -175,6 +173,7 @@ class QuatrixFake:
         session_idle_timeout: float = C.SESSION_IDLE_TIMEOUT,
         account_forced_2fa: bool = False,
         user_limit: int = 50,
+        two_factor_image: TwoFactorImage = "base64",
         seed: int | None = None,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -184,6 +183,7 @@ class QuatrixFake:
         self.session_idle_timeout = session_idle_timeout
         self.account_forced_2fa = account_forced_2fa
         self.user_limit = user_limit
+        self.two_factor_image: TwoFactorImage = two_factor_image
         self.verifier = ReplayRejectingVerifier()
         self.stats: Counter[str] = Counter()
         self._logins: Counter[str] = Counter()
@@ -652,8 +652,16 @@ class QuatrixFake:
         uri = f"otpauth://totp/Quatrix:{quote(user.email)}?secret={secret}&issuer=Quatrix"
         with self._lock:
             user.pending_secret = secret
-        png = base64.b64encode(_qr_png(uri)).decode("ascii")
-        return JSONResponse({"qr_code": png, "secret": secret, "uri": uri})
+        if self.two_factor_image == "json":
+            png_text = base64.b64encode(_qr_png(uri)).decode("ascii")
+            return JSONResponse({"qr_code": png_text, "secret": secret, "uri": uri})
+        image = _qr_png(uri)
+        body = {
+            "base64": base64.b64encode(image),
+            "png": image,
+            "data-uri": b"data:image/png;base64," + base64.b64encode(image),
+        }[self.two_factor_image]
+        return Response(body, media_type="application/octet-stream")
 
     async def _profile_set_mfa(self, request: Request) -> Response:
         session, user = self._session(request, allow_setup=True)
