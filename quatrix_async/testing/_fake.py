@@ -15,8 +15,8 @@ What it enforces (each rule from the public API references; invented details are
 * CAPTCHA (how the real service signals it is UNCONFIRMED; this is the fake's choice): after
   ``captcha_after`` failed logins in a row (wrong password or wrong code) the next login with the
   right password answers ``207`` + ``Mfa-Code: 61`` and a blocked session id. Unblock it with
-  ``POST /session/unblock-captcha {"token": ...}`` (or ``GET ...?token=``) carrying that session
-  id; the right token is :attr:`QuatrixFake.captcha_token`. A wrong token is ``401``
+  ``GET /session/unblock-captcha?token=...`` (the current contract, CONFIRMED) or the older
+  ``POST /session/unblock-captcha {"token": ...}``, carrying that session id; the right token is :attr:`QuatrixFake.captcha_token`. A wrong token is ``401``
   ``{"valid": false}``. Once unblocked, the session continues with the user's MFA step, if any.
 * Admin calls (``/user/...``) need an administrator (``403``, code 70 otherwise); unknown ids are
   ``400`` code 20 and nothing is applied. ``/user/set-mfa``, ``/user/reset-mfa`` and
