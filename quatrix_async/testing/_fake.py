@@ -16,8 +16,14 @@ What it enforces (each rule from the public API references; invented details are
   ``captcha_after`` failed logins in a row (wrong password or wrong code) the next login with the
   right password answers ``207`` + ``Mfa-Code: 61`` and a blocked session id. Unblock it with
   ``GET /session/unblock-captcha?token=...`` (the current contract, CONFIRMED) or the older
-  ``POST /session/unblock-captcha {"token": ...}``, carrying that session id; the right token is :attr:`QuatrixFake.captcha_token`. A wrong token is ``401``
-  ``{"valid": false}``. Once unblocked, the session continues with the user's MFA step, if any.
+  ``POST /session/unblock-captcha {"token": ...}``, carrying that session id; the right token is
+  :attr:`QuatrixFake.captcha_token`. A wrong token is ``401`` ``{"valid": false}``. Once
+  unblocked, the session continues with the user's MFA step, if any.
+* API keys (CONFIRMED first class in the current documentation): ``Authorization: Bearer <key>``
+  on any call but the ``/session/*`` ones, no session and no MFA step. Keys belong to one user,
+  several per user; :meth:`QuatrixFake.issue_api_key` makes one, :meth:`QuatrixFake.revoke_api_key`
+  ends it. An unknown or revoked key is ``401`` code 14, like a dead session (UNCONFIRMED).
+  A request with both a key and ``X-Auth-Token`` is judged by the key (the fake's choice).
 * Admin calls (``/user/...``) need an administrator (``403``, code 70 otherwise); unknown ids are
   ``400`` code 20 and nothing is applied. ``/user/set-mfa``, ``/user/reset-mfa`` and
   ``/user/remove-mfa`` close every session of the users. ``/user/set-mfa`` with ``PIN`` sets the
@@ -41,6 +47,7 @@ import base64
 import binascii
 import io
 import random
+import secrets
 import threading
 import uuid
 from collections import Counter
@@ -191,6 +198,7 @@ class QuatrixFake:
         self._lock = threading.RLock()
         self._users: dict[str, FakeUser] = {}
         self._sessions: dict[str, FakeSession] = {}
+        self._api_keys: dict[str, str] = {}  # key -> user id
         self.account_id = self._new_id()
         for user in users:
             self.add_user(user)
@@ -296,6 +304,25 @@ class QuatrixFake:
         """Completed logins (after any MFA step) of a user."""
         return self._logins[email.lower()]
 
+    def issue_api_key(self, email: str) -> str:
+        """A new API key for this user (a user may hold several)."""
+        with self._lock:
+            user = self.user(email)
+            key = "qx_" + secrets.token_urlsafe(30)
+            self._api_keys[key] = user.id
+            return key
+
+    def revoke_api_key(self, key: str) -> None:
+        """End a key at once (unknown keys are ignored)."""
+        with self._lock:
+            self._api_keys.pop(key, None)
+
+    def api_keys_of(self, email: str) -> int:
+        """How many live keys this user holds."""
+        user = self.user(email)
+        with self._lock:
+            return sum(1 for owner in self._api_keys.values() if owner == user.id)
+
     def open_session(self, email: str) -> str:
         """A fully logged-in session id for this user, made without a login (so it spends no
         login budget): for tests that exercise other operations."""
@@ -333,6 +360,9 @@ class QuatrixFake:
         return data
 
     def _session(self, request: Request, *, allow_setup: bool = False) -> tuple[FakeSession, FakeUser]:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return self._api_key_caller(key.strip())
         token = request.headers.get(C.AUTH_TOKEN_HEADER)
         if not token:
             raise QxError(401, 14, "Not authorized: X-Auth-Token is missing")
@@ -357,6 +387,16 @@ class QuatrixFake:
                     raise QxError(401, code, "Action is not allowed without the MFA step")
             session.last_active = now
             return session, user
+
+    def _api_key_caller(self, key: str) -> tuple[FakeSession, FakeUser]:
+        """(a transient session, the user) of an API key; 401 code 14 when it is not live."""
+        with self._lock:
+            user = self._users.get(self._api_keys.get(key, ""))
+            if user is None:
+                raise QxError(401, 14, "Not authorized: the API key is not valid")
+            self.stats["api_key_call"] += 1
+            # Not stored: a key is no session, so closing "other sessions" closes them all.
+            return FakeSession("api-key", user.id, "active", self.clock.now()), user
 
     def _admin(self, request: Request) -> FakeUser:
         _, user = self._session(request)
