@@ -36,7 +36,8 @@ What it enforces (each rule from the public API references; invented details are
   encoding is UNCONFIRMED, so ``two_factor_image`` also serves ``"png"`` bytes, a ``"data-uri"``
   or the older ``"json"`` object). Tests learn the pending secret by decoding the image, or
   from ``fake.user(email).pending_secret``.
-* Errors are ``{"code", "msg"}`` with the real codes. Every applied write is recorded in
+* Errors are ``{"code", "msg"}`` ErrorModels with the real codes, always sent as
+  ``application/json`` (unknown paths and methods included). Every applied write is recorded in
   ``fake.ledger``; latency, rate limiting and faults come from ``fake.controls``
   (:class:`~mfa_common.testing.FaultInjectionMiddleware`).
 """
@@ -57,6 +58,7 @@ from urllib.parse import quote
 
 import attrs
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -221,7 +223,9 @@ class QuatrixFake:
             Route(C.API_PREFIX + "/user/reset-mfa", self._user_reset_mfa, methods=["POST"]),
             Route(C.API_PREFIX + "/user/remove-mfa", self._user_remove_mfa, methods=["POST"]),
         ]
-        self.starlette = Starlette(routes=routes, exception_handlers={QxError: self._on_error})
+        self.starlette = Starlette(
+            routes=routes, exception_handlers={QxError: self._on_error, HTTPException: self._on_http_error}
+        )
         self.starlette.state.controls = self.controls
         self._asgi = FaultInjectionMiddleware(self.starlette, self.controls, error_body=_error_body)
 
@@ -340,6 +344,15 @@ class QuatrixFake:
             self.user(email).captcha_required = True
 
     # -- helpers -------------------------------------------------------------------------------
+
+    async def _on_http_error(self, request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods answer an ErrorModel too (always ``application/json``)."""
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"code": -1, "msg": f"{exc.detail}: {request.method} {request.url.path}"},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     async def _on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, QxError)
