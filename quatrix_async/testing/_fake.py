@@ -9,6 +9,12 @@ What it enforces (each rule from the public API references; invented details are
   TOTP codes are checked for real (±1 step of 30 s) and a code whose time step was already
   used is refused (``401``, code 83). A wrong PIN is ``401``, code 84. The session id stays the
   same and is returned again.
+* Login is rate limited (CONFIRMED in the v1.0 docs: "Requests / 15-min window (user auth) 15"):
+  ``login_budget`` Basic logins per e-mail within ``login_window`` seconds (15 in 900 s by
+  default; ``None`` turns it off). The status of a throttled login is UNCONFIRMED; the fake
+  answers ``429`` + ``Retry-After`` (seconds until the oldest login leaves the window) and an
+  ErrorModel with code -1, the most plausible choice. Right or wrong password, every attempt
+  counts; the MFA step does not.
 * Sessions die after 15 minutes without an API call (on the injectable clock); any call,
   ``/session/keepalive`` included, refreshes them; ``/session/logout`` ends them. A dead or
   unknown session is ``401`` with code 14 (the real code is UNCONFIRMED).
@@ -47,11 +53,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import random
 import secrets
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
@@ -166,7 +173,8 @@ class QuatrixFake:
 
     ``clock`` drives TOTP and session expiry (share a ``FakeClock`` with the client in tests);
     ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it;
-    ``two_factor_image`` chooses the encoding of the 2FA QR image (see the module docstring).
+    ``two_factor_image`` chooses the encoding of the 2FA QR image; ``login_budget`` logins per
+    e-mail in ``login_window`` seconds are allowed (see the module docstring).
     Counters for tests: :attr:`stats` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
     ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
     """
@@ -183,6 +191,8 @@ class QuatrixFake:
         account_forced_2fa: bool = False,
         user_limit: int = 50,
         two_factor_image: TwoFactorImage = "base64",
+        login_budget: int | None = C.LOGIN_RATE_LIMIT,
+        login_window: float = C.LOGIN_RATE_WINDOW,
         seed: int | None = None,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -193,6 +203,9 @@ class QuatrixFake:
         self.account_forced_2fa = account_forced_2fa
         self.user_limit = user_limit
         self.two_factor_image: TwoFactorImage = two_factor_image
+        self.login_budget = login_budget
+        self.login_window = login_window
+        self._login_attempts: dict[str, deque[float]] = {}
         self.verifier = ReplayRejectingVerifier()
         self.stats: Counter[str] = Counter()
         self._logins: Counter[str] = Counter()
@@ -411,6 +424,21 @@ class QuatrixFake:
             # Not stored: a key is no session, so closing "other sessions" closes them all.
             return FakeSession("api-key", user.id, "active", self.clock.now()), user
 
+    def _spend_login_budget(self, email: str) -> None:
+        """Count one Basic login of ``email``; 429 + ``Retry-After`` once the window is full."""
+        if self.login_budget is None:
+            return
+        now = self.clock.now()
+        attempts = self._login_attempts.setdefault(email.lower(), deque())
+        while attempts and now - attempts[0] >= self.login_window:
+            attempts.popleft()
+        if len(attempts) >= self.login_budget:
+            self.stats["login_throttled"] += 1
+            oldest = attempts[0] if attempts else now  # a budget of 0 refuses every login
+            wait = max(1, math.ceil(oldest + self.login_window - now))
+            raise QxError(429, -1, "Too many logins: try again later", headers={"Retry-After": str(wait)})
+        attempts.append(now)
+
     def _admin(self, request: Request) -> FakeUser:
         _, user = self._session(request)
         if not user.admin:
@@ -525,6 +553,7 @@ class QuatrixFake:
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise QxError(401, 14, "Not authorized: HTTP Basic credentials are required") from None
         with self._lock:
+            self._spend_login_budget(email)
             try:
                 user = self.user(email)
             except KeyError:
