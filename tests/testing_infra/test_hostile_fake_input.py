@@ -9,6 +9,7 @@ integer. A stored surrogate also broke every later read of the same record.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -198,3 +199,92 @@ async def test_xmfa_deep_or_non_standard_json_is_an_invalid_entity() -> None:
             answer = await http.post("/api/login", content=body)
             assert answer.status_code == 400
             assert answer.json() == {"message": "invalid entity"}
+
+
+# -- every operation of every fake, a battery of hostile bodies and query values ----------------
+
+HOSTILE_BODIES = [
+    b'{"a": ' + LONE_SURROGATE + b"}",
+    b"NaN",
+    b"[Infinity]",
+    DEEP,
+    b"\xff\xfe\x00",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"1e400",
+    b'{"code": {}, "token": [], "password": 1, "ids": {"a": 1}, "auth_type": [], "properties": "x", "email": 5}',
+    b'{"name": "' + b"x" * 20_000 + b'"}',
+    b'{"ids": ["' + b'", "'.join(b"%d" % i for i in range(500)) + b'"]}',
+]
+HOSTILE_QUERY = {
+    "limit": "inf",
+    "page": "1e400",
+    "filter.id": "$eq:inf",
+    "token": "\x00",
+    "recursion": "-1e999",
+}
+
+
+def spec_operations(name: str) -> list[tuple[str, str]]:
+    import yaml
+
+    from tests.testing_infra.test_fake_contract_fuzz import SPECS
+
+    doc = yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
+    prefix = doc.get("basePath", "")
+    methods = {"get", "post", "put", "patch", "delete"}
+    return [
+        (method.upper(), prefix + "/".join("1" if p.startswith("{") else p for p in path.split("/")))
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in methods
+    ]
+
+
+async def battery(
+    app: object, operations: list[tuple[str, str]], headers: Callable[[], dict[str, str]]
+) -> list[str]:
+    """Send every hostile body (and hostile query values) to every operation, with fresh valid
+    credentials each time (so no operation hides behind a 401); the answers that were 5xx."""
+    failures = []
+    async with client(app) as http:
+        for method, path in operations:
+            for body in HOSTILE_BODIES if method != "GET" else [b""]:
+                answer = await http.request(
+                    method,
+                    path,
+                    content=body,
+                    params=HOSTILE_QUERY,
+                    headers={"Content-Type": "application/json", **headers()},
+                )
+                if answer.status_code >= 500:
+                    failures.append(f"{method} {path} {body[:40]!r} -> {answer.status_code}")
+    return failures
+
+
+async def test_no_quatrix_operation_answers_5xx_to_hostile_input() -> None:
+    fake, _ = quatrix()
+    user = fake.user("ann@example.test")
+    headers = lambda: {"X-Auth-Token": fake.open_session(user.email)}  # noqa: E731
+    assert await battery(fake, spec_operations("quatrix-1.0.yaml"), headers) == []
+    async with client(fake) as http:
+        assert (await http.get("/api/1.0/profile", headers=headers())).status_code == 200
+        assert (await http.get("/api/1.0/user", headers=headers())).status_code == 200
+
+
+async def test_no_metalcloud_operation_answers_5xx_to_hostile_input() -> None:
+    fake, _ = metalcloud()
+    root = fake.user("root@example.test")
+    headers = lambda: {"Authorization": f"Bearer {root.api_key}"}  # noqa: E731
+    assert await battery(fake.app, spec_operations("metalcloud-v2.yaml"), headers) == []
+    async with client(fake.app) as http:
+        assert (await http.get("/api/v2/user", headers=headers())).status_code == 200
+
+
+async def test_no_xmfa_operation_answers_5xx_to_hostile_input() -> None:
+    fake = XMfaFake()
+    fake.add_user("alice", "alice-password", mfa=True)
+    headers = lambda: {"Authorization": "Bearer " + fake.mint_jwt("alice")}  # noqa: E731
+    assert await battery(fake, spec_operations("shellhub-mfa.yaml"), headers) == []
+    assert fake.user("alice").mfa
