@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import cattrs
 
-from mfa_common.client import RequestOptions, describe, request_id_of
-from mfa_common.errors import ResponseDecodeError
+from mfa_common.client import RequestOptions, decode_error
 from mfa_common.secret import Secret, wrap
 
 from . import protocol
@@ -98,13 +97,8 @@ class ProfileApi(ApiGroup):
         try:
             result = two_factor_from_body(response.content, response.headers.get("content-type"))
         except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            method, url = describe(response.request)
-            raise ResponseDecodeError(
-                f"{method} {url}: the answer holds no PNG image ({len(response.content)} bytes)",
-                status_code=response.status_code,
-                method=method,
-                url=url,
-                request_id=request_id_of(response),
+            raise decode_error(
+                response, f"the answer holds no PNG image ({len(response.content)} bytes)"
             ) from exc
         return with_decoded_qr(result)
 
