@@ -26,7 +26,7 @@ What it enforces (each rule from the public API references; invented details are
   :attr:`QuatrixFake.captcha_token`. A wrong token is ``401`` ``{"valid": false}``. Once
   unblocked, the session continues with the user's MFA step, if any.
 * API keys (CONFIRMED first class in the current documentation): ``Authorization: Bearer <key>``
-  on any call but the ``/session/*`` ones, no session and no MFA step. Keys belong to one user,
+  wherever a session id would do, with no session and no MFA step. Keys belong to one user,
   several per user; :meth:`QuatrixFake.issue_api_key` makes one, :meth:`QuatrixFake.revoke_api_key`
   ends it. An unknown or revoked key is ``401`` code 14, like a dead session (UNCONFIRMED).
   A request with both a key and ``X-Auth-Token`` is judged by the key (the fake's choice).
