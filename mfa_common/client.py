@@ -161,14 +161,22 @@ def parse_json_body(response: Response) -> Any:
     try:
         return _json.loads(response.content) if response.content else None
     except JSON_ERRORS as exc:
-        method, url = describe(response.request)
-        raise ResponseDecodeError(
-            f"{method} {url}: response body is not valid JSON ({len(response.content)} bytes)",
-            status_code=response.status_code,
-            method=method,
-            url=url,
-            request_id=request_id_of(response),
+        raise decode_error(
+            response, f"response body is not valid JSON ({len(response.content)} bytes)"
         ) from exc
+
+
+def decode_error(response: Response, problem: str) -> ResponseDecodeError:
+    """A ResponseDecodeError for ``response``: ``"<METHOD> <redacted URL>: <problem>"`` (the
+    problem must not quote the body)."""
+    method, url = describe(response.request)
+    return ResponseDecodeError(
+        f"{method} {url}: {problem}",
+        status_code=response.status_code,
+        method=method,
+        url=url,
+        request_id=request_id_of(response),
+    )
 
 
 def describe(request: Request | None) -> tuple[str | None, str | None]:
@@ -184,14 +192,7 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T], response: Re
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        method, url = describe(response.request)
-        raise ResponseDecodeError(
-            f"{method} {url}: response does not match {cls.__name__}",
-            status_code=response.status_code,
-            method=method,
-            url=url,
-            request_id=request_id_of(response),
-        ) from exc
+        raise decode_error(response, f"response does not match {cls.__name__}") from exc
 
 
 def build_status_error(

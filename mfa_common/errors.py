@@ -40,6 +40,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AccountAwaitingApprovalError",
     "AccountLockedError",
     "AuthenticationError",
     "BadRequestError",
@@ -264,6 +265,11 @@ class CaptchaRequiredError(APIStatusError, MfaError):
     def __init__(self, message: str, *, session_id: Any = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.session_id = session_id
+
+
+class AccountAwaitingApprovalError(PermissionDeniedError):
+    """The account exists but an administrator has not approved it yet (ShellHub answers a
+    login with 423 Locked, ``{"message": "user awaiting approval"}``); retrying will not help."""
 
 
 class AccountLockedError(RateLimitError, MfaError):

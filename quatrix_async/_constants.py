@@ -18,6 +18,10 @@ SESSION_IDLE_MARGIN: Final = _core.QUATRIX_SESSION_IDLE_MARGIN
 KEEPALIVE_AFTER_IDLE: Final = 5 * 60.0
 #: How often the opt-in background keepalive helper wakes up to check the idle time.
 KEEPALIVE_CHECK_INTERVAL: Final = 60.0
+#: Login rate limit (the v1.0 docs: "Requests / 15-min window (user auth) 15"): so many Basic
+#: logins per user within the window; the fake enforces it, batch tools plan with it.
+LOGIN_RATE_LIMIT: Final = 15
+LOGIN_RATE_WINDOW: Final = 15 * 60.0
 #: Upper bound on the best-effort logout when a client closes.
 LOGOUT_TIMEOUT: Final = 5.0
 

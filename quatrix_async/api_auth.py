@@ -112,14 +112,16 @@ class AuthApi(ApiGroup):
         token: str | Secret[str],
         *,
         session_id: str | Secret[str],
-        method: Literal["POST", "GET"] = "POST",
+        method: Literal["GET", "POST"] = "GET",
         options: RequestOptions | None = None,
     ) -> SessionUnblockCaptchaResp:
         """Unblock a CAPTCHA-blocked session with the solved CAPTCHA's ``token``.
 
         ``session_id`` is the blocked session (``CaptchaRequiredError.session_id``).
-        ``method="POST"`` (default) sends ``{"token": ...}`` as the published document says;
-        ``method="GET"`` sends ``?token=...``, the form newer servers use. A wrong token (401
+        ``method="GET"`` (default) sends ``GET /session/unblock-captcha?token=...``: CONFIRMED as
+        the current contract (Maytech's clients since API v1.0-121). ``method="POST"`` sends
+        ``{"token": ...}``, the older published form, for servers that still want it; the token
+        never appears in a log line either way. A wrong token (401
         ``{"valid": false}``) raises :class:`~quatrix_async.errors.CaptchaRejectedError`. After
         a successful unblock the next call of a client with credentials logs in normally.
         """

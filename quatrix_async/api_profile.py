@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mfa_common.client import RequestOptions
+import cattrs
+
+from mfa_common.client import RequestOptions, decode_error
 from mfa_common.secret import Secret, wrap
 
 from . import protocol
@@ -20,6 +22,8 @@ from .models import (
     ProfileSetResp,
     TwoFactorSecret,
     converter,
+    two_factor_from_body,
+    with_decoded_qr,
 )
 
 __all__ = ["ProfileApi"]
@@ -74,16 +78,29 @@ class ProfileApi(ApiGroup):
         return decode(response, ProfileSetPasswordResp)
 
     async def generate_2fa(self, *, options: RequestOptions | None = None) -> TwoFactorSecret:
-        """``GET /profile/2fa/generate``: a new 2FA secret and its QR code.
+        """``GET /profile/2fa/generate``: a new pending 2FA secret, as a QR code image.
 
-        The answer's shape is UNCONFIRMED; a bare base64 string or an object are both read (see
-        :class:`~quatrix_async.models.TwoFactorSecret`). ``result.qr_png.reveal()`` is the PNG.
-        Confirm it with :meth:`set_mfa` and a code of the new secret.
+        The server answers ``application/octet-stream`` (CONFIRMED since API v1.0-123) holding a
+        PNG (raw, base64 or a data URI; which one is UNCONFIRMED, all are read) and no secret.
+        ``result.qr_png.reveal()`` is the PNG. With the ``qr`` extra installed
+        (``pip install 'mfa-sdks[qr]'``) the QR code is decoded at once, so ``result.uri`` and
+        ``result.secret`` are set and ``result.totp()`` gives the codes: a service account can
+        enrol with no person scanning anything. Confirm with :meth:`set_mfa` and a current code.
         """
         response = await self._client.request(
-            "GET", "profile/2fa/generate", idempotent=False, options=options
+            "GET",
+            "profile/2fa/generate",
+            headers={"Accept": "application/octet-stream, application/json"},
+            idempotent=False,
+            options=options,
         )
-        return decode(response, TwoFactorSecret)
+        try:
+            result = two_factor_from_body(response.content, response.headers.get("content-type"))
+        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+            raise decode_error(
+                response, f"the answer holds no PNG image ({len(response.content)} bytes)"
+            ) from exc
+        return with_decoded_qr(result)
 
     async def set_mfa(
         self,

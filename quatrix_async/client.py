@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 import anyio
 
 from mfa_common._httpx import URL, AsyncBaseTransport, Auth, Limits, Timeout
-from mfa_common.auth import CredentialAuth
+from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider
-from mfa_common.errors import APIError
+from mfa_common.errors import APIError, InvalidInputError
 from mfa_common.retry import RetryPolicy
-from mfa_common.secret import Secret
+from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
 
 from . import _constants as C
@@ -40,12 +40,30 @@ def api_base_url(base_url: str | URL) -> URL:
     return url
 
 
+def _checked_api_key(api_key: str | Secret[str]) -> Secret[str]:
+    """The key as a Secret; InvalidInputError (never showing it) when it cannot be a header."""
+    key = wrap(api_key)
+    text = key.reveal()
+    if not text.strip() or text != text.strip() or any(ord(c) < 0x21 or ord(c) > 0x7E for c in text):
+        raise InvalidInputError("api_key must be a non-empty string of printable ASCII characters")
+    return key
+
+
 class QuatrixClient(BaseClient):
     """Async client for one Quatrix account.
 
-    ``base_url`` is the account host (``https://acme.quatrix.it``) or the API root. Give
-    ``email`` and ``password`` (plus ``totp_secret``, ``pin`` or ``code_provider`` for MFA users)
-    to get a :class:`~quatrix_async.session_auth.QuatrixSessionAuth`, or pass ``auth=`` yourself.
+    ``base_url`` is the account host (``https://acme.quatrix.it``) or the API root. Credentials,
+    one of:
+
+    * ``api_key``: ``Authorization: Bearer <key>`` on every call, no session, no login, no MFA
+      step (CONFIRMED in the current Quatrix documentation). Best for batch jobs: the login
+      endpoint is rate limited (about 15 logins per 15 minutes) and a key spends none of it;
+    * ``email`` and ``password`` (plus ``totp_secret``, ``pin`` or ``code_provider`` for MFA
+      users): a :class:`~quatrix_async.session_auth.QuatrixSessionAuth` that logs in once and
+      reuses the session;
+    * ``auth=``: any httpx auth of your own.
+
+    Giving more than one raises :class:`~mfa_common.errors.InvalidInputError`.
     Operations are grouped: ``client.auth_api`` (``/session``), ``client.profile``,
     ``client.mfa`` (admin MFA), ``client.users``. Use ``async with`` (closing logs out).
     Other keywords are those of :class:`mfa_common.client.BaseClient`.
@@ -55,6 +73,7 @@ class QuatrixClient(BaseClient):
         self,
         base_url: str | URL,
         *,
+        api_key: str | Secret[str] | None = None,
         email: str | None = None,
         password: str | Secret[str] | None = None,
         totp_secret: str | Secret[str] | Totp | None = None,
@@ -72,6 +91,14 @@ class QuatrixClient(BaseClient):
         allow_insecure_http: bool = False,
         verify: bool | str = True,
     ) -> None:
+        if api_key is not None:
+            session_options = (email, password, totp_secret, pin, code_provider, auth)
+            if any(option is not None for option in session_options):
+                raise InvalidInputError(
+                    "api_key= replaces the login: do not also give email=, password=, "
+                    "totp_secret=, pin=, code_provider= or auth="
+                )
+            auth = ApiKeyAuth(_checked_api_key(api_key), base_url=api_base_url(base_url))
         if auth is None and email is not None:
             if password is None:
                 raise TypeError("password is required with email")
@@ -98,6 +125,11 @@ class QuatrixClient(BaseClient):
         self.profile = ProfileApi(self)
         self.mfa = MfaApi(self)
         self.users = UsersApi(self)
+
+    @property
+    def api_key_auth(self) -> ApiKeyAuth | None:
+        """The API-key backend, when the client uses one."""
+        return self.auth if isinstance(self.auth, ApiKeyAuth) else None
 
     @property
     def session_auth(self) -> QuatrixSessionAuth | None:

@@ -29,6 +29,7 @@ __all__ = [
     "QuatrixErrorCode",
     "SessionExpiredError",
     "UserBlacklistedError",
+    "is_json_response",
     "map_quatrix_error",
     "parse_error_body",
 ]
@@ -104,9 +105,20 @@ def _integer_code(raw: Any) -> int | None:
     return None
 
 
+def is_json_response(response: Response) -> bool:
+    """True when the response declares a JSON body (``application/json``, ``...+json``)."""
+    media = str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
 def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:
-    """``(code, msg, details, body)`` of a Quatrix error response; Nones when it is not JSON."""
-    body: Any = json_or_none(response.content)
+    """``(code, msg, details, body)`` of a Quatrix error response; Nones when it is not JSON.
+
+    The body is read only when the content type says JSON, as Maytech's own C# client does
+    (CONFIRMED there): an HTML error page from a proxy, or text that happens to parse as JSON,
+    is never taken for an ``ErrorModel``; the error is then typed by its HTTP status alone.
+    """
+    body: Any = json_or_none(response.content) if is_json_response(response) else None
     code: int | None = None
     message: str | None = None
     details: dict[str, Any] = {}

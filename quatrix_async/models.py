@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timezone
+import json
 from enum import Enum
 from typing import Any
 
@@ -19,7 +20,11 @@ import attrs
 import cattrs
 
 from mfa_common.converters import make_converter
+from mfa_common.errors import InvalidInputError
+from mfa_common.otpauth import parse_otpauth_uri
+from mfa_common.qr_decode import QrDecodeError, decode_qr_text, png_bytes, qr_decoder_available
 from mfa_common.secret import Secret
+from mfa_common.totp import Totp
 
 __all__ = [
     "AccountStatus",
@@ -52,6 +57,8 @@ __all__ = [
     "UserResp",
     "UserSetMfaReq",
     "converter",
+    "two_factor_from_body",
+    "with_decoded_qr",
 ]
 
 
@@ -264,16 +271,72 @@ class ProfileRemoveMfaResp:
 class TwoFactorSecret:
     """A new 2FA secret from ``GET /profile/2fa/generate``.
 
-    The document gives no schema ("Image in base64 with QR code"). Accepted shapes: a bare JSON
-    string (the base64 PNG) or an object with the image under ``qr_code`` / ``qr`` / ``image`` /
-    ``qrcode`` and optionally the base32 secret under ``secret`` and an ``otpauth://`` URI under
-    ``uri`` / ``otpauth_uri``. ``qr_png`` holds the decoded PNG bytes (save them or render them);
-    it is a Secret because the QR code encodes the TOTP secret.
+    CONFIRMED (Maytech's generated clients since API v1.0-123): the answer is
+    ``application/octet-stream``, "Image in base64 with QR code", with no JSON and no separate
+    secret; the server keeps the pending secret with the session. Which encoding the body uses is
+    UNCONFIRMED, so all are read: raw PNG bytes, base64 text of a PNG, or a
+    ``data:image/png;base64,`` URI. Older or other servers' JSON forms are read too (a bare
+    base64 string, or an object with the image under ``qr_code`` / ``qr`` / ``image`` / ...
+    and optionally ``secret`` and ``uri``).
+
+    ``qr_png`` is the PNG (a Secret: the QR code encodes the TOTP secret). ``uri`` and ``secret``
+    are filled from the server's answer when it sent them, else from the QR code itself when the
+    optional ``qr`` extra is installed; :meth:`otpauth_uri` decodes on demand and says which
+    extra to install when it is missing.
     """
 
     qr_png: Secret[bytes]
     secret: Secret[str] | None = None
     uri: Secret[str] | None = None
+
+    def otpauth_uri(self) -> Secret[str]:
+        """The ``otpauth://`` URI: the server's, else decoded from the QR image.
+
+        Raises :class:`~mfa_common.qr_decode.QrDecoderMissingError` (naming the ``qr`` extra)
+        when decoding is needed and the decoder is not installed.
+        """
+        if self.uri is not None:
+            return self.uri
+        return decode_qr_text(self.qr_png)
+
+    def totp(self) -> Totp:
+        """A :class:`~mfa_common.totp.Totp` for the new secret (its parameters from the URI when
+        one is known), to compute the code that confirms the enrolment."""
+        if self.secret is not None and self.uri is None:
+            return Totp(self.secret)
+        return Totp.from_uri(self.otpauth_uri())
+
+
+def with_decoded_qr(result: TwoFactorSecret) -> TwoFactorSecret:
+    """``result`` with ``uri`` and ``secret`` read from its QR image when the server sent neither
+    and the ``qr`` extra is installed; unchanged otherwise (a QR code that cannot be read, or
+    one that is not an ``otpauth://`` URI, leaves them empty: :meth:`TwoFactorSecret.otpauth_uri`
+    then raises the reason)."""
+    if result.uri is not None or not qr_decoder_available():
+        return result
+    try:
+        uri = decode_qr_text(result.qr_png)
+        parsed = parse_otpauth_uri(uri)
+    except (QrDecodeError, InvalidInputError):
+        return result
+    return attrs.evolve(result, uri=uri, secret=result.secret or parsed.secret)
+
+
+def two_factor_from_body(content: bytes, content_type: str | None) -> TwoFactorSecret:
+    """Read a ``/profile/2fa/generate`` answer (any of the forms :class:`TwoFactorSecret` lists).
+
+    ``ValueError`` when the body holds no PNG image.
+    """
+    media = (content_type or "").split(";")[0].strip().lower()
+    stripped = content.lstrip()
+    if media.endswith("json") or stripped[:1] in (b"{", b"["):
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if data is not None:
+            return converter.structure(data, TwoFactorSecret)
+    return TwoFactorSecret(qr_png=Secret(png_bytes(content)))
 
 
 # --------------------------------------------------------------------------- admin
@@ -414,14 +477,10 @@ _QR_KEYS = ("qr_code", "qr", "image", "qrcode", "qr_image", "img")
 
 
 def _decode_png(value: str) -> bytes:
-    text = value.strip()
-    if text.startswith("data:") and "," in text:
-        text = text.split(",", 1)[1]
-    text = "".join(text.split())
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the QR image is not valid base64") from exc
+        return png_bytes(value)
+    except QrDecodeError as exc:
+        raise ValueError("the QR image is not a base64 PNG") from exc
 
 
 def _structure_two_factor(value: Any, _: Any) -> TwoFactorSecret:

@@ -24,7 +24,6 @@ documents:
 from __future__ import annotations
 
 import base64
-import json
 import math
 import secrets
 import string
@@ -45,6 +44,7 @@ from starlette.routing import Route
 
 from mfa_common.clock import SYSTEM_CLOCK, Clock
 from mfa_common.testing import (
+    BadJson,
     FakeControls,
     FaultInjectionMiddleware,
     JwtInvalid,
@@ -52,6 +52,8 @@ from mfa_common.testing import (
     decode_jwt,
     encode_jwt,
     generate_base32_secret,
+    load_json,
+    parse_int,
 )
 
 __all__ = [
@@ -356,8 +358,8 @@ class MetalCloudFake:
             raise _Fail(401, "Unauthorized")
         try:
             padded = parts[1] + "=" * (-len(parts[1]) % 4)
-            sub = json.loads(base64.urlsafe_b64decode(padded)).get("sub")
-            user = self._users.get(int(sub))
+            sub = load_json(base64.urlsafe_b64decode(padded)).get("sub")
+            user = self._users.get(sub if isinstance(sub, int) else parse_int(str(sub)) or 0)
         except (ValueError, TypeError, AttributeError):
             raise _Fail(401, "Unauthorized") from None
         if user is None:
@@ -506,9 +508,9 @@ class MetalCloudFake:
                         raw = await request.body()
                         if raw:
                             try:
-                                body = json.loads(raw)
-                            except ValueError:
-                                raise _Fail(400, "Invalid JSON body") from None
+                                body = load_json(raw)
+                            except BadJson as exc:
+                                raise _Fail(400, f"Invalid JSON body: {exc}") from None
                     with self._lock:
                         result: Response = handler(request, body)
                     return result
@@ -924,11 +926,10 @@ class MetalCloudFake:
 
 
 def _positive_int(value: str | None, default: int) -> int:
-    try:
-        number = int(float(value)) if value is not None else default
-    except ValueError:
-        return default
-    return number if number >= 1 else default
+    """A page or limit: a plain decimal integer >= 1, else ``default`` (``inf``, ``1e400`` and
+    ``1.5`` included: the fake's choice; nestjs-paginate's ``parseInt`` would read a prefix)."""
+    number = parse_int(value)
+    return number if number is not None and number >= 1 else default
 
 
 _FILTER_GETTERS: dict[str, Callable[[FakeUser], Any]] = {
@@ -947,10 +948,7 @@ def _coerce(actual: Any, text: str) -> Any:
     if isinstance(actual, bool):
         return text.lower() in ("1", "true")
     if isinstance(actual, int):
-        try:
-            return int(float(text))
-        except ValueError:
-            return None
+        return parse_int(text)
     return text
 
 

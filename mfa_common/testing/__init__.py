@@ -19,6 +19,7 @@ from mfa_common.testing._controls import (
     find_controls,
 )
 from mfa_common.testing._jwt import JwtExpired, JwtInvalid, decode_jwt, encode_jwt
+from mfa_common.testing._request_parsing import BadJson, has_lone_surrogate, load_json, parse_int
 from mfa_common.testing._server import (
     ServerHandle,
     SwappableApp,
@@ -34,6 +35,7 @@ from mfa_common.testing.totp_verifier import (
 
 __all__ = [
     "FAULT_KINDS",
+    "BadJson",
     "FakeControls",
     "FaultInjectionMiddleware",
     "FaultKind",
@@ -53,6 +55,9 @@ __all__ = [
     "find_controls",
     "generate_base32_secret",
     "generate_recovery_codes",
+    "has_lone_surrogate",
+    "load_json",
+    "parse_int",
     "run_forever",
     "serve",
     "server_argument_parser",

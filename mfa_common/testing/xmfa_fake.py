@@ -5,35 +5,56 @@ Use it in-process (``httpx.ASGITransport(fake)``) or over a real socket
 (``python -m mfa_common.testing``). Behaviour, following the public ShellHub sources:
 
 * ``POST /api/login`` (alias ``POST /api/auth/user``) ``{username, password}``; ``username`` may
-  be the e-mail. Every answer carries ``X-MFA-Token`` and ``X-Account-Lockout`` (``""``/``0`` when
-  not applicable). MFA users get **401 with an empty body** and a UUID ``X-MFA-Token``, valid 30
-  minutes and spent by the first successful exchange; others get 200 ``UserAuth``.
-* Lockout per (source address, user): failed attempts 1-2 give 401; attempt *a* >= 3 gives
+  be the e-mail. A body that fails validation (not a JSON object, a field missing, empty or not a
+  string) is ``400 {"message": "invalid entity"}`` with no ``fields`` and no login headers; no
+  length or pattern is checked (CONFIRMED, ShellHub's request validator). Then, in the server's
+  order (CONFIRMED, ``AuthLocalUser``): unknown user or no local login → 401
+  ``{"message": "auth unauthorized"}``; not confirmed → 403 ``{"message": "user not
+  confirmed"}``; awaiting approval → **423** ``{"message": "user awaiting approval"}``; a running
+  lockout → **429**, empty body, ``X-Account-Lockout`` **even with the right password**; wrong
+  password → 401 ``auth unauthorized`` (or 429 when it starts a lockout); MFA on → **401 with an
+  empty body** and a UUID ``X-MFA-Token``, valid 30 minutes and spent by the first successful
+  exchange; else 200 ``UserAuth``. Answers after validation carry ``X-MFA-Token`` and
+  ``X-Account-Lockout`` (``""``/``0`` when not applicable).
+* Lockout per (peer address, user): the address is the connection's (the real gateway writes it
+  into ``X-Real-IP`` itself), so a client-sent ``X-Real-IP`` or ``X-Forwarded-For`` changes
+  nothing. failed attempts 1-2 give 401; attempt *a* >= 3 gives
   **429** with ``X-Account-Lockout`` = end of a ``min(4^(a-3), M)``-minute lockout (``M`` =
   ``max_lockout_minutes``, default 60; ``<= 0`` disables); the counter lives
   ``max(min(2.5 * lockout, M), 2)`` minutes; a successful login resets it.
 * ``POST /api/user/mfa/auth`` ``{token, code}``: TOTP (SHA1, 30 s, +-1 step) with replay
-  rejection (one accepted code per user per step). UNCONFIRMED server details chosen here: a
-  wrong or reused code is 401 ``{"message": "invalid MFA code"}`` (a reuse is not told apart);
-  an unknown or expired token is 401 ``{"message": "MFA token is invalid or expired"}``; after
-  ``max_code_failures`` (3) wrong codes the token is dropped.
-* ``POST /api/user/mfa/recover`` ``{identifier, recovery_code}``: single-use codes; opens a
+  rejection (one accepted code per user per step). A wrong or reused code is 401
+  ``{"message": "invalid MFA code"}`` (the fake's default; ``auth_failure_status=500``
+  reproduces the ``500 {"message": "internal server error"}`` the official console was written
+  against, CORROBORATED); an unknown or expired token gets the same status (UNCONFIRMED), 401
+  ``{"message": "MFA token is invalid or expired"}``; after ``max_code_failures`` (3) wrong codes
+  the token is dropped (INVENTED).
+* ``POST /api/user/mfa/recover`` ``{identifier, recovery_code}``: a wrong or used code is 403;
+  single-use codes; opens a
   10-minute recovery window (``X-Expires-At``) in which ``PUT /api/user/mfa/disable`` accepts the
   same code or an empty body, and ``PUT /api/user/mfa/recovery/disable`` works (single use).
 * ``POST /api/user/mfa/reset`` ``{identifier}`` mails two 5-character upper-case codes (read them
   from :attr:`XMfaFake.outbox`) and answers ``{token}`` (no body with ``legacy_reset=True``);
   ``PUT /api/user/mfa/reset/{token or user id}`` with both codes removes MFA and logs in.
 * ``GET /api/user/mfa/generate``, ``PUT /api/user/mfa/enable``, ``PUT /api/user/mfa/disable``,
-  ``GET /api/auth/user`` need ``Authorization: Bearer <jwt>`` (HS256 here; ``exp`` honoured).
-  Code errors on these are 403 so a client does not mistake them for a dead JWT.
-* Errors are ``{"message": ..., "fields": {...}}``. Applied writes (enable, disable, recover,
+  ``PUT /api/user/mfa/recovery/disable``, ``GET /api/auth/user`` need ``Authorization: Bearer
+  <jwt>`` (HS256 here; ``exp`` an integer and honoured; the ``Bearer `` prefix is optional, as on
+  the server). No, an invalid or an expired credential → **401 with an empty body**. An
+  ``X-API-Key`` header is judged first, whatever ``Authorization`` says: a live key is a
+  namespace credential these user-only routes block with **403 and an empty body**, any other
+  key is a 401 (all CONFIRMED, ShellHub's middleware). Wrong codes: enable 401, disable 403,
+  reset 403, an unknown reset id or token 404 (CORROBORATED by the official console). Enable and
+  disable return no JWT and the caller's JWT stays valid; ``GET /api/auth/user`` mints one whose
+  ``mfa`` claim is current (CONFIRMED).
+* Errors are ``{"message": ...}`` (``fields`` only on service-level data errors); every 5xx is
+  ``{"message": "internal server error"}``; a field of the wrong JSON type is a 400, never an
+  action. Applied writes (enable, disable, recover,
   reset) go to the ledger; all time comes from the injected clock; latency, rate limit and
   faults come from :class:`~mfa_common.testing.FakeControls` via the shared middleware.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -41,9 +62,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -51,6 +73,7 @@ from starlette.routing import Route
 from mfa_common.clock import SYSTEM_CLOCK, Clock
 from mfa_common.testing._controls import FakeControls, FaultInjectionMiddleware, Ledger
 from mfa_common.testing._jwt import JwtInvalid, decode_jwt, encode_jwt
+from mfa_common.testing._request_parsing import BadJson, load_json
 from mfa_common.testing.totp_verifier import (
     ReplayRejectingVerifier,
     generate_base32_secret,
@@ -65,10 +88,11 @@ __all__ = [
     "create_xmfa_app",
 ]
 
+UserStatus = Literal["confirmed", "not-confirmed", "pending"]
+
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 EMAIL_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 ISSUER = "shellhub-enterprise"
-JWT_MESSAGE = "missing or malformed jwt or API token"
 LOGIN_FAILED = "auth unauthorized"
 
 #: Accounts the command-line fake starts with (secrets are fixed so a person can try them).
@@ -115,6 +139,10 @@ class FakeUser:
     mfa_secret: str | None = None
     recovery_codes: list[str] = field(default_factory=list)
     pending: tuple[str, tuple[str, ...]] | None = None
+    #: ``"confirmed"``, ``"not-confirmed"`` (login 403) or ``"pending"`` (awaiting approval: 423).
+    status: UserStatus = "confirmed"
+    #: False for service accounts and users without the local login method (login 401).
+    local_auth: bool = True
 
     @property
     def mfa(self) -> bool:
@@ -163,19 +191,35 @@ class _Attempts:
     locked_until: float = 0.0
 
 
+INVALID_ENTITY = "invalid entity"
+
+
 class _Problem(Exception):
-    def __init__(self, status: int, message: str, fields: Mapping[str, str] | None = None) -> None:
+    """An error answer; ``message=None`` sends no body at all."""
+
+    def __init__(self, status: int, message: str | None, fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields = dict(fields or {})
 
 
-def _error(status: int, message: str, fields: Mapping[str, str] | None = None) -> JSONResponse:
+def _error(status: int, message: str | None, fields: Mapping[str, str] | None = None) -> Response:
+    if message is None:
+        return Response(status_code=status)
+    if status >= 500:
+        return JSONResponse({"message": "internal server error"}, status_code=status)
     body: dict[str, Any] = {"message": message}
     if fields:
         body["fields"] = dict(fields)
     return JSONResponse(body, status_code=status)
+
+
+async def _route_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: ``{"message": "Not Found"}`` and the like, as the server's
+    framework answers."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"message": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -205,6 +249,7 @@ class XMfaFake:
         recovery_code_count: int = 6,
         legacy_reset: bool = False,
         totp_window: int = 1,
+        auth_failure_status: Literal[401, 500] = 401,
         seed: int | None = None,
         on_mail: Callable[[SentEmail], None] | None = None,
     ) -> None:
@@ -221,6 +266,8 @@ class XMfaFake:
         self.recovery_code_count = recovery_code_count
         self.legacy_reset = legacy_reset
         self.totp_window = totp_window
+        self.auth_failure_status: int = auth_failure_status
+        self._api_keys: set[str] = set()
         self.verifier = ReplayRejectingVerifier()
         self.outbox: list[SentEmail] = []
         self.on_mail = on_mail
@@ -246,7 +293,7 @@ class XMfaFake:
             Route("/api/user/mfa/reset", self._request_reset, methods=["POST"]),
             Route("/api/user/mfa/reset/{user_id}", self._reset, methods=["PUT"]),
         ]
-        self.starlette = Starlette(routes=routes)
+        self.starlette = Starlette(routes=routes, exception_handlers={HTTPException: _route_error})
         self.starlette.state.controls = self.controls
         self.app = FaultInjectionMiddleware(self.starlette, self.controls, error_body=_error_body)
 
@@ -278,6 +325,8 @@ class XMfaFake:
         name: str | None = None,
         id: str | None = None,
         admin: bool = False,
+        status: UserStatus = "confirmed",
+        local_auth: bool = True,
     ) -> FakeUser:
         """Create an account. ``mfa=True`` (or a ``mfa_secret``) enables MFA; missing secret and
         recovery codes are generated. ``recovery_email=""`` leaves it unset (enable then fails)."""
@@ -300,6 +349,8 @@ class XMfaFake:
                 admin=admin,
                 mfa_secret=mfa_secret,
                 recovery_codes=codes,
+                status=status,
+                local_auth=local_auth,
             )
             self._users[user.id] = user
             return user
@@ -340,6 +391,18 @@ class XMfaFake:
                 return state.locked_until
             return None
 
+    def issue_api_key(self) -> str:
+        """A live namespace API key (the MFA routes refuse it with a bodiless 403)."""
+        with self._lock:
+            key = self._uuid()
+            self._api_keys.add(key)
+            return key
+
+    def revoke_api_key(self, key: str) -> None:
+        """End an API key (it then gets a bodiless 401, like any unknown key)."""
+        with self._lock:
+            self._api_keys.discard(key)
+
     def mint_jwt(self, identifier: str, *, ttl: float | None = None) -> str:
         """A valid JWT for this user (to test calls without logging in)."""
         with self._lock:
@@ -377,7 +440,7 @@ class XMfaFake:
             "jti": jti,
             "iat": now,
             "nbf": now,
-            "exp": now + (self.jwt_ttl if ttl is None else ttl),
+            "exp": math.floor(now + (self.jwt_ttl if ttl is None else ttl)),
         }
         self._issued.setdefault(user.id, set()).add(jti)
         return encode_jwt(claims, self._jwt_key)
@@ -400,39 +463,51 @@ class XMfaFake:
         }
 
     def _bearer_user(self, request: Request) -> FakeUser:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _Problem(401, JWT_MESSAGE)
+        """The user of the request's JWT. ``X-API-Key`` is judged first: a live key is refused
+        on these user-only routes (bodiless 403), any other key is no identity (bodiless 401)."""
+        api_key = request.headers.get("x-api-key")
+        if api_key is not None:
+            raise _Problem(403 if api_key in self._api_keys else 401, None)
+        # As the server does: every "Bearer " is removed (case-sensitive), so a bare JWT works too.
+        token = request.headers.get("authorization", "").replace("Bearer ", "").strip()
+        if not token:
+            raise _Problem(401, None)
         try:
-            claims = decode_jwt(token.strip(), self._jwt_key, now=self.clock.now())
+            claims = decode_jwt(token, self._jwt_key, now=self.clock.now())
         except JwtInvalid:
-            raise _Problem(401, JWT_MESSAGE) from None
+            raise _Problem(401, None) from None
         user = self._users.get(str(claims.get("id")))
         if user is None or claims.get("jti") in self._revoked:
-            raise _Problem(401, JWT_MESSAGE)
+            raise _Problem(401, None)
         return user
 
     @staticmethod
     async def _body(
-        request: Request, *, required: Iterable[str] = (), optional: bool = False
+        request: Request,
+        *,
+        required: Iterable[str] = (),
+        strings: Iterable[str] = (),
+        optional: bool = False,
     ) -> dict[str, Any]:
+        """The JSON object body, validated as the server's request binder does: each of
+        ``required`` a non-empty string, each of ``strings`` a string when present (``null`` is
+        absent). Anything else is ``400 {"message": "invalid entity"}`` with no ``fields``."""
         raw = await request.body()
         if not raw.strip():
             if optional:
                 return {}
-            raise _Problem(400, "invalid entity", {name: "required" for name in required})
+            raise _Problem(400, INVALID_ENTITY)
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise _Problem(400, "invalid entity") from None
+            # Go's decoder turns an unpaired surrogate escape into U+FFFD; so does the fake.
+            data = load_json(raw, lone_surrogates="replace")
+        except BadJson:
+            raise _Problem(400, INVALID_ENTITY) from None
         if not isinstance(data, dict):
-            raise _Problem(400, "invalid entity")
-        missing = {
-            name: "required" for name in required if not isinstance(data.get(name), str) or not data[name]
-        }
-        if missing:
-            raise _Problem(400, "invalid entity", missing)
+            raise _Problem(400, INVALID_ENTITY)
+        if any(not isinstance(data.get(name), str) or not data[name] for name in required):
+            raise _Problem(400, INVALID_ENTITY)
+        if any(data.get(name) is not None and not isinstance(data[name], str) for name in strings):
+            raise _Problem(400, INVALID_ENTITY)
         return data
 
     def _disable_mfa(self, user: FakeUser, via: str) -> None:
@@ -471,8 +546,13 @@ class XMfaFake:
             now = self.clock.now()
             self.counts["login_attempt"] += 1
             user = self._find(body["username"])
-            if user is None:
+            if user is None or not user.local_auth:
                 return JSONResponse({"message": LOGIN_FAILED}, status_code=401, headers=headers)
+            # Account state is told before the password is checked, as the server does.
+            if user.status == "not-confirmed":
+                return JSONResponse({"message": "user not confirmed"}, status_code=403, headers=headers)
+            if user.status == "pending":
+                return JSONResponse({"message": "user awaiting approval"}, status_code=423, headers=headers)
             key = (source, user.id)
             state = self._attempts.get(key)
             if state is not None and state.locked_until > now:
@@ -527,18 +607,19 @@ class XMfaFake:
                 self.counts["auth_attempt"] += 1
                 pending = self._mfa_tokens.get(body["token"])
                 now = self.clock.now()
+                status = self.auth_failure_status
                 if pending is None or pending.expires <= now:
                     self._mfa_tokens.pop(body["token"], None)
-                    raise _Problem(401, "MFA token is invalid or expired")
+                    raise _Problem(status, "MFA token is invalid or expired")
                 user = self._users.get(pending.user_id)
                 if user is None or user.mfa_secret is None:
                     self._mfa_tokens.pop(body["token"], None)
-                    raise _Problem(401, "MFA token is invalid or expired")
+                    raise _Problem(status, "MFA token is invalid or expired")
                 if not self._verify_totp(user, body["code"], user.mfa_secret):
                     pending.failures += 1
                     if pending.failures >= self.max_code_failures:
                         del self._mfa_tokens[body["token"]]
-                    raise _Problem(401, "invalid MFA code")
+                    raise _Problem(status, "invalid MFA code")
                 del self._mfa_tokens[body["token"]]
                 self.counts["exchange"] += 1
                 return JSONResponse(self._user_auth(user))
@@ -562,10 +643,12 @@ class XMfaFake:
 
     async def _enable(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
+            with self._lock:
+                self._bearer_user(request)  # credentials are judged before the body
             body = await self._body(request, required=("code", "secret"))
             codes = body.get("recovery_codes")
             if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-                raise _Problem(400, "invalid entity", {"recovery_codes": "required"})
+                raise _Problem(400, INVALID_ENTITY)
             with self._lock:
                 user = self._bearer_user(request)
                 if user.mfa:
@@ -576,7 +659,7 @@ class XMfaFake:
                     raise _Problem(400, "invalid entity", {"secret": "does not match the generated one"})
                 secret, generated = user.pending
                 if not self._verify_totp(user, body["code"], secret):
-                    raise _Problem(403, "invalid MFA code")
+                    raise _Problem(401, "invalid MFA code")
                 user.mfa_secret = secret
                 user.recovery_codes = list(generated)
                 user.pending = None
@@ -587,7 +670,13 @@ class XMfaFake:
 
     async def _disable(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            body = await self._body(request, optional=True)
+            with self._lock:
+                self._bearer_user(request)  # credentials are judged before the body
+            body = await self._body(
+                request,
+                strings=("code", "recovery_code", "main_email_code", "recovery_email_code"),
+                optional=True,
+            )
             with self._lock:
                 user = self._bearer_user(request)
                 if not user.mfa:
@@ -644,7 +733,7 @@ class XMfaFake:
                 code = body["recovery_code"]
                 if user is None or not user.mfa or code not in user.recovery_codes:
                     self.counts["recover_rejected"] += 1
-                    raise _Problem(401, "invalid recovery code")
+                    raise _Problem(403, "invalid recovery code")
                 user.recovery_codes.remove(code)
                 expires = self.clock.now() + self.recovery_window
                 self._recovery[user.id] = _RecoverySession(code, expires)

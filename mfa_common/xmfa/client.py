@@ -209,9 +209,15 @@ class XMfaClient(BaseClient):
     # ------------------------------------------------------------------ authenticated calls
 
     async def current_user(self, *, options: RequestOptions | None = None) -> UserAuth:
-        """``GET /api/auth/user``: the logged-in user (the server includes a fresh JWT)."""
+        """``GET /api/auth/user``: the logged-in user, with a freshly minted JWT whose ``mfa``
+        claim is current (CONFIRMED: the server's handler mints one on every call).
+
+        ``enable_mfa`` and ``disable_mfa`` return no JWT and leave the old one valid (CONFIRMED),
+        so its ``mfa`` claim goes stale; a client that holds its own session token (no ``auth=``
+        backend) adopts the fresh one here. An auth backend refreshes through this call itself.
+        """
         response = await self.request("GET", self.paths.current_user, options=options)
-        return parse_user_auth(response)
+        return self._adopt(parse_user_auth(response))
 
     async def generate_mfa(self, *, options: RequestOptions | None = None) -> MfaGenerate:
         """``GET /api/user/mfa/generate``: a new secret, its ``otpauth://`` link and recovery

@@ -42,6 +42,7 @@ from ..client import (
 )
 from ..code_providers import MfaChallenge
 from ..errors import (
+    AccountAwaitingApprovalError,
     AccountLockedError,
     APIStatusError,
     MfaCodeRejectedError,
@@ -277,7 +278,8 @@ class XMfaErrorMapper:
 
     * 429 with ``X-Account-Lockout`` → :class:`AccountLockedError` (``locked_until``,
       ``retry_after`` = seconds left);
-    * login 401 with ``X-MFA-Token`` → :class:`MfaRequiredError`;
+    * login 401 with ``X-MFA-Token`` → :class:`MfaRequiredError`; login 423 (awaiting an
+      administrator's approval) → :class:`AccountAwaitingApprovalError`;
     * ``authMFA`` 401/403/404 about the token → :class:`MfaTokenExpiredError`, else 401/403 →
       :class:`MfaCodeRejectedError`;
     * ``mfaRecover`` 401/403 → :class:`RecoveryCodeRejectedError`;
@@ -303,11 +305,12 @@ class XMfaErrorMapper:
         """The error for ``response``; ``operation`` is inferred from the request when None."""
         status = response.status_code
         error = parse_api_error(response.content)
-        if error is None and response.content:
-            return default_error_mapper(response)
         request = _request_of(response)
         if operation is None and request is not None:
             operation = self.paths.operation_of(request.method, request.url.path)
+        awaiting_approval = operation is Operation.LOGIN and status == 423
+        if error is None and response.content and not awaiting_approval:
+            return default_error_mapper(response)
         kw: dict[str, Any] = {
             "server_message": error.message if error and error.message else None,
             "details": error.fields if error else None,
@@ -332,6 +335,8 @@ class XMfaErrorMapper:
         denied = status in (401, 403)
         if operation is Operation.LOGIN and status == 401 and mfa_token_of(response.headers):
             return MfaRequiredError
+        if operation is Operation.LOGIN and status == 423:
+            return AccountAwaitingApprovalError
         if operation is Operation.AUTH:
             if status == 404 or (denied and _is_token_error(error)):
                 return MfaTokenExpiredError

@@ -9,24 +9,41 @@ What it enforces (each rule from the public API references; invented details are
   TOTP codes are checked for real (±1 step of 30 s) and a code whose time step was already
   used is refused (``401``, code 83). A wrong PIN is ``401``, code 84. The session id stays the
   same and is returned again.
+* Login is rate limited (CONFIRMED in the v1.0 docs: "Requests / 15-min window (user auth) 15"):
+  ``login_budget`` Basic logins per e-mail within ``login_window`` seconds (15 in 900 s by
+  default; ``None`` turns it off). The status of a throttled login is UNCONFIRMED; the fake
+  answers ``429`` + ``Retry-After`` (seconds until the oldest login leaves the window) and an
+  ErrorModel with code -1, the most plausible choice. Right or wrong password, every attempt
+  counts; the MFA step does not.
 * Sessions die after 15 minutes without an API call (on the injectable clock); any call,
   ``/session/keepalive`` included, refreshes them; ``/session/logout`` ends them. A dead or
   unknown session is ``401`` with code 14 (the real code is UNCONFIRMED).
 * CAPTCHA (how the real service signals it is UNCONFIRMED; this is the fake's choice): after
   ``captcha_after`` failed logins in a row (wrong password or wrong code) the next login with the
   right password answers ``207`` + ``Mfa-Code: 61`` and a blocked session id. Unblock it with
-  ``POST /session/unblock-captcha {"token": ...}`` (or ``GET ...?token=``) carrying that session
-  id; the right token is :attr:`QuatrixFake.captcha_token`. A wrong token is ``401``
-  ``{"valid": false}``. Once unblocked, the session continues with the user's MFA step, if any.
+  ``GET /session/unblock-captcha?token=...`` (the current contract, CONFIRMED) or the older
+  ``POST /session/unblock-captcha {"token": ...}``, carrying that session id; the right token is
+  :attr:`QuatrixFake.captcha_token`. A wrong token is ``401`` ``{"valid": false}``. Once
+  unblocked, the session continues with the user's MFA step, if any.
+* API keys (CONFIRMED first class in the current documentation): ``Authorization: Bearer <key>``
+  wherever a session id would do, with no session and no MFA step. Keys belong to one user,
+  several per user; :meth:`QuatrixFake.issue_api_key` makes one, :meth:`QuatrixFake.revoke_api_key`
+  ends it. An unknown or revoked key is ``401`` code 14, like a dead session (UNCONFIRMED).
+  A request with both a key and ``X-Auth-Token`` is judged by the key (the fake's choice).
 * Admin calls (``/user/...``) need an administrator (``403``, code 70 otherwise); unknown ids are
   ``400`` code 20 and nothing is applied. ``/user/set-mfa``, ``/user/reset-mfa`` and
   ``/user/remove-mfa`` close every session of the users. ``/user/set-mfa`` with ``PIN`` sets the
   PIN to ``code``; with ``2FA`` it forces 2FA (the meaning of ``code`` there is UNCONFIRMED and
   it is ignored); a user forced to 2FA without a secret logs in with a 207 + 71 whose partial
   session may call ``/profile/2fa/generate`` and ``/profile/set-mfa`` to set it up.
-* ``GET /profile/2fa/generate`` answers ``{"qr_code": <base64 PNG>, "secret": <base32>, "uri":
-  <otpauth URI>}`` — an INVENTED shape, since no document gives one.
-* Errors are ``{"code", "msg"}`` with the real codes. Every applied write is recorded in
+* ``GET /profile/2fa/generate`` answers ``application/octet-stream``: base64 text of a PNG QR code
+  of the pending ``otpauth://totp/Quatrix:<email>?secret=...&issuer=Quatrix`` URI, and nothing
+  else (CONFIRMED: octet-stream, "Image in base64 with QR code", no secret field; the exact
+  encoding is UNCONFIRMED, so ``two_factor_image`` also serves ``"png"`` bytes, a ``"data-uri"``
+  or the older ``"json"`` object). Tests learn the pending secret by decoding the image, or
+  from ``fake.user(email).pending_secret``.
+* Errors are ``{"code", "msg"}`` ErrorModels with the real codes, always sent as
+  ``application/json`` (unknown paths and methods included). Every applied write is recorded in
   ``fake.ledger``; latency, rate limiting and faults come from ``fake.controls``
   (:class:`~mfa_common.testing.FaultInjectionMiddleware`).
 """
@@ -36,38 +53,50 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
+import math
 import random
-import struct
+import secrets
 import threading
 import uuid
-import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
 import attrs
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mfa_common.clock import SYSTEM_CLOCK, Clock
 from mfa_common.testing import (
+    BadJson,
     FakeControls,
     FaultInjectionMiddleware,
     Ledger,
     ReplayRejectingVerifier,
     generate_base32_secret,
+    load_json,
 )
 
 from .. import _constants as C
 
-__all__ = ["FakeAccount", "FakeSession", "FakeUser", "MfaKind", "QuatrixFake", "create_app"]
+__all__ = [
+    "FakeAccount",
+    "FakeSession",
+    "FakeUser",
+    "MfaKind",
+    "QuatrixFake",
+    "TwoFactorImage",
+    "create_app",
+]
 
 MfaKind = Literal["none", "2fa", "pin"]
 SessionState = Literal["active", "mfa", "captcha"]
+#: How ``/profile/2fa/generate`` encodes its PNG (``"base64"`` text is the default).
+TwoFactorImage = Literal["base64", "png", "data-uri", "json"]
 
 
 @attrs.define
@@ -130,25 +159,10 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
     return {"code": -1, "msg": message}
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
-
-
 def _qr_png(text: str) -> bytes:
-    """A PNG of the QR code of ``text`` (segno when installed, else a 1x1 placeholder PNG)."""
-    try:
-        import segno
-    except ImportError:  # pragma: no cover - segno ships with the cli extra
-        header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-        raw = zlib.compress(b"\x00\xff")
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", raw)
-            + _png_chunk(b"IEND", b"")
-        )
+    """A PNG of the QR code of ``text``, drawn with segno."""
+    import segno
+
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="png", scale=4)
     return buffer.getvalue()
@@ -158,7 +172,9 @@ class QuatrixFake:
     """The fake Quatrix server; see the module docstring. It is itself an ASGI app.
 
     ``clock`` drives TOTP and session expiry (share a ``FakeClock`` with the client in tests);
-    ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it.
+    ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it;
+    ``two_factor_image`` chooses the encoding of the 2FA QR image; ``login_budget`` logins per
+    e-mail in ``login_window`` seconds are allowed (see the module docstring).
     Counters for tests: :attr:`stats` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
     ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
     """
@@ -174,6 +190,9 @@ class QuatrixFake:
         session_idle_timeout: float = C.SESSION_IDLE_TIMEOUT,
         account_forced_2fa: bool = False,
         user_limit: int = 50,
+        two_factor_image: TwoFactorImage = "base64",
+        login_budget: int | None = C.LOGIN_RATE_LIMIT,
+        login_window: float = C.LOGIN_RATE_WINDOW,
         seed: int | None = None,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -183,6 +202,10 @@ class QuatrixFake:
         self.session_idle_timeout = session_idle_timeout
         self.account_forced_2fa = account_forced_2fa
         self.user_limit = user_limit
+        self.two_factor_image: TwoFactorImage = two_factor_image
+        self.login_budget = login_budget
+        self.login_window = login_window
+        self._login_attempts: dict[str, deque[float]] = {}
         self.verifier = ReplayRejectingVerifier()
         self.stats: Counter[str] = Counter()
         self._logins: Counter[str] = Counter()
@@ -190,6 +213,7 @@ class QuatrixFake:
         self._lock = threading.RLock()
         self._users: dict[str, FakeUser] = {}
         self._sessions: dict[str, FakeSession] = {}
+        self._api_keys: dict[str, str] = {}  # key -> user id
         self.account_id = self._new_id()
         for user in users:
             self.add_user(user)
@@ -212,7 +236,9 @@ class QuatrixFake:
             Route(C.API_PREFIX + "/user/reset-mfa", self._user_reset_mfa, methods=["POST"]),
             Route(C.API_PREFIX + "/user/remove-mfa", self._user_remove_mfa, methods=["POST"]),
         ]
-        self.starlette = Starlette(routes=routes, exception_handlers={QxError: self._on_error})
+        self.starlette = Starlette(
+            routes=routes, exception_handlers={QxError: self._on_error, HTTPException: self._on_http_error}
+        )
         self.starlette.state.controls = self.controls
         self._asgi = FaultInjectionMiddleware(self.starlette, self.controls, error_body=_error_body)
 
@@ -326,6 +352,31 @@ class QuatrixFake:
         """Completed logins (after any MFA step) of a user."""
         return self._logins[email.lower()]
 
+    def issue_api_key(self, email: str) -> str:
+        """A new API key for this user (a user may hold several)."""
+        with self._lock:
+            user = self.user(email)
+            key = "qx_" + secrets.token_urlsafe(30)
+            self._api_keys[key] = user.id
+            return key
+
+    def revoke_api_key(self, key: str) -> None:
+        """End a key at once (unknown keys are ignored)."""
+        with self._lock:
+            self._api_keys.pop(key, None)
+
+    def api_keys_of(self, email: str) -> int:
+        """How many live keys this user holds."""
+        user = self.user(email)
+        with self._lock:
+            return sum(1 for owner in self._api_keys.values() if owner == user.id)
+
+    def open_session(self, email: str) -> str:
+        """A fully logged-in session id for this user, made without a login (so it spends no
+        login budget): for tests that exercise other operations."""
+        with self._lock:
+            return self._new_session(self.user(email), "active").id
+
     def expire_all_sessions(self) -> None:
         """Forget every session (as a server restart would)."""
         with self._lock:
@@ -338,6 +389,15 @@ class QuatrixFake:
 
     # -- helpers -------------------------------------------------------------------------------
 
+    async def _on_http_error(self, request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods answer an ErrorModel too (always ``application/json``)."""
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"code": -1, "msg": f"{exc.detail}: {request.method} {request.url.path}"},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     async def _on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, QxError)
         return JSONResponse({"code": exc.code, "msg": exc.msg}, status_code=exc.status, headers=exc.headers)
@@ -349,14 +409,17 @@ class QuatrixFake:
                 raise QxError(400, 11, "Missing request body")
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise QxError(400, 10, "Request body is not valid JSON") from None
+            data = load_json(raw)
+        except BadJson as exc:
+            raise QxError(400, 10, f"Request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise QxError(400, 10, "Request body must be a JSON object")
         return data
 
     def _session(self, request: Request, *, allow_setup: bool = False) -> tuple[FakeSession, FakeUser]:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return self._api_key_caller(key.strip())
         token = request.headers.get(C.AUTH_TOKEN_HEADER)
         if not token:
             raise QxError(401, 14, "Not authorized: X-Auth-Token is missing")
@@ -381,6 +444,31 @@ class QuatrixFake:
                     raise QxError(401, code, "Action is not allowed without the MFA step")
             session.last_active = now
             return session, user
+
+    def _api_key_caller(self, key: str) -> tuple[FakeSession, FakeUser]:
+        """(a transient session, the user) of an API key; 401 code 14 when it is not live."""
+        with self._lock:
+            user = self._users.get(self._api_keys.get(key, ""))
+            if user is None:
+                raise QxError(401, 14, "Not authorized: the API key is not valid")
+            self.stats["api_key_call"] += 1
+            # Not stored: a key is no session, so closing "other sessions" closes them all.
+            return FakeSession("api-key", user.id, "active", self.clock.now()), user
+
+    def _spend_login_budget(self, email: str) -> None:
+        """Count one Basic login of ``email``; 429 + ``Retry-After`` once the window is full."""
+        if self.login_budget is None:
+            return
+        now = self.clock.now()
+        attempts = self._login_attempts.setdefault(email.lower(), deque())
+        while attempts and now - attempts[0] >= self.login_window:
+            attempts.popleft()
+        if len(attempts) >= self.login_budget:
+            self.stats["login_throttled"] += 1
+            oldest = attempts[0] if attempts else now  # a budget of 0 refuses every login
+            wait = max(1, math.ceil(oldest + self.login_window - now))
+            raise QxError(429, -1, "Too many logins: try again later", headers={"Retry-After": str(wait)})
+        attempts.append(now)
 
     def _admin(self, request: Request) -> FakeUser:
         _, user = self._session(request)
@@ -496,6 +584,7 @@ class QuatrixFake:
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise QxError(401, 14, "Not authorized: HTTP Basic credentials are required") from None
         with self._lock:
+            self._spend_login_budget(email)
             try:
                 user = self.user(email)
             except KeyError:
@@ -676,8 +765,16 @@ class QuatrixFake:
         uri = f"otpauth://totp/Quatrix:{quote(user.email)}?secret={secret}&issuer=Quatrix"
         with self._lock:
             user.pending_secret = secret
-        png = base64.b64encode(_qr_png(uri)).decode("ascii")
-        return JSONResponse({"qr_code": png, "secret": secret, "uri": uri})
+        if self.two_factor_image == "json":
+            png_text = base64.b64encode(_qr_png(uri)).decode("ascii")
+            return JSONResponse({"qr_code": png_text, "secret": secret, "uri": uri})
+        image = _qr_png(uri)
+        body = {
+            "base64": base64.b64encode(image),
+            "png": image,
+            "data-uri": b"data:image/png;base64," + base64.b64encode(image),
+        }[self.two_factor_image]
+        return Response(body, media_type="application/octet-stream")
 
     async def _profile_set_mfa(self, request: Request) -> Response:
         session, user = self._session(request, allow_setup=True)
@@ -799,7 +896,10 @@ class QuatrixFake:
 def _same(given: str, expected: str) -> bool:
     import hmac
 
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    # surrogatepass: a scripted value that is not valid text compares instead of raising.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def create_app(users: Iterable[FakeUser] = (), **options: Any) -> QuatrixFake:

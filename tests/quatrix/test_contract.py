@@ -86,9 +86,13 @@ async def test_every_operation_validates_against_the_document() -> None:
         step = await c.auth_api.login("pin@example.com", PASSWORD)
         assert step.kind == "captcha"
         assert step.session_id is not None
+        # The POST form is the one the document describes (GET, the default, is newer).
         with pytest.raises(CaptchaRejectedError):
-            await c.auth_api.unblock_captcha("nope", session_id=step.session_id)
-        assert (await c.auth_api.unblock_captcha(fake.captcha_token, session_id=step.session_id)).valid
+            await c.auth_api.unblock_captcha("nope", session_id=step.session_id, method="POST")
+        unblocked = await c.auth_api.unblock_captcha(
+            fake.captcha_token, session_id=step.session_id, method="POST"
+        )
+        assert unblocked.valid
     # A dead session id: the fake's 401 ErrorModel on an authenticated path.
     dead = {"X-Auth-Token": "00000000-0000-4000-8000-000000000000"}
     async with QuatrixClient("http://127.0.0.1", transport=transport, headers=dead) as anonymous:

@@ -14,6 +14,7 @@ from mfa_common.errors import (
     MfaRequiredError,
     PermissionDeniedError,
 )
+from mfa_common.qr_decode import decode_qr_text
 from mfa_common.totp import Totp
 from quatrix_async import AuthType, CaptchaRejectedError
 from quatrix_async.testing import QuatrixFake
@@ -347,11 +348,12 @@ async def test_forced_2fa_user_without_secret_can_set_it_up_in_the_partial_sessi
         assert step.session_id is not None
         headers = {"X-Auth-Token": step.session_id.reveal()}
         response = await client.request("GET", "profile/2fa/generate", headers=headers, authenticated=False)
-        secret = response.json()["secret"]
+        assert response.headers["content-type"] == "application/octet-stream"
+        totp = Totp.from_uri(decode_qr_text(response.content))
         await client.request(
             "POST",
             "profile/set-mfa",
-            json={"auth_type": "2FA", "code": Totp(secret).code_at(clock.now())},
+            json={"auth_type": "2FA", "code": totp.code_at(clock.now())},
             headers=headers,
             authenticated=False,
         )

@@ -171,7 +171,12 @@ def test_two_factor_secret_accepts_a_bare_string_or_an_object(payload: object) -
 
 def _response(status: int, body: object, *, raw: bytes | None = None) -> httpx.Response:
     content = raw if raw is not None else json.dumps(body).encode()
-    return httpx.Response(status, content=content, request=httpx.Request("GET", "https://h/api/1.0/profile"))
+    return httpx.Response(
+        status,
+        content=content,
+        headers={"Content-Type": "application/json"},
+        request=httpx.Request("GET", "https://h/api/1.0/profile"),
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,13 @@ from tests.contract import ValidatingTransport
 SPEC = "shellhub-mfa.yaml"
 
 
+def unexpected_violations(transport: ValidatingTransport) -> list[str]:
+    """Spec violations minus the one known departure of the real server: a refused credential
+    gets a 401 with no body at all (ShellHub's authn middleware, CONFIRMED), where the document
+    shows an example message."""
+    return [v for v in transport.violations if "response 401: MissingData()" not in v]
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(1_700_000_000.0)
@@ -65,4 +72,4 @@ def connect(fake: XMfaFake, clock: FakeClock, mode: str) -> Iterator[ClientFacto
 
         yield asgi_client
     for transport in transports:
-        assert transport.violations == []
+        assert unexpected_violations(transport) == []
