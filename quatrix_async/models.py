@@ -9,10 +9,8 @@ and unknown enum values are kept as plain strings. Session ids, codes, passwords
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime, timezone
 import json
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
