@@ -154,7 +154,7 @@ def _user_dict(user: User) -> dict[str, Any]:
         "suspended": user.is_suspended,
         "archived": user.is_archived,
         "account_id": user.account_id,
-        "last_login": user.last_login_timestamp,
+        "last_login": user.last_login_timestamp.isoformat() if user.last_login_timestamp else None,
     }
 
 
