@@ -637,6 +637,8 @@ class MetalCloudFake:
             raise Fail(400, ["token must be a string"])
         if user.totp_secret is None:
             raise Fail(404, "User not found")
+        if user.suspended or user.archived:
+            raise Fail(403, "User is suspended or archived")
         verdict = self.verifier.verify(
             str(user.id), code, secret_base32=user.totp_secret, now=self.clock.now()
         )
