@@ -20,10 +20,17 @@ or credentials (including a refused second factor and a config file others can r
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run
     metalcloud-async users suspend-without-2fa --concurrency 20 --rate 20 --journal suspend.journal
+    metalcloud-async users force-2fa-reenrol --csv lost-phones.csv --journal reenrol.journal
+    metalcloud-async users force-2fa-reenrol --created-before 2024-01-01 --dry-run
+    metalcloud-async users create --csv new-users.csv --journal create.journal
+    metalcloud-async users ssh-keys add --csv keys.csv
+    metalcloud-async users limits set --csv limits.csv --json
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -54,11 +61,12 @@ from mfa_common.cli_support import (
     write_private_file,
 )
 from mfa_common.clock import Clock
-from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
+from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
+from . import admin_jobs
 from .client import MetalCloudClient
 from .errors import TwoFactorCodeRejectedError
-from .models import User, UserInfo
+from .models import User, UserInfo, parse_timestamp
 
 __all__ = ["build_app", "main"]
 
@@ -484,6 +492,160 @@ def _report(summary: BatchSummary, json_out: bool, journal: Path | None) -> int:
     return exit_code_for(summary)
 
 
+# --------------------------------------------------------------------------- admin batch jobs
+# Thin wrappers: the jobs themselves (CSV rows, checks, writes, verification) are in
+# metalcloud_async.admin_jobs.
+
+_CSV = typer.Option(None, "--csv", help="CSV file with a header row (one item per row).", dir_okay=False)
+_PLAN = typer.Option(False, "--dry-run", help="Show what would change; send no write.")
+
+
+def _run_job(
+    ctx: typer.Context,
+    build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
+    *,
+    dry_run: bool,
+    concurrency: int,
+    rate: float | None,
+    journal: Path | None,
+    json_out: bool,
+) -> None:
+    state = _state(ctx)
+
+    async def run() -> int:
+        settings = _settings(state)
+        client, _ = _client(state, settings)
+        async with client:
+            job = build(client)
+            label = f"{job.name} (dry run)" if dry_run else job.name
+            with BatchProgressDisplay(label, enabled=not json_out, console=stderr_console()) as bar:
+                result = await admin_jobs.run_admin_job(
+                    job, dry_run=dry_run, concurrency=concurrency, rate=rate, journal=journal, on_progress=bar
+                )
+        if json_out:
+            emit_json(result.as_dict())
+            return exit_code_for(result.summary)
+        out = stdout_console()
+        for change in result.planned:
+            out.print(json.dumps(change, sort_keys=True, default=str), markup=False, highlight=False)
+        if dry_run:
+            out.print(f"Dry run: {len(result.planned)} would change; nothing was sent.")
+        print_summary(out, result.summary, title=label)
+        if not result.summary.ok and journal is not None:
+            stderr_console().print(f"Re-run with --journal {journal} to resume.")
+        return exit_code_for(result.summary)
+
+    run_command(run)
+
+
+def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Any:
+    """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
+    if path is None:
+        raise CliError("--csv FILE is required")
+    try:
+        return admin_jobs.read_csv(path, parse)
+    except InvalidInputError as exc:
+        raise CliError(str(exc)) from None
+
+
+def force_2fa_reenrol(
+    ctx: typer.Context,
+    csv_file: Path | None = _CSV,
+    created_before: str | None = typer.Option(
+        None, "--created-before", help="Instead of a CSV: every user whose authenticator is older (ISO date)."
+    ),
+    dry_run: bool = _PLAN,
+    concurrency: int = _CONC,
+    rate: float | None = _RATE,
+    journal: Path | None = _JOURNAL,
+    json_out: bool = _JSON,
+) -> None:
+    """Force users to enrol a new authenticator at their next login (CSV column: user)."""
+    if (csv_file is None) == (created_before is None):
+        raise CliError("give exactly one of --csv FILE and --created-before DATE")
+    rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
+    try:
+        cutoff = parse_timestamp(created_before) if created_before is not None else None
+    except ValueError:
+        raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
+    _run_job(
+        ctx,
+        lambda c: admin_jobs.force_reenrolment_job(c, rows=rows, created_before=cutoff),
+        dry_run=dry_run,
+        concurrency=concurrency,
+        rate=rate,
+        journal=journal,
+        json_out=json_out,
+    )
+
+
+def create_users(
+    ctx: typer.Context,
+    csv_file: Path | None = _CSV,
+    dry_run: bool = _PLAN,
+    concurrency: int = _CONC,
+    rate: float | None = _RATE,
+    journal: Path | None = _JOURNAL,
+    json_out: bool = _JSON,
+) -> None:
+    """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
+    existing e-mails are skipped, so a re-run never duplicates."""
+    rows = _rows(csv_file, admin_jobs.parse_new_user_row)
+    _run_job(
+        ctx,
+        lambda c: admin_jobs.create_users_job(c, rows),
+        dry_run=dry_run,
+        concurrency=concurrency,
+        rate=rate,
+        journal=journal,
+        json_out=json_out,
+    )
+
+
+def add_ssh_keys(
+    ctx: typer.Context,
+    csv_file: Path | None = _CSV,
+    dry_run: bool = _PLAN,
+    concurrency: int = _CONC,
+    rate: float | None = _RATE,
+    journal: Path | None = _JOURNAL,
+    json_out: bool = _JSON,
+) -> None:
+    """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
+    rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
+    _run_job(
+        ctx,
+        lambda c: admin_jobs.add_ssh_keys_job(c, rows),
+        dry_run=dry_run,
+        concurrency=concurrency,
+        rate=rate,
+        journal=journal,
+        json_out=json_out,
+    )
+
+
+def set_limits(
+    ctx: typer.Context,
+    csv_file: Path | None = _CSV,
+    dry_run: bool = _PLAN,
+    concurrency: int = _CONC,
+    rate: float | None = _RATE,
+    journal: Path | None = _JOURNAL,
+    json_out: bool = _JSON,
+) -> None:
+    """Set user limits from a CSV (user, then one column per limit, e.g. infrastructure_active_max_count)."""
+    rows = _rows(csv_file, admin_jobs.parse_limits_row)
+    _run_job(
+        ctx,
+        lambda c: admin_jobs.set_limits_job(c, rows),
+        dry_run=dry_run,
+        concurrency=concurrency,
+        rate=rate,
+        journal=journal,
+        json_out=json_out,
+    )
+
+
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
     """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
     with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
@@ -504,6 +666,14 @@ def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -
     users = typer.Typer(help="User administration (needs an administrator).", no_args_is_help=True)
     users.command("without-2fa")(cli_command(without_2fa))
     users.command("suspend-without-2fa")(cli_command(suspend_without_2fa))
+    users.command("force-2fa-reenrol")(cli_command(force_2fa_reenrol))
+    users.command("create")(cli_command(create_users))
+    ssh_keys = typer.Typer(help="Users' SSH keys.", no_args_is_help=True)
+    ssh_keys.command("add")(cli_command(add_ssh_keys))
+    users.add_typer(ssh_keys, name="ssh-keys")
+    limits = typer.Typer(help="Users' resource limits.", no_args_is_help=True)
+    limits.command("set")(cli_command(set_limits))
+    users.add_typer(limits, name="limits")
     app.add_typer(users, name="users")
     return app
 
