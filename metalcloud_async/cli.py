@@ -163,6 +163,7 @@ def _user_dict(user: User) -> dict[str, Any]:
         "archived": user.is_archived,
         "account_id": user.account_id,
         "last_login": user.last_login_timestamp.isoformat() if user.last_login_timestamp else None,
+        "password_change_required": user.password_change_required,
     }
 
 
@@ -252,6 +253,8 @@ def login(ctx: typer.Context, json_out: bool = _JSON) -> None:
             out.print(f"Method: {method}; second factor: {second}; access level: {me.access_level or '-'}")
             if provider is not None:
                 out.print("Session closed (logged out).")
+        if me.password_change_required:
+            stderr_console().print("warning: the server requires a password change for this account.")
         return EXIT_OK
 
     run_command(run)
