@@ -5,26 +5,41 @@ operation's own error class."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from mfa_common._httpx import Response
-from mfa_common.client import structure
+from mfa_common.client import RequestOptions, structure
 from mfa_common.errors import APIStatusError
 
 from .auth import status_error
 from .models import User, converter
-from .protocol import LATEST, Revision, if_match_value
+from .protocol import LATEST, Revision, if_match_value, user_resource
 
-__all__ = ["check_revision", "refined", "user_from"]
+if TYPE_CHECKING:
+    from .client import MetalCloudClient
+
+__all__ = ["check_revision", "refined", "user_from", "user_revision_reader"]
 
 
 def user_from(body: Any, response: Response) -> User:
     """The ``User`` of an answer, with its ``ETag`` header."""
     user = structure(converter, body, User, response)
     return attrs.evolve(user, etag=response.headers.get("etag"))
+
+
+def user_revision_reader(
+    client: MetalCloudClient, user_id: int, options: RequestOptions | None
+) -> Callable[[], Awaitable[int]]:
+    """What ``revision=LATEST`` reads before a user write: the user's current revision."""
+
+    async def read() -> int:
+        body, response = await client._json("GET", user_resource(user_id), options=options)
+        return user_from(body, response).revision
+
+    return read
 
 
 def check_revision(revision: Revision) -> None:

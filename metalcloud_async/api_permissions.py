@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mfa_common.client import RequestOptions, parse_json_body, structure
 from mfa_common.errors import InvalidInputError
 
-from ._results import check_revision, user_from
+from ._results import check_revision, user_revision_reader
 from .models import (
     AdminPasswordRevealPermissions,
     SpecialPermissions,
@@ -53,15 +53,10 @@ class UserPermissionsAPI:
         )
         if not payload:
             raise InvalidInputError("no permission to change")
-
-        async def read() -> int:
-            body, response = await self._c._json("GET", user_resource(user_id), options=options)
-            return user_from(body, response).revision
-
         response = await self._c._write(
             user_resource(user_id, "actions", "change-resource-permissions"),
             revision=revision,
-            read_revision=read,
+            read_revision=user_revision_reader(self._c, user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,

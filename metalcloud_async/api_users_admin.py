@@ -16,7 +16,7 @@ from mfa_common.client import RequestOptions, parse_json_body, structure
 from mfa_common.errors import ConflictError, InvalidInputError
 from mfa_common.secret import Secret, wrap
 
-from ._results import check_revision, refined, user_from
+from ._results import check_revision, refined, user_from, user_revision_reader
 from .errors import EmailAlreadyInUseError, EmailAlreadyVerifiedError, ReenrolmentAlreadyPendingError
 from .models import (
     ChangeUserAccount,
@@ -48,11 +48,7 @@ class UsersAdminMixin:
     _c: MetalCloudClient
 
     def _reader(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
-        async def read() -> int:
-            body, response = await self._c._json("GET", user_resource(user_id), options=options)
-            return user_from(body, response).revision
-
-        return read
+        return user_revision_reader(self._c, user_id, options)
 
     def _config_reader(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
         async def read() -> int:
@@ -99,9 +95,11 @@ class UsersAdminMixin:
         return user_from(body, response)
 
     async def find_by_email(self, email: str, *, options: RequestOptions | None = None) -> UserInfo | None:
-        """The user with this e-mail address (case-insensitive), or None (one listing request)."""
+        """The user with this e-mail address (compared case-insensitively), or None. Uses the
+        listing's ``search`` on ``email`` (case-insensitive on nestjs-paginate) rather than the
+        case-sensitive ``filter.email``, then keeps only an exact match."""
         wanted = email.strip().lower()
-        async for info in self._c.users.list(filters={"email": email.strip()}, options=options):
+        async for info in self._c.users.list(search=email.strip(), search_by=["email"], options=options):
             if info.email.lower() == wanted:
                 return info
         return None

@@ -384,6 +384,7 @@ class AdminHandlers:
         if user.email_verified:
             raise Fail(409, "The e-mail address is already verified")
         self._send_verification(user)
+        self.fake.controls.ledger.record("resend-email-verification", str(user.id))
         return self.fake._user_response(user)
 
     def suspend_reasons(self, request: Request, body: Any) -> Response:

@@ -90,6 +90,22 @@ _CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
+def _encodable(value: Any) -> bool:
+    """False for text holding a lone surrogate (JSON allows it, UTF-8 cannot carry it): stored,
+    it would break every later answer that shows it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    return True
+
+
 def validate_fields(
     body: Any,
     fields: Mapping[str, str],
@@ -108,6 +124,12 @@ def validate_fields(
         if body.get(name) is None:
             problems.append(f"{name} should not be empty")
     for name, value in body.items():
+        if not _encodable(name):
+            problems.append("a property name is not valid UTF-8 text")
+            continue
+        if not _encodable(value):
+            problems.append(f"{name} must be valid UTF-8 text")
+            continue
         kind = fields.get(name)
         if kind is None:
             problems.append(f"property {name} should not exist")

@@ -561,3 +561,47 @@ async def test_invalid_input_is_refused_before_sending(fake: MetalCloudFake, loc
         with pytest.raises(InvalidInputError):
             await client.users.create("not-an-address", display_name="X")
     assert fake.controls.total_requests == 0
+
+
+async def test_fake_refuses_lone_surrogates_without_corrupting_state(
+    fake: MetalCloudFake, local: dict[str, Any]
+) -> None:
+    target = fake.add_user("target@example.test", "target-password")
+    key = {"Authorization": f"Bearer {fake.user(ADMIN_EMAIL).api_key}", "Content-Type": "application/json"}
+    bodies = [
+        (
+            "POST",
+            "/api/v2/users",
+            '{"displayName": "\\ud800", "email": "s@example.test", "accessLevel": "user"}',
+        ),
+        ("PATCH", f"/api/v2/users/{target.id}/config", '{"displayName": "bad \\udfff"}'),
+        ("PATCH", f"/api/v2/users/{target.id}/config", '{"\\ud800": true}'),
+        ("PATCH", f"/api/v2/users/{target.id}/meta", '{"guiSettings": {"userAgent": "\\ud800"}}'),
+        ("POST", f"/api/v2/users/{target.id}/ssh-keys", '{"sshKey": "ssh-ed25519 AAAA \\ud800"}'),
+    ]
+    async with httpx.AsyncClient(**local) as raw:
+        for method, path, body in bodies:
+            headers = {**key, "If-Match": str(target.config_revision)}
+            answer = await raw.request(method, path, content=body.encode(), headers=headers)
+            assert answer.status_code == 400, (path, answer.text)
+        assert (await raw.get(f"/api/v2/users/{target.id}", headers=key)).status_code == 200
+        assert (await raw.get("/api/v2/users", headers=key)).status_code == 200
+    assert fake.ledger.entries() == [] and fake.find_user("s@example.test") is None
+
+
+async def test_current_user_api_key_path_has_no_user_id(fake: MetalCloudFake) -> None:
+    recorder = Recorder(httpx.ASGITransport(fake.app))
+    async with MetalCloudClient(
+        "http://metalcloud.localhost", api_key=fake.user(TOTP_EMAIL).api_key, transport=recorder
+    ) as client:
+        key = await client.user.get_api_key()
+    assert key.user_id == fake.user(TOTP_EMAIL).id
+    assert [r.url.path for r in recorder.sent] == ["/api/v2/user/api-key"]
+
+
+async def test_find_by_email_ignores_case_and_substrings(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    fake.add_user("Mixed.Case@Example.test", "pw-mixed-123")
+    fake.add_user("xmixed.case@example.test.org", "pw-other-123")
+    async with admin(fake, local) as client:
+        found = await client.users.find_by_email("mixed.case@example.TEST")
+        assert found is not None and found.email == "Mixed.Case@Example.test"
