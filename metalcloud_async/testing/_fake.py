@@ -16,6 +16,16 @@ documents:
   ``If-Match`` (428 when missing, 412 when stale; ``2fa-enable``/``2fa-disable`` only check
   presence, as their spec lists no 412); every applied write bumps the revision and is recorded
   in the controls' ledger.
+* **Lockout**: ``max_failed_logins`` wrong passwords for one address within
+  ``failed_login_window`` seconds (the real server's documented defaults, 5 and 300) lock it
+  out: ``/login`` answers 403 "Too many failed login attempts" even with the right password
+  (the real status is undocumented) until the oldest failure leaves the window.
+* **Forced re-enrolment**: for a user whose ``authenticatorMustChange`` is set, ``/login``
+  skips the old second factor and sets a session good only for ``GET /user``,
+  ``2fa-generate``, ``2fa-enable`` and logout (403 elsewhere); enabling a new authenticator
+  clears the flag and ends that session, so the next login uses the new code.
+* **Administration**: the other user operations live in :mod:`._admin`; ``users/{id}/config``
+  has its own revision (``ETag`` of ``GET .../config``), compared and bumped by its ``PATCH``.
 * **Errors**: NestJS bodies ``{"statusCode", "message", "error"}`` (``message`` a list for
   validation errors).
 * **Listing**: nestjs-paginate query syntax and the ``data/meta/links`` envelope.

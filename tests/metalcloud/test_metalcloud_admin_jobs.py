@@ -9,6 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+import httpx
 import pytest
 
 from metalcloud_async import MetalCloudClient
@@ -232,3 +235,47 @@ def test_empty_or_missing_csv(tmp_path: Path) -> None:
         read_csv(write_csv(tmp_path / "e.csv", "user\n\n"), parse_user_row)
     with pytest.raises(InvalidInputError, match="cannot read"):
         read_csv(tmp_path / "absent.csv", parse_user_row)
+
+
+class _CancelAfterWrite(httpx.AsyncBaseTransport):
+    """Cancels the run right after the server answered one creation: the write is applied, its
+    journal line stays ``started`` (what a kill mid-write leaves)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, scope: anyio.CancelScope, after: int) -> None:
+        self.inner = inner
+        self.scope = scope
+        self.after = after
+        self.creations = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path == "/api/v2/users":
+            self.creations += 1
+            if self.creations == self.after:
+                self.scope.cancel()
+                await anyio.lowlevel.checkpoint()
+        return response
+
+
+async def test_a_run_cancelled_mid_write_resumes_by_verifying(
+    fake: MetalCloudFake, url: str, tmp_path: Path
+) -> None:
+    path = new_users_csv(tmp_path, 6)
+    journal = tmp_path / "create.journal"
+    with anyio.CancelScope() as scope:
+        transport = _CancelAfterWrite(httpx.AsyncHTTPTransport(), scope, after=3)
+        async with MetalCloudClient(
+            url, api_key=fake.user(ADMIN_EMAIL).api_key, transport=transport, max_retries=0
+        ) as client:
+            await run_admin_job(
+                create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
+            )
+    assert scope.cancelled_caught and len(fake.ledger.entries("create-user")) == 3
+    async with client_for(fake, url) as client:
+        resumed = await run_admin_job(
+            create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
+        )
+    # Two rows finished before the cancel (skipped by the journal), the third was in doubt and
+    # found applied by the verification, the other three are created now: none twice.
+    assert (resumed.summary.done, resumed.summary.skipped) == (4, 2)
+    assert len(fake.ledger.entries("create-user")) == 6 and fake.ledger.duplicates("create-user") == {}
