@@ -69,6 +69,9 @@ class UserSshKeysAPI:
         return structure(converter, body, UserSshKey, response)
 
     async def delete(self, user_id: int, key_id: int, *, options: RequestOptions | None = None) -> None:
-        """``DELETE`` (204; ``NotFoundError`` for an unknown or already deleted key)."""
+        """``DELETE`` (204; ``NotFoundError`` for an unknown or already deleted key). Not
+        replayed after a lost answer: a replay would meet 404 for a key it did delete."""
         check_id(key_id, "key_id")
-        await self._c.request("DELETE", user_resource(user_id, "ssh-keys", key_id), options=options)
+        await self._c.request(
+            "DELETE", user_resource(user_id, "ssh-keys", key_id), options=options, idempotent=False
+        )

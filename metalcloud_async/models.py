@@ -850,3 +850,30 @@ def _structure_number(value: Any, _: Any) -> Number | None:
 
 
 converter.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
+
+
+# The nested objects of a User are informative extras: a server shaping one of them differently
+# (a list for ``permissions``, a string for a limit) must not make the whole User unreadable,
+# so such a field that does not fit is left None instead of failing the answer.
+_LENIENT_NESTED = (
+    UserPermissions,
+    UserLimits,
+    UserLimitsDisabled,
+    UserMeta,
+    UserConfiguration,
+    GenericGUISettings,
+)
+_LENIENT_TYPES = {cls | None for cls in _LENIENT_NESTED}
+
+
+def _lenient(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    member = next(a for a in tp.__args__ if a is not type(None))
+    try:
+        return converter.structure(value, member)
+    except Exception:  # noqa: BLE001 - any shape the model cannot read is dropped, see above
+        return None
+
+
+converter.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)

@@ -605,3 +605,27 @@ async def test_find_by_email_ignores_case_and_substrings(fake: MetalCloudFake, l
     async with admin(fake, local) as client:
         found = await client.users.find_by_email("mixed.case@example.TEST")
         assert found is not None and found.email == "Mixed.Case@Example.test"
+
+
+def test_a_user_with_oddly_shaped_nested_objects_still_reads() -> None:
+    from metalcloud_async.models import User, converter
+
+    user = converter.structure(
+        {"id": 4, "limits": {"driveMaxSizeMbytes": "lots"}, "config": {"revision": "3"}, "disabledLimits": 7},
+        User,
+    )
+    assert user.id == 4 and user.limits is None and user.disabled_limits is None
+    assert user.config is not None and user.config.revision == 3
+
+
+async def test_a_lost_delete_answer_is_not_replayed(fake: MetalCloudFake, local: dict[str, Any]) -> None:
+    from mfa_common.errors import APIConnectionError
+
+    target = fake.add_user("target@example.test", "target-password")
+    async with admin(fake, local) as client:
+        key = await client.users.ssh_keys.add(target.id, SSH_KEY)
+        fake.controls.fail_next("drop_after", path=f"/api/v2/users/{target.id}/ssh-keys/{key.id}")
+        with pytest.raises(APIConnectionError):
+            await client.users.ssh_keys.delete(target.id, key.id)
+    assert fake.controls.requests_to("DELETE", f"/api/v2/users/{target.id}/ssh-keys/{key.id}") == 1
+    assert len(fake.ledger.entries("delete-ssh-key")) == 1
