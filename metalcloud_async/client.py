@@ -1,5 +1,8 @@
 """The MetalCloud v2 client: ``client.user`` (the caller's account), ``client.users`` (user
-administration) and ``client.auth`` (login, login-2fa, logout).
+administration, with the sub-groups ``limits``, ``delegates``, ``permissions`` and ``ssh_keys``;
+the administration calls are in :mod:`~metalcloud_async.api_users_admin` and the ``api_*``
+modules) and ``client.auth`` (login, login-2fa, logout, the authentication-provider lookup and
+completing a forced 2FA re-enrolment).
 
 Optimistic concurrency: every write takes ``revision``: a number (sent as ``If-Match: <n>``,
 the bare decimal revision as the official CLI sends it), :data:`~metalcloud_async.protocol.LATEST`
