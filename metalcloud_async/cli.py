@@ -65,8 +65,8 @@ from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputEr
 
 from . import admin_jobs
 from .client import MetalCloudClient
-from .errors import TwoFactorCodeRejectedError
-from .models import User, UserInfo, parse_timestamp
+from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+from .models import TwoFactorAuthenticationSecret, User, UserInfo, parse_timestamp
 
 __all__ = ["build_app", "main"]
 
@@ -282,26 +282,43 @@ def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool
     """Enrol two-factor authentication: draw the QR code, then enable it with a code from the app.
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
-    (or use ``--save-qr``/``--show-secret`` and store it somewhere safe)."""
+    (or use ``--save-qr``/``--show-secret`` and store it somewhere safe). When an administrator
+    forced a new authenticator, this enrols it (the login gives a session for nothing else)."""
     state = _state(ctx)
+
+    def show(generated: TwoFactorAuthenticationSecret, account: str) -> None:
+        uri = generated.totp(account=account).to_uri()
+        if save_qr is not None:
+            write_private_file(save_qr, generated.qr_png.reveal())
+            stderr_console().print(f"QR code saved to {save_qr} (owner-only).")
+        out = stdout_console()
+        out.print("Scan this QR code with your authenticator app:")
+        out.print(render_qr(uri), markup=False, highlight=False)
+        if show_secret:
+            out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
 
     async def run() -> int:
         settings = _settings(state)
         client, _ = _client(state, settings)
         out, err = stdout_console(), stderr_console()
         async with client:
-            me = await client.user.get()
+            try:
+                me = await client.user.get()
+            except TwoFactorEnrolmentRequiredError as pending:
+                email = settings.get("email") or "-"
+
+                async def ask(generated: TwoFactorAuthenticationSecret) -> str:
+                    err.print("An administrator requires a new authenticator for this account.")
+                    show(generated, email)
+                    return state.prompter.ask("Code from your authenticator app", hide=True)
+
+                await client.auth.complete_reenrolment(pending, ask)
+                out.print(f"A new authenticator is enrolled for {email}: log in with its codes from now on.")
+                return EXIT_OK
             if me.authenticator_enabled:
                 raise CliError(f"two-factor authentication is already on for {me.email}", EXIT_FAILED)
             generated = await client.user.generate_2fa()
-            uri = generated.totp(account=me.email or settings.get("email") or str(me.id)).to_uri()
-            if save_qr is not None:
-                write_private_file(save_qr, generated.qr_png.reveal())
-                err.print(f"QR code saved to {save_qr} (owner-only).")
-            out.print("Scan this QR code with your authenticator app:")
-            out.print(render_qr(uri), markup=False, highlight=False)
-            if show_secret:
-                out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
+            show(generated, me.email or settings.get("email") or str(me.id))
             for attempt in range(1, _ENROL_ATTEMPTS + 1):
                 code = state.prompter.ask("Code from your authenticator app", hide=True)
                 try:

@@ -149,3 +149,31 @@ def test_login_warns_when_the_password_must_change(admin: Admin) -> None:
     assert "requires a password change" in result.stderr
     result = admin.run("whoami", "--json")
     assert json.loads(result.stdout)["password_change_required"] is True
+
+
+def test_mfa_enrol_completes_a_forced_reenrolment(admin: Admin, tmp_path: Path) -> None:
+    from mfa_common.totp import Totp
+
+    from .conftest import ScriptedPrompter
+
+    old = generate_base32_secret(20)
+    user = admin.fake.add_user("lost.phone@metal.test", "pw-lost-phone-1", totp_secret=old)
+    rows = csv_file(tmp_path, "r.csv", "user\nlost.phone@metal.test\n")
+    forced = admin.run("users", "force-2fa-reenrol", "--csv", rows)
+    assert forced.exit_code == 0, forced.output
+
+    def code() -> str:
+        admin.clock.advance(30)
+        return Totp(user.pending_totp_secret or "").code_at(admin.clock.now())
+
+    env = dict(
+        admin.env, METALCLOUD_API_KEY=None, METALCLOUD_EMAIL=user.email, METALCLOUD_PASSWORD="pw-lost-phone-1"
+    )
+    prompter = ScriptedPrompter({"authenticator app": code})
+    result = CliRunner().invoke(build_app(clock=admin.clock, prompter=prompter), ["mfa", "enrol"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        "requires a new authenticator" in result.stderr and "A new authenticator is enrolled" in result.stdout
+    )
+    assert user.totp_secret not in (None, old) and not user.authenticator_must_change
+    assert_no_secrets(result, old, user.totp_secret, "pw-lost-phone-1")
