@@ -77,6 +77,7 @@ __all__ = [
 ADMIN_LEVELS = frozenset({"root", "admin", "full_admin"})
 DEFAULT_MAX_FAILED_LOGINS = 5
 DEFAULT_FAILED_LOGIN_WINDOW = 300.0
+MAX_TRACKED_ADDRESSES = 10_000
 API_KEY_ALPHABET = string.ascii_letters + string.digits
 API_KEY_RANDOM_LENGTH = 63
 PENDING_2FA_TTL = 300.0
@@ -324,6 +325,13 @@ class MetalCloudFake:
     def users(self) -> list[FakeUser]:
         with self._lock:
             return list(self._users.values())
+
+    def _remember_failures(self, address: str, times: list[float]) -> None:
+        """Keep an address's recent failures; the table holds at most MAX_TRACKED_ADDRESSES
+        (the oldest entry goes first), so random addresses cannot grow it without bound."""
+        self._failed_logins[address] = times
+        while len(self._failed_logins) > MAX_TRACKED_ADDRESSES:
+            self._failed_logins.pop(next(iter(self._failed_logins)))
 
     def bump(self, user: FakeUser, operation: str, **details: Any) -> None:
         """Apply a write: bump the revision and record it in the ledger."""
@@ -603,17 +611,18 @@ class MetalCloudFake:
             raise Fail(400, errors)
         address = str(email).lower()
         now = self.clock.now()
-        recent = [t for t in self._failed_logins.get(address, []) if now - t < self.failed_login_window]
-        self._failed_logins[address] = recent
+        recent = [t for t in self._failed_logins.pop(address, []) if now - t < self.failed_login_window]
         if len(recent) >= self.max_failed_logins:
             # The real server's status for a throttled login is undocumented: 403 with a message.
+            self._remember_failures(address, recent)
             self.lockouts += 1
             raise Fail(403, "Too many failed login attempts: try again later")
         user = self.find_user(str(email))
         if user is None or not secrets.compare_digest(user.password.encode(), str(password).encode()):
             recent.append(now)
+            self._remember_failures(address, recent[-self.max_failed_logins :])
             raise Fail(401, "Invalid credentials")
-        self._failed_logins.pop(address, None)
+        # A right password before the lockout clears the count (it stays popped).
         if user.suspended or user.archived:
             raise Fail(403, "User is suspended or archived")
         self.password_logins += 1

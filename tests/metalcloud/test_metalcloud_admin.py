@@ -629,3 +629,32 @@ async def test_a_lost_delete_answer_is_not_replayed(fake: MetalCloudFake, local:
             await client.users.ssh_keys.delete(target.id, key.id)
     assert fake.controls.requests_to("DELETE", f"/api/v2/users/{target.id}/ssh-keys/{key.id}") == 1
     assert len(fake.ledger.entries("delete-ssh-key")) == 1
+
+
+async def test_lockout_table_stays_bounded_and_a_success_clears_the_count(clock: FakeClock) -> None:
+    from metalcloud_async.testing import _fake as fake_module
+
+    fake = MetalCloudFake(clock=clock, max_failed_logins=2)
+    fake.add_user("a@example.test", "right-password")
+    async with httpx.AsyncClient(
+        base_url="http://metalcloud.localhost", transport=httpx.ASGITransport(fake.app)
+    ) as raw:
+
+        async def login(email: str, password: str) -> int:
+            body = {"provider": "mysql", "properties": {"email": email, "password": password}}
+            return (await raw.post("/api/v2/login", json=body)).status_code
+
+        assert await login("a@example.test", "wrong") == 401
+        assert await login("a@example.test", "right-password") == 200
+        assert await login("a@example.test", "wrong") == 401  # the success reset the count
+        assert await login("a@example.test", "wrong") == 401
+        assert await login("a@example.test", "right-password") == 403
+        assert await login("a@example.test", "right-password") == 403  # still locked
+        original = fake_module.MAX_TRACKED_ADDRESSES
+        fake_module.MAX_TRACKED_ADDRESSES = 50
+        try:
+            for i in range(120):
+                assert await login(f"random{i}@example.test", "x") == 401
+        finally:
+            fake_module.MAX_TRACKED_ADDRESSES = original
+    assert len(fake._failed_logins) == 50
