@@ -599,71 +599,53 @@ def force_2fa_reenrol(
     )
 
 
-def create_users(
-    ctx: typer.Context,
-    csv_file: Path | None = _CSV,
-    dry_run: bool = _PLAN,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
+def _csv_job_command(
+    parse: Callable[[dict[str, str]], Any],
+    build: Callable[[MetalCloudClient, Any], admin_jobs.AdminJob[Any]],
+    doc: str,
+) -> Callable[..., None]:
+    """A ``--csv FILE`` batch command: the rows, checked whole, go to the job ``build`` makes."""
+
+    def command(
+        ctx: typer.Context,
+        csv_file: Path | None = _CSV,
+        dry_run: bool = _PLAN,
+        concurrency: int = _CONC,
+        rate: float | None = _RATE,
+        journal: Path | None = _JOURNAL,
+        json_out: bool = _JSON,
+    ) -> None:
+        rows = _rows(csv_file, parse)
+        _run_job(
+            ctx,
+            lambda client: build(client, rows),
+            dry_run=dry_run,
+            concurrency=concurrency,
+            rate=rate,
+            journal=journal,
+            json_out=json_out,
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+create_users = _csv_job_command(
+    admin_jobs.parse_new_user_row,
+    admin_jobs.create_users_job,
     """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
-    existing e-mails are skipped, so a re-run never duplicates."""
-    rows = _rows(csv_file, admin_jobs.parse_new_user_row)
-    _run_job(
-        ctx,
-        lambda c: admin_jobs.create_users_job(c, rows),
-        dry_run=dry_run,
-        concurrency=concurrency,
-        rate=rate,
-        journal=journal,
-        json_out=json_out,
-    )
-
-
-def add_ssh_keys(
-    ctx: typer.Context,
-    csv_file: Path | None = _CSV,
-    dry_run: bool = _PLAN,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
-    """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
-    rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
-    _run_job(
-        ctx,
-        lambda c: admin_jobs.add_ssh_keys_job(c, rows),
-        dry_run=dry_run,
-        concurrency=concurrency,
-        rate=rate,
-        journal=journal,
-        json_out=json_out,
-    )
-
-
-def set_limits(
-    ctx: typer.Context,
-    csv_file: Path | None = _CSV,
-    dry_run: bool = _PLAN,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
-    """Set user limits from a CSV (user, then one column per limit, e.g. infrastructure_active_max_count)."""
-    rows = _rows(csv_file, admin_jobs.parse_limits_row)
-    _run_job(
-        ctx,
-        lambda c: admin_jobs.set_limits_job(c, rows),
-        dry_run=dry_run,
-        concurrency=concurrency,
-        rate=rate,
-        journal=journal,
-        json_out=json_out,
-    )
+    existing e-mails are skipped, so a re-run never duplicates.""",
+)
+add_ssh_keys = _csv_job_command(
+    admin_jobs.parse_ssh_key_row,
+    admin_jobs.add_ssh_keys_job,
+    "Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped.",
+)
+set_limits = _csv_job_command(
+    admin_jobs.parse_limits_row,
+    admin_jobs.set_limits_job,
+    "Set user limits from a CSV (user, then one column per limit, e.g. infrastructure_active_max_count).",
+)
 
 
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
