@@ -6,6 +6,10 @@
         me = await client.user.get()
         async for user in client.users.list(filters={"archived": False}):
             ...
+        await client.users.force_2fa_reenrolment(user_id)  # a new authenticator at next login
+        await client.users.ssh_keys.add(user_id, "ssh-ed25519 AAAA... alice@laptop")
+
+Batch jobs over many users (CSV in, journaled, resumable): :mod:`metalcloud_async.admin_jobs`.
 
 Sources of the wire behaviour: the official OpenAPI document (MetalSoft REST API 2.0), the
 official Go SDK and CLI. Behaviour they leave open is marked UNCONFIRMED in the docstrings.
@@ -20,15 +24,25 @@ from mfa_common.public_api import __all__ as _public_names
 from .auth import JwtSession, LoginStep, MetalCloudApiKeyAuth, MetalCloudLoginAuth
 from .client import AuthAPI, CurrentUserAPI, MetalCloudClient, UsersAPI
 from .errors import (
+    DelegateAlreadyAddedError,
+    EmailAlreadyInUseError,
+    EmailAlreadyVerifiedError,
+    LoginLockedOutError,
     MetalCloudMfaRequiredError,
+    ReenrolmentAlreadyPendingError,
+    SshKeyAlreadyPresentError,
     TwoFactorAlreadyDisabledError,
     TwoFactorAlreadyEnabledError,
     TwoFactorCodeRejectedError,
+    TwoFactorEnrolmentRequiredError,
 )
 from .models import (
     AccessLevel,
+    AdminPasswordRevealPermissions,
     ApiKeyRegeneration,
+    AuthenticationUserProvider,
     EmailStatus,
+    GenericGUISettings,
     Language,
     LastLoginType,
     Link,
@@ -37,12 +51,21 @@ from .models import (
     PaginationMeta,
     PlanType,
     Provider,
+    SpecialPermissions,
+    SshKeyStatus,
     SuspendReasonType,
     TwoFactorAuthenticationSecret,
+    UpdateUser,
     User,
     UserApiKey,
+    UserConfiguration,
     UserInfo,
+    UserLimits,
+    UserLimitsDisabled,
+    UserMeta,
     UserPaginatedList,
+    UserPermissions,
+    UserSshKey,
     UserSuspendReason,
 )
 from .protocol import LATEST, ListQuery, filter_eq, filter_in, filter_not
@@ -50,15 +73,22 @@ from .protocol import LATEST, ListQuery, filter_eq, filter_in, filter_not
 __all__ = [
     "LATEST",
     "AccessLevel",
+    "AdminPasswordRevealPermissions",
     "ApiKeyRegeneration",
     "AuthAPI",
+    "AuthenticationUserProvider",
     "CurrentUserAPI",
+    "DelegateAlreadyAddedError",
+    "EmailAlreadyInUseError",
+    "EmailAlreadyVerifiedError",
     "EmailStatus",
+    "GenericGUISettings",
     "JwtSession",
     "Language",
     "LastLoginType",
     "Link",
     "ListQuery",
+    "LoginLockedOutError",
     "LoginStep",
     "LogoutResponse",
     "MetalCloudApiKeyAuth",
@@ -69,15 +99,27 @@ __all__ = [
     "PaginationMeta",
     "PlanType",
     "Provider",
+    "ReenrolmentAlreadyPendingError",
+    "SpecialPermissions",
+    "SshKeyAlreadyPresentError",
+    "SshKeyStatus",
     "SuspendReasonType",
     "TwoFactorAlreadyDisabledError",
     "TwoFactorAlreadyEnabledError",
     "TwoFactorAuthenticationSecret",
     "TwoFactorCodeRejectedError",
+    "TwoFactorEnrolmentRequiredError",
+    "UpdateUser",
     "User",
     "UserApiKey",
+    "UserConfiguration",
     "UserInfo",
+    "UserLimits",
+    "UserLimitsDisabled",
+    "UserMeta",
     "UserPaginatedList",
+    "UserPermissions",
+    "UserSshKey",
     "UserSuspendReason",
     "UsersAPI",
     "filter_eq",

@@ -45,7 +45,13 @@ from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
 
 from . import _constants as C
-from .errors import MetalCloudMfaRequiredError, map_code_rejection, map_error, parse_error_body
+from .errors import (
+    MetalCloudMfaRequiredError,
+    TwoFactorEnrolmentRequiredError,
+    map_code_rejection,
+    map_error,
+    parse_error_body,
+)
 from .models import (
     AuthenticationProperties,
     AuthenticationRequest,
@@ -64,6 +70,7 @@ __all__ = [
     "logout_request",
     "password_step",
     "second_factor_step",
+    "session_headers",
 ]
 
 Send = Callable[[Request], Awaitable[Response]]
@@ -123,6 +130,17 @@ class LoginStep:
     two_factor_required: bool
     source: str | None = None
 
+    @property
+    def enrolment_required(self) -> bool:
+        """An administrator forced a new authenticator (``authenticatorMustChange``): ``token``
+        only serves enrolling one (see ``AuthAPI.complete_reenrolment``)."""
+        return self.user is not None and self.user.authenticator_must_change
+
+    @property
+    def password_change_required(self) -> bool:
+        """The server says the password must be changed (expired or reset)."""
+        return self.user is not None and self.user.password_change_required
+
 
 @attrs.frozen
 class JwtSession:
@@ -133,12 +151,18 @@ class JwtSession:
     user: User | None = None
     source: str | None = None
 
+    @property
+    def password_change_required(self) -> bool:
+        """The user of this session must change the password (``User.passwordChangeRequired``)."""
+        return self.user is not None and self.user.password_change_required
+
 
 def _json_or_none(response: Response) -> Any:
     return json_or_none(response.content)
 
 
-def _session_headers(step: LoginStep) -> dict[str, str]:
+def session_headers(step: LoginStep) -> dict[str, str]:
+    """The headers that carry a login step's session (bearer token and cookies)."""
     headers: dict[str, str] = {}
     if step.token is not None:
         headers["Authorization"] = f"Bearer {step.token.reveal()}"
@@ -190,7 +214,9 @@ async def password_step(
         raise ResponseDecodeError(
             "POST /api/v2/login: the answer is not a User", status_code=response.status_code
         )
-    return attrs.evolve(step, two_factor_required=step.user.authenticator_enabled)
+    # A forced re-enrolment skips the old authenticator: the session is for enrolling a new one.
+    two_factor = step.user.authenticator_enabled and not step.user.authenticator_must_change
+    return attrs.evolve(step, two_factor_required=two_factor)
 
 
 async def second_factor_step(
@@ -208,7 +234,7 @@ async def second_factor_step(
     if issued is None:
         issued = await code_provider.issue(MfaChallenge(kind="totp", user=email))
     payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
-    request = build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=_session_headers(pending))
+    request = build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=session_headers(pending))
     response = await send_code(issued, send, request)
     if response.status_code >= 400:
         if response.status_code in (400, 401, 403):
@@ -258,8 +284,11 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         clock: Clock | None = None,
         refresh_margin: float = CORE.JWT_REFRESH_MARGIN,
         base_url: str | None = None,
+        on_password_change_required: Callable[[User], object] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, clock=clock)
+        #: Called with the user after a login whose answer says the password must be changed.
+        self.on_password_change_required = on_password_change_required
         self.email = email
         self._password = wrap(password)
         self.code_provider = _code_provider(code_provider, totp_secret, clock)
@@ -283,6 +312,14 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         """Log in (password, then the second factor when the server asks for it)."""
         started = self.clock.now()
         step = await password_step(self.send, self._build, self.email, self._password, provider=self.provider)
+        if step.enrolment_required:
+            raise TwoFactorEnrolmentRequiredError(
+                "POST /api/v2/login: an administrator requires a new authenticator for this "
+                "account; enrol one (AuthAPI.complete_reenrolment), then log in again",
+                status_code=200,
+                challenge=MfaChallenge(kind="totp", user=self.email),
+                step=step,
+            )
         if step.two_factor_required:
             if self.code_provider is None:
                 raise MetalCloudMfaRequiredError(
@@ -310,6 +347,8 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
                 "Authorization or X-Auth-Token header and a token/jwt body field)"
             )
         self.user = step.user
+        if step.user is not None and step.user.password_change_required and self.on_password_change_required:
+            self.on_password_change_required(step.user)
         return JwtSession(
             token=step.token,
             refresh_at=self._refresh_at(step.token),

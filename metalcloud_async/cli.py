@@ -20,10 +20,17 @@ or credentials (including a refused second factor and a config file others can r
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run
     metalcloud-async users suspend-without-2fa --concurrency 20 --rate 20 --journal suspend.journal
+    metalcloud-async users force-2fa-reenrol --csv lost-phones.csv --journal reenrol.journal
+    metalcloud-async users force-2fa-reenrol --created-before 2024-01-01 --dry-run
+    metalcloud-async users create --csv new-users.csv --journal create.journal
+    metalcloud-async users ssh-keys add --csv keys.csv
+    metalcloud-async users limits set --csv limits.csv --json
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -54,11 +61,12 @@ from mfa_common.cli_support import (
     write_private_file,
 )
 from mfa_common.clock import Clock
-from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
+from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
+from . import admin_jobs
 from .client import MetalCloudClient
-from .errors import TwoFactorCodeRejectedError
-from .models import User, UserInfo
+from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+from .models import TwoFactorAuthenticationSecret, User, UserInfo, parse_timestamp
 
 __all__ = ["build_app", "main"]
 
@@ -154,7 +162,8 @@ def _user_dict(user: User) -> dict[str, Any]:
         "suspended": user.is_suspended,
         "archived": user.is_archived,
         "account_id": user.account_id,
-        "last_login": user.last_login_timestamp,
+        "last_login": user.last_login_timestamp.isoformat() if user.last_login_timestamp else None,
+        "password_change_required": user.password_change_required,
     }
 
 
@@ -244,6 +253,8 @@ def login(ctx: typer.Context, json_out: bool = _JSON) -> None:
             out.print(f"Method: {method}; second factor: {second}; access level: {me.access_level or '-'}")
             if provider is not None:
                 out.print("Session closed (logged out).")
+        if me.password_change_required:
+            stderr_console().print("warning: the server requires a password change for this account.")
         return EXIT_OK
 
     run_command(run)
@@ -271,26 +282,43 @@ def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool
     """Enrol two-factor authentication: draw the QR code, then enable it with a code from the app.
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
-    (or use ``--save-qr``/``--show-secret`` and store it somewhere safe)."""
+    (or use ``--save-qr``/``--show-secret`` and store it somewhere safe). When an administrator
+    forced a new authenticator, this enrols it (the login gives a session for nothing else)."""
     state = _state(ctx)
+
+    def show(generated: TwoFactorAuthenticationSecret, account: str) -> None:
+        uri = generated.totp(account=account).to_uri()
+        if save_qr is not None:
+            write_private_file(save_qr, generated.qr_png.reveal())
+            stderr_console().print(f"QR code saved to {save_qr} (owner-only).")
+        out = stdout_console()
+        out.print("Scan this QR code with your authenticator app:")
+        out.print(render_qr(uri), markup=False, highlight=False)
+        if show_secret:
+            out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
 
     async def run() -> int:
         settings = _settings(state)
         client, _ = _client(state, settings)
         out, err = stdout_console(), stderr_console()
         async with client:
-            me = await client.user.get()
+            try:
+                me = await client.user.get()
+            except TwoFactorEnrolmentRequiredError as pending:
+                email = settings.get("email") or "-"
+
+                async def ask(generated: TwoFactorAuthenticationSecret) -> str:
+                    err.print("An administrator requires a new authenticator for this account.")
+                    show(generated, email)
+                    return state.prompter.ask("Code from your authenticator app", hide=True)
+
+                await client.auth.complete_reenrolment(pending, ask)
+                out.print(f"A new authenticator is enrolled for {email}: log in with its codes from now on.")
+                return EXIT_OK
             if me.authenticator_enabled:
                 raise CliError(f"two-factor authentication is already on for {me.email}", EXIT_FAILED)
             generated = await client.user.generate_2fa()
-            uri = generated.totp(account=me.email or settings.get("email") or str(me.id)).to_uri()
-            if save_qr is not None:
-                write_private_file(save_qr, generated.qr_png.reveal())
-                err.print(f"QR code saved to {save_qr} (owner-only).")
-            out.print("Scan this QR code with your authenticator app:")
-            out.print(render_qr(uri), markup=False, highlight=False)
-            if show_secret:
-                out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
+            show(generated, me.email or settings.get("email") or str(me.id))
             for attempt in range(1, _ENROL_ATTEMPTS + 1):
                 code = state.prompter.ask("Code from your authenticator app", hide=True)
                 try:
@@ -484,6 +512,142 @@ def _report(summary: BatchSummary, json_out: bool, journal: Path | None) -> int:
     return exit_code_for(summary)
 
 
+# --------------------------------------------------------------------------- admin batch jobs
+# Thin wrappers: the jobs themselves (CSV rows, checks, writes, verification) are in
+# metalcloud_async.admin_jobs.
+
+_CSV = typer.Option(None, "--csv", help="CSV file with a header row (one item per row).", dir_okay=False)
+_PLAN = typer.Option(False, "--dry-run", help="Show what would change; send no write.")
+
+
+def _run_job(
+    ctx: typer.Context,
+    build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
+    *,
+    dry_run: bool,
+    concurrency: int,
+    rate: float | None,
+    journal: Path | None,
+    json_out: bool,
+) -> None:
+    state = _state(ctx)
+
+    async def run() -> int:
+        settings = _settings(state)
+        client, _ = _client(state, settings)
+        async with client:
+            job = build(client)
+            label = f"{job.name} (dry run)" if dry_run else job.name
+            with BatchProgressDisplay(label, enabled=not json_out, console=stderr_console()) as bar:
+                result = await admin_jobs.run_admin_job(
+                    job, dry_run=dry_run, concurrency=concurrency, rate=rate, journal=journal, on_progress=bar
+                )
+        if json_out:
+            emit_json(result.as_dict())
+            return exit_code_for(result.summary)
+        out = stdout_console()
+        for change in result.planned:
+            out.print(json.dumps(change, sort_keys=True, default=str), markup=False, highlight=False)
+        if dry_run:
+            out.print(f"Dry run: {len(result.planned)} would change; nothing was sent.")
+        print_summary(out, result.summary, title=label)
+        if not result.summary.ok and journal is not None:
+            stderr_console().print(f"Re-run with --journal {journal} to resume.")
+        return exit_code_for(result.summary)
+
+    run_command(run)
+
+
+def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Any:
+    """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
+    if path is None:
+        raise CliError("--csv FILE is required")
+    try:
+        return admin_jobs.read_csv(path, parse)
+    except InvalidInputError as exc:
+        raise CliError(str(exc)) from None
+
+
+def force_2fa_reenrol(
+    ctx: typer.Context,
+    csv_file: Path | None = _CSV,
+    created_before: str | None = typer.Option(
+        None, "--created-before", help="Instead of a CSV: every user whose authenticator is older (ISO date)."
+    ),
+    dry_run: bool = _PLAN,
+    concurrency: int = _CONC,
+    rate: float | None = _RATE,
+    journal: Path | None = _JOURNAL,
+    json_out: bool = _JSON,
+) -> None:
+    """Force users to enrol a new authenticator at their next login (CSV column: user)."""
+    if (csv_file is None) == (created_before is None):
+        raise CliError("give exactly one of --csv FILE and --created-before DATE")
+    rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
+    try:
+        cutoff = parse_timestamp(created_before) if created_before is not None else None
+    except ValueError:
+        raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
+    _run_job(
+        ctx,
+        lambda c: admin_jobs.force_reenrolment_job(c, rows=rows, created_before=cutoff),
+        dry_run=dry_run,
+        concurrency=concurrency,
+        rate=rate,
+        journal=journal,
+        json_out=json_out,
+    )
+
+
+def _csv_job_command(
+    parse: Callable[[dict[str, str]], Any],
+    build: Callable[[MetalCloudClient, Any], admin_jobs.AdminJob[Any]],
+    doc: str,
+) -> Callable[..., None]:
+    """A ``--csv FILE`` batch command: the rows, checked whole, go to the job ``build`` makes."""
+
+    def command(
+        ctx: typer.Context,
+        csv_file: Path | None = _CSV,
+        dry_run: bool = _PLAN,
+        concurrency: int = _CONC,
+        rate: float | None = _RATE,
+        journal: Path | None = _JOURNAL,
+        json_out: bool = _JSON,
+    ) -> None:
+        rows = _rows(csv_file, parse)
+        _run_job(
+            ctx,
+            lambda client: build(client, rows),
+            dry_run=dry_run,
+            concurrency=concurrency,
+            rate=rate,
+            journal=journal,
+            json_out=json_out,
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+create_users = _csv_job_command(
+    admin_jobs.parse_new_user_row,
+    admin_jobs.create_users_job,
+    """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
+    existing e-mails are skipped, so a re-run never duplicates.""",
+)
+add_ssh_keys = _csv_job_command(
+    admin_jobs.parse_ssh_key_row,
+    admin_jobs.add_ssh_keys_job,
+    "Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped.",
+)
+set_limits = _csv_job_command(
+    admin_jobs.parse_limits_row,
+    admin_jobs.set_limits_job,
+    "Set user limits from a CSV (user, then one column per limit, e.g. infrastructure_active_max_count).",
+)
+
+
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
     """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
     with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
@@ -504,6 +668,14 @@ def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -
     users = typer.Typer(help="User administration (needs an administrator).", no_args_is_help=True)
     users.command("without-2fa")(cli_command(without_2fa))
     users.command("suspend-without-2fa")(cli_command(suspend_without_2fa))
+    users.command("force-2fa-reenrol")(cli_command(force_2fa_reenrol))
+    users.command("create")(cli_command(create_users))
+    ssh_keys = typer.Typer(help="Users' SSH keys.", no_args_is_help=True)
+    ssh_keys.command("add")(cli_command(add_ssh_keys))
+    users.add_typer(ssh_keys, name="ssh-keys")
+    limits = typer.Typer(help="Users' resource limits.", no_args_is_help=True)
+    limits.command("set")(cli_command(set_limits))
+    users.add_typer(limits, name="limits")
     app.add_typer(users, name="users")
     return app
 

@@ -1,5 +1,8 @@
 """The MetalCloud v2 client: ``client.user`` (the caller's account), ``client.users`` (user
-administration) and ``client.auth`` (login, login-2fa, logout).
+administration, with the sub-groups ``limits``, ``delegates``, ``permissions`` and ``ssh_keys``;
+the administration calls are in :mod:`~metalcloud_async.api_users_admin` and the ``api_*``
+modules) and ``client.auth`` (login, login-2fa, logout, the authentication-provider lookup and
+completing a forced 2FA re-enrolment).
 
 Optimistic concurrency: every write takes ``revision``: a number (sent as ``If-Match: <n>``,
 the bare decimal revision as the official CLI sends it), :data:`~metalcloud_async.protocol.LATEST`
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
-
-import attrs
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
@@ -37,6 +38,13 @@ from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp, validate_code_format
 
 from . import _constants as C
+from ._results import check_revision as _check_revision
+from ._results import user_from as _user
+from .api_delegates import UserDelegatesAPI
+from .api_limits import UserLimitsAPI
+from .api_permissions import UserPermissionsAPI
+from .api_ssh_keys import UserSshKeysAPI
+from .api_users_admin import UsersAdminMixin
 from .auth import (
     LoginStep,
     MetalCloudApiKeyAuth,
@@ -46,14 +54,17 @@ from .auth import (
     second_factor_step,
     status_error,
 )
+from .enrolment import EnrolmentCode, enrol_with_login_session, pending_step
 from .errors import (
     TwoFactorAlreadyDisabledError,
     TwoFactorAlreadyEnabledError,
     TwoFactorCodeRejectedError,
+    TwoFactorEnrolmentRequiredError,
     map_error,
 )
 from .models import (
     ApiKeyRegeneration,
+    AuthenticationUserProvider,
     ChangeUserEmail,
     LogoutResponse,
     PasswordReset,
@@ -176,8 +187,9 @@ class MetalCloudClient(BaseClient):
         retry_on_stale: bool,
         options: RequestOptions | None,
         json: Any = None,
+        method: str = "POST",
     ) -> Response:
-        """A conditional POST: If-Match from ``revision``, one re-read and resend on 412 when
+        """A conditional write: If-Match from ``revision``, one re-read and resend on 412 when
         ``retry_on_stale``."""
         if revision == LATEST:
             revision = await read_revision()
@@ -186,23 +198,12 @@ class MetalCloudClient(BaseClient):
         for attempt in (1, 2):
             headers = {"If-Match": if_match_value(revision)} if revision is not None else None
             try:
-                return await self.request("POST", path, json=json, headers=headers, options=options)
+                return await self.request(method, path, json=json, headers=headers, options=options)
             except PreconditionFailedError:
                 if not retry_on_stale or attempt == 2:
                     raise
                 revision = await read_revision()
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _user(body: Any, response: Response) -> User:
-    user = structure(converter, body, User, response)
-    return attrs.evolve(user, etag=response.headers.get("etag"))
-
-
-def _check_revision(revision: Revision) -> None:
-    if revision is None or revision == LATEST:
-        return
-    if_match_value(revision)
 
 
 class CurrentUserAPI:
@@ -465,11 +466,21 @@ class _FixedCode:
         return IssuedCode(self._value, "totp")
 
 
-class UsersAPI:
-    """User administration (``/api/v2/users``); needs an administrator's credentials."""
+class UsersAPI(UsersAdminMixin):
+    """User administration (``/api/v2/users``); needs an administrator's credentials.
+
+    Listing, reading, suspension and archiving are here; creation, configuration (and forced
+    2FA re-enrolment), meta and account changes come from
+    :class:`~metalcloud_async.api_users_admin.UsersAdminMixin`; the sub-groups ``limits``,
+    ``delegates``, ``permissions`` and ``ssh_keys`` from their own modules.
+    """
 
     def __init__(self, client: MetalCloudClient) -> None:
         self._c = client
+        self.limits = UserLimitsAPI(client)
+        self.delegates = UserDelegatesAPI(client)
+        self.permissions = UserPermissionsAPI(client)
+        self.ssh_keys = UserSshKeysAPI(client)
 
     async def list_page(
         self, query: ListQuery, *, options: RequestOptions | None = None
@@ -519,12 +530,6 @@ class UsersAPI:
     ) -> User:
         """``GET /api/v2/users/{id}`` with ``revision`` and ``ETag``."""
         return await self._c._get_user(user_path(user_id), recursion, options)
-
-    def _reader(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
-        async def read() -> int:
-            return (await self.get(user_id, options=options)).revision
-
-        return read
 
     async def suspend(
         self,
@@ -665,6 +670,45 @@ class AuthAPI:
         return await second_factor_step(
             self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
         )
+
+    @property
+    def password_change_required(self) -> bool | None:
+        """Whether the last login of the client's session said the password must be changed
+        (``User.passwordChangeRequired``); None before any login or without a login session.
+        ``MetalCloudLoginAuth(on_password_change_required=...)`` is called when it is."""
+        backend = self._c.auth_backend
+        if not isinstance(backend, MetalCloudLoginAuth) or backend.user is None:
+            return None
+        return backend.user.password_change_required
+
+    async def provider(
+        self, email: str, *, options: RequestOptions | None = None
+    ) -> AuthenticationUserProvider:
+        """``GET /api/v2/authentication-provider?email=``: how that address logs in (``mysql``,
+        ``ldap``, or ``saml`` with its SSO entry point). 404 when the address is unknown."""
+        if not isinstance(email, str) or "@" not in email:
+            raise InvalidInputError("email must be an e-mail address")
+        body, response = await self._c._json(
+            "GET", f"{P}/authentication-provider", params={"email": email}, options=options
+        )
+        return structure(converter, body, AuthenticationUserProvider, response)
+
+    async def complete_reenrolment(
+        self, pending: LoginStep | TwoFactorEnrolmentRequiredError, code: EnrolmentCode = None
+    ) -> TwoFactorAuthenticationSecret:
+        """Enrol the new authenticator an administrator forced (``force_2fa_reenrolment``).
+
+        ``pending`` is the login step (``login(email, password)`` with ``enrolment_required``) or
+        the :class:`~metalcloud_async.errors.TwoFactorEnrolmentRequiredError` a session login
+        raised. ``code``: None uses the new secret itself; else a code, a provider, or an async
+        callable given the new secret. When the client logs itself in, it adopts the new
+        secret, so its next request logs in with it; otherwise log in again yourself.
+        """
+        secret = await enrol_with_login_session(self._c, pending_step(pending), code)
+        backend = self._c.auth_backend
+        if isinstance(backend, MetalCloudLoginAuth):
+            backend.code_provider = TotpCodeProvider(secret.totp(), clock=self._c.clock)
+        return secret
 
     async def logout(self, token: str | Secret[str] | None = None) -> LogoutResponse:
         """``POST /api/v2/logout``: the client's session (no argument) or the session ``token``."""

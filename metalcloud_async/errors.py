@@ -25,13 +25,21 @@ from mfa_common.errors import (
     ConflictError,
     MfaCodeRejectedError,
     MfaRequiredError,
+    PermissionDeniedError,
 )
 
 __all__ = [
+    "DelegateAlreadyAddedError",
+    "EmailAlreadyInUseError",
+    "EmailAlreadyVerifiedError",
+    "LoginLockedOutError",
     "MetalCloudMfaRequiredError",
+    "ReenrolmentAlreadyPendingError",
+    "SshKeyAlreadyPresentError",
     "TwoFactorAlreadyDisabledError",
     "TwoFactorAlreadyEnabledError",
     "TwoFactorCodeRejectedError",
+    "TwoFactorEnrolmentRequiredError",
     "map_error",
     "parse_error_body",
 ]
@@ -51,6 +59,45 @@ class TwoFactorCodeRejectedError(MfaCodeRejectedError):
 
 class MetalCloudMfaRequiredError(MfaRequiredError):
     """The login needs a second factor and the auth backend has no code provider."""
+
+
+class TwoFactorEnrolmentRequiredError(MfaRequiredError):
+    """The password was right, but an administrator forced a new authenticator
+    (``authenticatorMustChange``): the session only serves enrolment until a new one is enabled.
+
+    ``step`` is the :class:`~metalcloud_async.auth.LoginStep` holding that enrolment-only session;
+    finish with :meth:`metalcloud_async.client.AuthAPI.complete_reenrolment`, then log in again.
+    """
+
+    def __init__(self, message: str, *, step: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.step = step
+
+
+class LoginLockedOutError(PermissionDeniedError):
+    """``POST /login`` refused because too many failed attempts were made for this address
+    (by default 5 within 300 s on the real server). The HTTP status is UNCONFIRMED: a 403 (or
+    401) whose message speaks of too many attempts is read as a lockout."""
+
+
+class EmailAlreadyInUseError(ConflictError):
+    """409 from ``POST /users``: a user with this e-mail address exists."""
+
+
+class EmailAlreadyVerifiedError(ConflictError):
+    """409 from ``resend-email-verification``: the address is verified already."""
+
+
+class SshKeyAlreadyPresentError(ConflictError):
+    """409 from ``POST /users/{id}/ssh-keys``: the user has this key already (or is at its limit)."""
+
+
+class DelegateAlreadyAddedError(ConflictError):
+    """409 from ``add-delegate``: that user is a delegate already."""
+
+
+class ReenrolmentAlreadyPendingError(ConflictError):
+    """409 from a configuration update forcing re-enrolment when it is already due."""
 
 
 def parse_error_body(response: Response) -> tuple[str | None, Any, dict[str, Any]]:
@@ -76,9 +123,20 @@ def parse_error_body(response: Response) -> tuple[str | None, Any, dict[str, Any
     return message, body, details
 
 
+_LOCKOUT_HINTS = ("too many failed", "too many login", "locked out", "account is locked")
+
+
+def is_lockout_message(message: str | None) -> bool:
+    """Whether a refused login's message says the address is locked out."""
+    lowered = (message or "").lower()
+    return any(hint in lowered for hint in _LOCKOUT_HINTS)
+
+
 def map_error(response: Response, *, cls: type[APIStatusError] | None = None) -> APIStatusError:
     """The typed error for a MetalCloud error response (the client's ``error_mapper``)."""
     message, body, details = parse_error_body(response)
+    if cls is None and response.status_code in (401, 403, 429) and is_lockout_message(message):
+        cls = LoginLockedOutError
     return build_status_error(
         response,
         server_message=message,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -24,33 +26,57 @@ from mfa_common.totp import Totp
 
 __all__ = [
     "AccessLevel",
+    "AdminPasswordRevealPermissions",
     "ApiKeyRegeneration",
     "AuthenticationProperties",
     "AuthenticationRequest",
+    "AuthenticationUserProvider",
+    "ChangeUserAccount",
     "ChangeUserEmail",
+    "CreateUser",
+    "CreateUserSshKey",
     "EmailStatus",
+    "ExperimentalTag",
+    "GenericGUISettings",
     "Language",
     "LastLoginType",
     "Link",
     "LoginResult",
     "LogoutResponse",
+    "Number",
     "PaginationLinks",
     "PaginationMeta",
     "PasswordReset",
     "PlanType",
     "Provider",
+    "ResendUserVerificationEmail",
+    "SpecialPermissions",
+    "SshKeyStatus",
     "SuspendReasonType",
     "TwoFactorAuthenticationSecret",
     "TwoFactorAuthenticationToken",
+    "UpdateUser",
+    "UpdateUserPermissions",
     "User",
     "UserApiKey",
+    "UserConfiguration",
     "UserInfo",
+    "UserLimits",
+    "UserLimitsDisabled",
+    "UserList",
+    "UserMeta",
     "UserPaginatedList",
+    "UserPermissions",
+    "UserSshKey",
+    "UserSshKeyList",
     "UserSuspend",
     "UserSuspendReason",
+    "UserSuspendReasonList",
     "UserUpdatePassword",
     "converter",
     "decode_data_uri",
+    "format_timestamp",
+    "parse_timestamp",
 ]
 
 
@@ -130,13 +156,271 @@ class Link:
     href: str = ""
 
 
+def _config_repr(config: Any) -> str:
+    return "None" if config is None else f"UserConfiguration(revision={config.revision}, ...)"
+
+
+Number = int | float
+"""A JSON number of the spec (``type: number``): an ``int`` when integral, else a ``float``."""
+
+
+class SshKeyStatus(str, Enum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ExperimentalTag(str, Enum):
+    STORAGE_POOLS = "storage_pools"
+    VM_POOLS = "vm_pools"
+    SERVERS = "servers"
+    VOLUME_TEMPLATE = "volume_template"
+
+
+@attrs.frozen
+class GenericGUISettings:
+    """``guiSettings`` of a user's meta (where the web console keeps its layout)."""
+
+    __wire_names__ = {"random_instance_id": "randomInstanceID"}
+
+    row_index: Number | None = None
+    column_index: Number | None = None
+    show_widget_children: bool | None = None
+    random_instance_id: str | None = None
+    user_agent: str | None = None
+
+
+@attrs.frozen
+class UserMeta:
+    """``PATCH``/answer of ``/api/v2/users/{id}/meta``: free-form console settings."""
+
+    gui_settings: GenericGUISettings | None = None
+
+
+@attrs.frozen
+class UserConfiguration:
+    """``GET``/``PATCH /api/v2/users/{id}/config``: the editable settings of a user.
+
+    ``revision`` is the configuration's own revision, separate from the user's: a configuration
+    update sends it as ``If-Match``. ``authenticator_must_change`` forces the user to enrol a new
+    authenticator at the next login (the only way an administrator can act on a user's 2FA).
+    """
+
+    revision: int = 0
+    display_name: str = ""
+    email_status: EmailStatus | None = None
+    language: Language | None = None
+    brand: str | None = None
+    is_brand_manager: bool = False
+    last_login_timestamp: datetime | None = None
+    last_login_type: LastLoginType | None = None
+    is_blocked: bool = False
+    password_change_required: bool = False
+    access_level: str | None = None
+    is_billable: bool = False
+    is_testing_mode: bool = False
+    infrastructure_id_default: int | None = None
+    authenticator_must_change: bool = False
+    authenticator_created_timestamp: datetime | None = None
+    promotion_tags: list[str] | None = None
+    experimental_tags: list[str] | None = None
+    external_ids: dict[str, Any] | None = None
+    exclude_from_reports: bool = False
+    is_test_account: bool = False
+    is_archived: bool = False
+    is_datastore_publisher: bool = False
+    account_id: int | None = None
+    provider: Provider | None = None
+    password_last_changed_timestamp: datetime | None = None
+
+
+@attrs.frozen
+class AdminPasswordRevealPermissions:
+    """Which kinds of resource passwords an administrator may reveal (snake_case on the wire)."""
+
+    __wire_names__ = {
+        "chassis_rack": "chassis_rack",
+        "storage_pool": "storage_pool",
+    }
+
+    cluster: bool | None = None
+    instance: bool | None = None
+    drive: bool | None = None
+    hdfs: bool | None = None
+    datacenter: bool | None = None
+    chassis_rack: bool | None = None
+    container: bool | None = None
+    storage_pool: bool | None = None
+    server: bool | None = None
+    switch: bool | None = None
+    workflow: bool | None = None
+
+
+@attrs.frozen
+class SpecialPermissions:
+    """Special permissions (snake_case on the wire)."""
+
+    __wire_names__ = {"create_verified_user": "create_verified_user"}
+
+    create_verified_user: bool | None = None
+
+
+@attrs.frozen
+class UserPermissions:
+    """``GET /api/v2/users/{id}/permissions`` (and the answer of a change)."""
+
+    role_permissions: list[str] = attrs.Factory(list)
+    admin_password_reveal_permissions: AdminPasswordRevealPermissions | None = None
+    special_permissions: SpecialPermissions | None = None
+
+
+@attrs.frozen(repr=False)
+class UserLimits:
+    """Resource limits of a user (``GET /api/v2/users/{id}/limits``, ``default-limits``, and
+    ``PATCH .../actions/change-limits``, which sends only the fields that are set). The repr
+    lists only the fields that are set."""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{a.name}={getattr(self, a.name)!r}"
+            for a in attrs.fields(type(self))
+            if getattr(self, a.name) is not None
+        )
+        return f"UserLimits({shown})"
+
+    container_array_containers_max_count: Number | None = None
+    container_array_containers_min_count: Number | None = None
+    container_array_drive_arrays_max_count: Number | None = None
+    container_array_drive_arrays_min_count: Number | None = None
+    container_array_secrets_max_count: Number | None = None
+    container_platform_container_array_max_count: Number | None = None
+    drive_array_drives_max_count: Number | None = None
+    drive_array_drives_min_count: Number | None = None
+    drive_max_size_mbytes: Number | None = None
+    drive_min_size_mbytes: Number | None = None
+    infrastructure_active_max_count: Number | None = None
+    infrastructure_cluster_max_count: Number | None = None
+    infrastructure_cluster_mysql_allowed: bool | None = None
+    infrastructure_container_cluster_kafka_allowed: bool | None = None
+    infrastructure_container_cluster_max_count: Number | None = None
+    infrastructure_container_cluster_postgresql_allowed: bool | None = None
+    infrastructure_container_cluster_spark_array_allowed: bool | None = None
+    infrastructure_container_cluster_sparksql_allowed: bool | None = None
+    infrastructure_container_cluster_streamsets_allowed: bool | None = None
+    infrastructure_container_cluster_zookeeper_allowed: bool | None = None
+    infrastructure_container_cluster_zoomdata_allowed: bool | None = None
+    infrastructure_container_platform_max_count: Number | None = None
+    infrastructure_data_lake_enabled: bool | None = None
+    infrastructure_data_lake_max_count: Number | None = None
+    infrastructure_deleted_max_count: Number | None = None
+    infrastructure_drive_array_max_count: Number | None = None
+    infrastructure_inactive_max_count: Number | None = None
+    infrastructure_instance_array_max_count: Number | None = None
+    infrastructure_lan_max_count: Number | None = None
+    infrastructure_san_max_count: Number | None = None
+    infrastructure_shared_drive_max_count: Number | None = None
+    infrastructure_file_share_max_count: Number | None = None
+    infrastructure_bucket_max_count: Number | None = None
+    infrastructure_volume_template_experimental_allowed: bool | None = None
+    infrastructure_wan_max_count: Number | None = None
+    instance_array_instances_max_count: Number | None = None
+    instance_array_instances_min_count: Number | None = None
+    infrastructure_vm_instance_group_max_count: Number | None = None
+    vm_instance_group_vm_instances_max_count: Number | None = None
+    vm_instance_max_disk_size_mbytes: Number | None = None
+    owner_is_billable: bool | None = None
+    server_type_reservation_max_count: Number | None = None
+    server_type_reservation_max_quantity: Number | None = None
+    shared_drive_max_size_mbytes: Number | None = None
+    shared_drive_min_size_mbytes: Number | None = None
+    file_share_max_size_gb: Number | None = None
+    file_share_min_size_gb: Number | None = None
+    bucket_max_size_gb: Number | None = None
+    bucket_min_size_gb: Number | None = None
+    allow_vlan_overrides: bool | None = None
+    allow_network_profiles: bool | None = None
+    show_operating_system_images_tab: bool | None = None
+    show_template_assets_view: bool | None = None
+    storage_types: list[str] | None = None
+    threshold_max_count: Number | None = None
+    user_resource_iscsi_storage_space_max_gbytes: Number | None = None
+    user_resource_servers_max_count: Number | None = None
+    user_resource_server_type_name_to_max_count: dict[str, Any] | None = None
+    user_ssh_keys_count_max: Number | None = None
+    wan_subnet_ipv4_max_count: Number | None = None
+    wan_subnet_ipv6_max_count: Number | None = None
+    wan_subnet_prefix_size_to_max_count: dict[str, Any] | None = None
+    show_legacy_pages: bool | None = None
+    show_experimental_pages: bool | None = None
+    show_diagram_apps_global: bool | None = None
+    show_diagram_app_cluster_type_cloudera: bool | None = None
+    show_diagram_app_cluster_type_couchbase: bool | None = None
+    show_diagram_app_cluster_type_datameer: bool | None = None
+    show_diagram_app_cluster_type_datastax: bool | None = None
+    show_diagram_app_cluster_type_elasticsearch: bool | None = None
+    show_diagram_app_cluster_type_exasol: bool | None = None
+    show_diagram_app_cluster_type_hortonworks: bool | None = None
+    show_diagram_app_cluster_type_kubernetes: bool | None = None
+    show_diagram_app_cluster_type_mapr: bool | None = None
+    show_diagram_app_cluster_type_mesos: bool | None = None
+    show_diagram_app_cluster_type_mysql_percona: bool | None = None
+    show_diagram_app_cluster_type_splunk: bool | None = None
+    show_diagram_app_cluster_type_vmware_vsphere: bool | None = None
+    show_diagram_app_cluster_type_vmware_vcf: bool | None = None
+    show_diagram_app_cluster_type_kubernetes_eksa: bool | None = None
+    show_diagram_vm_instance_groups: bool | None = None
+    show_eli_chat_bot: bool | None = None
+    enable_custom_raid_configuration: bool | None = None
+    enable_custom_subnets: bool | None = None
+    show_stack_trace: bool | None = None
+
+
+@attrs.frozen
+class UserLimitsDisabled:
+    """Limits currently disabled for lack of infrastructure (field name -> reason)."""
+
+    infrastructure_drive_array_max_count: str | None = None
+    infrastructure_shared_drive_max_count: str | None = None
+    infrastructure_san_max_count: str | None = None
+
+
+@attrs.frozen
+class UserSshKey:
+    """One SSH key of a user (``UserSSHKeys`` in the spec)."""
+
+    id: int
+    user_id: int | None = None
+    ssh_key: str = ""
+    created_timestamp: datetime | None = None
+    status: SshKeyStatus | None = None
+
+
+@attrs.frozen
+class UserSshKeyList:
+    """``{data: [UserSSHKeys], links}``."""
+
+    data: list[UserSshKey] = attrs.Factory(list)
+    links: list[Link] | None = None
+
+
+@attrs.frozen
+class AuthenticationUserProvider:
+    """``GET /api/v2/authentication-provider?email=``: how that address logs in (``saml``
+    users go to ``sso_entry_point`` instead of posting a password)."""
+
+    provider: Provider | None = None
+    sso_entry_point: str | None = None
+
+
 @attrs.frozen
 class User:
     """A MetalCloud user (``GET /api/v2/user``, ``/api/v2/users/{id}``, login, most user actions).
 
     ``revision`` is the optimistic-lock revision that writes send back as ``If-Match``;
     ``etag`` is the ``ETag`` response header when the server sent one (not a wire field).
-    Nested objects (permissions, limits, config, meta) are kept as plain dicts.
+    ``config`` carries the configuration's own ``revision`` (what a configuration update sends as
+    ``If-Match``). ``password_change_required`` tells that the password expired or was reset:
+    the user must change it (the server keeps serving the session meanwhile). Timestamps are
+    aware UTC datetimes.
     """
 
     id: int
@@ -147,7 +431,7 @@ class User:
     language: Language | None = None
     brand: str | None = None
     is_brand_manager: bool = False
-    last_login_timestamp: str | None = None
+    last_login_timestamp: datetime | None = None
     last_login_type: LastLoginType | None = None
     is_blocked: bool = False
     password_change_required: bool = False
@@ -157,7 +441,7 @@ class User:
     infrastructure_id_default: int | None = None
     authenticator_enabled: bool = False
     authenticator_must_change: bool = False
-    authenticator_created_timestamp: str | None = None
+    authenticator_created_timestamp: datetime | None = None
     promotion_tags: list[str] | None = None
     experimental_tags: list[str] | None = None
     external_ids: dict[str, Any] | None = None
@@ -168,17 +452,18 @@ class User:
     is_suspended: bool = False
     account_id: int | None = None
     provider: Provider | None = None
-    password_last_changed_timestamp: str | None = None
+    password_last_changed_timestamp: datetime | None = None
     franchise: str | None = None
-    created_timestamp: str | None = None
+    created_timestamp: datetime | None = None
     plan_type: PlanType | None = None
-    permissions: dict[str, Any] | None = None
-    limits: dict[str, Any] | None = None
-    disabled_limits: dict[str, Any] | None = None
+    permissions: UserPermissions | None = None
+    limits: UserLimits | None = None
+    disabled_limits: UserLimitsDisabled | None = None
     parent_delegates: list[str] | None = None
     child_delegates: list[str] | None = None
-    config: dict[str, Any] | None = None
-    meta: dict[str, Any] | None = None
+    # The configuration repeats most fields of the user itself: its repr shows only its revision.
+    config: UserConfiguration | None = attrs.field(default=None, repr=_config_repr)
+    meta: UserMeta | None = None
     links: list[Link] | None = None
     etag: str | None = None
 
@@ -193,10 +478,10 @@ class UserInfo:
     email: str = ""
     email_status: EmailStatus | None = None
     language: Language | None = None
-    last_login_timestamp: str | None = None
+    last_login_timestamp: datetime | None = None
     access_level: str | None = None
     is_archived: bool = False
-    created_timestamp: str | None = None
+    created_timestamp: datetime | None = None
     account_id: int | None = None
     links: list[Link] | None = None
 
@@ -288,10 +573,26 @@ class UserSuspendReason:
     id: int | None = None
     user_id: int | None = None
     type: SuspendReasonType | None = None
-    created_timestamp: str | None = None
-    end_timestamp: str | None = None
+    created_timestamp: datetime | None = None
+    end_timestamp: datetime | None = None
     public_comment: str | None = None
     private_comment: str | None = None
+
+
+@attrs.frozen
+class UserSuspendReasonList:
+    """``GET /api/v2/users/{id}/suspend-reasons``: ``{data: [UserSuspendReason], links}``."""
+
+    data: list[UserSuspendReason] = attrs.Factory(list)
+    links: list[Link] | None = None
+
+
+@attrs.frozen
+class UserList:
+    """A plain user list (the parent or child delegates of a user): ``{data: [UserInfo], links}``."""
+
+    data: list[UserInfo] = attrs.Factory(list)
+    links: list[Link] | None = None
 
 
 @attrs.frozen
@@ -377,6 +678,81 @@ class UserSuspend:
     suspend_reason_private_comment: str | None = None
 
 
+@attrs.frozen
+class CreateUser:
+    """``POST /api/v2/users`` body. Without ``password`` the server mails the user a link to
+    set one (UNCONFIRMED; the fake does so)."""
+
+    display_name: str
+    email: str
+    access_level: str
+    password: Secret[str] | None = None
+    email_verified: bool | None = None
+    create_with_account: bool | None = None
+    account_id: int | None = None
+
+
+@attrs.frozen
+class UpdateUser:
+    """``PATCH /api/v2/users/{id}/config`` body: only the fields that are set are sent.
+    It cannot switch a user's 2FA off; ``authenticator_must_change=True`` forces re-enrolment."""
+
+    display_name: str | None = None
+    email_status: EmailStatus | None = None
+    language: Language | None = None
+    brand: str | None = None
+    is_brand_manager: bool | None = None
+    last_login_timestamp: datetime | None = None
+    last_login_type: LastLoginType | None = None
+    is_blocked: bool | None = None
+    password_change_required: bool | None = None
+    access_level: str | None = None
+    is_billable: bool | None = None
+    is_testing_mode: bool | None = None
+    infrastructure_id_default: int | None = None
+    authenticator_must_change: bool | None = None
+    authenticator_created_timestamp: datetime | None = None
+    promotion_tags: list[str] | None = None
+    experimental_tags: list[str] | None = None
+    external_ids: dict[str, Any] | None = None
+    exclude_from_reports: bool | None = None
+    is_test_account: bool | None = None
+    is_archived: bool | None = None
+    is_datastore_publisher: bool | None = None
+    account_id: int | None = None
+    provider: Provider | None = None
+    password_last_changed_timestamp: datetime | None = None
+
+
+@attrs.frozen
+class ChangeUserAccount:
+    """``{newAccountId}``."""
+
+    new_account_id: int
+
+
+@attrs.frozen
+class ResendUserVerificationEmail:
+    """``{redirectUrl?}``."""
+
+    redirect_url: str | None = None
+
+
+@attrs.frozen
+class CreateUserSshKey:
+    """``{sshKey}``: an OpenSSH public key line."""
+
+    ssh_key: str
+
+
+@attrs.frozen
+class UpdateUserPermissions:
+    """``POST /api/v2/users/{id}/actions/change-resource-permissions`` body."""
+
+    admin_password_reveal_permissions: AdminPasswordRevealPermissions | None = None
+    special_permissions: SpecialPermissions | None = None
+
+
 # --------------------------------------------------------------------------- the converter
 
 
@@ -408,3 +784,96 @@ def _structure_bool(value: Any, _: Any) -> bool:
 
 
 converter.register_structure_hook(bool, _structure_bool)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A server timestamp as an aware UTC ``datetime``, tolerantly.
+
+    Accepted: ISO 8601 with ``Z``, an offset or none (then UTC), the MySQL form
+    ``2024-05-01 10:00:00``, and Unix epoch numbers (seconds, or milliseconds when larger than
+    1e11). Empty strings and MySQL's zero date are None (the real server's forms are
+    UNCONFIRMED beyond the spec's ``date-time``). Anything else is a ValueError.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("not a finite timestamp")
+        seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    text = value.strip()
+    if not text or text.startswith("0000-00-00"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_timestamp(value: datetime) -> str:
+    """The wire form of a timestamp: ISO 8601 UTC with milliseconds and ``Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return text[:-3] + "Z"
+
+
+def _structure_timestamp(value: Any, _: Any) -> datetime | None:
+    return parse_timestamp(value)
+
+
+converter.register_structure_hook(datetime, _structure_timestamp)
+converter.register_unstructure_hook(datetime, format_timestamp)
+
+
+def _structure_number(value: Any, _: Any) -> Number | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError("not a number")
+    number = float(value) if isinstance(value, str) else value
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        if number.is_integer():
+            return int(number)
+    return number
+
+
+converter.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
+
+
+# The nested objects of a User are informative extras: a server shaping one of them differently
+# (a list for ``permissions``, a string for a limit) must not make the whole User unreadable,
+# so such a field that does not fit is left None instead of failing the answer.
+_LENIENT_NESTED = (
+    UserPermissions,
+    UserLimits,
+    UserLimitsDisabled,
+    UserMeta,
+    UserConfiguration,
+    GenericGUISettings,
+)
+_LENIENT_TYPES = {cls | None for cls in _LENIENT_NESTED}
+
+
+def _lenient(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    member = next(a for a in tp.__args__ if a is not type(None))
+    try:
+        return converter.structure(value, member)
+    except Exception:  # noqa: BLE001 - any shape the model cannot read is dropped, see above
+        return None
+
+
+converter.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)

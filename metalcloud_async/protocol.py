@@ -27,6 +27,7 @@ __all__ = [
     "JwtFound",
     "ListQuery",
     "Revision",
+    "check_id",
     "extract_jwt",
     "filter_eq",
     "filter_in",
@@ -35,6 +36,7 @@ __all__ = [
     "next_page",
     "revision_from_etag",
     "user_path",
+    "user_resource",
 ]
 
 #: Pass as ``revision`` to have the client read the latest revision before writing.
@@ -61,6 +63,20 @@ _SORT_RE = re.compile(r"^([A-Za-z]+):(ASC|DESC)$")
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"?\s*(\d+)\s*"?\s*$')
 
 # ------------------------------------------------------------------------------ paths
+
+
+def check_id(value: int, what: str = "user_id") -> int:
+    """``value`` if it is a non-negative integer id, else InvalidInputError (nothing is sent)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{what} must be a non-negative integer")
+    return value
+
+
+def user_resource(user_id: int, *segments: str | int) -> str:
+    """``/api/v2/users/{id}/<segments...>`` (``config``, ``ssh-keys/7``, ...); ids are checked."""
+    check_id(user_id)
+    tail = "/".join(str(s) for s in segments)
+    return f"{C.API_PREFIX}/users/{user_id}" + (f"/{tail}" if tail else "")
 
 
 def user_path(user_id: int, action: str | None = None) -> str:

@@ -23,7 +23,7 @@ from mfa_common.testing import (
     server_argument_parser,
 )
 
-from ._fake import MetalCloudFake, nest_error_body
+from ._fake import DEFAULT_FAILED_LOGIN_WINDOW, DEFAULT_MAX_FAILED_LOGINS, MetalCloudFake, nest_error_body
 
 DEMO_ACCOUNTS: list[dict[str, Any]] = [
     {"email": "admin@metalcloud.test", "password": "admin-password", "accessLevel": "root"},
@@ -60,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=0, metavar="N", help="seed this many plain users")
     parser.add_argument("--no-demo", action="store_true", help="do not create the demo accounts")
     parser.add_argument("--jwt-ttl", type=float, default=3600.0, help="JWT lifetime in seconds")
+    parser.add_argument(
+        "--max-failed-logins",
+        type=int,
+        default=DEFAULT_MAX_FAILED_LOGINS,
+        help="failed logins of one address that lock it out (the real server's default: 5)",
+    )
+    parser.add_argument(
+        "--failed-login-window",
+        type=float,
+        default=DEFAULT_FAILED_LOGIN_WINDOW,
+        help="seconds the failed logins are counted over (default 300)",
+    )
     add_control_arguments(parser)
     return parser
 
@@ -95,21 +107,36 @@ def banner(fake: MetalCloudFake, emails: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def build_fake(args: argparse.Namespace) -> tuple[MetalCloudFake, list[str]]:
+    """The fake the command line describes, and the e-mails of its listed accounts."""
     controls = controls_from_arguments(args, error_body=nest_error_body)
-    fake = MetalCloudFake(controls=controls, jwt_ttl=args.jwt_ttl, seed=args.seed)
+    fake = MetalCloudFake(
+        controls=controls,
+        jwt_ttl=args.jwt_ttl,
+        seed=args.seed,
+        max_failed_logins=args.max_failed_logins,
+        failed_login_window=args.failed_login_window,
+    )
     accounts: list[dict[str, Any]] = [] if args.no_demo else list(DEMO_ACCOUNTS)
     if args.accounts:
         loaded = json.loads(args.accounts.read_text())
         if not isinstance(loaded, list):
-            print("--accounts: expected a JSON list of accounts", file=sys.stderr)
-            return 2
+            raise ValueError("--accounts: expected a JSON list of accounts")
         accounts.extend(loaded)
     load_accounts(fake, accounts)
     if args.users:
         fake.seed_users(args.users)
-    run_forever(fake.app, args.host, args.port, banner(fake, [a["email"] for a in accounts]), prog=PROG)
+    return fake, [a["email"] for a in accounts]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        fake, emails = build_fake(args)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    run_forever(fake.app, args.host, args.port, banner(fake, emails), prog=PROG)
     return 0
 
 

@@ -16,6 +16,16 @@ documents:
   ``If-Match`` (428 when missing, 412 when stale; ``2fa-enable``/``2fa-disable`` only check
   presence, as their spec lists no 412); every applied write bumps the revision and is recorded
   in the controls' ledger.
+* **Lockout**: ``max_failed_logins`` wrong passwords for one address within
+  ``failed_login_window`` seconds (the real server's documented defaults, 5 and 300) lock it
+  out: ``/login`` answers 403 "Too many failed login attempts" even with the right password
+  (the real status is undocumented) until the oldest failure leaves the window.
+* **Forced re-enrolment**: for a user whose ``authenticatorMustChange`` is set, ``/login``
+  skips the old second factor and sets a session good only for ``GET /user``,
+  ``2fa-generate``, ``2fa-enable`` and logout (403 elsewhere); enabling a new authenticator
+  clears the flag and ends that session, so the next login uses the new code.
+* **Administration**: the other user operations live in :mod:`._admin`; ``users/{id}/config``
+  has its own revision (``ETag`` of ``GET .../config``), compared and bumped by its ``PATCH``.
 * **Errors**: NestJS bodies ``{"statusCode", "message", "error"}`` (``message`` a list for
   validation errors).
 * **Listing**: nestjs-paginate query syntax and the ``data/meta/links`` envelope.
@@ -32,7 +42,6 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -56,6 +65,9 @@ from mfa_common.testing import (
     parse_int,
 )
 
+from ._admin import AdminHandlers
+from ._wire import Fail, check_if_match, iso, nest_error_body
+
 __all__ = [
     "ADMIN_LEVELS",
     "FakeUser",
@@ -65,40 +77,13 @@ __all__ = [
 ]
 
 ADMIN_LEVELS = frozenset({"root", "admin", "full_admin"})
+DEFAULT_MAX_FAILED_LOGINS = 5
+DEFAULT_FAILED_LOGIN_WINDOW = 300.0
+MAX_TRACKED_ADDRESSES = 10_000
 API_KEY_ALPHABET = string.ascii_letters + string.digits
 API_KEY_RANDOM_LENGTH = 63
 PENDING_2FA_TTL = 300.0
 JWT_COOKIE = "jwt"
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    412: "Precondition Failed",
-    428: "Precondition Required",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-def nest_error_body(status: int, message: str | list[str]) -> dict[str, Any]:
-    """The NestJS default exception body."""
-    return {"statusCode": status, "message": message, "error": _REASONS.get(status, "Error")}
-
-
-class _Fail(Exception):
-    def __init__(self, status: int, message: str | list[str]) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @dataclass
@@ -127,6 +112,17 @@ class FakeUser:
     password_changed_at: float = 0.0
     authenticator_created_at: float | None = None
     suspend_reasons: list[dict[str, Any]] = field(default_factory=list)
+    #: The revision of ``users/{id}/config``, separate from the user's own ``revision``.
+    config_revision: int = 1
+    #: Set by an administrator: the next login must enrol a new authenticator first.
+    authenticator_must_change: bool = False
+    #: Other configuration fields set through ``PATCH /users/{id}/config`` (wire names).
+    config_extra: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+    permissions: dict[str, Any] = field(default_factory=dict)
+    #: Ids of the users this user delegated to (its child delegates).
+    delegates: set[int] = field(default_factory=set)
 
     @property
     def two_factor_enabled(self) -> bool:
@@ -203,8 +199,15 @@ class MetalCloudFake:
         jwt_ttl: float = 3600.0,
         signing_key: bytes | None = None,
         seed: int | None = None,
+        max_failed_logins: int = DEFAULT_MAX_FAILED_LOGINS,
+        failed_login_window: float = DEFAULT_FAILED_LOGIN_WINDOW,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
+        #: Failed password logins per e-mail within ``failed_login_window`` seconds that lock
+        #: the address out (the real server's documented defaults: 5 within 300 s).
+        self.max_failed_logins = max_failed_logins
+        self.failed_login_window = failed_login_window
+        self._failed_logins: dict[str, list[float]] = {}
         self.controls = controls or FakeControls(error_body=nest_error_body, seed=seed)
         self.jwt_ttl = jwt_ttl
         self._key = signing_key or secrets.token_bytes(32)
@@ -222,6 +225,9 @@ class MetalCloudFake:
         #: Password steps accepted (each ``POST /login`` with the right password).
         self.password_logins = 0
         self.logouts = 0
+        #: Logins refused because the address was locked out.
+        self.lockouts = 0
+        self.admin = AdminHandlers(self)
         self.app = self._build_app()
 
     def __repr__(self) -> str:
@@ -327,15 +333,39 @@ class MetalCloudFake:
         with self._lock:
             return list(self._users.values())
 
+    def _remember_failures(self, address: str, times: list[float]) -> None:
+        """Keep an address's recent failures; the table holds at most MAX_TRACKED_ADDRESSES
+        (the oldest entry goes first), so random addresses cannot grow it without bound."""
+        self._failed_logins[address] = times
+        while len(self._failed_logins) > MAX_TRACKED_ADDRESSES:
+            self._failed_logins.pop(next(iter(self._failed_logins)))
+
     def bump(self, user: FakeUser, operation: str, **details: Any) -> None:
         """Apply a write: bump the revision and record it in the ledger."""
         user.revision += 1
         self.controls.ledger.record(operation, str(user.id), revision=user.revision, **details)
 
-    def issue_jwt(self, user: FakeUser, *, pending: bool = False, ttl: float | None = None) -> str:
-        """A session JWT for ``user`` (``pending``: only good for ``/login-2fa``)."""
+    def bump_config(self, user: FakeUser, operation: str, **details: Any) -> None:
+        """Apply a configuration write: bump the configuration's revision and record it."""
+        user.config_revision += 1
+        self.controls.ledger.record(operation, str(user.id), config_revision=user.config_revision, **details)
+
+    def force_reenrolment(self, email_or_id: str | int) -> FakeUser:
+        """What ``PATCH /users/{id}/config {"authenticatorMustChange": true}`` does, for scripting."""
+        with self._lock:
+            user = self.user(email_or_id)
+            user.authenticator_must_change = True
+            user.config_revision += 1
+            return user
+
+    def issue_jwt(
+        self, user: FakeUser, *, pending: bool = False, ttl: float | None = None, enrol: bool = False
+    ) -> str:
+        """A session JWT for ``user`` (``pending``: only good for ``/login-2fa``; ``enrol``: only
+        good for enrolling a new authenticator, ``GET /user`` and logout)."""
         now = self.clock.now()
-        lifetime = PENDING_2FA_TTL if pending else (ttl if ttl is not None else self.jwt_ttl)
+        short = pending or enrol
+        lifetime = PENDING_2FA_TTL if short else (ttl if ttl is not None else self.jwt_ttl)
         claims: dict[str, Any] = {
             "sub": str(user.id),
             "iat": int(now),
@@ -344,6 +374,8 @@ class MetalCloudFake:
         }
         if pending:
             claims["2fa"] = "pending"
+        elif enrol:
+            claims["2fa"] = "enrol"
         return encode_jwt(claims, self._key + user.jwt_salt.encode())
 
     def _new_api_key(self, uid: int) -> str:
@@ -355,21 +387,21 @@ class MetalCloudFake:
     def _decode_session(self, token: str) -> tuple[FakeUser, dict[str, Any]]:
         parts = token.split(".")
         if len(parts) != 3:
-            raise _Fail(401, "Unauthorized")
+            raise Fail(401, "Unauthorized")
         try:
             padded = parts[1] + "=" * (-len(parts[1]) % 4)
             sub = load_json(base64.urlsafe_b64decode(padded)).get("sub")
             user = self._users.get(sub if isinstance(sub, int) else parse_int(str(sub)) or 0)
         except (ValueError, TypeError, AttributeError):
-            raise _Fail(401, "Unauthorized") from None
+            raise Fail(401, "Unauthorized") from None
         if user is None:
-            raise _Fail(401, "Unauthorized")
+            raise Fail(401, "Unauthorized")
         try:
             claims = decode_jwt(token, self._key + user.jwt_salt.encode(), now=self.clock.now())
         except JwtInvalid:
-            raise _Fail(401, "Unauthorized") from None
+            raise Fail(401, "Unauthorized") from None
         if claims.get("jti") in self._revoked:
-            raise _Fail(401, "Unauthorized")
+            raise Fail(401, "Unauthorized")
         return user, claims
 
     @staticmethod
@@ -379,85 +411,61 @@ class MetalCloudFake:
             return header[7:].strip() or None
         return None
 
-    def _authenticate(self, request: Request, *, allow_api_key: bool = True) -> tuple[FakeUser, str, Any]:
-        """(user, "apiKey" | "jwt", claims) of the caller, or 401."""
+    def _authenticate(
+        self, request: Request, *, allow_api_key: bool = True, allow_enrolment: bool = False
+    ) -> tuple[FakeUser, str, Any]:
+        """(user, "apiKey" | "jwt", claims) of the caller, or 401. An enrolment-only session
+        (a login whose authenticator must change) passes only where ``allow_enrolment``."""
         token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
         if not token:
-            raise _Fail(401, "Unauthorized")
+            raise Fail(401, "Unauthorized")
         if ":" in token and "." not in token:
             uid = self._by_key.get(token)
             user = self._users.get(uid) if uid is not None else None
             if user is None or not allow_api_key:
-                raise _Fail(401, "Unauthorized")
+                raise Fail(401, "Unauthorized")
             kind, claims = "apiKey", None
         else:
             user, claims = self._decode_session(token)
             if claims.get("2fa") == "pending":
-                raise _Fail(401, "Unauthorized")
+                raise Fail(401, "Unauthorized")
+            if claims.get("2fa") == "enrol" and not allow_enrolment:
+                raise Fail(
+                    403, "Two-factor authentication must be enrolled again before this session can be used"
+                )
             kind = "jwt"
         if user.suspended or user.archived:
-            raise _Fail(403, "Forbidden")
+            raise Fail(403, "Forbidden")
         return user, kind, claims
 
     def _require_admin(self, user: FakeUser) -> None:
         if not user.is_admin:
-            raise _Fail(403, "Forbidden resource")
+            raise Fail(403, "Forbidden resource")
 
     @staticmethod
     def _check_if_match(request: Request, user: FakeUser, *, compare: bool = True) -> None:
-        value = request.headers.get("if-match")
-        if value is None or not value.strip():
-            raise _Fail(428, "Precondition required: send If-Match with the current revision")
-        if not compare:
-            return
-        text = value.strip()
-        if text == "*":
-            return
-        if text.startswith("W/"):
-            text = text[2:]
-        text = text.strip('"').strip()
-        if not text.isdigit() or int(text) != user.revision:
-            raise _Fail(412, "Precondition failed: the revision does not match")
+        check_if_match(request, user.revision, compare=compare)
 
     # -- representations -----------------------------------------------------------------------
 
     def user_json(self, user: FakeUser) -> dict[str, Any]:
         """The ``User`` representation."""
-        config = {
-            "revision": user.revision,
-            "displayName": user.display_name,
-            "emailStatus": "verified" if user.email_verified else "not_verified",
-            "language": "en",
-            "brand": "default",
-            "isBrandManager": False,
-            "lastLoginTimestamp": _iso(user.last_login_at or user.created_at),
-            "lastLoginType": "md5",
-            "isBlocked": False,
-            "passwordChangeRequired": user.password_change_required,
-            "accessLevel": user.access_level,
-            "isBillable": user.is_billable,
-            "isTestingMode": False,
-            "authenticatorMustChange": False,
-            "authenticatorCreatedTimestamp": _iso(user.authenticator_created_at or user.created_at),
-            "excludeFromReports": False,
-            "isTestAccount": False,
-            "isArchived": user.archived,
-            "isDatastorePublisher": False,
-            "provider": "mysql",
-            "passwordLastChangedTimestamp": _iso(user.password_changed_at),
-        }
+        config = self.config_json(user)
         # A User carries every field of its UserConfiguration, plus its own.
         body: dict[str, Any] = {
             **config,
+            "revision": user.revision,
             "id": user.id,
             "email": user.email,
             "authenticatorEnabled": user.two_factor_enabled,
             "isSuspended": user.suspended,
             "franchise": "metalsoft",
-            "createdTimestamp": _iso(user.created_at),
+            "createdTimestamp": iso(user.created_at),
             "planType": "vanilla",
+            "parentDelegates": [u.email for u in self._users.values() if user.id in u.delegates],
+            "childDelegates": [self._users[i].email for i in sorted(user.delegates) if i in self._users],
             "config": config,
-            "meta": {},
+            "meta": dict(user.meta),
             "links": [{"rel": "self", "href": f"/api/v2/users/{user.id}"}],
         }
         if user.account_id is not None:
@@ -465,6 +473,38 @@ class MetalCloudFake:
         if user.infrastructure_id_default is not None:
             body["infrastructureIdDefault"] = user.infrastructure_id_default
         return body
+
+    def config_json(self, user: FakeUser) -> dict[str, Any]:
+        """The ``UserConfiguration`` representation (its own ``revision``)."""
+        config: dict[str, Any] = {
+            "revision": user.config_revision,
+            "displayName": user.display_name,
+            "emailStatus": "verified" if user.email_verified else "not_verified",
+            "language": "en",
+            "brand": "default",
+            "isBrandManager": False,
+            "lastLoginTimestamp": iso(user.last_login_at or user.created_at),
+            "lastLoginType": "md5",
+            "isBlocked": False,
+            "passwordChangeRequired": user.password_change_required,
+            "accessLevel": user.access_level,
+            "isBillable": user.is_billable,
+            "isTestingMode": False,
+            "authenticatorMustChange": user.authenticator_must_change,
+            "authenticatorCreatedTimestamp": iso(user.authenticator_created_at or user.created_at),
+            "excludeFromReports": False,
+            "isTestAccount": False,
+            "isArchived": user.archived,
+            "isDatastorePublisher": False,
+            "provider": "mysql",
+            "passwordLastChangedTimestamp": iso(user.password_changed_at),
+            **user.config_extra,
+        }
+        if user.account_id is not None:
+            config["accountId"] = user.account_id
+        if user.infrastructure_id_default is not None:
+            config["infrastructureIdDefault"] = user.infrastructure_id_default
+        return config
 
     def user_info_json(self, user: FakeUser) -> dict[str, Any]:
         """The ``UserInfo`` list item."""
@@ -475,10 +515,10 @@ class MetalCloudFake:
             "email": user.email,
             "emailStatus": "verified" if user.email_verified else "not_verified",
             "language": "en",
-            "lastLoginTimestamp": _iso(user.last_login_at or user.created_at),
+            "lastLoginTimestamp": iso(user.last_login_at or user.created_at),
             "accessLevel": user.access_level,
             "isArchived": user.archived,
-            "createdTimestamp": _iso(user.created_at),
+            "createdTimestamp": iso(user.created_at),
             "links": [{"rel": "self", "href": f"/api/v2/users/{user.id}"}],
         }
         if user.account_id is not None:
@@ -510,11 +550,11 @@ class MetalCloudFake:
                             try:
                                 body = load_json(raw)
                             except BadJson as exc:
-                                raise _Fail(400, f"Invalid JSON body: {exc}") from None
+                                raise Fail(400, f"Invalid JSON body: {exc}") from None
                     with self._lock:
                         result: Response = handler(request, body)
                     return result
-                except _Fail as fail:
+                except Fail as fail:
                     return JSONResponse(nest_error_body(fail.status, fail.message), status_code=fail.status)
 
             return Route(path, endpoint, methods=[method])
@@ -542,6 +582,7 @@ class MetalCloudFake:
             route(p + "/users/{user_id:int}/actions/unarchive", self._unarchive, "POST"),
             route(p + "/users/{user_id:int}/actions/suspend", self._suspend, "POST"),
             route(p + "/users/{user_id:int}/actions/unsuspend", self._unsuspend, "POST"),
+            *(route(p + path, handler, method) for method, path, handler in self.admin.routes()),
         ]
 
         async def not_found(request: Request, exc: Exception) -> Response:
@@ -560,7 +601,7 @@ class MetalCloudFake:
     def _login(self, request: Request, body: Any) -> Response:
         errors: list[str] = []
         if not isinstance(body, dict):
-            raise _Fail(400, ["provider must be one of the following values: mysql, ldap"])
+            raise Fail(400, ["provider must be one of the following values: mysql, ldap"])
         provider = body.get("provider", "mysql")
         if provider not in ("mysql", "ldap"):
             errors.append("provider must be one of the following values: mysql, ldap")
@@ -574,13 +615,29 @@ class MetalCloudFake:
         if not isinstance(password, str) or not password:
             errors.append("properties.password must be a string")
         if errors:
-            raise _Fail(400, errors)
+            raise Fail(400, errors)
+        address = str(email).lower()
+        now = self.clock.now()
+        recent = [t for t in self._failed_logins.pop(address, []) if now - t < self.failed_login_window]
+        if len(recent) >= self.max_failed_logins:
+            # The real server's status for a throttled login is undocumented: 403 with a message.
+            self._remember_failures(address, recent)
+            self.lockouts += 1
+            raise Fail(403, "Too many failed login attempts: try again later")
         user = self.find_user(str(email))
         if user is None or not secrets.compare_digest(user.password.encode(), str(password).encode()):
-            raise _Fail(401, "Invalid credentials")
+            recent.append(now)
+            self._remember_failures(address, recent[-self.max_failed_logins :])
+            raise Fail(401, "Invalid credentials")
+        # A right password before the lockout clears the count (it stays popped).
         if user.suspended or user.archived:
-            raise _Fail(403, "User is suspended or archived")
+            raise Fail(403, "User is suspended or archived")
         self.password_logins += 1
+        if user.authenticator_must_change:
+            # Forced re-enrolment: no second factor with the old authenticator; the session only
+            # serves 2fa-generate / 2fa-enable until a new authenticator is enabled.
+            token = self.issue_jwt(user, enrol=True)
+            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
         if user.two_factor_enabled:
             token = self.issue_jwt(user, pending=True)
             return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
@@ -597,27 +654,29 @@ class MetalCloudFake:
     def _login_2fa(self, request: Request, body: Any) -> Response:
         token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
         if not token:
-            raise _Fail(401, "No pending 2FA login")
+            raise Fail(401, "No pending 2FA login")
         user, claims = self._decode_session(token)
         if claims.get("2fa") != "pending":
-            raise _Fail(401, "No pending 2FA login")
+            raise Fail(401, "No pending 2FA login")
         code = body.get("token") if isinstance(body, dict) else None
         if not isinstance(code, str) or not code:
-            raise _Fail(400, ["token must be a string"])
+            raise Fail(400, ["token must be a string"])
         if user.totp_secret is None:
-            raise _Fail(404, "User not found")
+            raise Fail(404, "User not found")
+        if user.suspended or user.archived:
+            raise Fail(403, "User is suspended or archived")
         verdict = self.verifier.verify(
             str(user.id), code, secret_base32=user.totp_secret, now=self.clock.now()
         )
         if verdict != "ok":
-            raise _Fail(401, "Invalid 2FA token" if verdict == "wrong" else "2FA token already used")
+            raise Fail(401, "Invalid 2FA token" if verdict == "wrong" else "2FA token already used")
         self._revoked.add(str(claims.get("jti")))
         return self._complete_login(user)
 
     def _logout(self, request: Request, body: Any) -> Response:
-        _, kind, claims = self._authenticate(request)
+        _, kind, claims = self._authenticate(request, allow_enrolment=True)
         if kind != "jwt":
-            raise _Fail(401, "Logout needs a JWT session")
+            raise Fail(401, "Logout needs a JWT session")
         self._revoked.add(str(claims.get("jti")))
         self.logouts += 1
         response = JSONResponse({})
@@ -627,7 +686,7 @@ class MetalCloudFake:
     # -- handlers: current user ------------------------------------------------------------------
 
     def _get_current_user(self, request: Request, body: Any) -> Response:
-        user, _, _ = self._authenticate(request)
+        user, _, _ = self._authenticate(request, allow_enrolment=True)
         return self._user_response(user)
 
     def _get_api_key(self, request: Request, body: Any) -> Response:
@@ -635,29 +694,35 @@ class MetalCloudFake:
         return JSONResponse({"apiKey": user.api_key})
 
     def _2fa_generate(self, request: Request, body: Any) -> Response:
-        user, _, _ = self._authenticate(request)
+        user, _, _ = self._authenticate(request, allow_enrolment=True)
         secret = generate_base32_secret(20)
         user.pending_totp_secret = secret
         uri = f"otpauth://totp/MetalCloud:{quote(user.email)}?secret={secret}&issuer=MetalCloud"
         return JSONResponse({"qrCode": qr_data_uri(uri), "secret2FA": secret})
 
     def _2fa_enable(self, request: Request, body: Any) -> Response:
-        user, _, _ = self._authenticate(request)
+        user, _, claims = self._authenticate(request, allow_enrolment=True)
         code = body.get("token") if isinstance(body, dict) else None
         if not isinstance(code, str) or not code:
-            raise _Fail(400, ["token must be a string"])
+            raise Fail(400, ["token must be a string"])
         self._check_if_match(request, user, compare=False)
-        if user.two_factor_enabled:
-            raise _Fail(409, "2FA already enabled")
+        if user.two_factor_enabled and not user.authenticator_must_change:
+            raise Fail(409, "2FA already enabled")
         if user.pending_totp_secret is None:
-            raise _Fail(400, "Invalid user ID or token")
+            raise Fail(400, "Invalid user ID or token")
         verdict = self.verifier.verify(
             str(user.id), code, secret_base32=user.pending_totp_secret, now=self.clock.now()
         )
         if verdict != "ok":
-            raise _Fail(400, "Invalid user ID or token")
+            raise Fail(400, "Invalid user ID or token")
         user.totp_secret, user.pending_totp_secret = user.pending_totp_secret, None
         user.authenticator_created_at = self.clock.now()
+        if user.authenticator_must_change:
+            user.authenticator_must_change = False
+            user.config_revision += 1
+            if claims is not None and claims.get("2fa") == "enrol":
+                # The enrolment session has served its purpose: the next login uses the new code.
+                self._revoked.add(str(claims.get("jti")))
         self.bump(user, "2fa-enable")
         return Response(status_code=200)
 
@@ -665,7 +730,7 @@ class MetalCloudFake:
         user, _, _ = self._authenticate(request)
         self._check_if_match(request, user, compare=False)
         if not user.two_factor_enabled:
-            raise _Fail(409, "2FA already disabled")
+            raise Fail(409, "2FA already disabled")
         user.totp_secret = None
         self.verifier.forget(str(user.id))
         self.bump(user, "2fa-disable")
@@ -696,15 +761,15 @@ class MetalCloudFake:
             or not isinstance(body.get("newPassword"), str)
             or not body["newPassword"]
         ):
-            raise _Fail(400, ["newPassword must be a string"])
+            raise Fail(400, ["newPassword must be a string"])
         old = body.get("oldPassword")
         if old is not None and not isinstance(old, str):
-            raise _Fail(400, ["oldPassword must be a string"])
+            raise Fail(400, ["oldPassword must be a string"])
         self._check_if_match(request, user)
         if old is not None and not secrets.compare_digest(old.encode(), user.password.encode()):
-            raise _Fail(400, "Invalid old password")
+            raise Fail(400, "Invalid old password")
         if body["newPassword"] == user.password:
-            raise _Fail(409, "The new password must differ from the current one")
+            raise Fail(409, "The new password must differ from the current one")
         user.password = body["newPassword"]
         user.password_changed_at = self.clock.now()
         user.password_change_required = False
@@ -715,10 +780,10 @@ class MetalCloudFake:
         user, _, _ = self._authenticate(request)
         email = body.get("email") if isinstance(body, dict) else None
         if not isinstance(email, str) or "@" not in email:
-            raise _Fail(400, ["email must be an email"])
+            raise Fail(400, ["email must be an email"])
         other = self.find_user(email)
         if other is not None and other.id != user.id:
-            raise _Fail(400, "Email address already in use")
+            raise Fail(400, "Email address already in use")
         token = secrets.token_urlsafe(24)
         self._tokens[token] = ("verify-email", user.id, email, False)
         self.outbox.append(OutboxMessage("verify-email", email, token, user.id))
@@ -728,7 +793,7 @@ class MetalCloudFake:
         self._authenticate(request)
         email = body.get("email") if isinstance(body, dict) else None
         if not isinstance(email, str) or not email:
-            raise _Fail(400, ["email must be a string"])
+            raise Fail(400, ["email must be a string"])
         target = self.find_user(email)
         if target is not None:  # unknown addresses get the same answer (no enumeration)
             token = secrets.token_urlsafe(24)
@@ -740,16 +805,16 @@ class MetalCloudFake:
         self._authenticate(request)
         token = request.query_params.get("token")
         if not token:
-            raise _Fail(400, ["token must be a string"])
+            raise Fail(400, ["token must be a string"])
         entry = self._tokens.get(token)
         if entry is None or entry[0] != kind:
-            raise _Fail(400, "Invalid or expired token")
+            raise Fail(400, "Invalid or expired token")
         _, uid, value, used = entry
         if used:
-            raise _Fail(409, "Token already used")
+            raise Fail(409, "Token already used")
         user = self._users.get(uid)
         if user is None:
-            raise _Fail(404, "User not found")
+            raise Fail(404, "User not found")
         self._tokens[token] = (kind, uid, value, True)
         return user, value
 
@@ -780,7 +845,7 @@ class MetalCloudFake:
             self._require_admin(caller)
         target = self._users.get(uid)
         if target is None:
-            raise _Fail(404, "User not found")
+            raise Fail(404, "User not found")
         return caller, target
 
     def _get_user(self, request: Request, body: Any) -> Response:
@@ -798,7 +863,7 @@ class MetalCloudFake:
         self._require_admin(caller)
         self._check_if_match(request, target)
         if target.archived == archived:
-            raise _Fail(409, "User already archived" if archived else "User is not archived")
+            raise Fail(409, "User already archived" if archived else "User is not archived")
         target.archived = archived
         self.bump(target, "archive" if archived else "unarchive")
         return self._user_response(target)
@@ -817,16 +882,16 @@ class MetalCloudFake:
         if private is not None and not isinstance(private, str):
             errors.append("suspendReasonPrivateComment must be a string")
         if errors:
-            raise _Fail(400, errors)
+            raise Fail(400, errors)
         self._check_if_match(request, target)
         if target.suspended:
-            raise _Fail(409, "User already suspended")
+            raise Fail(409, "User already suspended")
         target.suspended = True
         reason: dict[str, Any] = {
             "id": self._next_reason,
             "userId": target.id,
             "type": body["suspendReason"],
-            "createdTimestamp": _iso(self.clock.now()),
+            "createdTimestamp": iso(self.clock.now()),
             "publicComment": body["suspendReasonPublicComment"],
         }
         if private is not None:
@@ -841,10 +906,10 @@ class MetalCloudFake:
         self._require_admin(caller)
         self._check_if_match(request, target)
         if not target.suspended:
-            raise _Fail(409, "User is not suspended")
+            raise Fail(409, "User is not suspended")
         target.suspended = False
         if target.suspend_reasons:
-            target.suspend_reasons[-1]["endTimestamp"] = _iso(self.clock.now())
+            target.suspend_reasons[-1]["endTimestamp"] = iso(self.clock.now())
         self.bump(target, "unsuspend")
         return Response(status_code=200)
 

@@ -311,3 +311,14 @@ def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_fake_command_line_configures_the_lockout() -> None:
+    from metalcloud_async.testing.__main__ import build_fake, build_parser
+
+    fake, emails = build_fake(
+        build_parser().parse_args(["--max-failed-logins", "2", "--failed-login-window", "60"])
+    )
+    assert (fake.max_failed_logins, fake.failed_login_window) == (2, 60.0) and emails
+    default, _ = build_fake(build_parser().parse_args(["--no-demo"]))
+    assert (default.max_failed_logins, default.failed_login_window) == (5, 300.0)

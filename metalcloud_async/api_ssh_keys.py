@@ -1,0 +1,77 @@
+"""``client.users.ssh_keys``: a user's SSH public keys (list, add, get, delete)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from mfa_common.client import RequestOptions, structure
+from mfa_common.errors import ConflictError, InvalidInputError
+
+from ._results import refined
+from .errors import SshKeyAlreadyPresentError
+from .models import CreateUserSshKey, UserSshKey, UserSshKeyList, converter
+from .protocol import check_id, user_resource
+
+if TYPE_CHECKING:
+    from .client import MetalCloudClient
+
+__all__ = ["UserSshKeysAPI", "ssh_key_identity"]
+
+
+def ssh_key_identity(key: str) -> str:
+    """The part of an OpenSSH public key line that identifies the key (type and base64 body;
+    the comment does not count), for comparing keys."""
+    return " ".join(key.strip().split()[:2])
+
+
+class UserSshKeysAPI:
+    """``/api/v2/users/{id}/ssh-keys`` and ``/ssh-keys/{keyId}``."""
+
+    def __init__(self, client: MetalCloudClient) -> None:
+        self._c = client
+
+    async def list(self, user_id: int, *, options: RequestOptions | None = None) -> AsyncIterator[UserSshKey]:
+        """The user's keys (fetched when iteration starts)."""
+        body, response = await self._c._json("GET", user_resource(user_id, "ssh-keys"), options=options)
+        for item in structure(converter, body, UserSshKeyList, response).data:
+            yield item
+
+    async def add(self, user_id: int, ssh_key: str, *, options: RequestOptions | None = None) -> UserSshKey:
+        """Add an OpenSSH public key line (201). Raises
+        :class:`~metalcloud_async.errors.SshKeyAlreadyPresentError` (409) when the user has it.
+        Not retried blindly: a lost answer is an unknown outcome (look the key up with
+        :meth:`find`)."""
+        if not isinstance(ssh_key, str) or len(ssh_key.split()) < 2:
+            raise InvalidInputError("ssh_key must be an OpenSSH public key line: '<type> <base64> [comment]'")
+        payload = converter.unstructure(CreateUserSshKey(ssh_key=ssh_key.strip()))
+        with refined(ConflictError, SshKeyAlreadyPresentError):
+            body, response = await self._c._json(
+                "POST", user_resource(user_id, "ssh-keys"), json=payload, options=options
+            )
+        return structure(converter, body, UserSshKey, response)
+
+    async def find(
+        self, user_id: int, ssh_key: str, *, options: RequestOptions | None = None
+    ) -> UserSshKey | None:
+        """The user's key equal to ``ssh_key`` (ignoring the comment), or None."""
+        wanted = ssh_key_identity(ssh_key)
+        async for key in self.list(user_id, options=options):
+            if ssh_key_identity(key.ssh_key) == wanted:
+                return key
+        return None
+
+    async def get(self, user_id: int, key_id: int, *, options: RequestOptions | None = None) -> UserSshKey:
+        check_id(key_id, "key_id")
+        body, response = await self._c._json(
+            "GET", user_resource(user_id, "ssh-keys", key_id), options=options
+        )
+        return structure(converter, body, UserSshKey, response)
+
+    async def delete(self, user_id: int, key_id: int, *, options: RequestOptions | None = None) -> None:
+        """``DELETE`` (204; ``NotFoundError`` for an unknown or already deleted key). Not
+        replayed after a lost answer: a replay would meet 404 for a key it did delete."""
+        check_id(key_id, "key_id")
+        await self._c.request(
+            "DELETE", user_resource(user_id, "ssh-keys", key_id), options=options, idempotent=False
+        )

@@ -1,0 +1,87 @@
+"""Forced 2FA re-enrolment, the user's side: after an administrator set
+``authenticatorMustChange`` (``client.users.force_2fa_reenrolment``), the user's next password
+login returns a session good only for enrolling a new authenticator. This module enrols one
+with that session: ``2fa-generate``, then ``2fa-enable`` with a code of the new secret.
+
+The code comes from, in order of preference: ``code=None`` (the new secret itself, for a service
+account that keeps its secret), a fixed code or code provider, or a callable that is given the
+new :class:`~metalcloud_async.models.TwoFactorAuthenticationSecret` (show its QR code to a
+person, return what they type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from mfa_common.client import parse_json_body, structure
+from mfa_common.code_providers import CodeProvider, MfaChallenge, settled_if_send_fails
+from mfa_common.errors import InvalidInputError
+from mfa_common.secret import Secret
+from mfa_common.totp import Totp
+
+from . import _constants as C
+from .auth import LoginStep, session_headers, status_error
+from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+from .models import TwoFactorAuthenticationSecret, TwoFactorAuthenticationToken, converter
+
+if TYPE_CHECKING:
+    from .client import MetalCloudClient
+
+__all__ = ["EnrolmentCode", "enrol_with_login_session"]
+
+EnrolmentCode = (
+    str
+    | Secret[str]
+    | CodeProvider
+    | Totp
+    | TwoFactorAuthenticationSecret
+    | Callable[[TwoFactorAuthenticationSecret], Awaitable[Any]]
+    | None
+)
+
+
+def pending_step(pending: LoginStep | TwoFactorEnrolmentRequiredError) -> LoginStep:
+    """The enrolment-only login step of ``pending`` (a step, or the error that carried one)."""
+    step = pending.step if isinstance(pending, TwoFactorEnrolmentRequiredError) else pending
+    if not isinstance(step, LoginStep) or step.token is None or not step.enrolment_required:
+        raise InvalidInputError("this login step holds no enrolment session")
+    return step
+
+
+async def enrol_with_login_session(
+    client: MetalCloudClient, step: LoginStep, code: EnrolmentCode = None
+) -> TwoFactorAuthenticationSecret:
+    """Enrol a new authenticator with the enrolment-only session of ``step``; returns the new
+    secret (store it: it is the user's second factor from now on). The session ends with it:
+    log in again with the new secret."""
+    headers = session_headers(step)
+    generate = await client.request(
+        "POST", f"{C.API_PREFIX}/user/actions/2fa-generate", headers=headers, authenticated=False
+    )
+    secret = structure(converter, parse_json_body(generate), TwoFactorAuthenticationSecret, generate)
+    source: Any = secret if code is None else code
+    if callable(source) and not hasattr(source, "issue"):
+        source = await source(secret)
+    provider = client.user._provider(source)
+    issued = await provider.issue(MfaChallenge(kind="totp"))
+    payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
+    if step.user is not None:
+        headers = {**headers, "If-Match": str(step.user.revision)}
+    with settled_if_send_fails(issued):
+        response = await client.request(
+            "POST",
+            f"{C.API_PREFIX}/user/actions/2fa-enable",
+            json=payload,
+            headers=headers,
+            authenticated=False,
+            raise_for_status=False,
+        )
+    if response.status_code == 400:
+        issued.rejected()
+        raise status_error(response, TwoFactorCodeRejectedError)
+    if response.status_code >= 400:
+        issued.unknown()
+        raise client.map_error(response)
+    issued.accepted()
+    return secret
