@@ -25,12 +25,15 @@ def admin_block() -> str:
     return match.group(1)
 
 
-async def test_readme_admin_block_runs_against_the_fake(fake: MetalCloudFake, clock: FakeClock) -> None:
+async def test_readme_admin_block_runs_against_the_fake(
+    fake: MetalCloudFake, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import metalcloud_async
 
     real_client = metalcloud_async.MetalCloudClient
     with serve(fake.app) as server:
-        code = compile(admin_block(), "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        source = admin_block().replace("https://metal.example.com", server.base_url)
+        code = compile(source, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
         def client(*args: Any, **kwargs: Any) -> Any:
             # The fake's FakeClock drives the TOTP codes of the block's enrolment and login.
@@ -38,11 +41,8 @@ async def test_readme_admin_block_runs_against_the_fake(fake: MetalCloudFake, cl
 
         metalcloud_async.MetalCloudClient = client  # type: ignore[misc]
         try:
-            namespace: dict[str, Any] = {
-                "url": server.base_url,
-                "key": fake.user("root@example.test").api_key,
-                "bob_password": "bob-password-1",
-            }
+            monkeypatch.setenv("METALCLOUD_API_KEY", fake.user("root@example.test").api_key)
+            namespace: dict[str, Any] = {}
             result = eval(code, namespace)
             if result is not None:
                 await result
