@@ -11,6 +11,8 @@ import anyio
 import anyio.lowlevel
 
 from ..errors import InvalidInputError
+from ..replay_guard import StepRegistry, using_step_registry
+from ..replay_state import shared_step_registry
 from .journal import Journal, JournalWriter
 from .outcome import OUTCOME_UNKNOWN, ItemState, Skip, describe_failure, is_outcome_unknown
 from .rate_limit import RateLimiter
@@ -346,6 +348,7 @@ async def run_batch(
     stop_on: StopOn | None = None,
     outcome_unknown: Callable[[BaseException], bool] = is_outcome_unknown,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
+    step_registry: StepRegistry | None = None,
 ) -> BatchSummary:
     """Run ``operation(item)`` for every item, ``concurrency`` at a time, and summarise.
 
@@ -390,6 +393,12 @@ async def run_batch(
     i.e. unknown, to be verified by the next run), the journal is synced and closed, and
     the cancellation propagates. Works under asyncio and Trio.
 
+    ``step_registry``: where TOTP codes issued during the run (by code providers given no
+    ``registry=`` of their own) record their time steps. Default: with a journal, the
+    cross-process state file of :func:`mfa_common.replay_state.shared_step_registry`, so a
+    resumed run (or any other process of the user) never resends a step this run used; without
+    a journal, whatever registry the caller's context holds (normally the process registry).
+
     If the source raises, the items in flight finish and the source's exception is re-raised.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
@@ -411,7 +420,22 @@ async def run_batch(
         max_examples=max_examples,
     )
     source = _Source(items)
+    if step_registry is None and journal is not None:
+        step_registry = shared_step_registry()
+    with contextlib.ExitStack() as scope:
+        if step_registry is not None:
+            scope.enter_context(using_step_registry(step_registry))
+        return await _execute(run, source, journal, concurrency, on_progress, progress_interval)
 
+
+async def _execute(
+    run: _Run[T],
+    source: _Source[T],
+    journal: Journal | None,
+    concurrency: int,
+    on_progress: Callable[[BatchProgress], object] | None,
+    progress_interval: float,
+) -> BatchSummary:
     if journal is not None:
         # Shielded: the thread runs to the end anyway, and its open file must not be lost.
         with anyio.CancelScope(shield=True):

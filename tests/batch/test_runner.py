@@ -7,6 +7,7 @@ import itertools
 import json
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ from mfa_common.batch import (
     run_batch,
 )
 from mfa_common.batch.runner import MAX_FAILURE_REASONS
+from mfa_common.clock import FakeClock
 from mfa_common.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -32,6 +34,9 @@ from mfa_common.errors import (
     NotFoundError,
     ServerError,
 )
+from mfa_common.replay_guard import STEP_REGISTRY, StepRegistry, next_totp
+from mfa_common.replay_state import FileStepRegistry
+from mfa_common.totp import Totp
 
 
 def count_tasks() -> int:
@@ -440,3 +445,27 @@ def test_describe_failure_uses_text_only_for_sdk_errors() -> None:
     assert message == "NotFoundError: GET /users/7: not found"
     long = describe_failure(NotFoundError("x" * 1000 + "\nsecond line", status_code=404))[1]
     assert len(long) <= 230 and "\n" not in long
+
+
+@pytest.mark.anyio
+async def test_a_journaled_run_records_totp_steps_across_processes(tmp_path: Path) -> None:
+    """With a journal, codes issued inside the run go to the user's state file (shared with any
+    other process), not only to this process's registry: a resumed run waits for a new step."""
+    clock = FakeClock(1_000_000_005.0)
+    totp = Totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+    steps: list[int] = []
+
+    async def login(key: str) -> None:
+        steps.append((await next_totp(totp, clock=clock)).step)
+
+    await run_batch(["first"], login, journal=tmp_path / "a.journal")
+    assert STEP_REGISTRY.last_used(STEP_REGISTRY.key_for(totp)) is None
+    state = FileStepRegistry()  # the default path, as another process would open it
+    assert state.last_used(state.key_for(totp)) == steps[0]
+    await run_batch(["second"], login, journal=tmp_path / "a.journal")
+    assert steps[1] == steps[0] + 1
+    # An explicit registry wins over the state file.
+    private = StepRegistry()
+    await run_batch(["third"], login, journal=tmp_path / "b.journal", step_registry=private)
+    assert private.last_used(private.key_for(totp)) == steps[2]
+    assert state.last_used(state.key_for(totp)) == steps[1]
