@@ -29,6 +29,8 @@ DEFAULT_MAX_EXAMPLES = 5
 # Distinct failure reasons kept; any further reason is counted under "other".
 MAX_FAILURE_REASONS = 50
 _OTHER_REASON = "other"
+#: The skip reason of a key met again in the same source (the first occurrence decides).
+DUPLICATE_KEY = "duplicate key (already in this batch)"
 # A worker yields to the event loop at least once per this many items.
 _CHECKPOINT_EVERY = 8
 
@@ -129,6 +131,9 @@ class _Run(Generic[T]):
         self.max_examples = max_examples
         self.writer: JournalWriter | None = None
         self.prior: dict[str, ItemState] = {}
+        # With a journal, every key met so far, so that each runs only once (one entry per
+        # distinct key, as the journal's own state on a resume); without one, memory stays flat.
+        self.keys_seen: set[str] | None = set() if journaled else None
         self.seen = self.done = self.failed = self.skipped = self.unknown = self.in_flight = 0
         self.failures: dict[str, _Group] = {}
         self.skipped_by_reason: dict[str, int] = {}
@@ -224,6 +229,7 @@ class _Run(Generic[T]):
         return bool(verdict), OUTCOME_UNKNOWN
 
     async def process(self, item: T, index: int) -> None:
+        positional = False
         if self.key is None:
             try:
                 key = _default_key(item)
@@ -231,6 +237,7 @@ class _Run(Generic[T]):
                 if self.journaled:
                     raise  # a programming error: no stable identity to journal
                 key = f"#{index}"
+                positional = True
         else:
             try:
                 key = str(self.key(item))
@@ -239,6 +246,11 @@ class _Run(Generic[T]):
                 self._fail(f"#{index}", kind, message)
                 return
 
+        if self.keys_seen is not None and not positional:
+            if key in self.keys_seen:
+                self._skip(DUPLICATE_KEY)
+                return
+            self.keys_seen.add(key)
         prior = self.prior.pop(key, None) if self.prior else None
         if prior is ItemState.DONE:
             self._skip("already done (journal)")
@@ -365,7 +377,11 @@ async def run_batch(
 
     ``key(item)`` gives the item's stable identity for the journal and the failure examples
     (default: the item itself for ``str``/``int`` items; required with a journal otherwise).
-    It must not be a secret, and keys are assumed unique within one source.
+    It must not be a secret. With a journal, a key met again in the same source is not run
+    again: the first occurrence runs (or is skipped by the journal) and every later one is
+    *skipped*, counted under the reason ``"duplicate key (already in this batch)"``; the runner
+    then keeps the set of keys seen (one entry per distinct key). Without a journal nothing is
+    remembered per item (memory stays flat) and keys are assumed unique.
 
     ``rate``: at most this many operation starts per second across all workers (a float, or
     a shared :class:`RateLimiter`). Verification calls count against it too.
