@@ -39,6 +39,7 @@ import os
 import secrets
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,6 +69,9 @@ _VERSION = 1
 #: An entry is pruned once its step ended this many seconds before the newest claim.
 RETENTION_SECONDS = 3600.0
 DEFAULT_MAX_ENTRIES = 4096
+#: A claim holds the lock for a read and a small write; waiting longer than this means another
+#: process is stuck holding it: fail clearly rather than hang a login.
+LOCK_TIMEOUT_SECONDS = 10.0
 
 
 class StepStateError(MfaSdkError, OSError):
@@ -170,8 +174,7 @@ class FileStepRegistry(StepRegistry):
                     f"cannot open the TOTP step state in {directory}: {exc.strerror}"
                 ) from None
             try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                _flock_within(fd, LOCK_TIMEOUT_SECONDS, self.path)
                 yield
             finally:
                 os.close(fd)  # also releases the lock
@@ -248,6 +251,22 @@ class FileStepRegistry(StepRegistry):
 
 # A bound on what is read back: max entries of ~60 bytes, with room to spare.
 _MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _flock_within(fd: int, timeout: float, path: Path) -> None:
+    if fcntl is None:  # pragma: no cover - Windows: see the module docstring
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StepStateError(
+                    f"the TOTP step state {path} stayed locked by another process for {timeout:g} s"
+                ) from None
+            time.sleep(0.005)
 
 
 def _entry_key(file_key: bytes, totp: Totp) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import stat
 import subprocess
 import sys
@@ -273,3 +274,20 @@ def test_concurrent_processes_get_distinct_steps(tmp_path: Path) -> None:
     steps = sorted(int(_result(child)["step"]) for child in children)
     assert steps == list(range(steps[0], steps[0] + 4))
     assert steps[0] == Totp(SECRET).step_at(now)
+
+
+def test_a_state_file_locked_too_long_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    import mfa_common.replay_state as module
+
+    path = tmp_path / "steps.json"
+    monkeypatch.setattr(module, "LOCK_TIMEOUT_SECONDS", 0.0)
+    holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(StepStateError, match="stayed locked"):
+            FileStepRegistry(path).claim(Totp(SECRET), 1)
+    finally:
+        os.close(holder)
+    assert FileStepRegistry(path).claim(Totp(SECRET), 1) is None
