@@ -24,6 +24,7 @@ from mfa_common.batch import (
     RateLimiter,
     Skip,
     describe_failure,
+    is_outcome_unknown,
     run_batch,
 )
 from mfa_common.batch.runner import MAX_FAILURE_REASONS
@@ -34,6 +35,7 @@ from mfa_common.errors import (
     AuthenticationError,
     InvalidInputError,
     NotFoundError,
+    ResponseDecodeError,
     ServerError,
 )
 from mfa_common.replay_guard import STEP_REGISTRY, StepRegistry, next_totp
@@ -544,3 +546,26 @@ async def test_a_journaled_run_records_totp_steps_across_processes(tmp_path: Pat
     await run_batch(["third"], login, journal=tmp_path / "b.journal", step_registry=private)
     assert private.last_used(private.key_for(totp)) == steps[2]
     assert state.last_used(state.key_for(totp)) == steps[1]
+
+
+def test_an_unreadable_success_answer_is_an_unknown_outcome() -> None:
+    """A 2xx whose body could not be read: the server may have applied the write."""
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON", status_code=200))
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON", status_code=201))
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON"))
+    assert not is_outcome_unknown(ResponseDecodeError("POST /x: error body is not JSON", status_code=400))
+
+
+@pytest.mark.anyio
+async def test_a_write_answered_with_a_garbled_success_is_recorded_unknown(tmp_path: Path) -> None:
+    calls = 0
+
+    async def write(key: str) -> None:
+        nonlocal calls
+        calls += 1
+        raise ResponseDecodeError("POST /reset: response body is not valid JSON", status_code=200)
+
+    first = await run_batch(["a"], write, journal=tmp_path / "j")
+    assert (first.unknown, first.failed) == (1, 0)
+    second = await run_batch(["a"], write, journal=tmp_path / "j")  # not repeated blindly
+    assert calls == 1 and second.unknown == 1
