@@ -37,14 +37,13 @@ import hmac
 import json
 import os
 import secrets
-import stat
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._files import fsync_directory
+from ._files import fsync_directory, private_file_problem
 from .errors import MfaSdkError
 from .replay_guard import StepRegistry
 from .totp import Totp
@@ -275,16 +274,9 @@ def _entry_key(file_key: bytes, totp: Totp) -> str:
 
 
 def _check_private(path: Path, st: os.stat_result) -> None:
-    if os.name != "posix":  # pragma: no cover - POSIX permission bits only
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise StepStateError(f"the TOTP step state {path} is not a regular file")
-    if st.st_uid != os.geteuid():
-        raise StepStateError(f"the TOTP step state {path} belongs to another user")
-    if st.st_mode & 0o077:
-        raise StepStateError(
-            f"the TOTP step state {path} has permissions {st.st_mode & 0o777:#o}; chmod 600 {path}"
-        )
+    problem = private_file_problem(st)
+    if problem is not None:
+        raise StepStateError(f"the TOTP step state {path} {problem}: make it yours and chmod 600 {path}")
 
 
 _SHARED: dict[Path, FileStepRegistry] = {}
