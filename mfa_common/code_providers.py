@@ -146,7 +146,7 @@ class RecoveryCodeProvider:
         self.store = store
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
-        reservation = self.store.reserve()
+        reservation = await self.store.areserve()  # a persisted store writes off the event loop
         return IssuedCode(reservation.code, "recovery", _settler(reservation))
 
     def __repr__(self) -> str:

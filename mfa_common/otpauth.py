@@ -58,9 +58,12 @@ def _parse_uint(name: str, value: str) -> int:
 def parse_otpauth_uri(uri: str | Secret[str]) -> OtpauthUri:
     """Parse an ``otpauth://totp|hotp/LABEL?PARAMS`` URI.
 
-    The label is split on its first literal ``:``; an encoded ``%3A`` splits it only when the
-    text before it equals the ``issuer`` parameter. An issuer prefix that disagrees with the
-    ``issuer`` parameter is refused, since that is what a phishing QR code looks like.
+    The label is ``issuer:account``, the separator a literal or an encoded (``%3A``) colon
+    (Key URI format). It is split on its first literal ``:``; failing that, on its first
+    encoded one: without an ``issuer`` parameter always (``Example%3Aalice`` is issuer
+    ``Example``), with one only when the text before it equals that parameter (so an account
+    name that itself holds an encoded colon stays whole). An issuer prefix that disagrees with
+    the ``issuer`` parameter is refused, since that is what a phishing QR code looks like.
     """
     text = reveal(uri)
     if not isinstance(text, str):
@@ -145,9 +148,9 @@ def _split_label(raw_label: str, issuer_param: str | None) -> tuple[str | None, 
         prefix = unquote(raw_prefix)
         return (prefix or None), unquote(raw_account).lstrip()
     decoded = unquote(raw_label)
-    if issuer_param is not None and ":" in decoded:
+    if ":" in decoded:
         candidate, rest = decoded.split(":", 1)
-        if candidate == issuer_param:
+        if candidate and (issuer_param is None or candidate == issuer_param):
             return candidate, rest.lstrip()
     return None, decoded.lstrip()
 
@@ -174,6 +177,9 @@ def build_otpauth_uri(
         issuer = None
     if issuer is not None and ":" in issuer:
         raise InvalidInputError("the issuer of an otpauth URI must not contain ':'")
+    if issuer is None and ":" in account:
+        # Without an issuer prefix, an app reads "a:b" (even encoded) as issuer "a", account "b".
+        raise InvalidInputError("an account name containing ':' needs an issuer in an otpauth URI")
     try:
         algo = Algorithm(algorithm)
     except ValueError:

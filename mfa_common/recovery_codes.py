@@ -8,15 +8,20 @@ at most once, even across concurrent tasks, threads and process restarts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
 
 from ._files import fsync_directory
 from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError
@@ -27,6 +32,7 @@ __all__ = [
     "RecoveryCodeFormat",
     "RecoveryCodeReservation",
     "RecoveryCodeStore",
+    "RecoveryCodeStoreMismatchError",
     "classify_code",
     "normalize_recovery_code",
 ]
@@ -35,6 +41,20 @@ _MAX_INPUT = 256
 _SEPARATORS = str.maketrans("", "", "-_.")
 _TOTP_SHAPE = re.compile(r"[0-9]{6,8}")
 _FILE_VERSION = 1
+_R = TypeVar("_R")
+
+
+class RecoveryCodeStoreMismatchError(InvalidInputError):
+    """A store file already exists at the path and holds other codes (or another format):
+    reopen it with :meth:`RecoveryCodeStore.load`, or pass ``replace=True`` to start over."""
+
+
+async def _off_loop(call: Callable[[], _R]) -> _R:
+    """Run a blocking store operation in a worker thread; a cancellation waits for it to end
+    (a half-done file write must not be abandoned) and is delivered afterwards."""
+    with anyio.CancelScope(shield=True):
+        result = await anyio.to_thread.run_sync(call)
+    return result
 
 
 class RecoveryCodeFormat(Enum):
@@ -179,6 +199,20 @@ class RecoveryCodeReservation:
     def release(self) -> None:
         self._store._settle(self._index, CodeState.UNUSED)
 
+    # Async forms: the same transitions with the file write in a worker thread.
+
+    async def amark_used(self) -> None:
+        await _off_loop(self.mark_used)
+
+    async def amark_rejected(self) -> None:
+        await _off_loop(self.mark_rejected)
+
+    async def amark_uncertain(self) -> None:
+        await _off_loop(self.mark_uncertain)
+
+    async def arelease(self) -> None:
+        await _off_loop(self.release)
+
     def __repr__(self) -> str:
         return f"RecoveryCodeReservation(index={self._index}, state={self.state.value!r})"
 
@@ -193,7 +227,16 @@ class RecoveryCodeStore:
 
     ``reserve`` is synchronous and guarded by a thread lock, so any number of asyncio or Trio
     tasks and threads can share one store. With ``path``, every state change rewrites the
-    file atomically (0600 temp file, fsync, rename) before it takes effect.
+    file atomically (0600 temp file, fsync, rename) before it takes effect; from async code use
+    the ``a``-prefixed forms (:meth:`acreate`, :meth:`aload`, :meth:`areserve`, and the
+    reservation's ``amark_used`` …), which do that file I/O in a worker thread, off the event
+    loop.
+
+    A ``path`` that already holds a store is never silently reset: if it holds the same codes
+    (in any order, same format) their recorded states are kept (a spent code stays spent, a
+    ``reserved`` one comes back ``uncertain`` as in :meth:`load`); if it holds other codes,
+    :class:`RecoveryCodeStoreMismatchError` is raised, unless ``replace=True`` (new codes
+    issued by the server, the old ones void) starts the file over.
     """
 
     __slots__ = ("_codes", "_format", "_lock", "_path", "_states")
@@ -204,6 +247,7 @@ class RecoveryCodeStore:
         *,
         format: RecoveryCodeFormat = RecoveryCodeFormat.GENERIC,
         path: str | os.PathLike[str] | None = None,
+        replace: bool = False,
     ) -> None:
         self._format = format
         self._lock = threading.Lock()
@@ -218,9 +262,39 @@ class RecoveryCodeStore:
             seen.add(code.reveal())
             self._codes.append(code)
             self._states.append(CodeState.UNUSED)
-        if self._path is not None:
-            with self._lock:
-                self._persist()
+        if self._path is None:
+            return
+        if not replace and os.path.lexists(self._path):
+            existing = RecoveryCodeStore.load(self._path)
+            if existing._format is not format or {c.reveal() for c in existing._codes} != seen:
+                raise RecoveryCodeStoreMismatchError(
+                    f"{self._path} already holds a store of other recovery codes; reopen it with "
+                    "RecoveryCodeStore.load(), or pass replace=True to start over with these codes"
+                )
+            self._codes, self._states = existing._codes, existing._states
+            return  # load() already persisted any recovered state
+        with self._lock:
+            self._persist()
+
+    @classmethod
+    async def acreate(
+        cls,
+        codes: Iterable[str | Secret[str]],
+        *,
+        format: RecoveryCodeFormat = RecoveryCodeFormat.GENERIC,
+        path: str | os.PathLike[str] | None = None,
+        replace: bool = False,
+    ) -> RecoveryCodeStore:
+        """The constructor, with its file I/O in a worker thread."""
+        codes = list(codes)
+        return await _off_loop(functools.partial(cls, codes, format=format, path=path, replace=replace))
+
+    @classmethod
+    async def aload(
+        cls, path: str | os.PathLike[str], *, format: RecoveryCodeFormat | None = None
+    ) -> RecoveryCodeStore:
+        """:meth:`load`, with its file I/O in a worker thread."""
+        return await _off_loop(functools.partial(cls.load, path, format=format))
 
     @classmethod
     def load(
@@ -302,6 +376,19 @@ class RecoveryCodeStore:
                 ) from None
             self._transition(index, CodeState.RESERVED)
         return RecoveryCodeReservation(self, index)
+
+    async def areserve(self) -> RecoveryCodeReservation:
+        """:meth:`reserve` with the file write in a worker thread. A cancellation arriving
+        meanwhile puts the code back (it was never handed out) and then propagates."""
+        if self._path is None:
+            return self.reserve()  # memory only: nothing blocks
+        reservation = await _off_loop(self.reserve)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            await _off_loop(reservation.release)
+            raise
+        return reservation
 
     def _code(self, index: int) -> Secret[str]:
         return self._codes[index]

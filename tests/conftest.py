@@ -24,6 +24,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's state files (the cross-process TOTP step registry) go to a fresh directory per
+    test, never to the user's own state directory."""
+    monkeypatch.setenv("MFA_SDKS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks = secret_scan.SCANNER.leaks()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -21,7 +21,11 @@ it runs at most once per ``fsync_interval`` (1 s) and when the batch ends. Pass
 
 Only keys and reasons are written: keys must be identities (a user id or e-mail address),
 never secrets. The file is created with owner-only permissions (0600) and locked against a
-second concurrent batch while in use.
+second concurrent batch while in use. The lock is taken on the *path*, not only on the open
+file: a lock file beside the journal (``<journal>.lock``, 0600, left in place) is held for the
+whole run, so a journal moved or deleted during a run does not let a second run start on the
+same path and repeat every write. (POSIX ``flock``; without ``fcntl`` a second concurrent run
+is not detected.)
 """
 
 from __future__ import annotations
@@ -129,13 +133,17 @@ class JournalWriter:
         self._fsync_interval = fsync_interval
         self._last_sync = time.monotonic()
         self._dirty = False
+        self._fd: int | None = None
+        # The path lock first: it outlives any rename of the journal itself.
+        self._lock_fd: int | None = _lock_exclusively(f"{path}.lock", path)
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         existed = os.path.exists(path)
         try:
             fd = os.open(path, flags, 0o600)
         except OSError as exc:
+            self.close()
             raise JournalError(f"cannot open the batch journal {path!r}: {exc.strerror}") from None
-        self._fd: int | None = fd
+        self._fd = fd
         try:
             if os.name != "nt":
                 os.fchmod(fd, 0o600)
@@ -197,11 +205,34 @@ class JournalWriter:
     def close(self) -> None:
         """Sync (unless ``fsync_interval`` is None), unlock and close. Idempotent."""
         fd, self._fd = self._fd, None
-        if fd is None:
-            return
+        lock_fd, self._lock_fd = self._lock_fd, None
         try:
-            if self._dirty and self._fsync_interval is not None:
-                with contextlib.suppress(OSError):
-                    os.fsync(fd)
+            if fd is not None:
+                try:
+                    if self._dirty and self._fsync_interval is not None:
+                        with contextlib.suppress(OSError):
+                            os.fsync(fd)
+                finally:
+                    os.close(fd)  # also releases the flock
         finally:
-            os.close(fd)  # also releases the flock
+            if lock_fd is not None:
+                os.close(lock_fd)  # the path lock goes last
+
+
+def _lock_exclusively(lock_path: str, journal_path: str) -> int | None:
+    """Open (creating it 0600) and lock ``lock_path`` without waiting; the descriptor holds it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise JournalError(f"cannot open the batch journal lock {lock_path!r}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalLockedError(f"the batch journal {journal_path!r} is in use by another run") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ..errors import APIConnectionError, MfaSdkError, ServerError
+from ..errors import APIConnectionError, MfaSdkError, ResponseDecodeError, ServerError
 
 __all__ = [
     "OUTCOME_UNKNOWN",
@@ -80,9 +80,13 @@ def is_outcome_unknown(exc: BaseException) -> bool:
 
     True for a connection error or timeout after the request may have left
     (``APIConnectionError.request_sent``), and for 502/504 gateway errors, where the upstream
-    may have finished the work after the gateway gave up. Such items are recorded as
-    ``unknown``: a re-run checks them with ``verify_unknown`` before repeating them.
+    may have finished the work after the gateway gave up; and for a success answer (2xx, or a
+    status the error does not tell) whose body could not be read: the server may well have
+    applied the write. Such items are recorded as ``unknown``: a re-run checks them with
+    ``verify_unknown`` before repeating them.
     """
     if isinstance(exc, APIConnectionError):
         return bool(exc.request_sent)
+    if isinstance(exc, ResponseDecodeError):
+        return exc.status_code is None or 200 <= exc.status_code < 300
     return isinstance(exc, ServerError) and exc.status_code in _AMBIGUOUS_STATUSES

@@ -11,6 +11,8 @@ import anyio
 import anyio.lowlevel
 
 from ..errors import InvalidInputError
+from ..replay_guard import StepRegistry, using_step_registry
+from ..replay_state import shared_step_registry
 from .journal import Journal, JournalWriter
 from .outcome import OUTCOME_UNKNOWN, ItemState, Skip, describe_failure, is_outcome_unknown
 from .rate_limit import RateLimiter
@@ -27,6 +29,8 @@ DEFAULT_MAX_EXAMPLES = 5
 # Distinct failure reasons kept; any further reason is counted under "other".
 MAX_FAILURE_REASONS = 50
 _OTHER_REASON = "other"
+#: The skip reason of a key met again in the same source (the first occurrence decides).
+DUPLICATE_KEY = "duplicate key (already in this batch)"
 # A worker yields to the event loop at least once per this many items.
 _CHECKPOINT_EVERY = 8
 
@@ -127,6 +131,9 @@ class _Run(Generic[T]):
         self.max_examples = max_examples
         self.writer: JournalWriter | None = None
         self.prior: dict[str, ItemState] = {}
+        # With a journal, every key met so far, so that each runs only once (one entry per
+        # distinct key, as the journal's own state on a resume); without one, memory stays flat.
+        self.keys_seen: set[str] | None = set() if journaled else None
         self.seen = self.done = self.failed = self.skipped = self.unknown = self.in_flight = 0
         self.failures: dict[str, _Group] = {}
         self.skipped_by_reason: dict[str, int] = {}
@@ -222,6 +229,7 @@ class _Run(Generic[T]):
         return bool(verdict), OUTCOME_UNKNOWN
 
     async def process(self, item: T, index: int) -> None:
+        positional = False
         if self.key is None:
             try:
                 key = _default_key(item)
@@ -229,6 +237,7 @@ class _Run(Generic[T]):
                 if self.journaled:
                     raise  # a programming error: no stable identity to journal
                 key = f"#{index}"
+                positional = True
         else:
             try:
                 key = str(self.key(item))
@@ -237,6 +246,11 @@ class _Run(Generic[T]):
                 self._fail(f"#{index}", kind, message)
                 return
 
+        if self.keys_seen is not None and not positional:
+            if key in self.keys_seen:
+                self._skip(DUPLICATE_KEY)
+                return
+            self.keys_seen.add(key)
         prior = self.prior.pop(key, None) if self.prior else None
         if prior is ItemState.DONE:
             self._skip("already done (journal)")
@@ -346,6 +360,7 @@ async def run_batch(
     stop_on: StopOn | None = None,
     outcome_unknown: Callable[[BaseException], bool] = is_outcome_unknown,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
+    step_registry: StepRegistry | None = None,
 ) -> BatchSummary:
     """Run ``operation(item)`` for every item, ``concurrency`` at a time, and summarise.
 
@@ -362,7 +377,11 @@ async def run_batch(
 
     ``key(item)`` gives the item's stable identity for the journal and the failure examples
     (default: the item itself for ``str``/``int`` items; required with a journal otherwise).
-    It must not be a secret, and keys are assumed unique within one source.
+    It must not be a secret. With a journal, a key met again in the same source is not run
+    again: the first occurrence runs (or is skipped by the journal) and every later one is
+    *skipped*, counted under the reason ``"duplicate key (already in this batch)"``; the runner
+    then keeps the set of keys seen (one entry per distinct key). Without a journal nothing is
+    remembered per item (memory stays flat) and keys are assumed unique.
 
     ``rate``: at most this many operation starts per second across all workers (a float, or
     a shared :class:`RateLimiter`). Verification calls count against it too.
@@ -390,6 +409,12 @@ async def run_batch(
     i.e. unknown, to be verified by the next run), the journal is synced and closed, and
     the cancellation propagates. Works under asyncio and Trio.
 
+    ``step_registry``: where TOTP codes issued during the run (by code providers given no
+    ``registry=`` of their own) record their time steps. Default: with a journal, the
+    cross-process state file of :func:`mfa_common.replay_state.shared_step_registry`, so a
+    resumed run (or any other process of the user) never resends a step this run used; without
+    a journal, whatever registry the caller's context holds (normally the process registry).
+
     If the source raises, the items in flight finish and the source's exception is re-raised.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
@@ -411,7 +436,22 @@ async def run_batch(
         max_examples=max_examples,
     )
     source = _Source(items)
+    if step_registry is None and journal is not None:
+        step_registry = shared_step_registry()
+    with contextlib.ExitStack() as scope:
+        if step_registry is not None:
+            scope.enter_context(using_step_registry(step_registry))
+        return await _execute(run, source, journal, concurrency, on_progress, progress_interval)
 
+
+async def _execute(
+    run: _Run[T],
+    source: _Source[T],
+    journal: Journal | None,
+    concurrency: int,
+    on_progress: Callable[[BatchProgress], object] | None,
+    progress_interval: float,
+) -> BatchSummary:
     if journal is not None:
         # Shielded: the thread runs to the end anyway, and its open file must not be lost.
         with anyio.CancelScope(shield=True):

@@ -33,6 +33,13 @@ How each fault reaches a client
     timeout; the handler has run by then as well.
 ``malformed``
     A 200 with ``Content-Type: application/json`` and a truncated JSON body; handler not run.
+``garbled_after``
+    The handler runs (its write is applied and recorded in the ledger), then its answer arrives
+    complete (a correct ``Content-Length``, its own status; 200 for a body-less one) but with a
+    garbled body: the first half of the real body followed by bytes that are not JSON. The
+    client reads a whole 2xx it cannot parse, for a write the server did apply: an unknown
+    outcome, not a failure to repeat. (Together with ``drop_after`` and ``slow`` this covers
+    "the write was applied, then its answer was lost": broken connection, timeout, garbage.)
 """
 
 from __future__ import annotations
@@ -77,13 +84,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FaultKind = Literal["server_error", "rate_limited", "drop_before", "drop_after", "slow", "malformed"]
+FaultKind = Literal[
+    "server_error", "rate_limited", "drop_before", "drop_after", "slow", "malformed", "garbled_after"
+]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
 
 ErrorBodyFactory = Callable[[int, str], Mapping[str, Any]]
 
 _MALFORMED_BODY: Final = b'{"data":{"id":"42","attributes":{"name":"trunc'
 _DROP_BEFORE_BODY: Final = b'{"data":'
+# Appended to half of a real body by ``garbled_after``: never valid JSON, nor UTF-8.
+_GARBLE: Final = b"\xff\xfe<garbled"
 _DROP_EXTRA_BYTES: Final = 1024
 _MAX_RECEIVE_MESSAGES: Final = 100_000
 
@@ -198,6 +209,7 @@ class FaultPlan:
     drop_after: float = 0.0
     slow: float = 0.0
     malformed: float = 0.0
+    garbled_after: float = 0.0
     seed: int | None = None
     slow_seconds: float = 3.0
     retry_after: int = 1
@@ -745,6 +757,8 @@ class FaultInjectionMiddleware:
             await self._break(send, receive, _Captured(start, _DROP_BEFORE_BODY))
         elif decision.kind == "drop_after":
             await self._break(send, receive, await self._capture(scope, receive))
+        elif decision.kind == "garbled_after":
+            await self._garble(send, await self._capture(scope, receive))
         else:  # slow
             captured = await self._capture(scope, receive)
             if await _sleep_unless_disconnected(decision.slow_seconds, receive):
@@ -776,6 +790,20 @@ class FaultInjectionMiddleware:
         if start is None:
             raise RuntimeError("the wrapped app returned without starting a response")
         return _Captured(start, b"".join(chunks))
+
+    async def _garble(self, send: Send, response: _Captured) -> None:
+        """Deliver the handler's answer whole, its body garbled."""
+        status = int(response.start["status"])
+        if status in _NO_BODY_STATUSES or status < 200:
+            status = 200  # a body-less status would hide the garbled body
+        headers = [
+            (bytes(k), bytes(v))
+            for k, v in response.start.get("headers", [])
+            if bytes(k).lower() not in (b"content-length", b"transfer-encoding", b"content-type")
+        ]
+        headers.append((b"content-type", b"application/json"))
+        body = response.body[: len(response.body) // 2] + _GARBLE
+        await _send_raw(send, status, body, headers)
 
     async def _break(self, send: Send, receive: _TrackedReceive, response: _Captured) -> None:
         """Start a response promising more bytes than it sends, then raise."""

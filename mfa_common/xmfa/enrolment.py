@@ -71,7 +71,8 @@ async def enrol_totp(
     if store_factory is None:
 
         def store_factory(codes: Sequence[Secret[str]]) -> RecoveryCodeStore:
-            return RecoveryCodeStore(codes, format=RecoveryCodeFormat.SHELLHUB, path=path)
+            # New codes void the old ones: an earlier store at the path is replaced.
+            return RecoveryCodeStore(codes, format=RecoveryCodeFormat.SHELLHUB, path=path, replace=True)
 
     try:
         generated = await client.generate_mfa()

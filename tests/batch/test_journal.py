@@ -22,6 +22,7 @@ from mfa_common.batch import (
     Skip,
     run_batch,
 )
+from mfa_common.batch.runner import DUPLICATE_KEY
 from mfa_common.errors import APITimeoutError, InvalidInputError, MfaCodeRejectedError
 
 HERE = Path(__file__).resolve().parent
@@ -416,3 +417,48 @@ async def test_a_journal_write_failure_stops_the_batch(
     with anyio.fail_after(5), pytest.raises(JournalError, match="No space"):
         await run_batch((str(i) for i in range(10_000)), op, concurrency=4, journal=tmp_path / "j")
     assert calls < 20  # no operation runs without its "started" line
+
+
+# --------------------------------------------------------------------------- duplicates, path lock
+
+
+@pytest.mark.anyio
+async def test_a_duplicate_key_runs_once_and_is_reported(tmp_path: Path) -> None:
+    journal_path = tmp_path / "j"
+    ledger = tmp_path / "ledger"
+    apply = make_apply(ledger)
+    first = await run_batch(["a", "b", "a", "c", "a"], apply, journal=journal_path)
+    assert ledger_counts(ledger) == {"a": 1, "b": 1, "c": 1}
+    assert (first.done, first.skipped) == (3, 2)
+    assert first.skipped_by_reason == {DUPLICATE_KEY: 2}
+    # Resumed with the journal saying done: neither occurrence runs again.
+    second = await run_batch(["a", "d", "a"], apply, journal=journal_path)
+    assert ledger_counts(ledger) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert second.skipped_by_reason == {"already done (journal)": 1, DUPLICATE_KEY: 1}
+    assert Journal(journal_path).read() == dict.fromkeys("abcd", ItemState.DONE)
+
+
+@pytest.mark.anyio
+async def test_a_journal_moved_away_mid_run_still_locks_its_path(tmp_path: Path) -> None:
+    """Two runners on one path: the first holds the path even after its journal file was
+    renamed, so the second cannot start and repeat the first one's writes."""
+    journal_path = tmp_path / "j"
+    ledger = tmp_path / "ledger"
+    first_running = anyio.Event()
+    release = anyio.Event()
+    apply = make_apply(ledger)
+
+    async def gated(key: str) -> None:
+        first_running.set()
+        await release.wait()
+        await apply(key)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: run_batch(["a"], gated, journal=journal_path))
+        await first_running.wait()
+        journal_path.rename(tmp_path / "moved")
+        with pytest.raises(JournalLockedError):
+            await run_batch(["a"], apply, journal=journal_path)
+        release.set()
+    assert ledger_counts(ledger) == {"a": 1}
+    assert stat.S_IMODE((tmp_path / "j.lock").stat().st_mode) == 0o600

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import math
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import psutil
 import pytest
 import sniffio
@@ -21,17 +24,23 @@ from mfa_common.batch import (
     RateLimiter,
     Skip,
     describe_failure,
+    is_outcome_unknown,
     run_batch,
 )
 from mfa_common.batch.runner import MAX_FAILURE_REASONS
+from mfa_common.clock import FakeClock
 from mfa_common.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
     InvalidInputError,
     NotFoundError,
+    ResponseDecodeError,
     ServerError,
 )
+from mfa_common.replay_guard import STEP_REGISTRY, StepRegistry, next_totp
+from mfa_common.replay_state import FileStepRegistry
+from mfa_common.totp import Totp
 
 
 def count_tasks() -> int:
@@ -133,41 +142,114 @@ async def test_concurrency_cap_is_honoured() -> None:
     assert peak == 7
 
 
+class SteppedTime:
+    """A fake monotonic clock that behaves like an event loop's: sleepers wake once the driver
+    has moved time past their deadline, all together if it jumps (a stalled loop)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.t + seconds - 1e-9  # the driver's float steps must not cost a tick
+        while self.t < deadline:
+            await anyio.lowlevel.checkpoint()
+
+
+async def drive(time: SteppedTime, work: Any, *, tick: float, stall_at: float, stall: float) -> None:
+    """Run ``work()`` while advancing ``time`` by ``tick`` per scheduler round, jumping
+    ``stall`` seconds once it passes ``stall_at``: no wall clock anywhere."""
+    finished = False
+
+    async def run() -> None:
+        nonlocal finished
+        await work()
+        finished = True
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        stalled = False
+        for _ in range(1_000_000):  # bounded
+            if finished:
+                break
+            # Several checkpoints per tick: every ready task runs before time moves on.
+            for _ in range(4):
+                await anyio.lowlevel.checkpoint()
+            if not stalled and time.t >= stall_at:
+                time.t += stall
+                stalled = True
+            else:
+                time.t += tick
+        assert finished
+
+
+def max_in_window(starts: list[float], window: float) -> int:
+    starts = sorted(starts)
+    return max(sum(1 for s in starts[i:] if s < start + window) for i, start in enumerate(starts))
+
+
 @pytest.mark.anyio
-async def test_rate_cap_is_honoured() -> None:
+@pytest.mark.parametrize("burst", [1, 10])
+async def test_rate_cap_holds_after_the_event_loop_stalls(burst: int) -> None:
+    """rate 100: no window of one second holds more than ``burst + 100`` starts, even when the
+    loop stalls for 0.3 s while 50 workers wait (a schedule of reserved slots lets ~30 extra
+    through at once then)."""
+    time = SteppedTime()
+    limiter = RateLimiter(100, burst=burst, time=time)
     starts: list[float] = []
 
     async def op(item: int) -> None:
-        starts.append(anyio.current_time())
+        starts.append(time.now())
 
-    t0 = anyio.current_time()
-    summary = await run_batch(range(100), op, concurrency=50, rate=200)
-    elapsed = anyio.current_time() - t0
-    assert summary.done == 100
-    assert elapsed >= 0.45  # 99 gaps of 5 ms
-    assert elapsed < 2.0
-    # No window of 0.25 s holds more than 50 starts (+ a little for a late wake-up that
-    # releases two reserved slots at once).
-    for i, start in enumerate(starts):
-        assert sum(1 for s in starts[i:] if s < start + 0.25) <= 53
+    async def work() -> None:
+        summary = await run_batch(range(300), op, concurrency=50, rate=limiter)
+        assert summary.done == 300
+
+    await drive(time, work, tick=0.001, stall_at=0.5, stall=0.3)
+    assert len(starts) == 300
+    assert max_in_window(starts, 1.0) <= burst + 100
+    assert max_in_window(starts, 0.1) <= burst + 10
+    # ... and the limiter does not fall far short of its rate either (300 starts ≈ 3 s).
+    assert max(starts) - min(starts) < (300 - burst) / 100 + 0.3 + 0.1
 
 
 @pytest.mark.anyio
 async def test_rate_limiter_shared_between_batches_and_burst() -> None:
-    limiter = RateLimiter(100, burst=10)
-    t0 = anyio.current_time()
+    time = SteppedTime()
+    limiter = RateLimiter(100, burst=10, time=time)
+    marks: list[float] = []
 
     async def op(item: int) -> None:
         pass
 
-    await run_batch(range(10), op, rate=limiter)  # the burst: immediate
-    assert anyio.current_time() - t0 < 0.05
-    await run_batch(range(20), op, rate=limiter)  # the same bucket, now empty: ~0.2 s
-    assert anyio.current_time() - t0 >= 0.18
+    async def work() -> None:
+        await run_batch(range(10), op, rate=limiter)  # the burst: immediate
+        marks.append(time.now())
+        await run_batch(range(20), op, rate=limiter)  # the same bucket, now empty: 0.2 s
+        marks.append(time.now())
+
+    await drive(time, work, tick=0.001, stall_at=math.inf, stall=0.0)
+    assert marks[0] < 0.01  # a few scheduler rounds, never a wait of 1/rate
+    assert marks[1] == pytest.approx(0.2, abs=0.01)
     with pytest.raises(InvalidInputError):
         RateLimiter(0)
     with pytest.raises(InvalidInputError):
         RateLimiter(5, burst=0)
+
+
+@pytest.mark.anyio
+async def test_rate_limiter_on_the_event_loop_clock_spaces_starts() -> None:
+    """The default time source: 20 starts at rate 200 take at least 19 gaps of 5 ms (a lower
+    bound only, which no load can break)."""
+    limiter = RateLimiter(200)
+    t0 = anyio.current_time()
+    summary = await run_batch(
+        range(20), lambda item: anyio.lowlevel.checkpoint(), concurrency=5, rate=limiter
+    )
+    assert summary.done == 20
+    assert anyio.current_time() - t0 >= 19 / 200 - 1e-6
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -440,3 +522,50 @@ def test_describe_failure_uses_text_only_for_sdk_errors() -> None:
     assert message == "NotFoundError: GET /users/7: not found"
     long = describe_failure(NotFoundError("x" * 1000 + "\nsecond line", status_code=404))[1]
     assert len(long) <= 230 and "\n" not in long
+
+
+@pytest.mark.anyio
+async def test_a_journaled_run_records_totp_steps_across_processes(tmp_path: Path) -> None:
+    """With a journal, codes issued inside the run go to the user's state file (shared with any
+    other process), not only to this process's registry: a resumed run waits for a new step."""
+    clock = FakeClock(1_000_000_005.0)
+    totp = Totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+    steps: list[int] = []
+
+    async def login(key: str) -> None:
+        steps.append((await next_totp(totp, clock=clock)).step)
+
+    await run_batch(["first"], login, journal=tmp_path / "a.journal")
+    assert STEP_REGISTRY.last_used(STEP_REGISTRY.key_for(totp)) is None
+    state = FileStepRegistry()  # the default path, as another process would open it
+    assert state.last_used(state.key_for(totp)) == steps[0]
+    await run_batch(["second"], login, journal=tmp_path / "a.journal")
+    assert steps[1] == steps[0] + 1
+    # An explicit registry wins over the state file.
+    private = StepRegistry()
+    await run_batch(["third"], login, journal=tmp_path / "b.journal", step_registry=private)
+    assert private.last_used(private.key_for(totp)) == steps[2]
+    assert state.last_used(state.key_for(totp)) == steps[1]
+
+
+def test_an_unreadable_success_answer_is_an_unknown_outcome() -> None:
+    """A 2xx whose body could not be read: the server may have applied the write."""
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON", status_code=200))
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON", status_code=201))
+    assert is_outcome_unknown(ResponseDecodeError("POST /x: body is not JSON"))
+    assert not is_outcome_unknown(ResponseDecodeError("POST /x: error body is not JSON", status_code=400))
+
+
+@pytest.mark.anyio
+async def test_a_write_answered_with_a_garbled_success_is_recorded_unknown(tmp_path: Path) -> None:
+    calls = 0
+
+    async def write(key: str) -> None:
+        nonlocal calls
+        calls += 1
+        raise ResponseDecodeError("POST /reset: response body is not valid JSON", status_code=200)
+
+    first = await run_batch(["a"], write, journal=tmp_path / "j")
+    assert (first.unknown, first.failed) == (1, 0)
+    second = await run_batch(["a"], write, journal=tmp_path / "j")  # not repeated blindly
+    assert calls == 1 and second.unknown == 1

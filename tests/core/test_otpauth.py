@@ -36,10 +36,19 @@ def test_encoded_colon_splits_when_issuer_matches() -> None:
     assert parsed.account == "alice@bigco.com"
 
 
-def test_encoded_colon_without_issuer_param_stays_in_account() -> None:
-    parsed = parse_otpauth_uri(f"otpauth://totp/Big%20Corporation%3Aalice?secret={WEAK}")
-    assert parsed.issuer is None
-    assert parsed.account == "Big Corporation:alice"
+def test_encoded_colon_without_issuer_param_splits_the_label() -> None:
+    """Key URI format: issuer prefix and account are separated by a literal or encoded colon."""
+    parsed = parse_otpauth_uri(f"otpauth://totp/Example%3Aalice%40google.com?secret={WEAK}")
+    assert (parsed.issuer, parsed.account) == ("Example", "alice@google.com")
+    lower = parse_otpauth_uri(f"otpauth://totp/Big%20Corporation%3a%20alice?secret={WEAK}")
+    assert (lower.issuer, lower.account) == ("Big Corporation", "alice")
+
+
+def test_encoded_colon_in_account_stays_when_issuer_param_differs() -> None:
+    parsed = parse_otpauth_uri(f"otpauth://totp/Example:team%3Aalice?secret={WEAK}&issuer=Example")
+    assert (parsed.issuer, parsed.account) == ("Example", "team:alice")
+    other = parse_otpauth_uri(f"otpauth://totp/team%3Aalice?secret={WEAK}&issuer=Example")
+    assert (other.issuer, other.account) == ("Example", "team:alice")
 
 
 def test_literal_colon_and_leading_spaces() -> None:
@@ -160,7 +169,8 @@ def test_build_non_defaults() -> None:
     [
         ("alice@bigco.com", "Big Corporation", "SHA1", 6, 30),
         ("j/doe+x@e.com", "ACME & Co", "SHA256", 8, 60),
-        ("user:with:colons", None, "SHA512", 7, 300),
+        ("user:with:colons", "Colons Inc", "SHA512", 7, 300),
+        ("plain", None, "SHA512", 7, 300),
         ("ünïcødé", "Bänk", "SHA1", 6, 30),
         ("x", "A+B", "SHA1", 6, 45),
     ],
@@ -182,6 +192,8 @@ def test_build_rejects_bad_input() -> None:
         build_otpauth_uri(secret=ACME, account="")
     with pytest.raises(InvalidInputError):
         build_otpauth_uri(secret=ACME, account="a", issuer="Bad:Issuer")
+    with pytest.raises(InvalidInputError, match="needs an issuer"):
+        build_otpauth_uri(secret=ACME, account="team:alice")
     with pytest.raises(InvalidInputError):
         build_otpauth_uri(secret=ACME, account="a", digits=9)
     with pytest.raises(InvalidInputError):

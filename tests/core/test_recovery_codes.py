@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mfa_common.code_providers import MfaChallenge, RecoveryCodeProvider
 from mfa_common.errors import (
     InvalidInputError,
     InvalidRecoveryCodeError,
@@ -20,6 +21,7 @@ from mfa_common.errors import (
 from mfa_common.recovery_codes import (
     RecoveryCodeFormat,
     RecoveryCodeStore,
+    RecoveryCodeStoreMismatchError,
     classify_code,
     normalize_recovery_code,
 )
@@ -377,3 +379,112 @@ def test_no_code_in_repr_and_not_picklable(tmp_path: Path) -> None:
         pickle.dumps(store)
     with pytest.raises(TypeError):
         pickle.dumps(reservation)
+
+
+# ------------------------------------------------------------ reopening a path, off-loop file I/O
+
+SHELLHUB_CODES = ["MLNSPOB2L2ZRO2D5", "AAAABBBBCCCCDDDD", "EEEEFFFFGGGGHHHH"]
+
+
+def test_constructing_on_an_existing_store_keeps_its_states(tmp_path: Path) -> None:
+    path = tmp_path / "codes.json"
+    store = RecoveryCodeStore(SHELLHUB_CODES, format=F.SHELLHUB, path=path)
+    spent = store.reserve()
+    spent.mark_used()
+    store.reserve()  # left reserved: the process "dies" here
+    again = RecoveryCodeStore(list(reversed(SHELLHUB_CODES)), format=F.SHELLHUB, path=path)
+    assert again.counts() == {"unused": 1, "reserved": 0, "used": 1, "rejected": 0, "uncertain": 1}
+    offered = again.reserve()
+    assert offered.code.reveal() == SHELLHUB_CODES[2]
+    assert offered.code != spent.code
+    assert json.loads(path.read_text())["codes"][0]["state"] == "used"
+
+
+def test_constructing_on_a_store_of_other_codes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "codes.json"
+    RecoveryCodeStore(SHELLHUB_CODES, format=F.SHELLHUB, path=path).reserve().mark_used()
+    before = path.read_text()
+    with pytest.raises(RecoveryCodeStoreMismatchError, match="replace=True") as info:
+        RecoveryCodeStore(SHELLHUB_CODES[:2], format=F.SHELLHUB, path=path)
+    assert isinstance(info.value, InvalidInputError)
+    assert not any(code in str(info.value) for code in SHELLHUB_CODES)
+    with pytest.raises(RecoveryCodeStoreMismatchError):
+        RecoveryCodeStore(["MLNSPOB2L2ZRO2D5"], format=F.GENERIC, path=path)
+    assert path.read_text() == before  # nothing lost
+    fresh = RecoveryCodeStore(["IIIIJJJJKKKKLLLL"], format=F.SHELLHUB, path=path, replace=True)
+    assert fresh.remaining == 1
+    assert RecoveryCodeStore.load(path).remaining == 1
+
+
+@pytest.mark.anyio
+async def test_async_store_methods_write_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mfa_common.recovery_codes as module
+
+    loop_thread = threading.current_thread()
+    writers: list[threading.Thread] = []
+    original = module._write_private_json
+
+    def recording_write(path: str, document: object) -> None:
+        writers.append(threading.current_thread())
+        original(path, document)
+
+    monkeypatch.setattr(module, "_write_private_json", recording_write)
+    path = tmp_path / "codes.json"
+    codes = [*SHELLHUB_CODES, "IIIIJJJJKKKKLLLL"]
+    store = await RecoveryCodeStore.acreate(codes, format=F.SHELLHUB, path=path)
+    first = await store.areserve()
+    await first.amark_used()
+    second = await store.areserve()
+    await second.arelease()
+    third = await store.areserve()
+    await third.amark_rejected()
+    fourth = await store.areserve()
+    await fourth.amark_uncertain()
+    reloaded = await RecoveryCodeStore.aload(path, format=F.SHELLHUB)
+    issued = await RecoveryCodeProvider(reloaded).issue(MfaChallenge(kind="recovery"))
+    assert reloaded.counts()["reserved"] == 1
+    issued.not_sent()
+    assert len(writers) == 11
+    assert all(thread is not loop_thread for thread in writers[:10])
+    assert writers[10] is loop_thread  # settling through IssuedCode is still synchronous
+    assert reloaded.counts() == {"unused": 1, "reserved": 0, "used": 1, "rejected": 1, "uncertain": 1}
+
+
+@pytest.mark.anyio
+async def test_a_reservation_cancelled_during_its_write_goes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mfa_common.recovery_codes as module
+
+    path = tmp_path / "codes.json"
+    store = RecoveryCodeStore(SHELLHUB_CODES, format=F.SHELLHUB, path=path)
+    entered, release = threading.Event(), threading.Event()
+    original = module._write_private_json
+
+    def gated_write(file_path: str, document: object) -> None:
+        if not release.is_set():
+            entered.set()
+            assert release.wait(30)
+        original(file_path, document)
+
+    monkeypatch.setattr(module, "_write_private_json", gated_write)
+    outcome: list[object] = []
+    async with anyio.create_task_group() as tg:
+
+        async def reserve() -> None:
+            with anyio.CancelScope() as scope:
+                cancel_scopes.append(scope)
+                outcome.append(await store.areserve())
+            outcome.append("cancelled" if scope.cancelled_caught else "done")
+
+        cancel_scopes: list[anyio.CancelScope] = []
+        tg.start_soon(reserve)
+        # The write is under way in its thread (bounded: a broken store must fail, not hang).
+        assert await anyio.to_thread.run_sync(entered.wait, 30)
+        cancel_scopes[0].cancel()
+        release.set()
+    assert outcome == ["cancelled"]
+    assert store.remaining == 3
+    assert RecoveryCodeStore.load(path).remaining == 3

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -15,10 +24,24 @@ from mfa_common.code_providers import (
 )
 from mfa_common.errors import InvalidCodeError, RecoveryCodesExhaustedError
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore
-from mfa_common.replay_guard import StepRegistry, next_totp
+from mfa_common.replay_guard import (
+    STEP_REGISTRY,
+    StepRegistry,
+    current_step_registry,
+    next_totp,
+    using_step_registry,
+)
+from mfa_common.replay_state import (
+    STATE_DIR_ENV,
+    FileStepRegistry,
+    StepStateError,
+    default_state_dir,
+    shared_step_registry,
+)
 from mfa_common.totp import Totp
 
 SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+HERE = Path(__file__).parent
 
 
 @pytest.mark.anyio
@@ -106,3 +129,165 @@ async def test_static_provider_for_pins() -> None:
     issued = await StaticCodeProvider("12345").issue(MfaChallenge(kind="pin"))
     assert issued.kind == "pin" and issued.value.reveal() == "12345"
     assert "12345" not in repr(StaticCodeProvider("12345"))
+
+
+@pytest.mark.anyio
+async def test_a_longer_period_of_the_same_key_does_not_wait_for_decades() -> None:
+    """Steps of a 30 s and a 60 s code are different windows: the registry keys them apart."""
+    clock = FakeClock(1_000_000_005.0)
+    registry = StepRegistry()
+    await next_totp(Totp(SECRET), clock=clock, registry=registry)
+    issued = await next_totp(Totp(SECRET, period=60), clock=clock, registry=registry)
+    assert sum(clock.sleeps) < 60
+    assert issued.step == Totp(SECRET, period=60).step_at(clock.now())
+    # The 60 s key still has its own replay guard.
+    again = await next_totp(Totp(SECRET, period=60), clock=clock, registry=registry)
+    assert again.step == issued.step + 1
+
+
+@pytest.mark.anyio
+async def test_every_wait_for_a_code_window_is_logged_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(1_000_000_005.0)
+    registry = StepRegistry()
+    totp = Totp(SECRET)
+    with caplog.at_level(logging.INFO, logger="mfa_common"):
+        first = await next_totp(totp, clock=clock, registry=registry)
+        assert not [r for r in caplog.records if "code window" in r.getMessage()]
+        second = await next_totp(totp, clock=clock, registry=registry)
+        clock.set(1_000_000_019.5)  # 0.5 s left in the step: too little
+        await next_totp(totp, clock=clock, registry=StepRegistry())
+    waits = [r for r in caplog.records if "code window" in r.getMessage()]
+    assert len(waits) == 2
+    assert all(r.levelno == logging.INFO for r in waits)
+    assert "waiting 15.2 s for the next code window" in waits[0].getMessage()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for leaked in (SECRET, totp.code_at_step(first.step), totp.code_at_step(second.step)):
+        assert leaked not in text
+
+
+@pytest.mark.anyio
+async def test_using_step_registry_applies_to_codes_without_an_explicit_registry() -> None:
+    clock = FakeClock(1_000_000_005.0)
+    registry = StepRegistry()
+    with using_step_registry(registry):
+        issued = await next_totp(Totp(SECRET), clock=clock)
+    assert registry.last_used(registry.key_for(Totp(SECRET))) == issued.step
+    assert current_step_registry() is STEP_REGISTRY
+
+
+# ------------------------------------------------------------------ the state-file registry
+
+
+@pytest.mark.anyio
+async def test_state_file_registry_remembers_steps_privately(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "steps.json"
+    clock = FakeClock(1_000_000_005.0)
+    totp = Totp(SECRET)
+    first = await next_totp(totp, clock=clock, registry=FileStepRegistry(path))
+    # A new registry object on the same file (as a new process would make) sees that step.
+    second = await next_totp(totp, clock=clock, registry=FileStepRegistry(path))
+    assert second.step == first.step + 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    raw = path.read_text()
+    for leaked in (SECRET, SECRET.lower(), totp.code_at_step(first.step), totp.fingerprint):
+        assert leaked not in raw
+    assert len(json.loads(raw)["steps"]) == 1
+
+
+@pytest.mark.anyio
+async def test_state_file_registry_prunes_and_bounds_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "steps.json"
+    registry = FileStepRegistry(path, max_entries=3)
+    clock = FakeClock(1_000_000_005.0)
+    keys = [Totp(base64.b32encode(bytes([n]) * 20).decode()) for n in range(5)]
+    for totp in keys:
+        await next_totp(totp, clock=clock, registry=registry)
+    assert len(registry) == 3  # the oldest were dropped
+    clock.advance(2 * 3600)  # past the retention of every entry written so far
+    await next_totp(keys[0], clock=clock, registry=registry)
+    assert len(registry) == 1
+
+
+def test_state_file_registry_refuses_a_shared_or_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "steps.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    registry = FileStepRegistry(path)
+    with pytest.raises(StepStateError, match="chmod 600"):
+        registry.claim(Totp(SECRET), 1)
+    path.chmod(0o600)
+    with pytest.raises(StepStateError, match="delete it"):
+        registry.claim(Totp(SECRET), 1)
+    path.write_text("not json")
+    with pytest.raises(StepStateError, match="not JSON"):
+        registry.claim(Totp(SECRET), 1)
+
+
+def test_state_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir() == tmp_path / "xdg" / "mfa-sdks"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_state_dir() == tmp_path / "home" / ".local" / "state" / "mfa-sdks"
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "override"))
+    assert shared_step_registry().path == tmp_path / "override" / "totp-steps.json"
+    assert shared_step_registry() is shared_step_registry()
+
+
+def _issue_in_child(state: Path, now: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "_step_child.py"), str(state), repr(now)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(child: subprocess.Popen[str]) -> dict[str, float]:
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    result: dict[str, float] = json.loads(out)
+    return result
+
+
+def test_a_second_process_in_the_same_step_waits_for_the_next(tmp_path: Path) -> None:
+    """Two real processes, one state file, the same (fake) moment: the second does not reuse
+    the first one's step, it waits (on its fake clock) for the next window."""
+    state = tmp_path / "steps.json"
+    now = 1_000_000_005.0
+    first = _result(_issue_in_child(state, now))
+    second = _result(_issue_in_child(state, now))
+    assert first["slept"] == 0
+    assert second["step"] == first["step"] + 1
+    assert second["slept"] == pytest.approx((first["step"] + 1) * 30 - now + 0.25)
+
+
+def test_concurrent_processes_get_distinct_steps(tmp_path: Path) -> None:
+    """Four processes claiming at once through the lock: four successive steps, none shared."""
+    state = tmp_path / "steps.json"
+    now = 1_000_000_005.0
+    children = [_issue_in_child(state, now) for _ in range(4)]
+    steps = sorted(int(_result(child)["step"]) for child in children)
+    assert steps == list(range(steps[0], steps[0] + 4))
+    assert steps[0] == Totp(SECRET).step_at(now)
+
+
+def test_a_state_file_locked_too_long_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    import mfa_common.replay_state as module
+
+    path = tmp_path / "steps.json"
+    monkeypatch.setattr(module, "LOCK_TIMEOUT_SECONDS", 0.0)
+    holder = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(StepStateError, match="stayed locked"):
+            FileStepRegistry(path).claim(Totp(SECRET), 1)
+    finally:
+        os.close(holder)
+    assert FileStepRegistry(path).claim(Totp(SECRET), 1) is None

@@ -111,7 +111,7 @@ def test_fault_plan_uniform_splits_rate_over_kinds() -> None:
     assert plan.malformed == pytest.approx(0.1)
     assert plan.slow == 0.0
     assert plan.total == pytest.approx(0.3)
-    everything = FaultPlan.uniform(0.6)
+    everything = FaultPlan.uniform(0.1 * len(FAULT_KINDS))
     assert all(getattr(everything, kind) == pytest.approx(0.1) for kind in FAULT_KINDS)
 
 
@@ -342,6 +342,27 @@ async def test_malformed(app: Starlette, controls: FakeControls) -> None:
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(json.JSONDecodeError):
         response.json()
+
+
+@pytest.mark.anyio
+async def test_garbled_after_applies_the_write_then_garbles_the_answer(
+    app: Starlette, controls: FakeControls
+) -> None:
+    controls.fail_next("garbled_after", path="/write")
+    async with inprocess_client(app) as client:
+        response = await client.post("/write", json={"key": "k", "value": 7})
+        assert response.status_code == 201  # the handler's own status: the write succeeded
+        assert response.headers["content-type"] == "application/json"
+        assert int(response.headers["content-length"]) == len(response.content)  # complete
+        with pytest.raises(ValueError):
+            response.json()
+        again = await client.post("/write", json={"key": "k2"})
+        assert again.json() == {"ok": True, "key": "k2"}
+    assert [(e.key, e.details) for e in controls.ledger.entries("write")] == [
+        ("k", {"value": 7}),
+        ("k2", {"value": None}),
+    ]
+    assert controls.faults_injected == {"garbled_after": 1}
 
 
 @pytest.mark.anyio

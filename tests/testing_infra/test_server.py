@@ -261,6 +261,22 @@ async def test_malformed_over_sockets(server: ServerHandle, shared_controls: Fak
 
 
 @pytest.mark.anyio
+async def test_garbled_after_over_sockets(server: ServerHandle, shared_controls: FakeControls) -> None:
+    """Over both HTTP parsers: the write is applied, a complete 2xx comes back, unparseable,
+    and the connection stays usable."""
+    shared_controls.fail_next("garbled_after")
+    async with client_for(server) as client:
+        response = await client.post("/write", json={"key": "k"})
+        assert response.status_code == 201
+        assert int(response.headers["content-length"]) == len(response.content)
+        with pytest.raises(ValueError):
+            response.json()
+        assert (await client.get("/item")).json() == {"id": "1", "name": "widget"}
+    assert shared_controls.ledger.count("write", "k") == 1
+    assert shared_controls.faults_injected == {"garbled_after": 1}
+
+
+@pytest.mark.anyio
 async def test_counters_over_sockets(server: ServerHandle, shared_controls: FakeControls) -> None:
     shared_controls.fail_next("drop_after", 2)
     async with client_for(server) as client:
