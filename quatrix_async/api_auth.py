@@ -7,20 +7,29 @@ drive the protocol by hand.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from functools import partial
+from typing import Literal, TypeVar
 
+from mfa_common.auth.deadline import login_within_deadline
+from mfa_common.auth.driver import drive
+from mfa_common.auth.machine import LoginFlow
 from mfa_common.client import RequestOptions, build_status_error, parse_json_body
+from mfa_common.clock import SYSTEM_CLOCK
+from mfa_common.code_providers import MfaChallenge, StaticCodeProvider
 from mfa_common.errors import ResponseDecodeError
 from mfa_common.secret import Secret, reveal, wrap
 
 from . import _constants as C
-from . import protocol
+from . import login_machine, protocol
 from ._base import ApiGroup, auth_type_of, decode
 from .errors import CaptchaRejectedError
 from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
 from .session_auth import QuatrixSessionAuth
 
 __all__ = ["AuthApi"]
+
+T = TypeVar("T")
 
 
 class AuthApi(ApiGroup):
@@ -33,20 +42,16 @@ class AuthApi(ApiGroup):
 
         Returns a :class:`~quatrix_async.protocol.LoginStep`: ``kind == "logged_in"`` (200) or, on
         a 207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
-        ``"unknown_mfa"``; ``session_id`` is the (partial) session. Bad credentials raise
+        ``"unknown_mfa"`` (its ``mfa_code``); ``session_id`` is the (partial) session, from the
+        body or an ``X-Auth-Token`` header. Bad credentials raise
         :class:`~mfa_common.errors.AuthenticationError` (Quatrix code in ``error_code``).
+        Runs the first half of the login machine under the client's deadline.
         """
-        header = protocol.basic_authorization(email, password)
-        response = await self._client.request(
-            "GET",
-            "session/login",
-            headers={"Authorization": header.reveal()},
-            authenticated=False,
-            options=options,
+        flow = partial(
+            login_machine.password_flow, self._client.build_request, email, wrap(password), known_only=False
         )
-        return protocol.read_login_response(
-            response.status_code, response.headers, response.content, user=email
-        )
+        step, _ = await self._drive(flow, options, "GET /session/login")
+        return step
 
     async def login_mfa(
         self,
@@ -59,21 +64,48 @@ class AuthApi(ApiGroup):
         """``POST /session/login``: the MFA step of a login whose first step answered 207.
 
         ``session_id`` is the partial session, ``auth_type`` ``"2FA"`` or ``"PIN"``, ``code`` the
-        TOTP code or the PIN. A wrong code raises :class:`~mfa_common.errors.MfaCodeRejectedError`
-        (``error_code`` 83 or 84). Never retried: a code is single-use.
+        TOTP code or the PIN (5 characters, sent as base64 unless the client's session backend
+        says ``pin_encoding="plain"``). A wrong code raises
+        :class:`~mfa_common.errors.MfaCodeRejectedError` (``error_code`` 83 or 84). Never
+        retried: a code is single-use. Runs the second half of the login machine.
         """
         kind = auth_type_of(auth_type)
-        body = protocol.mfa_step_body(kind, protocol.validate_mfa_code(kind, code))
-        response = await self._client.request(
-            "POST",
-            "session/login",
-            json=body,
-            headers={C.AUTH_TOKEN_HEADER: reveal(session_id)},
-            authenticated=False,
-            idempotent=False,
-            options=options,
+        protocol.validate_mfa_code(kind, code)  # refused before anything is sent
+        challenge = MfaChallenge(kind="pin" if kind == AuthType.PIN else "totp")
+        backend = self._client.auth
+        encoding = backend.pin_encoding if isinstance(backend, QuatrixSessionAuth) else "base64"
+        flow = partial(
+            login_machine.mfa_flow,
+            self._client.build_request,
+            wrap(session_id),
+            challenge,
+            pin_encoding=encoding,
         )
-        return decode(response, SessionLoginResp)
+        session = await self._drive(flow, options, "POST /session/login", code=wrap(code))
+        return SessionLoginResp(session_id=session.session_id)
+
+    async def _drive(
+        self,
+        start: Callable[[], LoginFlow[T]],
+        options: RequestOptions | None,
+        what: str,
+        *,
+        code: Secret[str] | None = None,
+    ) -> T:
+        provider = StaticCodeProvider(code) if code is not None else None
+        client = self._client
+        return await login_within_deadline(
+            client,
+            lambda: drive(
+                start,
+                send=client.send_unauthenticated,
+                provider_for=lambda _: provider,
+                clock=SYSTEM_CLOCK,
+                code_retries=0,
+            ),
+            options=options,
+            what=what,
+        )
 
     async def keepalive(self, *, options: RequestOptions | None = None) -> None:
         """``GET /session/keepalive``: refresh the session's 15-minute idle timer.

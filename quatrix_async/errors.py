@@ -28,7 +28,9 @@ __all__ = [
     "CaptchaRejectedError",
     "QuatrixErrorCode",
     "SessionExpiredError",
+    "UnknownSecondFactorError",
     "UserBlacklistedError",
+    "error_code_in",
     "map_quatrix_error",
     "parse_error_body",
 ]
@@ -102,6 +104,24 @@ def _integer_code(raw: Any) -> int | None:
     if isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 20:
         return int(raw)
     return None
+
+
+def error_code_in(content: bytes) -> int | None:
+    """The Quatrix error ``code`` of an error body, or None."""
+    body: Any = json_or_none(content)
+    return _integer_code(body.get("code")) if isinstance(body, dict) else None
+
+
+class UnknownSecondFactorError(MfaRequiredError):
+    """The server asked for a second factor this SDK does not know (an ``Mfa-Code`` other than
+    71 / 73 / 61). ``mfa_code`` is the code, ``session_id`` the partial session (a Secret)."""
+
+    def __init__(
+        self, message: str, *, session_id: Any = None, mfa_code: int | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.session_id = session_id
+        self.mfa_code = mfa_code
 
 
 def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:
