@@ -19,6 +19,7 @@ import attrs
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
+from mfa_common.auth.deadline import login_within_deadline
 from mfa_common.client import BaseClient, RequestOptions, parse_json_body, structure
 from mfa_common.clock import Clock
 from mfa_common.code_providers import (
@@ -648,12 +649,16 @@ class AuthAPI:
         through the client's code provider) or a raw password step for ``email``/``password``."""
         if email is None:
             backend = self._backend()
-            session = await backend.login()
+            session = await login_within_deadline(self._c, backend.login, what="POST /api/v2/login")
             return LoginStep(session.user, session.token, {}, False, session.source)
         if password is None:
             raise InvalidInputError("login(email, password) needs the password")
-        return await password_step(
-            self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+        return await login_within_deadline(
+            self._c,
+            lambda: password_step(
+                self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+            ),
+            what="POST /api/v2/login",
         )
 
     async def login_2fa(self, pending: LoginStep, code: CodeSource) -> LoginStep:
@@ -662,8 +667,12 @@ class AuthAPI:
             raise InvalidInputError("this login step does not need a second factor")
         provider = self._c.user._provider(code)
         email = pending.user.email if pending.user is not None else None
-        return await second_factor_step(
-            self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+        return await login_within_deadline(
+            self._c,
+            lambda: second_factor_step(
+                self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+            ),
+            what="POST /api/v2/login-2fa",
         )
 
     async def logout(self, token: str | Secret[str] | None = None) -> LogoutResponse:
