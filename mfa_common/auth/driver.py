@@ -9,7 +9,7 @@ sender's retries), and owns everything about one-time codes:
 * it settles the code by the API's settlement table, and when the server refused the request
   without looking at the code (``NOT_SENT``, with a 429 / 503 answer) it waits as told and sends
   again **with a freshly issued code** (at most ``code_retries`` times);
-* when a code took longer than ``max_partial_age`` to come (a TOTP wait behind other logins of
+* when a code took longer than the step's ``max_age`` to come (a TOTP wait behind other logins of
   the same user, a person typing), the partial login may have died meanwhile, so the machine is
   started again and the code, never sent, goes to the new partial login.
 
@@ -28,7 +28,7 @@ from .. import _constants as C
 from .._httpx import Request, Response
 from ..clock import Clock
 from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, settled_if_send_fails
-from ..errors import InvalidInputError
+from ..errors import APIError, InvalidInputError
 from ..retry import RetryPolicy, parse_retry_after
 from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement, settle_issued
 
@@ -60,11 +60,24 @@ def _advance(flow: LoginFlow[T], answer: Answer | None) -> SendStep | SendCode |
         return _Finished(stop.value)
 
 
+def _throw(flow: LoginFlow[T], exc: APIError) -> SendStep | SendCode | _Finished[T]:
+    try:
+        return flow.throw(exc)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
 async def _plain_steps(
     flow: LoginFlow[T], step: SendStep | SendCode | _Finished[T], send: Sender, clock: Clock
 ) -> SendCode | _Finished[T]:
+    """Send plain steps until the machine needs a code or is done. A failed send is thrown
+    into the machine, which may recover (a renewal falls back to a login) or let it pass."""
     while isinstance(step, SendStep):
-        response = await send(step.request)
+        try:
+            response = await send(step.request)
+        except APIError as exc:
+            step = _throw(flow, exc)
+            continue
         step = _advance(flow, Answer(response, clock.now()))
     return step
 
@@ -104,7 +117,6 @@ async def drive(
     provider_for: ProviderFor,
     clock: Clock,
     code_retries: int = C.CODE_STEP_RETRIES,
-    max_partial_age: float = C.PARTIAL_LOGIN_MAX_AGE,
     on_code_sent: Callable[[], None] | None = None,
 ) -> T:
     """Run the machine made by ``start`` to its credential; see the module docstring."""
@@ -121,7 +133,7 @@ async def drive(
             issued = await provider.issue(step.challenge)
             retries = 0
             while True:
-                if clock.now() - started > max_partial_age:
+                if clock.now() - started > step.max_age:
                     flow.close()
                     flow, started = start(), clock.now()
                     try:

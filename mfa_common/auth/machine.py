@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import attrs
 
+from .. import _constants as C
 from .._httpx import Headers, Request, Response
 from ..code_providers import IssuedCode, MfaChallenge
 
@@ -74,12 +75,14 @@ class SendCode:
     """Send a request carrying a code for ``challenge``; see the module docstring.
 
     ``unanswerable`` is raised when no code provider answers this challenge (None: a generic
-    :class:`~mfa_common.errors.InvalidInputError`)."""
+    :class:`~mfa_common.errors.InvalidInputError`). ``max_age`` is how long the partial login
+    (the password step before) may wait for its code: an older one is started again."""
 
     challenge: MfaChallenge
     build: Callable[[IssuedCode], Request]
     settle: SettlementTable
     unanswerable: BaseException | None = None
+    max_age: float = C.PARTIAL_LOGIN_MAX_AGE
 
 
 Step = SendStep | SendCode
