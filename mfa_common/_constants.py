@@ -27,6 +27,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 # --- TOTP -----------------------------------------------------------------------------------
 # Never hand out a code with less than this many seconds left in its step.
 TOTP_MIN_REMAINING = 3.0
+# Digits of a TOTP code (RFC 6238 default; what every server here uses).
+TOTP_DIGITS = 6
 # Extra wait past a step boundary, for clock skew against the server.
 TOTP_BOUNDARY_SLACK = 0.25
 

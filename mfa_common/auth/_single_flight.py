@@ -56,11 +56,12 @@ logger = logging.getLogger(C.LOGGER_NAME)
 
 
 class _Flight(Generic[CredT]):
-    __slots__ = ("epoch", "error", "event", "result")
+    __slots__ = ("epoch", "error", "event", "result", "waiters")
 
     def __init__(self, epoch: int) -> None:
         self.event = anyio.Event()
         self.epoch = epoch
+        self.waiters = 0
         self.result: CredT | None = None
         self.error: BaseException | None = None
 
@@ -222,6 +223,12 @@ class CredentialAuth(Auth, Generic[CredT]):
         """The cached credential, if any (for inspection; holds secrets: do not log)."""
         return self._credential
 
+    @property
+    def waiting(self) -> int:
+        """How many callers wait on the login in flight (0 when none is)."""
+        flight = self._flight
+        return flight.waiters if flight is not None else 0
+
     def invalidate(self, credential: CredT | None = None) -> None:
         """Forget the cached credential, but only if it is ``credential`` (None: forget any)."""
         if credential is None or self._credential is credential:
@@ -255,7 +262,11 @@ class CredentialAuth(Auth, Generic[CredT]):
                 finally:
                     self._flight = None
                     flight.event.set()
-            await flight.event.wait()
+            flight.waiters += 1
+            try:
+                await flight.event.wait()
+            finally:
+                flight.waiters -= 1
             if flight.error is not None:
                 raise _fresh_copy(flight.error)
             if flight.result is not None:
