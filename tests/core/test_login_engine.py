@@ -323,3 +323,46 @@ async def test_xmfa_expired_token_is_told_from_a_wrong_code_by_time() -> None:
             async with XMfaClient(BASE, auth=auth, clock=clock, transport=server(status, late)) as client:
                 with pytest.raises(expected):
                     await client.current_user()
+
+
+# --------------------------------------------------------------------------- API-key rotation
+
+
+class PlainUserAnswer(httpx.AsyncBaseTransport):
+    """The spec's answer to regenerate-api-key: a plain ``User``, without the new key."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not request.url.path.endswith("/regenerate-api-key"):
+            return response
+        import json
+
+        body = json.loads(await response.aread())
+        body.pop("apiKey", None)
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)}
+        return httpx.Response(response.status_code, headers=headers, json=body)
+
+
+async def test_regenerate_api_key_without_the_key_in_the_answer_never_waits_on_itself() -> None:
+    """Defect 5: with the spec's plain ``User`` answer the key is re-read with
+    ``GET /user/api-key``: on a JWT session that works; an API-key client, whose old key died,
+    gets a typed error at once (``deadline=None``: a wait would be forever)."""
+    metal = MetalCloudFake(jwt_ttl=3600)
+    metal.add_user("root@example.test", "root-password", access_level="root", display_name="Root")
+    transport = PlainUserAnswer(httpx.ASGITransport(metal.app))
+    base = "http://metalcloud.localhost"
+    async with MetalCloudClient(
+        base, api_key=metal.user("root@example.test").api_key, deadline=None, transport=transport
+    ) as client:
+        with anyio.fail_after(EVENT_GUARD), pytest.raises(AuthenticationError) as info:
+            await client.user.regenerate_api_key()
+        assert "did not carry it" in str(info.value)
+    async with MetalCloudClient(
+        base, email="root@example.test", password="root-password", deadline=None, transport=transport
+    ) as client:
+        with anyio.fail_after(EVENT_GUARD):
+            rotated = await client.user.regenerate_api_key()
+    assert rotated.api_key.reveal() == metal.user("root@example.test").api_key
