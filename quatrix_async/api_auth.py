@@ -7,16 +7,12 @@ drive the protocol by hand.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Literal, TypeVar
 
-from mfa_common.auth.deadline import login_within_deadline
-from mfa_common.auth.driver import drive
-from mfa_common.auth.machine import LoginFlow
+from mfa_common.auth.deadline import drive_by_hand
 from mfa_common.client import RequestOptions, build_status_error, parse_json_body
-from mfa_common.clock import SYSTEM_CLOCK
-from mfa_common.code_providers import MfaChallenge, StaticCodeProvider
+from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import ResponseDecodeError
 from mfa_common.secret import Secret, reveal, wrap
 
@@ -50,7 +46,7 @@ class AuthApi(ApiGroup):
         flow = partial(
             login_machine.password_flow, self._client.build_request, email, wrap(password), known_only=False
         )
-        step, _ = await self._drive(flow, options, "GET /session/login")
+        step, _ = await drive_by_hand(self._client, flow, options=options, what="GET /session/login")
         return step
 
     async def login_mfa(
@@ -81,31 +77,10 @@ class AuthApi(ApiGroup):
             challenge,
             pin_encoding=encoding,
         )
-        session = await self._drive(flow, options, "POST /session/login", code=wrap(code))
-        return SessionLoginResp(session_id=session.session_id)
-
-    async def _drive(
-        self,
-        start: Callable[[], LoginFlow[T]],
-        options: RequestOptions | None,
-        what: str,
-        *,
-        code: Secret[str] | None = None,
-    ) -> T:
-        provider = StaticCodeProvider(code) if code is not None else None
-        client = self._client
-        return await login_within_deadline(
-            client,
-            lambda: drive(
-                start,
-                send=client.send_unauthenticated,
-                provider_for=lambda _: provider,
-                clock=SYSTEM_CLOCK,
-                code_retries=0,
-            ),
-            options=options,
-            what=what,
+        session = await drive_by_hand(
+            self._client, flow, code=wrap(code), options=options, what="POST /session/login"
         )
+        return SessionLoginResp(session_id=session.session_id)
 
     async def keepalive(self, *, options: RequestOptions | None = None) -> None:
         """``GET /session/keepalive``: refresh the session's 15-minute idle timer.

@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
+from ..clock import SYSTEM_CLOCK, Clock
+from ..code_providers import StaticCodeProvider
 from ..errors import APITimeoutError
+from ..secret import Secret
+from .driver import drive
+from .machine import LoginFlow
 
 if TYPE_CHECKING:
     from ..client import BaseClient, RequestOptions
 
-__all__ = ["login_within_deadline"]
+__all__ = ["drive_by_hand", "login_within_deadline"]
 
 T = TypeVar("T")
 
@@ -42,3 +47,31 @@ async def login_within_deadline(
         return await func()
     assert scope.cancelled_caught
     raise APITimeoutError(f"{what}: no answer within the {deadline} s deadline", method=None)
+
+
+async def drive_by_hand(
+    client: BaseClient,
+    start: Callable[[], LoginFlow[T]],
+    *,
+    code: Secret[str] | None = None,
+    options: RequestOptions | None = None,
+    what: str,
+    clock: Clock | None = None,
+) -> T:
+    """Run one step of a login machine for a manual-step method: through the client's sender,
+    under its deadline, with the caller's ``code`` (if the step needs one) sent once: a code
+    the server refused unread is not repeated (the caller decides). ``clock`` dates the answers
+    (an MFA token's expiry)."""
+    provider = StaticCodeProvider(code, kind="other") if code is not None else None
+    return await login_within_deadline(
+        client,
+        lambda: drive(
+            start,
+            send=client.send_unauthenticated,
+            provider_for=lambda _: provider,
+            clock=clock or SYSTEM_CLOCK,
+            code_retries=0,
+        ),
+        options=options,
+        what=what,
+    )

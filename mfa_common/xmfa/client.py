@@ -10,17 +10,14 @@ Two ways to authenticate:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from .._httpx import URL, AsyncBaseTransport, Auth, Request
 from ..auth import CredentialAuth
-from ..auth.deadline import login_within_deadline
-from ..auth.driver import drive
-from ..auth.machine import LoginFlow
+from ..auth.deadline import drive_by_hand
 from ..client import BaseClient, RequestOptions, parse_json_body, structure
 from ..clock import SYSTEM_CLOCK, Clock
-from ..code_providers import StaticCodeProvider
 from ..errors import InvalidCodeError, InvalidInputError
 from ..recovery_codes import RecoveryCodeFormat, normalize_recovery_code
 from ..secret import Secret, reveal, wrap
@@ -121,28 +118,31 @@ class XMfaClient(BaseClient):
 
     # ------------------------------------------------------------------ login steps
 
-    async def _drive(
+    async def _code_step(
         self,
-        start: Callable[[], LoginFlow[T]],
+        factor: login_machine.SecondFactor,
+        code: Secret[str],
         *,
-        code: Secret[str] | None = None,
+        identifier: str | None = None,
+        token: Secret[str] | None = None,
         options: RequestOptions | None,
-        what: str,
-    ) -> T:
-        """Run a half of the login machine by hand, under the deadline; the caller's code is
-        sent once (no code retries)."""
-        provider = StaticCodeProvider(code, kind="other") if code is not None else None
-        return await login_within_deadline(
+    ) -> login_machine.LoginOutcome:
+        """The second-factor half of the login machine, by hand, with the caller's code."""
+        path = self.paths.recover if factor == "recovery" else self.paths.auth
+        return await drive_by_hand(
             self,
-            lambda: drive(
-                start,
-                send=self.send_unauthenticated,
-                provider_for=lambda _: provider,
-                clock=self.clock,
-                code_retries=0,
+            lambda: login_machine.code_flow(
+                self.build_request,
+                self.paths,
+                self.error_mapper,
+                factor=factor,
+                identifier=identifier,
+                mfa_token=token,
             ),
+            code=code,
             options=options,
-            what=what,
+            clock=self.clock,
+            what=f"POST {path}",
         )
 
     async def login(
@@ -153,11 +153,13 @@ class XMfaClient(BaseClient):
 
         Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
         locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
-        result = await self._drive(
+        result = await drive_by_hand(
+            self,
             lambda: login_machine.password_flow(
                 self.build_request, self.paths, self.error_mapper, username, wrap(password)
             ),
             options=options,
+            clock=self.clock,
             what=f"POST {self.paths.login}",
         )
         if result.user is not None:
@@ -171,20 +173,7 @@ class XMfaClient(BaseClient):
         the JWT. Wrong or reused code → :class:`~mfa_common.errors.MfaCodeRejectedError`;
         unknown or expired token → :class:`~mfa_common.errors.MfaTokenExpiredError`. Use a
         replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
-        valid = self._code(code)
-        outcome = await self._drive(
-            lambda: login_machine.code_flow(
-                self.build_request,
-                self.paths,
-                self.error_mapper,
-                factor="totp",
-                identifier=None,
-                mfa_token=wrap(token),
-            ),
-            code=valid,
-            options=options,
-            what=f"POST {self.paths.auth}",
-        )
+        outcome = await self._code_step("totp", self._code(code), token=wrap(token), options=options)
         return self._adopt(outcome.user)
 
     async def recover(
@@ -194,19 +183,8 @@ class XMfaClient(BaseClient):
         result's ``expires_at`` (from ``X-Expires-At``) ends the 10-minute window in which
         :meth:`disable_mfa` needs no code. Used or wrong code →
         :class:`~mfa_common.errors.RecoveryCodeRejectedError`."""
-        valid = self._recovery_code(recovery_code)
-        outcome = await self._drive(
-            lambda: login_machine.code_flow(
-                self.build_request,
-                self.paths,
-                self.error_mapper,
-                factor="recovery",
-                identifier=identifier,
-                mfa_token=None,
-            ),
-            code=valid,
-            options=options,
-            what=f"POST {self.paths.recover}",
+        outcome = await self._code_step(
+            "recovery", self._recovery_code(recovery_code), identifier=identifier, options=options
         )
         user = self._adopt(outcome.user)
         return RecoverResult(user=user, expires_at=outcome.recovery_window_expires_at)
