@@ -306,10 +306,13 @@ async def test_xmfa_expired_token_is_told_from_a_wrong_code_by_time() -> None:
     came is an expired token; before that, a rejected code; whatever the server's wording."""
     clock = FakeClock(1_700_000_000.0)
 
+    exchanges: list[int] = []
+
     def server(status: int, late: bool) -> httpx.MockTransport:
         def handler(request: httpx.Request) -> httpx.Response:
             if request.url.path.endswith("/api/login"):
                 return httpx.Response(401, headers={"X-MFA-Token": "mfa-token"})
+            exchanges.append(status)
             if late:  # the answer comes after the token's 30 minutes
                 clock.advance(31 * 60)
             return httpx.Response(status, json={"message": "nope"})
@@ -323,6 +326,8 @@ async def test_xmfa_expired_token_is_told_from_a_wrong_code_by_time() -> None:
             async with XMfaClient(BASE, auth=auth, clock=clock, transport=server(status, late)) as client:
                 with pytest.raises(expected):
                     await client.current_user()
+    # Never a server fault to retry: one exchange per login, 500 included.
+    assert exchanges == [401, 401, 403, 403, 500, 500]
 
 
 # --------------------------------------------------------------------------- API-key rotation
