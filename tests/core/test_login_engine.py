@@ -311,7 +311,7 @@ async def test_xmfa_expired_token_is_told_from_a_wrong_code_by_time() -> None:
     def server(status: int, late: bool) -> httpx.MockTransport:
         def handler(request: httpx.Request) -> httpx.Response:
             if request.url.path.endswith("/api/login"):
-                return httpx.Response(401, headers={"X-MFA-Token": "mfa-token"})
+                return httpx.Response(401, headers={"X-MFA-Token": "0b6f7c1e-3c2a-4d0e-9f51-7a2d8e4c9b13"})
             exchanges.append(status)
             if late:  # the answer comes after the token's 30 minutes
                 clock.advance(31 * 60)
