@@ -26,41 +26,29 @@ X-MFA-Token exchange) can be given to the client instead; it is bound the same w
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 
 from mfa_common import _constants as CORE
-from mfa_common._constants import PARTIAL_LOGIN_MAX_AGE
 from mfa_common._httpx import Request, Response
-from mfa_common.auth import ApiKeyAuth, CredentialAuth, jwt_expiry
+from mfa_common.auth import ApiKeyAuth, CredentialAuth, Sender
+from mfa_common.auth.driver import drive
+from mfa_common.auth.machine import LoginFlow
 from mfa_common.client import build_status_error, json_or_none, structure
-from mfa_common.clock import Clock
-from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, TotpCodeProvider, send_code
-from mfa_common.errors import APIConnectionError, APIStatusError, ResponseDecodeError
+from mfa_common.clock import SYSTEM_CLOCK, Clock
+from mfa_common.code_providers import CodeProvider, MfaChallenge, TotpCodeProvider
+from mfa_common.errors import APIStatusError
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
 
 from . import _constants as C
-from .errors import (
-    MetalCloudMfaRequiredError,
-    TwoFactorEnrolmentRequiredError,
-    map_code_rejection,
-    map_error,
-    parse_error_body,
-)
-from .models import (
-    AuthenticationProperties,
-    AuthenticationRequest,
-    LogoutResponse,
-    TwoFactorAuthenticationToken,
-    User,
-    converter,
-)
-from .protocol import JwtFound, cookie_header, extract_jwt, mentions_two_factor
+from . import login_machine
+from .errors import map_error, parse_error_body
+from .login_machine import JwtSession, LoginStep, logout_request, session_headers
+from .models import LogoutResponse, User, converter
 
 __all__ = [
     "JwtSession",
@@ -73,7 +61,6 @@ __all__ = [
     "session_headers",
 ]
 
-Send = Callable[[Request], Awaitable[Response]]
 Build = Callable[..., Request]
 
 
@@ -118,137 +105,44 @@ class MetalCloudApiKeyAuth(ApiKeyAuth):
         return "MetalCloudApiKeyAuth(api_key=Secret('***'))"
 
 
-@attrs.frozen
-class LoginStep:
-    """The outcome of one login exchange: the user, the session token and cookies the server
-    returned, and whether the second factor is still due (then ``token`` is only good for
-    ``login-2fa``)."""
-
-    user: User | None
-    token: Secret[str] | None
-    cookies: Mapping[str, Secret[str]]
-    two_factor_required: bool
-    source: str | None = None
-
-    @property
-    def enrolment_required(self) -> bool:
-        """An administrator forced a new authenticator (``authenticatorMustChange``): ``token``
-        only serves enrolling one (see ``AuthAPI.complete_reenrolment``)."""
-        return self.user is not None and self.user.authenticator_must_change
-
-    @property
-    def password_change_required(self) -> bool:
-        """The server says the password must be changed (expired or reset)."""
-        return self.user is not None and self.user.password_change_required
-
-
-@attrs.frozen
-class JwtSession:
-    """A JWT session: the token, when to refresh it (Unix seconds, None: no ``exp``), the user."""
-
-    token: Secret[str]
-    refresh_at: float | None
-    user: User | None = None
-    source: str | None = None
-
-    @property
-    def password_change_required(self) -> bool:
-        """The user of this session must change the password (``User.passwordChangeRequired``)."""
-        return self.user is not None and self.user.password_change_required
-
-
-def _json_or_none(response: Response) -> Any:
-    return json_or_none(response.content)
-
-
-def session_headers(step: LoginStep) -> dict[str, str]:
-    """The headers that carry a login step's session (bearer token and cookies)."""
-    headers: dict[str, str] = {}
-    if step.token is not None:
-        headers["Authorization"] = f"Bearer {step.token.reveal()}"
-    cookies = dict(step.cookies)
-    if step.token is not None and step.source and step.source.startswith("cookie:"):
-        cookies.setdefault(step.source.split(":", 1)[1], step.token)
-    if cookies:
-        headers["Cookie"] = cookie_header(cookies)
-    return headers
-
-
-def _step(response: Response, body: Any, *, two_factor: bool) -> LoginStep:
-    found: JwtFound | None = extract_jwt(response, body)
-    user = structure(converter, body, User, response) if isinstance(body, dict) and "id" in body else None
-    if user is not None:
-        user = attrs.evolve(user, etag=response.headers.get("etag"))
-    return LoginStep(
-        user=user,
-        token=found.token if found else None,
-        cookies=dict(found.cookies) if found else {},
-        two_factor_required=two_factor,
-        source=found.source if found else None,
-    )
-
-
 async def password_step(
-    send: Send,
+    send: Sender,
     build: Build,
     email: str,
     password: str | Secret[str],
     *,
     provider: str = C.DEFAULT_PROVIDER,
+    clock: Clock | None = None,
 ) -> LoginStep:
-    """``POST /api/v2/login``. Raises the mapped error unless the answer is a success or a
-    "2FA required" refusal; ``two_factor_required`` tells whether ``login-2fa`` must follow."""
-    payload = converter.unstructure(
-        AuthenticationRequest(provider, AuthenticationProperties(email=email, password=wrap(password)))
+    """``POST /api/v2/login`` by hand: the first half of the login machine, through the driver.
+    ``two_factor_required`` tells whether ``login-2fa`` must follow."""
+    return await drive(
+        lambda: login_machine.password_flow(build, email, wrap(password), provider=provider),
+        send=send,
+        provider_for=lambda _: None,
+        clock=clock or SYSTEM_CLOCK,
     )
-    response = await send(build("POST", f"{C.API_PREFIX}/login", json=payload))
-    body = _json_or_none(response)
-    if response.status_code in (401, 403):
-        message, _, _ = parse_error_body(response)
-        if mentions_two_factor(message):
-            return _step(response, None, two_factor=True)
-    if response.status_code >= 400:
-        raise map_error(response)
-    step = _step(response, body, two_factor=False)
-    if step.user is None:
-        raise ResponseDecodeError(
-            "POST /api/v2/login: the answer is not a User", status_code=response.status_code
-        )
-    # A forced re-enrolment skips the old authenticator: the session is for enrolling a new one.
-    two_factor = step.user.authenticator_enabled and not step.user.authenticator_must_change
-    return attrs.evolve(step, two_factor_required=two_factor)
 
 
 async def second_factor_step(
-    send: Send,
+    send: Sender,
     build: Build,
     pending: LoginStep,
     code_provider: CodeProvider,
     *,
     email: str | None = None,
-    issued: IssuedCode | None = None,
+    clock: Clock | None = None,
 ) -> LoginStep:
-    """``POST /api/v2/login-2fa`` with a code from ``code_provider`` (or the already ``issued``
-    one), tied to the pending session of ``pending`` (its cookies and token go back to the
-    server). A refused code raises :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
-    if issued is None:
-        issued = await code_provider.issue(MfaChallenge(kind="totp", user=email))
-    payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
-    request = build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=session_headers(pending))
-    response = await send_code(issued, send, request)
-    if response.status_code >= 400:
-        if response.status_code in (400, 401, 403):
-            issued.rejected()
-        else:
-            issued.unknown()
-        raise map_code_rejection(response)
-    issued.accepted()
-    return _step(response, _json_or_none(response), two_factor=False)
-
-
-def logout_request(build: Build, token: Secret[str]) -> Request:
-    """``POST /api/v2/logout`` with the session JWT."""
-    return build("POST", f"{C.API_PREFIX}/logout", headers={"Authorization": f"Bearer {token.reveal()}"})
+    """``POST /api/v2/login-2fa`` by hand with a code from ``code_provider``: the second half of
+    the login machine, through the driver (no code retries: the caller's code is sent once). A
+    refused code raises :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
+    return await drive(
+        lambda: login_machine.two_factor_flow(build, pending, email=email),
+        send=send,
+        provider_for=lambda _: code_provider,
+        clock=clock or SYSTEM_CLOCK,
+        code_retries=0,
+    )
 
 
 def _code_provider(
@@ -308,60 +202,33 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
     ) -> Request:
         return self.build_request(method, path, json=json, headers=headers)
 
-    async def acquire(self, stale: JwtSession | None) -> JwtSession:
-        """Log in (password, then the second factor when the server asks for it)."""
-        started = self.clock.now()
-        step = await password_step(self.send, self._build, self.email, self._password, provider=self.provider)
-        if step.enrolment_required:
-            raise TwoFactorEnrolmentRequiredError(
-                "POST /api/v2/login: an administrator requires a new authenticator for this "
-                "account; enrol one (AuthAPI.complete_reenrolment), then log in again",
-                status_code=200,
-                challenge=MfaChallenge(kind="totp", user=self.email),
-                step=step,
-            )
-        if step.two_factor_required:
-            if self.code_provider is None:
-                raise MetalCloudMfaRequiredError(
-                    "POST /api/v2/login: this account has 2FA; give the auth backend a code provider",
-                    status_code=200,
-                    challenge=MfaChallenge(kind="totp", user=self.email),
-                )
-            issued = await self.code_provider.issue(MfaChallenge(kind="totp", user=self.email))
-            if self.clock.now() - started > PARTIAL_LOGIN_MAX_AGE:
-                # The pending session may have died while the code was awaited: log in again.
-                try:
-                    step = await password_step(
-                        self.send, self._build, self.email, self._password, provider=self.provider
-                    )
-                except BaseException:
-                    issued.not_sent()
-                    raise
-            step = await second_factor_step(
-                self.send, self._build, step, self.code_provider, email=self.email, issued=issued
-            )
-            self.two_factor_logins += 1
-        if step.token is None:
-            raise ResponseDecodeError(
-                "login succeeded but the answer carried no JWT (looked for a jwt/token cookie, an "
-                "Authorization or X-Auth-Token header and a token/jwt body field)"
-            )
-        self.user = step.user
-        if step.user is not None and step.user.password_change_required and self.on_password_change_required:
-            self.on_password_change_required(step.user)
-        return JwtSession(
-            token=step.token,
-            refresh_at=self._refresh_at(step.token),
-            user=step.user,
-            source=step.source,
-        )
+    def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+        return self.code_provider
 
-    def _refresh_at(self, token: Secret[str]) -> float | None:
-        exp = jwt_expiry(token)
-        if exp is None:
-            return None
-        lifetime = max(exp - self.clock.now(), 0.0)
-        return exp - min(self.refresh_margin, lifetime / 2)
+    def login_flow(self, stale: JwtSession | None) -> LoginFlow[JwtSession]:
+        """The login machine: the password, then the second factor when the server asks."""
+        step = yield from login_machine.login_flow(
+            self._build,
+            self.email,
+            self._password,
+            provider=self.provider,
+            can_answer=self.code_provider is not None,
+        )
+        assert step.token is not None
+        return JwtSession(token=step.token, refresh_at=None, user=step.user, source=step.source)
+
+    async def acquire(self, stale: JwtSession | None) -> JwtSession:
+        """Log in through the driver; the JWT's refresh time is set from the clock at the end."""
+        codes_before = self.code_steps
+        session = await self.run_login(lambda: self.login_flow(stale))
+        if self.code_steps > codes_before:
+            self.two_factor_logins += 1
+        self.user = session.user
+        user = session.user
+        if user is not None and user.password_change_required and self.on_password_change_required:
+            self.on_password_change_required(user)
+        refresh = login_machine.refresh_at(session.token, self.clock.now(), self.refresh_margin)
+        return attrs.evolve(session, refresh_at=refresh)
 
     def apply(self, request: Request, credential: JwtSession) -> None:
         request.headers["Authorization"] = f"Bearer {credential.token.reveal()}"
@@ -370,9 +237,9 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         return credential.refresh_at is not None and self.clock.now() >= credential.refresh_at
 
     async def release(self, credential: JwtSession) -> None:
-        """``POST /api/v2/logout`` (best effort: a dead session or a network error is ignored)."""
-        with contextlib.suppress(APIConnectionError):
-            await self.send(logout_request(self._build, credential.token))
+        """``POST /api/v2/logout``; on close the driver's rule makes it shielded, bounded and
+        best effort (a dead session or a network error is ignored)."""
+        await self.send(logout_request(self._build, credential.token))
 
     async def logout(self) -> LogoutResponse:
         """Log the current session out now (the next request logs in again)."""
@@ -383,7 +250,7 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         response = await self.send(logout_request(self._build, credential.token))
         if response.status_code >= 400:
             raise map_error(response)
-        body = _json_or_none(response)
+        body = json_or_none(response.content)
         return structure(converter, body or {}, LogoutResponse, response)
 
     async def login(self) -> JwtSession:

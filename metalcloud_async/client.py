@@ -20,7 +20,8 @@ from typing import Any
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
-from mfa_common.client import BaseClient, RequestOptions, parse_json_body, structure
+from mfa_common.auth.deadline import login_within_deadline
+from mfa_common.client import BaseClient, RequestOptions, build_status_error, parse_json_body, structure
 from mfa_common.clock import Clock
 from mfa_common.code_providers import (
     CodeProvider,
@@ -30,6 +31,7 @@ from mfa_common.code_providers import (
     settled_if_send_fails,
 )
 from mfa_common.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidInputError,
     PreconditionFailedError,
@@ -318,9 +320,11 @@ class CurrentUserAPI:
         """``POST /api/v2/user/actions/regenerate-api-key``: a new key; the old one dies at once.
 
         The new key is read from the answer's ``apiKey`` field when present (the fake's way;
-        UNCONFIRMED on the real server, whose spec returns a plain ``User``), else fetched with
-        ``GET /api/v2/user/api-key`` (which needs a JWT session when the old key is already
-        dead). A client authenticated by API key switches to the new key immediately
+        UNCONFIRMED on the real server, whose spec returns a plain ``User``), else re-read with
+        ``GET /api/v2/user/api-key``: the old key cannot be kept, since it dies at once. On a
+        JWT session that read works; a client authenticated by the old key gets an
+        :class:`~mfa_common.errors.AuthenticationError` saying so at once (never a wait).
+        A client authenticated by API key switches to the new key immediately
         (``switched=True``); requests in flight with the old key are replayed once with it.
         """
         backend = self._c.auth_backend
@@ -340,9 +344,22 @@ class CurrentUserAPI:
             raw = body.get("apiKey") if isinstance(body, dict) else None
             key = Secret(raw) if isinstance(raw, str) and raw else None
             if key is None:
-                # With an API key client the old key is already dead, so this raises
-                # AuthenticationError on a server that does not return the key: see the docstring.
-                key = (await self.get_api_key(options=options)).api_key
+                # The spec's plain User answer: re-read the key. The rotation is over, so a 401
+                # now fails at once instead of waiting on itself; with an API-key client the old
+                # key is already dead and the read fails with a typed error saying so.
+                if rotating and isinstance(backend, MetalCloudApiKeyAuth):
+                    backend.end_rotation()
+                try:
+                    key = (await self.get_api_key(options=options)).api_key
+                except AuthenticationError as exc:
+                    if not rotating or exc.response is None:
+                        raise
+                    raise build_status_error(
+                        exc.response,
+                        server_message="the API key was regenerated but the answer did not carry it, and "
+                        "the old key is dead: read the new one with a JWT session (GET /api/v2/user/api-key)",
+                        cls=AuthenticationError,
+                    ) from None
             switched = False
             if isinstance(backend, ApiKeyAuth):
                 backend.set_key(key)
@@ -653,12 +670,16 @@ class AuthAPI:
         through the client's code provider) or a raw password step for ``email``/``password``."""
         if email is None:
             backend = self._backend()
-            session = await backend.login()
+            session = await login_within_deadline(self._c, backend.login, what="POST /api/v2/login")
             return LoginStep(session.user, session.token, {}, False, session.source)
         if password is None:
             raise InvalidInputError("login(email, password) needs the password")
-        return await password_step(
-            self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+        return await login_within_deadline(
+            self._c,
+            lambda: password_step(
+                self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+            ),
+            what="POST /api/v2/login",
         )
 
     async def login_2fa(self, pending: LoginStep, code: CodeSource) -> LoginStep:
@@ -667,8 +688,12 @@ class AuthAPI:
             raise InvalidInputError("this login step does not need a second factor")
         provider = self._c.user._provider(code)
         email = pending.user.email if pending.user is not None else None
-        return await second_factor_step(
-            self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+        return await login_within_deadline(
+            self._c,
+            lambda: second_factor_step(
+                self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+            ),
+            what="POST /api/v2/login-2fa",
         )
 
     @property

@@ -27,6 +27,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 # --- TOTP -----------------------------------------------------------------------------------
 # Never hand out a code with less than this many seconds left in its step.
 TOTP_MIN_REMAINING = 3.0
+# Digits of a TOTP code (RFC 6238 default; what every server here uses).
+TOTP_DIGITS = 6
 # Extra wait past a step boundary, for clock skew against the server.
 TOTP_BOUNDARY_SLACK = 0.25
 
@@ -35,6 +37,11 @@ TOTP_BOUNDARY_SLACK = 0.25
 # is finally ready (a TOTP wait behind many logins of one user) is started again first: servers
 # drop pending sessions after a few minutes.
 PARTIAL_LOGIN_MAX_AGE = 60.0
+# A code-bearing login step the server refused unread (429 / 503) is sent again at most this many
+# times, each time with a freshly issued code.
+CODE_STEP_RETRIES = 2
+# Logging out when a client closes is best effort, shielded from cancellation and bounded by this.
+LOGOUT_TIMEOUT = 5.0
 # Refresh a JWT this many seconds before its ``exp``.
 JWT_REFRESH_MARGIN = 60.0
 # Quatrix sessions die after 15 idle minutes; re-login proactively a little before that.

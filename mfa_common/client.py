@@ -554,14 +554,17 @@ class BaseClient:
             url=url,
         )
 
-    async def send_unauthenticated(self, request: Request) -> Response:
+    async def send_unauthenticated(self, request: Request, *, max_retries: int | None = None) -> Response:
         """Send a request built elsewhere (an auth backend's login step) without auth.
 
-        Retries follow the same policy; status errors are returned, not raised, so the auth
-        backend can read challenges (207, 401 + X-MFA-Token).
+        Retries follow the same policy (``max_retries`` overrides its count: 0 for a request
+        carrying a one-time code); status errors are returned, not raised, so the auth backend
+        can read challenges (207, 401 + X-MFA-Token).
         """
         self._ensure_open()
         policy = self.retry_policy
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
         idem = policy.is_idempotent(request.method)
         attempt = 0
         while True:

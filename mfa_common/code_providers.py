@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal, Protocol, runtime_checkable
 
+import anyio
+import anyio.to_thread
 import attrs
 
 from . import _constants as C
@@ -169,29 +171,63 @@ def _settler(reservation: RecoveryCodeReservation) -> Callable[[str], None]:
 
 CodeCallback = Callable[[MfaChallenge], "Awaitable[str | Secret[str]] | str | Secret[str]"]
 
+#: ``digits`` of :class:`CallbackCodeProvider` by default: follow the challenge's kind.
+BY_CHALLENGE: Literal["by-challenge"] = "by-challenge"
+
+
+def _is_async(callback: object) -> bool:
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
 
 class CallbackCodeProvider:
-    """Asks a person (or any async function) for the code: ``callback(challenge) -> str``.
+    """Asks a person (or any function) for the code: ``callback(challenge) -> str``.
+
+    An ``async`` callback is awaited; a plain one (a CLI prompt reading the terminal) runs in a
+    worker thread, so the event loop keeps serving other tasks (and the connections of its
+    pool) while a person types.
 
     ``digits`` checks the shape before anything is sent (a malformed code must not cost a
-    lockout attempt); pass ``digits=None`` to skip the check (PINs, recovery codes).
+    lockout attempt). By default it follows the challenge: 6 digits for a TOTP challenge, only
+    "not empty" for a PIN (a Quatrix PIN is 5 characters, checked by its login step), a recovery
+    code or another factor. Give a number to require that many digits always, or ``None`` to
+    skip the check.
     """
 
-    def __init__(self, callback: CodeCallback, *, kind: CodeKind = "totp", digits: int | None = 6) -> None:
+    def __init__(
+        self,
+        callback: CodeCallback,
+        *,
+        kind: CodeKind = "totp",
+        digits: int | Literal["by-challenge"] | None = BY_CHALLENGE,
+    ) -> None:
         self.callback = callback
         self.kind: CodeKind = kind
         self.digits = digits
 
+    def _digits_for(self, challenge: MfaChallenge) -> int | None:
+        if self.digits == BY_CHALLENGE:
+            return C.TOTP_DIGITS if challenge.kind == "totp" else None
+        return self.digits if isinstance(self.digits, int) else None
+
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
-        result = self.callback(challenge)
+        if _is_async(self.callback):
+            result = self.callback(challenge)
+        else:
+            result = await anyio.to_thread.run_sync(self.callback, challenge, abandon_on_cancel=True)
         if inspect.isawaitable(result):
             result = await result
         value = wrap(result)
-        if self.digits is not None:
-            value = Secret(validate_code_format(value.reveal(), digits=self.digits))
+        digits = self._digits_for(challenge)
+        if digits is not None:
+            value = Secret(validate_code_format(value.reveal(), digits=digits))
         elif not value.reveal().strip():
             raise InvalidCodeError("an empty code was given")
-        return IssuedCode(value, self.kind)
+        kind: CodeKind = self.kind
+        if challenge.kind in ("pin", "recovery") and self.kind == "totp":
+            kind = "pin" if challenge.kind == "pin" else "recovery"
+        return IssuedCode(value, kind)
 
 
 class StaticCodeProvider:

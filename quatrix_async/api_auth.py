@@ -7,20 +7,25 @@ drive the protocol by hand.
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import partial
+from typing import Literal, TypeVar
 
+from mfa_common.auth.deadline import drive_by_hand
 from mfa_common.client import RequestOptions, build_status_error, parse_json_body
+from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import ResponseDecodeError
 from mfa_common.secret import Secret, reveal, wrap
 
 from . import _constants as C
-from . import protocol
+from . import login_machine, protocol
 from ._base import ApiGroup, auth_type_of, decode
 from .errors import CaptchaRejectedError
 from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
 from .session_auth import QuatrixSessionAuth
 
 __all__ = ["AuthApi"]
+
+T = TypeVar("T")
 
 
 class AuthApi(ApiGroup):
@@ -33,20 +38,16 @@ class AuthApi(ApiGroup):
 
         Returns a :class:`~quatrix_async.protocol.LoginStep`: ``kind == "logged_in"`` (200) or, on
         a 207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
-        ``"unknown_mfa"``; ``session_id`` is the (partial) session. Bad credentials raise
+        ``"unknown_mfa"`` (its ``mfa_code``); ``session_id`` is the (partial) session, from the
+        body or an ``X-Auth-Token`` header. Bad credentials raise
         :class:`~mfa_common.errors.AuthenticationError` (Quatrix code in ``error_code``).
+        Runs the first half of the login machine under the client's deadline.
         """
-        header = protocol.basic_authorization(email, password)
-        response = await self._client.request(
-            "GET",
-            "session/login",
-            headers={"Authorization": header.reveal()},
-            authenticated=False,
-            options=options,
+        flow = partial(
+            login_machine.password_flow, self._client.build_request, email, wrap(password), known_only=False
         )
-        return protocol.read_login_response(
-            response.status_code, response.headers, response.content, user=email
-        )
+        step, _ = await drive_by_hand(self._client, flow, options=options, what="GET /session/login")
+        return step
 
     async def login_mfa(
         self,
@@ -59,21 +60,27 @@ class AuthApi(ApiGroup):
         """``POST /session/login``: the MFA step of a login whose first step answered 207.
 
         ``session_id`` is the partial session, ``auth_type`` ``"2FA"`` or ``"PIN"``, ``code`` the
-        TOTP code or the PIN. A wrong code raises :class:`~mfa_common.errors.MfaCodeRejectedError`
-        (``error_code`` 83 or 84). Never retried: a code is single-use.
+        TOTP code or the PIN (5 characters, sent as base64 unless the client's session backend
+        says ``pin_encoding="plain"``). A wrong code raises
+        :class:`~mfa_common.errors.MfaCodeRejectedError` (``error_code`` 83 or 84). Never
+        retried: a code is single-use. Runs the second half of the login machine.
         """
         kind = auth_type_of(auth_type)
-        body = protocol.mfa_step_body(kind, protocol.validate_mfa_code(kind, code))
-        response = await self._client.request(
-            "POST",
-            "session/login",
-            json=body,
-            headers={C.AUTH_TOKEN_HEADER: reveal(session_id)},
-            authenticated=False,
-            idempotent=False,
-            options=options,
+        protocol.validate_mfa_code(kind, code)  # refused before anything is sent
+        challenge = MfaChallenge(kind="pin" if kind == AuthType.PIN else "totp")
+        backend = self._client.auth
+        encoding = backend.pin_encoding if isinstance(backend, QuatrixSessionAuth) else "base64"
+        flow = partial(
+            login_machine.mfa_flow,
+            self._client.build_request,
+            wrap(session_id),
+            challenge,
+            pin_encoding=encoding,
         )
-        return decode(response, SessionLoginResp)
+        session = await drive_by_hand(
+            self._client, flow, code=wrap(code), options=options, what="POST /session/login"
+        )
+        return SessionLoginResp(session_id=session.session_id)
 
     async def keepalive(self, *, options: RequestOptions | None = None) -> None:
         """``GET /session/keepalive``: refresh the session's 15-minute idle timer.

@@ -10,6 +10,7 @@ import anyio
 
 from mfa_common._httpx import URL, AsyncBaseTransport, Auth, Limits, Timeout
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
+from mfa_common.auth.deadline import login_within_deadline
 from mfa_common.client import BaseClient
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider
@@ -24,6 +25,7 @@ from .api_mfa import MfaApi
 from .api_profile import ProfileApi
 from .api_users import UsersApi
 from .errors import map_quatrix_error
+from .protocol import PinEncoding
 from .session_auth import QuatrixSessionAuth
 
 __all__ = ["QuatrixClient", "api_base_url"]
@@ -60,7 +62,7 @@ class QuatrixClient(BaseClient):
       endpoint is rate limited (about 15 logins per 15 minutes) and a key spends none of it;
     * ``email`` and ``password`` (plus ``totp_secret``, ``pin`` or ``code_provider`` for MFA
       users): a :class:`~quatrix_async.session_auth.QuatrixSessionAuth` that logs in once and
-      reuses the session;
+      reuses the session (``pin_encoding="plain"`` for a server that takes the PIN unencoded);
     * ``auth=``: any httpx auth of your own.
 
     Giving more than one raises :class:`~mfa_common.errors.InvalidInputError`.
@@ -78,6 +80,7 @@ class QuatrixClient(BaseClient):
         password: str | Secret[str] | None = None,
         totp_secret: str | Secret[str] | Totp | None = None,
         pin: str | Secret[str] | None = None,
+        pin_encoding: PinEncoding = "base64",
         code_provider: CodeProvider | None = None,
         auth: Auth | None = None,
         clock: Clock | None = None,
@@ -103,7 +106,13 @@ class QuatrixClient(BaseClient):
             if password is None:
                 raise TypeError("password is required with email")
             auth = QuatrixSessionAuth(
-                email, password, code_provider=code_provider, totp_secret=totp_secret, pin=pin, clock=clock
+                email,
+                password,
+                code_provider=code_provider,
+                totp_secret=totp_secret,
+                pin=pin,
+                pin_encoding=pin_encoding,
+                clock=clock,
             )
         super().__init__(
             api_base_url(base_url),
@@ -137,12 +146,13 @@ class QuatrixClient(BaseClient):
         return self.auth if isinstance(self.auth, QuatrixSessionAuth) else None
 
     async def login(self) -> None:
-        """Log in now (otherwise the first call does it): surfaces MFA/CAPTCHA errors early."""
+        """Log in now (otherwise the first call does it): surfaces MFA/CAPTCHA errors early.
+        Runs under the client's deadline, like any call."""
         auth = self.session_auth
         if auth is None:
             raise TypeError("login() needs a client with email/password (a QuatrixSessionAuth)")
         self._ensure_open()
-        await auth.get_credential()
+        await login_within_deadline(self, auth.get_credential, what="login")
 
     async def aclose(self) -> None:
         """Log the session out (best effort), then close the connections."""

@@ -28,7 +28,9 @@ __all__ = [
     "CaptchaRejectedError",
     "QuatrixErrorCode",
     "SessionExpiredError",
+    "UnknownSecondFactorError",
     "UserBlacklistedError",
+    "error_code_in",
     "is_json_response",
     "map_quatrix_error",
     "parse_error_body",
@@ -109,6 +111,24 @@ def is_json_response(response: Response) -> bool:
     """True when the response declares a JSON body (``application/json``, ``...+json``)."""
     media = str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
+
+
+def error_code_in(content: bytes) -> int | None:
+    """The Quatrix error ``code`` of an error body, or None."""
+    body: Any = json_or_none(content)
+    return _integer_code(body.get("code")) if isinstance(body, dict) else None
+
+
+class UnknownSecondFactorError(MfaRequiredError):
+    """The server asked for a second factor this SDK does not know (an ``Mfa-Code`` other than
+    71 / 73 / 61). ``mfa_code`` is the code, ``session_id`` the partial session (a Secret)."""
+
+    def __init__(
+        self, message: str, *, session_id: Any = None, mfa_code: int | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.session_id = session_id
+        self.mfa_code = mfa_code
 
 
 def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:

@@ -9,9 +9,13 @@ The login is two HTTP exchanges (see the API 1.0 references):
    "solve a CAPTCHA first", which is what its fake server sends.
 2. ``POST /session/login`` with ``X-Auth-Token: <partial session id>`` and
    ``{"auth_type": "2FA" | "PIN", "code": "..."}`` → ``200`` ``{"session_id": ...}`` (the same id
-   in practice; a returned id is adopted anyway).
+   in practice; a returned id is adopted anyway). The TOTP code goes plain; the PIN as base64
+   of its UTF-8 bytes (Maytech's C# client; the 2018 document marks ``code`` as base64): the
+   default, with ``pin_encoding="plain"`` for servers that take it plain. A PIN is 5 characters
+   (the C# client's rule) and is refused before sending otherwise.
 
-Everything here is pure and tested without a network.
+Everything here is pure and tested without a network; :mod:`quatrix_async.login_machine` runs
+these pieces as the login machine.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import attrs
 from mfa_common.client import json_or_none
 from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import InvalidCodeError, InvalidInputError
-from mfa_common.secret import Secret, reveal, wrap
+from mfa_common.secret import Secret, reveal
 from mfa_common.totp import validate_code_format
 
 from . import _constants as C
@@ -33,6 +37,7 @@ from .models import AuthType, SessionLoginPostResp, converter
 
 __all__ = [
     "LoginStep",
+    "PinEncoding",
     "auth_type_for_challenge",
     "basic_authorization",
     "challenge_for_mfa_code",
@@ -40,12 +45,15 @@ __all__ = [
     "mfa_step_body",
     "parse_mfa_code",
     "read_login_response",
+    "session_id_in_body",
     "set_password_body",
     "validate_mfa_code",
     "validate_new_password",
 ]
 
 StepKind = Literal["logged_in", "mfa", "captcha", "unknown_mfa", "error"]
+#: How the PIN travels in the MFA step: base64 of its UTF-8 bytes (default) or plain.
+PinEncoding = Literal["base64", "plain"]
 
 
 @attrs.frozen
@@ -100,7 +108,8 @@ def challenge_for_mfa_code(mfa_code: int | None, user: str | None = None) -> Mfa
     return None
 
 
-def _session_id_of(content: bytes) -> Secret[str] | None:
+def session_id_in_body(content: bytes) -> Secret[str] | None:
+    """The ``session_id`` of a login answer's JSON body, or None."""
     data: Any = json_or_none(content)
     if isinstance(data, dict):
         value = data.get("session_id")
@@ -112,13 +121,15 @@ def _session_id_of(content: bytes) -> Secret[str] | None:
 def read_login_response(
     status_code: int, headers: Mapping[str, str], content: bytes, *, user: str | None = None
 ) -> LoginStep:
-    """Classify the answer of ``GET /session/login`` (see :class:`LoginStep`)."""
-    if status_code == 200:
-        return LoginStep("logged_in", status_code, _session_id_of(content))
-    if status_code != 207:
-        return LoginStep("error", status_code)
-    session_id = _session_id_of(content)
+    """Classify the answer of ``GET /session/login`` (see :class:`LoginStep`). An ``Mfa-Code``
+    header on a 200 is read as on a 207: the session is only partial."""
     mfa_code = parse_mfa_code(headers)
+    if status_code == 200 and mfa_code is None:
+        return LoginStep("logged_in", status_code, session_id_in_body(content))
+    if status_code not in (200, 207):
+        return LoginStep("error", status_code)
+    # A 207, or a 200 that still names a second factor: a challenge, never a success.
+    session_id = session_id_in_body(content)
     if mfa_code == C.MFA_CODE_CAPTCHA:
         return LoginStep("captcha", status_code, session_id, mfa_code)
     challenge = challenge_for_mfa_code(mfa_code, user)
@@ -135,25 +146,31 @@ def auth_type_for_challenge(challenge: MfaChallenge) -> AuthType:
 def validate_mfa_code(auth_type: AuthType, code: str | Secret[str]) -> Secret[str]:
     """Refuse an obviously malformed code before it costs a failed attempt.
 
-    A 2FA code must be 6 digits (spaces are dropped); a PIN must be non-empty and without spaces
-    (Quatrix PINs are 5 characters in the reference client, but the length is not enforced here).
+    A 2FA code must be 6 digits (spaces are dropped); a PIN must be 5 characters without spaces
+    (Maytech's C# client: ``USER_PIN_LENGTH = 5``).
     """
     value = reveal(code)
     if auth_type == AuthType.TWO_FA:
         return Secret(validate_code_format(value, digits=C.TOTP_DIGITS))
     value = value.strip()
-    if not value or any(ch.isspace() for ch in value):
-        raise InvalidCodeError("the PIN is empty or contains spaces")
+    if len(value) != C.PIN_LENGTH or any(ch.isspace() for ch in value):
+        raise InvalidCodeError(f"a PIN must be {C.PIN_LENGTH} characters without spaces")
     return Secret(value)
 
 
-def mfa_step_body(auth_type: AuthType, code: str | Secret[str]) -> dict[str, Any]:
+def mfa_step_body(
+    auth_type: AuthType, code: str | Secret[str], *, pin_encoding: PinEncoding = "base64"
+) -> dict[str, Any]:
     """JSON body of ``POST /session/login`` in the documented shape ``{auth_type, code}``.
 
-    (A 2018 client sent ``{"auth_type", "value": {"code" | "pin"}}``; every published document
-    says the flat shape, which is what is sent.)
+    A PIN is sent as base64 of its UTF-8 bytes unless ``pin_encoding="plain"``. (A 2018 client
+    sent ``{"auth_type", "value": {"code" | "pin"}}``; every published document says the flat
+    shape, which is what is sent.)
     """
-    body = SessionLoginPostResp(auth_type=auth_type, code=wrap(code))
+    value = reveal(code)
+    if auth_type == AuthType.PIN and pin_encoding == "base64":
+        value = base64.b64encode(value.encode("utf-8")).decode("ascii")
+    body = SessionLoginPostResp(auth_type=auth_type, code=Secret(value))
     result: dict[str, Any] = converter.unstructure(body)
     return result
 

@@ -26,54 +26,25 @@ whose ``session_id`` is the blocked session to pass to ``client.auth_api.unblock
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
-import anyio
-import attrs
-
-from mfa_common._constants import PARTIAL_LOGIN_MAX_AGE
 from mfa_common._httpx import URL, Request, Response
 from mfa_common.auth import CredentialAuth
-from mfa_common.client import build_status_error, parse_json_body
+from mfa_common.auth.machine import LoginFlow
 from mfa_common.clock import Clock
-from mfa_common.code_providers import (
-    CodeProvider,
-    IssuedCode,
-    MfaChallenge,
-    StaticCodeProvider,
-    TotpCodeProvider,
-    send_code,
-)
-from mfa_common.errors import (
-    APIError,
-    CaptchaRequiredError,
-    MfaCodeRejectedError,
-    MfaRequiredError,
-    ResponseDecodeError,
-)
+from mfa_common.code_providers import CodeProvider, MfaChallenge, StaticCodeProvider, TotpCodeProvider
+from mfa_common.errors import APIError
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
 
 from . import _constants as C
-from . import protocol
+from . import login_machine
 from .errors import MFA_CODE_ERRORS, QuatrixErrorCode, map_quatrix_error, parse_error_body
+from .login_machine import QuatrixSession
+from .protocol import PinEncoding
 
 __all__ = ["QuatrixSession", "QuatrixSessionAuth"]
 
 logger = logging.getLogger("quatrix_async")
-
-
-@attrs.define(eq=False)
-class QuatrixSession:
-    """A logged-in session: its id (a Secret), when it was made and when it was last used."""
-
-    session_id: Secret[str]
-    created_at: float
-    last_used: float
-
-    def idle_for(self, now: float) -> float:
-        """Seconds since the session was last used."""
-        return max(0.0, now - self.last_used)
 
 
 class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
@@ -100,6 +71,7 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         idle_margin: float = C.SESSION_IDLE_MARGIN,
         keepalive_after: float = C.KEEPALIVE_AFTER_IDLE,
         logout_on_close: bool = True,
+        pin_encoding: PinEncoding = "base64",
     ) -> None:
         super().__init__(base_url=base_url, clock=clock)
         self.email = email
@@ -114,123 +86,32 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         self.idle_margin = idle_margin
         self.keepalive_after = keepalive_after
         self.logout_on_close = logout_on_close
-        #: MFA steps sent so far (each costs one code).
-        self.mfa_steps = 0
+        #: How the PIN travels: base64 of its UTF-8 bytes (default) or ``"plain"``.
+        self.pin_encoding: PinEncoding = pin_encoding
 
     def __repr__(self) -> str:
         return f"QuatrixSessionAuth(email={self.email!r}, password=Secret('***'))"
 
     # -- the login -----------------------------------------------------------------------------
 
-    def _provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+    def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+        """The provider matching the challenge (TOTP secret or PIN), else ``code_provider``."""
         return self._providers.get(challenge.kind) or self.code_provider
 
-    async def acquire(self, stale: QuatrixSession | None) -> QuatrixSession:
-        """Log in: Basic, then the MFA step when the server answers 207.
-
-        When the code took long to come (a TOTP wait behind other logins of the same user), the
-        partial session may have expired meanwhile, so the Basic step is made again first."""
-        started = self.clock.now()
-        response, step = await self._basic_step()
-        if step.kind == "logged_in":
-            return self._new_session(step.session_id, response)
-        challenge, provider = self._challenge_of(response, step)
-        issued = await provider.issue(challenge)
-        if self.clock.now() - started > PARTIAL_LOGIN_MAX_AGE:
-            try:
-                response, step = await self._basic_step()
-                if step.kind == "logged_in":
-                    issued.not_sent()
-                    return self._new_session(step.session_id, response)
-                self._challenge_of(response, step)
-            except BaseException:
-                issued.not_sent()
-                raise
-        assert step.session_id is not None  # checked by _challenge_of
-        return await self._mfa_step(step.session_id, challenge, issued)
-
-    async def _basic_step(self) -> tuple[Response, protocol.LoginStep]:
-        header = protocol.basic_authorization(self.email, self._password)
-        request = self.build_request("GET", "session/login", headers={"Authorization": header.reveal()})
-        response = await self.send(request)
-        step = protocol.read_login_response(
-            response.status_code, response.headers, response.content, user=self.email
+    def login_flow(self, stale: QuatrixSession | None) -> LoginFlow[QuatrixSession]:
+        """The login machine: Basic, then the MFA step when the server answers 207."""
+        return login_machine.login_flow(
+            self.build_request,
+            self.email,
+            self._password,
+            can_answer=lambda challenge: self.provider_for(challenge) is not None,
+            pin_encoding=self.pin_encoding,
         )
-        return response, step
 
-    def _challenge_of(
-        self, response: Response, step: protocol.LoginStep
-    ) -> tuple[MfaChallenge, CodeProvider]:
-        """The challenge of a 207 answer and the provider to answer it; raises for the other
-        outcomes (an error, a CAPTCHA block, an unknown factor, no provider configured)."""
-        if step.kind == "error":
-            raise map_quatrix_error(response)
-        if step.kind == "captcha":
-            raise build_status_error(
-                response,
-                server_message="login is blocked until a CAPTCHA is solved (Mfa-Code 61)",
-                error_code=step.mfa_code,
-                cls=CaptchaRequiredError,
-                session_id=step.session_id,
-            )
-        challenge = step.challenge
-        if step.kind == "unknown_mfa" or challenge is None:
-            raise build_status_error(
-                response,
-                server_message=f"the server asks for an unknown second factor (Mfa-Code {step.mfa_code})",
-                error_code=step.mfa_code,
-                cls=MfaRequiredError,
-                challenge=MfaChallenge(kind="other", user=self.email, detail=f"Mfa-Code {step.mfa_code}"),
-            )
-        provider = self._provider_for(challenge)
-        if provider is None:
-            raise build_status_error(
-                response,
-                server_message=f"a {challenge.kind} code is required but no code provider is configured",
-                error_code=step.mfa_code,
-                cls=MfaRequiredError,
-                challenge=challenge,
-            )
-        if step.session_id is None:
-            raise ResponseDecodeError("GET /session/login: 207 without a session_id", status_code=207)
-        return challenge, provider
-
-    async def _mfa_step(
-        self, partial: Secret[str], challenge: MfaChallenge, issued: IssuedCode
-    ) -> QuatrixSession:
-        try:
-            auth_type = protocol.auth_type_for_challenge(challenge)
-            code = protocol.validate_mfa_code(auth_type, issued.value)
-            request = self.build_request(
-                "POST",
-                "session/login",
-                json=protocol.mfa_step_body(auth_type, code),
-                headers={C.AUTH_TOKEN_HEADER: partial.reveal()},
-            )
-        except BaseException:
-            issued.not_sent()
-            raise
-        self.mfa_steps += 1
-        response = await send_code(issued, self.send, request)
-        if response.status_code == 200:
-            issued.accepted()
-            adopted = _session_id_in(response) or partial
-            return self._new_session(adopted, response)
-        error = map_quatrix_error(response)
-        if isinstance(error, MfaCodeRejectedError):
-            issued.rejected()
-        else:
-            issued.unknown()
-        raise error
-
-    def _new_session(self, session_id: Secret[str] | None, response: Response) -> QuatrixSession:
-        if session_id is None:
-            raise ResponseDecodeError(
-                f"{response.request.method} {response.request.url.path}: no session_id in the answer",
-                status_code=response.status_code,
-            )
-        now = self.clock.now()
-        return QuatrixSession(session_id=session_id, created_at=now, last_used=now)
+    @property
+    def mfa_steps(self) -> int:
+        """MFA steps sent so far (each costs one code)."""
+        return self.code_steps
 
     # -- CredentialAuth hooks -------------------------------------------------------------------
 
@@ -255,7 +136,8 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         return code not in MFA_CODE_ERRORS and code != QuatrixErrorCode.USER_BLACKLISTED
 
     async def release(self, credential: QuatrixSession) -> None:
-        """Log the session out (``GET /session/logout``), best effort, bounded in time."""
+        """Log the session out (``GET /session/logout``); on close the driver's rule makes it
+        shielded, bounded and best effort."""
         if not self.logout_on_close:
             return
         await self._logout(credential.session_id)
@@ -264,21 +146,21 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         request = self.build_request(
             "GET", "session/logout", headers={C.AUTH_TOKEN_HEADER: session_id.reveal()}
         )
-        with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
-            try:
-                await self.send(request)
-            except (APIError, OSError) as exc:
-                logger.debug("logout failed: %s", type(exc).__name__)
+        await self.send(request)
 
     # -- session upkeep --------------------------------------------------------------------------
 
     async def logout(self) -> None:
-        """Log the current session out now and forget it; the next call logs in again."""
+        """Log the current session out now and forget it; the next call logs in again. Errors
+        of the logout itself are not raised (the server may already have dropped it)."""
         credential = self._credential
         if credential is None:
             return
         self.invalidate(credential)
-        await self._logout(credential.session_id)
+        try:
+            await self._logout(credential.session_id)
+        except APIError as exc:
+            logger.debug("logout failed: %s", type(exc).__name__)
 
     def adopt_session(self, session_id: str | Secret[str]) -> QuatrixSession:
         """Use an existing, fully logged-in session (e.g. one unblocked by a CAPTCHA)."""
@@ -314,15 +196,3 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
             self.invalidate(credential)
             return False
         raise map_quatrix_error(response)
-
-
-def _session_id_in(response: Response) -> Secret[str] | None:
-    try:
-        data = parse_json_body(response)
-    except ResponseDecodeError:
-        return None
-    if isinstance(data, Mapping):
-        value = data.get("session_id")
-        if isinstance(value, str) and value:
-            return Secret(value)
-    return None

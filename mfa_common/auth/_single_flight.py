@@ -11,34 +11,57 @@
    rejected (compare-and-invalidate), acquires again and replays the request once.
 
 Credentials are stored only once a login has fully completed, so cancelling at any await point
-of a login leaves nothing half-set and holds no lock.
+of a login leaves nothing half-set and holds no lock. A failed login gives every waiter its own
+copy of the error (no traceback shared and grown by hundreds of waiters). A login that finishes
+after :meth:`CredentialAuth.aclose` is not stored: it is logged out at once.
 
-Subclasses implement :meth:`acquire` (the login, using :meth:`send` for its requests) and
-:meth:`apply` (put the credential on a request), and optionally :meth:`is_expired`,
-:meth:`is_rejection` and :meth:`release` (logout).
+Logging out on close is one rule for every API: shielded from cancellation (leaving an
+``async with`` from a cancelled scope still logs out), bounded by ``LOGOUT_TIMEOUT``, best
+effort (a failure is logged, never raised).
+
+Subclasses implement :meth:`login_flow` (a sans-I/O login machine, run by
+:func:`mfa_common.auth.driver.drive` with the codes from :meth:`provider_for`) or, for a login
+without one-time codes, :meth:`acquire`; and :meth:`apply` (put the credential on a request),
+and optionally :meth:`is_expired`, :meth:`is_rejection` and :meth:`release` (logout).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
 
-from .._httpx import URL, AsyncClient, Auth, Request, Response
+from .. import _constants as C
+from .._httpx import URL, AsyncClient, Auth, Request, Response, Timeout, TimeoutException, TransportError
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ResponseDecodeError
+from ..code_providers import CodeProvider, MfaChallenge
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ClientClosedError,
+    ResponseDecodeError,
+)
+from ..retry import request_not_sent
+from .driver import Sender, drive
+
+__all__ = ["CredentialAuth", "Sender"]
+from .machine import LoginFlow
 
 CredT = TypeVar("CredT")
 
-Sender = Callable[[Request], Awaitable[Response]]
+logger = logging.getLogger(C.LOGGER_NAME)
 
 
 class _Flight(Generic[CredT]):
-    __slots__ = ("error", "event", "result")
+    __slots__ = ("epoch", "error", "event", "result", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: int) -> None:
         self.event = anyio.Event()
+        self.epoch = epoch
+        self.waiters = 0
         self.result: CredT | None = None
         self.error: BaseException | None = None
 
@@ -57,9 +80,13 @@ class CredentialAuth(Auth, Generic[CredT]):
             self._origin = _origin_of(self._base_url)
         self._sender: Sender | None = None
         self._own_client: AsyncClient | None = None
+        # Bumped by aclose(): a login started before it must not store its credential.
+        self._epoch = 0
         self.clock: Clock = clock or SYSTEM_CLOCK
         #: Completed acquisitions (logins) so far; useful in tests and benchmarks.
         self.acquisitions = 0
+        #: Requests carrying a one-time code sent by logins so far (each costs one code).
+        self.code_steps = 0
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -88,34 +115,88 @@ class CredentialAuth(Auth, Generic[CredT]):
             # A header built from what the server sent (a session id) that no header may carry.
             raise _unsendable(type(self).__name__) from exc
 
-    async def send(self, request: Request) -> Response:
-        """Send a login-step request without auth (through the bound client when there is one)."""
+    async def send(self, request: Request, *, max_retries: int | None = None) -> Response:
+        """Send a login-step request without auth (through the bound client when there is one).
+
+        ``max_retries=0`` for a request carrying a one-time code: only the driver repeats those.
+        A standalone backend's own client has a timeout on every phase and raises typed errors.
+        """
         if self._sender is not None:
-            return await self._sender(request)
+            if max_retries is None:
+                return await self._sender(request)
+            return await self._sender(request, max_retries=max_retries)
         if self._own_client is None:
             from .._httpx import Limits
             from .._transports import default_transport
 
-            self._own_client = AsyncClient(transport=default_transport(limits=Limits()), trust_env=False)
-        response = await self._own_client.send(request)
-        return response
+            self._own_client = AsyncClient(
+                transport=default_transport(limits=Limits()),
+                timeout=Timeout(
+                    connect=C.CONNECT_TIMEOUT, read=C.READ_TIMEOUT, write=C.WRITE_TIMEOUT, pool=C.POOL_TIMEOUT
+                ),
+                trust_env=False,
+            )
+        try:
+            return await self._own_client.send(request)
+        except TransportError as exc:
+            raise _typed_transport_error(exc, request) from exc
 
     async def aclose(self) -> None:
-        """Log out (when the backend has a logout) and close a private client."""
+        """Log out (when the backend has a logout) and close a private client.
+
+        A login still in flight gets a bounded time to finish, so that its session is logged
+        out here rather than left alive on the server."""
+        self._epoch += 1
+        flight = self._flight
+        if flight is not None:
+            with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
+                await flight.event.wait()
         credential, self._credential = self._credential, None
         try:
             if credential is not None:
-                await self.release(credential)
+                await self._release_bounded(credential)
         finally:
             client, self._own_client = self._own_client, None
             if client is not None:
-                await client.aclose()
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
+
+    async def _release_bounded(self, credential: CredT) -> None:
+        """The close-time logout rule: shielded, bounded, best effort."""
+        with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
+            try:
+                await self.release(credential)
+            except (APIError, ClientClosedError) as exc:
+                logger.debug("logout failed: %s", type(exc).__name__)
 
     # -- subclass hooks ------------------------------------------------------------------------
 
     async def acquire(self, stale: CredT | None) -> CredT:
-        """Log in and return a fresh credential. ``stale`` is the one being replaced, if any."""
+        """Log in and return a fresh credential. ``stale`` is the one being replaced, if any.
+
+        The default runs :meth:`login_flow` through the driver."""
+        return await self.run_login(lambda: self.login_flow(stale))
+
+    def login_flow(self, stale: CredT | None) -> LoginFlow[CredT]:
+        """The sans-I/O login machine of this backend (see :mod:`mfa_common.auth.machine`)."""
         raise NotImplementedError
+
+    def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+        """The code provider answering ``challenge`` (default: none)."""
+        return None
+
+    async def run_login(self, start: Callable[[], LoginFlow[CredT]]) -> CredT:
+        """Drive the machine made by ``start`` with this backend's sender, providers and clock."""
+        return await drive(
+            start,
+            send=self.send,
+            provider_for=self.provider_for,
+            clock=self.clock,
+            on_code_sent=self._count_code_step,
+        )
+
+    def _count_code_step(self) -> None:
+        self.code_steps += 1
 
     def apply(self, request: Request, credential: CredT) -> None:
         """Put ``credential`` on ``request``."""
@@ -142,6 +223,12 @@ class CredentialAuth(Auth, Generic[CredT]):
         """The cached credential, if any (for inspection; holds secrets: do not log)."""
         return self._credential
 
+    @property
+    def waiting(self) -> int:
+        """How many callers wait on the login in flight (0 when none is)."""
+        flight = self._flight
+        return flight.waiters if flight is not None else 0
+
     def invalidate(self, credential: CredT | None = None) -> None:
         """Forget the cached credential, but only if it is ``credential`` (None: forget any)."""
         if credential is None or self._credential is credential:
@@ -155,12 +242,17 @@ class CredentialAuth(Auth, Generic[CredT]):
                 return credential
             flight = self._flight
             if flight is None:
-                flight = self._flight = _Flight()
+                flight = self._flight = _Flight(self._epoch)
                 try:
                     fresh = await self.acquire(credential)
                     self._check_applicable(fresh)
+                    if flight.epoch != self._epoch:
+                        # The backend was closed while this login ran: log the session out.
+                        await self._release_bounded(fresh)
+                        raise ClientClosedError("the client was closed while logging in")
                 except Exception as exc:
-                    flight.error = exc
+                    # Waiters get copies of a traceback-free error; the leader raises its own.
+                    flight.error = _fresh_copy(exc)
                     raise
                 else:
                     flight.result = fresh
@@ -170,9 +262,13 @@ class CredentialAuth(Auth, Generic[CredT]):
                 finally:
                     self._flight = None
                     flight.event.set()
-            await flight.event.wait()
+            flight.waiters += 1
+            try:
+                await flight.event.wait()
+            finally:
+                flight.waiters -= 1
             if flight.error is not None:
-                raise flight.error
+                raise _fresh_copy(flight.error)
             if flight.result is not None:
                 return flight.result
             # The leader was cancelled: loop, and one of the waiters leads the next attempt.
@@ -217,6 +313,32 @@ class CredentialAuth(Auth, Generic[CredT]):
 
     def sync_auth_flow(self, request: Request) -> Any:
         raise RuntimeError(f"{type(self).__name__} works with async clients only")
+
+
+def _fresh_copy(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` without its traceback (same class, message and attributes), so that each
+    waiter of a failed login raises its own error and none keeps another task's frames alive."""
+    cls = type(exc)
+    try:
+        clone = cls.__new__(cls, *exc.args)
+    except TypeError:  # pragma: no cover - an exception class with an unusual __new__
+        return exc.with_traceback(None)
+    clone.args = exc.args
+    if hasattr(exc, "__dict__"):
+        clone.__dict__.update(exc.__dict__)
+    clone.__cause__ = exc.__cause__
+    clone.__suppress_context__ = exc.__suppress_context__
+    return clone
+
+
+def _typed_transport_error(exc: TransportError, request: Request) -> APIConnectionError:
+    """The SDK's error for a transport failure of a standalone backend's own client."""
+    sent = not request_not_sent(exc)
+    cls = APITimeoutError if isinstance(exc, TimeoutException) else APIConnectionError
+    what = f"{request.method} {request.url.path}: {type(exc).__name__}"
+    return cls(
+        what + ("" if sent else " (the request was not sent)"), request_sent=sent, method=request.method
+    )
 
 
 def _unsendable(backend: str) -> ResponseDecodeError:

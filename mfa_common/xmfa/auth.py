@@ -9,7 +9,11 @@ configured :class:`~mfa_common.code_providers.CodeProvider`:
 * or a recovery code (``recovery_codes=`` a :class:`~mfa_common.recovery_codes.RecoveryCodeStore`)
   sent with the identifier to ``POST /api/user/mfa/recover``; the code's reservation is settled
   (accepted / rejected / not sent / unknown) so a code is never offered twice, and the end of
-  the recovery window is kept in :attr:`XMfaTokenAuth.recovery_window_expires_at`.
+  the recovery window is kept in :attr:`XMfaTokenAuth.recovery_window_expires_at`. Recovery
+  codes are the last resort: given together with ``totp`` (or a ``code_provider``) they are
+  never spent by a login, and a login about to spend one logs a warning.
+
+The steps are the machine of :mod:`mfa_common.xmfa.login_machine`, run by the driver.
 
 The JWT is cached with its expiry from the ``exp`` claim (read without verifying the
 signature: the client only needs the time) and renewed ``refresh_margin`` seconds ahead:
@@ -22,6 +26,7 @@ it was sent with (compare-and-invalidate) and replays the request once (see
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import attrs
@@ -29,31 +34,18 @@ import attrs
 from .. import _constants as C
 from .._httpx import URL, Request, Response
 from ..auth import CredentialAuth, jwt_expiry
+from ..auth.machine import LoginFlow
 from ..clock import Clock
-from ..code_providers import (
-    CodeProvider,
-    IssuedCode,
-    MfaChallenge,
-    RecoveryCodeProvider,
-    TotpCodeProvider,
-    send_code,
-)
-from ..errors import APIError, MfaRequiredError, ResponseDecodeError
+from ..code_providers import CodeProvider, MfaChallenge, RecoveryCodeProvider, TotpCodeProvider
 from ..recovery_codes import RecoveryCodeStore
 from ..secret import Secret, wrap
 from ..totp import Totp
-from .models import LoginRequest, MfaAuth, MfaRecover, UserAuth, converter
-from .protocol import (
-    LoginAnswer,
-    Operation,
-    XMfaErrorMapper,
-    XMfaPaths,
-    classify_login,
-    expires_at,
-    is_credential_rejection,
-    mfa_token_of,
-    parse_user_auth,
-)
+from . import login_machine
+from .login_machine import SecondFactor
+from .models import UserAuth
+from .protocol import XMfaErrorMapper, XMfaPaths, is_credential_rejection
+
+logger = logging.getLogger(C.LOGGER_NAME)
 
 __all__ = ["JwtCredential", "XMfaTokenAuth"]
 
@@ -73,8 +65,9 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     """Password + second factor → JWT, cached and renewed; see the module docstring.
 
     Give the second factor as ``totp`` (a :class:`~mfa_common.totp.Totp`, base32 secret or
-    ``otpauth://`` URI), ``recovery_codes`` (a store), or any ``code_provider`` (e.g. a
-    :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person). Without one,
+    ``otpauth://`` URI) or any ``code_provider`` (e.g. a
+    :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person), and/or
+    ``recovery_codes`` (a store), used only when neither of the others is given. Without any,
     an MFA account raises :class:`~mfa_common.errors.MfaRequiredError`.
     """
 
@@ -95,15 +88,19 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
         base_url: str | URL | None = None,
     ) -> None:
         super().__init__(base_url=base_url, clock=clock)
-        if sum(x is not None for x in (totp, recovery_codes, code_provider)) > 1:
-            raise ValueError("give one of totp, recovery_codes or code_provider")
+        if totp is not None and code_provider is not None:
+            raise ValueError("give totp or code_provider, not both")
         self.username = username
         self._password = wrap(password)
         if totp is not None:
             code_provider = TotpCodeProvider(totp, clock=self.clock)
-        elif recovery_codes is not None:
+        elif code_provider is None and recovery_codes is not None:
             code_provider = RecoveryCodeProvider(recovery_codes)
+            recovery_codes = None
+        #: The everyday second factor (a TOTP source or any provider).
         self.code_provider = code_provider
+        #: Recovery codes kept as the last resort: spent only when there is no other source.
+        self.recovery_codes = recovery_codes
         self.paths = paths or XMfaPaths()
         self.mapper = XMfaErrorMapper(self.paths, clock=self.clock)
         self.refresh_margin = refresh_margin
@@ -124,13 +121,34 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     def is_rejection(self, response: Response) -> bool:
         return is_credential_rejection(response)
 
-    async def acquire(self, stale: JwtCredential | None) -> JwtCredential:
+    def _factor(self) -> SecondFactor | None:
+        """Which second factor a login would use: recovery codes only without another source."""
+        provider = self.code_provider
+        if provider is None:
+            return "recovery" if self.recovery_codes is not None else None
+        return "recovery" if isinstance(provider, RecoveryCodeProvider) else "totp"
+
+    def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
+        if challenge.kind == "recovery":
+            logger.warning(
+                "the login of %s is about to spend a recovery code (no TOTP source is configured)",
+                self.username,
+            )
+        return self.code_provider
+
+    def login_flow(self, stale: JwtCredential | None) -> LoginFlow[JwtCredential]:
         """Renew ``stale`` while it is still valid, else log in from the password."""
         if stale is not None and self.refresh_via_current_user and self._still_valid(stale):
-            renewed = await self._renew(stale)
+            renewed = yield from login_machine.renew_flow(self.build_request, self.paths, stale.token)
             if renewed is not None:
-                return renewed
-        return self._credential_for(await self._login())
+                self.refreshes += 1
+                return self._credential_for(renewed)
+        outcome = yield from login_machine.login_flow(
+            self.build_request, self.paths, self.mapper, self.username, self._password, factor=self._factor()
+        )
+        if outcome.recovery_window_expires_at is not None:
+            self.recovery_window_expires_at = outcome.recovery_window_expires_at
+        return self._credential_for(outcome.user)
 
     # ------------------------------------------------------------------ steps
 
@@ -144,75 +162,6 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
             lifetime = max(0.0, exp - self.clock.now())
             refresh_at = exp - min(self.refresh_margin, lifetime / 2)
         return JwtCredential(token=user.token, expires_at=exp, refresh_at=refresh_at, user=user)
-
-    async def _renew(self, stale: JwtCredential) -> JwtCredential | None:
-        request = self.build_request("GET", self.paths.current_user)
-        self.apply(request, stale)
-        try:
-            response = await self.send(request)
-            if response.status_code != 200:
-                return None
-            fresh = self._credential_for(parse_user_auth(response))
-        except (APIError, ResponseDecodeError):
-            return None
-        if (
-            fresh.expires_at is not None
-            and stale.expires_at is not None
-            and fresh.expires_at <= stale.expires_at
-        ):
-            return None  # the server did not mint a new token: log in instead
-        self.refreshes += 1
-        return fresh
-
-    async def _login(self) -> UserAuth:
-        body = converter.unstructure(LoginRequest(self.username, self._password))
-        response = await self.send(self.build_request("POST", self.paths.login, json=body))
-        answer = classify_login(response.status_code, response.headers)
-        if answer is LoginAnswer.OK:
-            return parse_user_auth(response)
-        if answer is not LoginAnswer.MFA_REQUIRED:
-            raise self.mapper.map(response, Operation.LOGIN)
-        provider = self.code_provider
-        if provider is None:
-            error = self.mapper.map(response, Operation.LOGIN)
-            assert isinstance(error, MfaRequiredError)
-            raise error
-        recovery = isinstance(provider, RecoveryCodeProvider)
-        challenge = MfaChallenge(kind="recovery" if recovery else "totp", user=self.username)
-        issued = await provider.issue(challenge)
-        token = mfa_token_of(response.headers)
-        assert token is not None
-        if issued.kind == "recovery":
-            return await self._recover(issued)
-        return await self._exchange(Secret(token), issued)
-
-    async def _send_code(self, request: Request, issued: IssuedCode, operation: Operation) -> Response:
-        """Send a request carrying a code and settle the code by what became of it."""
-        response = await send_code(issued, self.send, request)
-        status = response.status_code
-        if 200 <= status < 300:
-            issued.accepted()
-            return response
-        if status in (401, 403):
-            issued.rejected()
-        elif status in (400, 429):
-            issued.not_sent()  # refused before the code was looked at: it is still good
-        else:
-            issued.unknown()
-        raise self.mapper.map(response, operation)
-
-    async def _exchange(self, token: Secret[str], issued: IssuedCode) -> UserAuth:
-        body = converter.unstructure(MfaAuth(token, issued.value))
-        request = self.build_request("POST", self.paths.auth, json=body)
-        response = await self._send_code(request, issued, Operation.AUTH)
-        return parse_user_auth(response)
-
-    async def _recover(self, issued: IssuedCode) -> UserAuth:
-        body = converter.unstructure(MfaRecover(self.username, issued.value))
-        request = self.build_request("POST", self.paths.recover, json=body)
-        response = await self._send_code(request, issued, Operation.RECOVER)
-        self.recovery_window_expires_at = expires_at(response.headers)
-        return parse_user_auth(response)
 
     def __repr__(self) -> str:
         return (

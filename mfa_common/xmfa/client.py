@@ -11,35 +11,36 @@ Two ways to authenticate:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .._httpx import URL, AsyncBaseTransport, Auth, Request
 from ..auth import CredentialAuth
+from ..auth.deadline import drive_by_hand
 from ..client import BaseClient, RequestOptions, parse_json_body, structure
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InvalidCodeError, InvalidInputError
 from ..recovery_codes import RecoveryCodeFormat, normalize_recovery_code
 from ..secret import Secret, reveal, wrap
 from ..totp import validate_code_format
+from . import login_machine
 from .models import (
-    LoginRequest,
     LoginResult,
-    MfaAuth,
     MfaDisable,
     MfaEnable,
     MfaGenerate,
-    MfaRecover,
     MfaReset,
     RecoverResult,
     RequestResetMFA,
     UserAuth,
     converter,
 )
-from .protocol import XMfaErrorMapper, XMfaPaths, expires_at, parse_login_response, parse_user_auth
+from .protocol import XMfaErrorMapper, XMfaPaths, parse_user_auth
 
 __all__ = ["SessionTokenAuth", "XMfaClient", "normalize_email_code"]
 
 _EMAIL_CODE_LENGTH = 5
+
+T = TypeVar("T")
 
 
 def normalize_email_code(code: str | Secret[str]) -> Secret[str]:
@@ -117,6 +118,33 @@ class XMfaClient(BaseClient):
 
     # ------------------------------------------------------------------ login steps
 
+    async def _code_step(
+        self,
+        factor: login_machine.SecondFactor,
+        code: Secret[str],
+        *,
+        identifier: str | None = None,
+        token: Secret[str] | None = None,
+        options: RequestOptions | None,
+    ) -> login_machine.LoginOutcome:
+        """The second-factor half of the login machine, by hand, with the caller's code."""
+        path = self.paths.recover if factor == "recovery" else self.paths.auth
+        return await drive_by_hand(
+            self,
+            lambda: login_machine.code_flow(
+                self.build_request,
+                self.paths,
+                self.error_mapper,
+                factor=factor,
+                identifier=identifier,
+                mfa_token=token,
+            ),
+            code=code,
+            options=options,
+            clock=self.clock,
+            what=f"POST {path}",
+        )
+
     async def login(
         self, username: str, password: str | Secret[str], *, options: RequestOptions | None = None
     ) -> LoginResult:
@@ -125,13 +153,15 @@ class XMfaClient(BaseClient):
 
         Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
         locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
-        body = converter.unstructure(LoginRequest(username, wrap(password)))
-        # Status errors are read below (401 + X-MFA-Token is the MFA challenge); the client's
-        # retry rule never repeats a lockout 429.
-        response = await self.request(
-            "POST", self.paths.login, json=body, authenticated=False, raise_for_status=False, options=options
+        result = await drive_by_hand(
+            self,
+            lambda: login_machine.password_flow(
+                self.build_request, self.paths, self.error_mapper, username, wrap(password)
+            ),
+            options=options,
+            clock=self.clock,
+            what=f"POST {self.paths.login}",
         )
-        result = parse_login_response(response, self.error_mapper, now=self.clock.now())
         if result.user is not None:
             self._adopt(result.user)
         return result
@@ -143,11 +173,8 @@ class XMfaClient(BaseClient):
         the JWT. Wrong or reused code → :class:`~mfa_common.errors.MfaCodeRejectedError`;
         unknown or expired token → :class:`~mfa_common.errors.MfaTokenExpiredError`. Use a
         replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
-        body = converter.unstructure(MfaAuth(wrap(token), self._code(code)))
-        response = await self.request(
-            "POST", self.paths.auth, json=body, authenticated=False, options=options
-        )
-        return self._adopt(parse_user_auth(response))
+        outcome = await self._code_step("totp", self._code(code), token=wrap(token), options=options)
+        return self._adopt(outcome.user)
 
     async def recover(
         self, identifier: str, recovery_code: str | Secret[str], *, options: RequestOptions | None = None
@@ -156,12 +183,11 @@ class XMfaClient(BaseClient):
         result's ``expires_at`` (from ``X-Expires-At``) ends the 10-minute window in which
         :meth:`disable_mfa` needs no code. Used or wrong code →
         :class:`~mfa_common.errors.RecoveryCodeRejectedError`."""
-        body = converter.unstructure(MfaRecover(identifier, self._recovery_code(recovery_code)))
-        response = await self.request(
-            "POST", self.paths.recover, json=body, authenticated=False, options=options
+        outcome = await self._code_step(
+            "recovery", self._recovery_code(recovery_code), identifier=identifier, options=options
         )
-        user = self._adopt(parse_user_auth(response))
-        return RecoverResult(user=user, expires_at=expires_at(response.headers))
+        user = self._adopt(outcome.user)
+        return RecoverResult(user=user, expires_at=outcome.recovery_window_expires_at)
 
     async def request_reset_mfa(
         self, identifier: str, *, options: RequestOptions | None = None

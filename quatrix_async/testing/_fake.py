@@ -4,8 +4,11 @@ What it enforces (each rule from the public API references; invented details are
 
 * ``GET /session/login`` with HTTP Basic. ``200`` + ``{session_id}`` for users without MFA;
   ``207`` + ``{session_id}`` + ``Mfa-Code: 71`` (2FA) or ``73`` (PIN) for users with MFA.
-* ``POST /session/login`` with ``X-Auth-Token: <partial session>`` and ``{auth_type, code}``
-  (the legacy ``{auth_type, value: {code | pin}}`` shape, PIN in base64, is accepted too).
+* ``POST /session/login`` with ``X-Auth-Token: <partial session>`` and ``{auth_type, code}``:
+  a TOTP code plain, a PIN as base64 of its UTF-8 bytes (Maytech's C# client). By default the
+  legacy ``{auth_type, value: {code}}`` / ``{auth_type, value: {pin}}`` shapes and a plain PIN
+  are accepted too; ``strict_mfa_body=True`` accepts only the documented flat shape with a
+  base64 PIN.
   TOTP codes are checked for real (±1 step of 30 s) and a code whose time step was already
   used is refused (``401``, code 83). A wrong PIN is ``401``, code 84. The session id stays the
   same and is returned again.
@@ -168,6 +171,14 @@ def _qr_png(text: str) -> bytes:
     return buffer.getvalue()
 
 
+def _b64_text(value: str) -> str | None:
+    """``value`` decoded from base64 as UTF-8 text, or None when it is not that."""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
 class QuatrixFake:
     """The fake Quatrix server; see the module docstring. It is itself an ASGI app.
 
@@ -194,8 +205,10 @@ class QuatrixFake:
         login_budget: int | None = C.LOGIN_RATE_LIMIT,
         login_window: float = C.LOGIN_RATE_WINDOW,
         seed: int | None = None,
+        strict_mfa_body: bool = False,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
+        self.strict_mfa_body = strict_mfa_body
         self.controls = controls or FakeControls(error_body=_error_body)
         self.captcha_after = captcha_after
         self.captcha_token = captcha_token
@@ -629,22 +642,25 @@ class QuatrixFake:
             auth_type = body.get("auth_type")
             code = body.get("code")
             value = body.get("value")
-            if code is None and isinstance(value, dict):  # the legacy 2018 shape
-                code = value.get("code")
+            pins: list[str] = []  # what a PIN may be: base64-decoded always, plain when lenient
+            if code is None and isinstance(value, dict) and not self.strict_mfa_body:
+                code = value.get("code")  # the legacy 2018 shapes
                 if code is None and isinstance(value.get("pin"), str):
-                    try:
-                        code = base64.b64decode(value["pin"]).decode("utf-8")
-                    except (ValueError, binascii.Error, UnicodeDecodeError):
-                        code = None
+                    code = value["pin"]
             if not isinstance(code, str):
                 code = ""
+            decoded = _b64_text(code)
+            if decoded is not None:
+                pins.append(decoded)
+            if not self.strict_mfa_body:
+                pins.append(code)
             expected = "PIN" if user.mfa == "pin" else "2FA"
             if auth_type != expected:
                 del self._sessions[token]
                 self._failed(user)
                 raise QxError(401, 73 if expected == "PIN" else 71, f"This login needs auth_type {expected}")
             if expected == "PIN":
-                ok = user.pin is not None and _same(code, user.pin)
+                ok = user.pin is not None and any(_same(pin, user.pin) for pin in pins)
                 wrong_code, wrong_msg = 84, "Wrong user PIN"
             else:
                 ok = user.secret is not None and (

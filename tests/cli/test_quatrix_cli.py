@@ -102,13 +102,13 @@ def test_login_prompts_for_the_code_without_a_secret(world: World, base_env: dic
 
 
 def test_password_prompt_is_hidden_and_pin_login(world: World, base_env: dict[str, str | None]) -> None:
-    pin_user = world.fake.add_user(email="pin@acme.test", password=USER_PASSWORD, mfa="pin", pin="2468")
+    pin_user = world.fake.add_user(email="pin@acme.test", password=USER_PASSWORD, mfa="pin", pin="24680")
     env = world.env(base_env, QUATRIX_EMAIL=pin_user.email, QUATRIX_PASSWORD=None, QUATRIX_TOTP_SECRET=None)
-    result = world.invoke(["login"], env, input=f"{USER_PASSWORD}\n2468\n")
+    result = world.invoke(["login"], env, input=f"{USER_PASSWORD}\n24680\n")
     assert result.exit_code == 0, result.output
     assert "Password" in result.stderr and "PIN" in result.stderr
     assert "pin (typed)" in result.stdout
-    assert_no_secrets(result, "2468")
+    assert_no_secrets(result, "24680")
 
 
 def test_wrong_password_exits_2_without_echoing_it(world: World, base_env: dict[str, str | None]) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from mfa_common.auth import CredentialAuth
 from mfa_common.client import BaseClient
+from tests.gates import GatedTransport, hold_login_until_waiters
 
 
 class TokenAuth(CredentialAuth[str]):
@@ -58,10 +59,17 @@ def make(server: Server, auth: TokenAuth) -> BaseClient:
 
 @pytest.mark.anyio
 async def test_thousand_concurrent_calls_cause_one_login() -> None:
-    server, auth = Server(), TokenAuth()
-    async with make(server, auth) as client, anyio.create_task_group() as tg:
+    # The login answer is held until the other 999 calls wait on it: proof of concurrency (a
+    # backend that is not single-flight never gathers them, and would log in 1,000 times).
+    server, auth = Server(), TokenAuth(login_delay=0)
+    gate = GatedTransport(httpx.MockTransport(server.handler), lambda r: r.url.path.endswith("/login"))
+    client = BaseClient("http://127.0.0.1:1", auth=auth, transport=gate)
+    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
+    async with client, anyio.create_task_group() as tg:
         for _ in range(1000):
             tg.start_soon(client.request, "GET", "data")
+        await hold_login_until_waiters(gate, auth, 999)
+    assert gate.held == 1
     assert server.logins == 1
     assert auth.acquisitions == 1
     assert server.calls == 1000

@@ -19,6 +19,7 @@ from metalcloud_async import (
     TwoFactorCodeRejectedError,
 )
 from metalcloud_async.testing import MetalCloudFake
+from mfa_common._transports import default_transport
 from mfa_common.clock import FakeClock
 from mfa_common.code_providers import CallbackCodeProvider, MfaChallenge
 from mfa_common.errors import (
@@ -29,6 +30,7 @@ from mfa_common.errors import (
     PreconditionRequiredError,
 )
 from mfa_common.totp import Totp
+from tests.gates import GatedTransport, hold_login_until_waiters, wait_until
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TOTP_EMAIL, TOTP_PASSWORD, api_key_client
 
@@ -302,8 +304,13 @@ async def test_listing_is_lazy(fake: MetalCloudFake, local: dict[str, Any]) -> N
 async def test_1000_concurrent_calls_on_cold_jwt_client_one_login(
     fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock
 ) -> None:
+    # The login answer is held until the other 999 calls wait on the login in flight.
+    inner = endpoint.get("transport") or default_transport(limits=httpx.Limits(max_connections=100))
+    gate = GatedTransport(inner, lambda r: r.url.path.endswith("/api/v2/login"))
     ok = 0
-    async with jwt_client(fake, endpoint, clock) as client:
+    async with jwt_client(fake, {**endpoint, "transport": gate}, clock) as client:
+        backend = client.auth_backend
+        assert isinstance(backend, MetalCloudLoginAuth)
 
         async def call() -> None:
             nonlocal ok
@@ -313,7 +320,9 @@ async def test_1000_concurrent_calls_on_cold_jwt_client_one_login(
         async with anyio.create_task_group() as tg:
             for _ in range(1000):
                 tg.start_soon(call)
+            await hold_login_until_waiters(gate, backend, 999)
     assert ok == 1000
+    assert gate.held == 1
     assert fake.logins == 1 and fake.password_logins == 1
 
 
@@ -323,11 +332,13 @@ async def test_cancellation_during_login(
     secret = fake.user(TOTP_EMAIL).totp_secret
     assert secret is not None
     calls = 0
+    asked = anyio.Event()
 
     async def code(challenge: MfaChallenge) -> str:
         nonlocal calls
         calls += 1
         if calls == 1:
+            asked.set()
             await anyio.sleep_forever()
         return Totp(secret).code_at(clock.now())
 
@@ -336,10 +347,14 @@ async def test_cancellation_during_login(
     ) as client:
         backend = client.auth_backend
         assert isinstance(backend, MetalCloudLoginAuth)
-        with anyio.move_on_after(0.3) as scope:
+        with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
                 for _ in range(5):
                     tg.start_soon(client.user.get)
+                # Cancelled while the login waits for its code and the 4 others wait on it.
+                await asked.wait()
+                await wait_until(lambda: backend.waiting == 4)
+                scope.cancel()
         assert scope.cancelled_caught
         assert backend.credential is None and fake.logins == 0
         await client.user.get()  # a later call logs in cleanly

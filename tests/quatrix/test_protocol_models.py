@@ -90,7 +90,10 @@ def test_read_login_response_classifies_every_answer() -> None:
 
 def test_mfa_step_body_uses_the_documented_flat_shape() -> None:
     assert protocol.mfa_step_body(AuthType.TWO_FA, "123456") == {"auth_type": "2FA", "code": "123456"}
-    assert protocol.mfa_step_body(AuthType.PIN, Secret("12345")) == {"auth_type": "PIN", "code": "12345"}
+    # A PIN travels as base64 of its UTF-8 bytes by default, plain on request.
+    assert protocol.mfa_step_body(AuthType.PIN, Secret("12345")) == {"auth_type": "PIN", "code": "MTIzNDU="}
+    plain = protocol.mfa_step_body(AuthType.PIN, "12345", pin_encoding="plain")
+    assert plain == {"auth_type": "PIN", "code": "12345"}
 
 
 def test_validate_mfa_code() -> None:
@@ -100,6 +103,9 @@ def test_validate_mfa_code() -> None:
     with pytest.raises(InvalidCodeError):
         protocol.validate_mfa_code(AuthType.PIN, " ")
     assert protocol.validate_mfa_code(AuthType.PIN, "ab123").reveal() == "ab123"
+    for wrong_length in ("1234", "123456"):  # a PIN is 5 characters, refused before sending
+        with pytest.raises(InvalidCodeError):
+            protocol.validate_mfa_code(AuthType.PIN, wrong_length)
 
 
 def test_set_password_body_base64_encodes_both_passwords() -> None:

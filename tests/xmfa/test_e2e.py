@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 
+from mfa_common._transports import default_transport
 from mfa_common.clock import FakeClock
 from mfa_common.code_providers import CallbackCodeProvider
 from mfa_common.errors import (
@@ -24,6 +25,7 @@ from mfa_common.replay_guard import next_totp
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import EmailCodeRejectedError, RecoveryWindowClosedError, XMfaClient, XMfaTokenAuth
+from tests.gates import GatedTransport, hold_login_until_waiters
 
 from .conftest import ClientFactory
 
@@ -287,7 +289,10 @@ async def test_a_thousand_concurrent_calls_on_a_cold_client(
     auth = XMfaTokenAuth("bob", "bob-password", totp=user.mfa_secret, clock=clock)
     n = 1000
     done: list[str] = []
-    async with connect(auth=auth) as client:
+    # The password login's answer is held until the other 999 calls wait on the login in flight.
+    inner = default_transport(limits=httpx.Limits(max_connections=100))
+    gate = GatedTransport(inner, lambda r: r.url.path.endswith("/api/login"))
+    async with connect(auth=auth, transport=gate) as client:
 
         async def call() -> None:
             done.append((await client.current_user()).user)
@@ -295,7 +300,9 @@ async def test_a_thousand_concurrent_calls_on_a_cold_client(
         async with anyio.create_task_group() as group:
             for _ in range(n):
                 group.start_soon(call)
+            await hold_login_until_waiters(gate, auth, n - 1)
     assert len(done) == n
+    assert gate.held == 1
     assert fake.controls.requests_to("POST", "/api/login") == 1
     assert fake.controls.requests_to("POST", "/api/user/mfa/auth") == 1
     assert fake.counts["exchange"] == 1 and auth.acquisitions == 1

@@ -1,0 +1,77 @@
+"""Explicit logins and manual login steps under the client's total deadline.
+
+A login started by a request runs inside that request's deadline; one started by hand
+(``client.login()``, ``client.auth_api.login_mfa(...)``) runs under :func:`login_within_deadline`,
+so a silent server ends in :class:`~mfa_common.errors.APITimeoutError` too, never a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..code_providers import StaticCodeProvider
+from ..errors import APITimeoutError
+from ..secret import Secret
+from .driver import drive
+from .machine import LoginFlow
+
+if TYPE_CHECKING:
+    from ..client import BaseClient, RequestOptions
+
+__all__ = ["drive_by_hand", "login_within_deadline"]
+
+T = TypeVar("T")
+
+
+async def login_within_deadline(
+    client: BaseClient,
+    func: Callable[[], Awaitable[T]],
+    *,
+    options: RequestOptions | None = None,
+    what: str,
+) -> T:
+    """``await func()`` within the client's deadline (or ``options.deadline``).
+
+    Only the deadline's own expiry becomes an APITimeoutError: a ``TimeoutError`` raised inside
+    ``func`` (a code provider's own timeout) goes through unchanged."""
+    deadline = client._deadline
+    if options is not None and options.deadline is not None:
+        deadline = options.deadline
+    if deadline is None:
+        return await func()
+    with anyio.move_on_after(deadline) as scope:
+        return await func()
+    assert scope.cancelled_caught
+    raise APITimeoutError(f"{what}: no answer within the {deadline} s deadline", method=None)
+
+
+async def drive_by_hand(
+    client: BaseClient,
+    start: Callable[[], LoginFlow[T]],
+    *,
+    code: Secret[str] | None = None,
+    options: RequestOptions | None = None,
+    what: str,
+    clock: Clock | None = None,
+) -> T:
+    """Run one step of a login machine for a manual-step method: through the client's sender,
+    under its deadline, with the caller's ``code`` (if the step needs one) sent once: a code
+    the server refused unread is not repeated (the caller decides). ``clock`` dates the answers
+    (an MFA token's expiry)."""
+    provider = StaticCodeProvider(code, kind="other") if code is not None else None
+    return await login_within_deadline(
+        client,
+        lambda: drive(
+            start,
+            send=client.send_unauthenticated,
+            provider_for=lambda _: provider,
+            clock=clock or SYSTEM_CLOCK,
+            code_retries=0,
+        ),
+        options=options,
+        what=what,
+    )

@@ -1,0 +1,160 @@
+"""The one driver of every login machine (see :mod:`mfa_common.auth.machine`).
+
+:func:`drive` runs a machine to its end: it sends the plain steps through the sender (with the
+sender's retries), and owns everything about one-time codes:
+
+* it asks the code provider for a code (a provider whose callback blocks runs in a worker
+  thread, see :class:`~mfa_common.code_providers.CallbackCodeProvider`);
+* it sends a code-bearing request with ``max_retries=0``: the transport never repeats a code;
+* it settles the code by the API's settlement table, and when the server refused the request
+  without looking at the code (``NOT_SENT``, with a 429 / 503 answer) it waits as told and sends
+  again **with a freshly issued code** (at most ``code_retries`` times);
+* when a code took longer than the step's ``max_age`` to come (a TOTP wait behind other logins of
+  the same user, a person typing), the partial login may have died meanwhile, so the machine is
+  started again and the code, never sent, goes to the new partial login.
+
+Manual login steps use it too, with a provider holding the caller's code and no code retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
+
+import attrs
+
+from .. import _constants as C
+from .._httpx import Request, Response
+from ..clock import Clock
+from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, settled_if_send_fails
+from ..errors import APIError, InvalidInputError
+from ..retry import RetryPolicy, parse_retry_after
+from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement, settle_issued
+
+__all__ = ["ProviderFor", "Sender", "code_retry_delay", "drive"]
+
+T = TypeVar("T")
+
+
+class Sender(Protocol):
+    """How login steps are sent: ``send(request, max_retries=None) -> Response`` (any status)."""
+
+    def __call__(self, request: Request, *, max_retries: int | None = None) -> Awaitable[Response]: ...
+
+
+ProviderFor = Callable[[MfaChallenge], CodeProvider | None]
+
+_POLICY = RetryPolicy()
+
+
+@attrs.frozen
+class _Finished(Generic[T]):
+    value: T
+
+
+def _advance(flow: LoginFlow[T], answer: Answer | None) -> SendStep | SendCode | _Finished[T]:
+    try:
+        return next(flow) if answer is None else flow.send(answer)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+def _throw(flow: LoginFlow[T], exc: APIError) -> SendStep | SendCode | _Finished[T]:
+    try:
+        return flow.throw(exc)
+    except StopIteration as stop:
+        return _Finished(stop.value)
+
+
+async def _plain_steps(
+    flow: LoginFlow[T], step: SendStep | SendCode | _Finished[T], send: Sender, clock: Clock
+) -> SendCode | _Finished[T]:
+    """Send plain steps until the machine needs a code or is done. A failed send is thrown
+    into the machine, which may recover (a renewal falls back to a login) or let it pass."""
+    while isinstance(step, SendStep):
+        try:
+            response = await send(step.request)
+        except APIError as exc:
+            step = _throw(flow, exc)
+            continue
+        step = _advance(flow, Answer(response, clock.now()))
+    return step
+
+
+def code_retry_delay(response: Response, retry: int, *, now: float | None = None) -> float | None:
+    """Seconds to wait before sending a code-bearing step again with a fresh code after the
+    server refused it unread (429, 503), or None: not retryable (a lockout, a wait too long)."""
+    if response.status_code not in (429, 503):
+        return None
+    if response.headers.get("x-account-lockout") not in (None, "", "0"):
+        return None
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now or time.time())
+    return _POLICY.backoff(retry, retry_after=retry_after)
+
+
+async def _send_code(
+    step: SendCode, issued: IssuedCode, send: Sender, on_code_sent: Callable[[], None] | None
+) -> tuple[Response, Settlement]:
+    try:
+        request = step.build(issued)
+    except BaseException:
+        issued.not_sent()
+        raise
+    if on_code_sent is not None:
+        on_code_sent()
+    with settled_if_send_fails(issued):
+        response = await send(request, max_retries=0)
+    outcome = step.settle(response.status_code, response.headers, response.content)
+    settle_issued(issued, outcome)
+    return response, outcome
+
+
+async def drive(
+    start: Callable[[], LoginFlow[T]],
+    *,
+    send: Sender,
+    provider_for: ProviderFor,
+    clock: Clock,
+    code_retries: int = C.CODE_STEP_RETRIES,
+    on_code_sent: Callable[[], None] | None = None,
+) -> T:
+    """Run the machine made by ``start`` to its credential; see the module docstring."""
+    flow = start()
+    started = clock.now()
+    try:
+        step = await _plain_steps(flow, _advance(flow, None), send, clock)
+        while isinstance(step, SendCode):
+            provider = provider_for(step.challenge)
+            if provider is None:
+                raise step.unanswerable or InvalidInputError(
+                    f"no code provider answers a {step.challenge.kind} challenge"
+                )
+            issued = await provider.issue(step.challenge)
+            retries = 0
+            while True:
+                if clock.now() - started > step.max_age:
+                    flow.close()
+                    flow, started = start(), clock.now()
+                    try:
+                        restarted = await _plain_steps(flow, _advance(flow, None), send, clock)
+                    except BaseException:
+                        issued.not_sent()
+                        raise
+                    if isinstance(restarted, _Finished):
+                        issued.not_sent()
+                        return restarted.value
+                    step = restarted
+                response, outcome = await _send_code(step, issued, send, on_code_sent)
+                delay = None
+                if outcome is Settlement.NOT_SENT and retries < code_retries:
+                    delay = code_retry_delay(response, retries + 1, now=clock.now())
+                if delay is None:
+                    break
+                retries += 1
+                await clock.sleep(delay)
+                issued = await provider.issue(step.challenge)
+            step = await _plain_steps(flow, _advance(flow, Answer(response, clock.now())), send, clock)
+        return step.value
+    finally:
+        flow.close()

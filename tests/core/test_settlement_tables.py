@@ -1,0 +1,58 @@
+"""The settlement table of each API, as pure functions: (status, headers, body) of a code-bearing
+answer → accepted / rejected / not sent / unknown. Each table's docstring gives its reasons."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from metalcloud_async.login_machine import two_factor_settlement
+from mfa_common.auth.machine import Settlement
+from mfa_common.xmfa.login_machine import auth_settlement, recover_settlement
+from quatrix_async.login_machine import mfa_step_settlement
+
+A, R, N, U = Settlement.ACCEPTED, Settlement.REJECTED, Settlement.NOT_SENT, Settlement.UNKNOWN
+NO_HEADERS = httpx.Headers()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"session_id": "s"}', A),
+        (401, b'{"code": 83, "msg": "Wrong authentication code"}', R),
+        (401, b'{"code": 84, "msg": "Wrong user PIN"}', R),
+        (401, b'{"code": 14, "msg": "no login waiting"}', U),  # the partial session died
+        (400, b'{"code": 10}', N),
+        (429, b"", N),
+        (500, b"", U),
+        (502, b"", U),
+    ],
+)
+def test_quatrix_mfa_step_settlement(status: int, body: bytes, expected: Settlement) -> None:
+    assert mfa_step_settlement(status, NO_HEADERS, body) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, A), (400, R), (401, R), (403, R), (404, N), (429, N), (500, U), (503, U)],
+)
+def test_metalcloud_login_2fa_settlement(status: int, expected: Settlement) -> None:
+    assert two_factor_settlement(status, NO_HEADERS, b"") is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "auth", "recover"),
+    [
+        (200, A, A),
+        (401, R, R),
+        (403, R, R),
+        (500, R, U),  # /mfa/auth: the console's "wrong code"; a recovery code is set aside
+        (400, N, N),
+        (404, N, N),
+        (429, N, N),
+        (502, U, U),
+    ],
+)
+def test_xmfa_settlements(status: int, auth: Settlement, recover: Settlement) -> None:
+    assert auth_settlement(status, NO_HEADERS, b"") is auth
+    assert recover_settlement(status, NO_HEADERS, b"") is recover
