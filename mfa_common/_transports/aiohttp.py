@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from .. import _constants as C
 from .._httpx import (
     AsyncBaseTransport,
     AsyncByteStream,
@@ -33,12 +34,29 @@ from .._httpx import (
     WriteError,
     httpx,
 )
+from ..errors import ClientClosedError, ResponseTooLargeError
 
 _CHUNK = 64 * 1024
 
 
+def _header_too_large(exc: BaseException, limit: int) -> ResponseTooLargeError | None:
+    """aiohttp's refusal of an over-long header line, as the SDK's size error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in ("LineTooLong", "BadHttpMessage") and "too long" in str(seen).lower():
+            return ResponseTooLargeError(
+                f"a response header line exceeds the {limit}-byte limit", limit=limit
+            )
+        if "Got more than" in str(seen) or "too long" in str(seen).lower():
+            return ResponseTooLargeError(
+                f"a response header line exceeds the {limit}-byte limit", limit=limit
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @contextmanager
-def _map_errors(stage: str) -> Iterator[None]:
+def _map_errors(stage: str, header_limit: int = C.MAX_RESPONSE_HEADER_BYTES) -> Iterator[None]:
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
@@ -54,6 +72,9 @@ def _map_errors(stage: str) -> Iterator[None]:
     except (aiohttp.InvalidUrlClientError, aiohttp.NonHttpUrlClientError) as exc:
         raise UnsupportedProtocol(str(exc)) from exc
     except aiohttp.ClientResponseError as exc:
+        too_large = _header_too_large(exc, header_limit)
+        if too_large is not None:
+            raise too_large from exc
         raise RemoteProtocolError(str(exc)) from exc
     except (aiohttp.ClientOSError, aiohttp.ClientConnectionError) as exc:
         raise (WriteError if stage == "send" else ReadError)(str(exc)) from exc
@@ -77,8 +98,16 @@ class _AiohttpStream(AsyncByteStream):
 class AiohttpTransport(AsyncBaseTransport):
     """``httpx.AsyncBaseTransport`` backed by one ``aiohttp.ClientSession``."""
 
-    def __init__(self, *, limits: Limits | None = None, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        verify: bool | str = True,
+        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
+    ) -> None:
         self._limits = limits or Limits()
+        self._max_header_bytes = max_header_bytes
+        self._closed = False
         self._ssl: ssl.SSLContext | bool
         if verify is False:
             self._ssl = False
@@ -87,11 +116,14 @@ class AiohttpTransport(AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        if self._closed:
+            # Never a new session after close: nothing would ever close it.
+            raise ClientClosedError("the transport is closed")
+        if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections or 0,
                 limit_per_host=0,
-                keepalive_timeout=self._limits.keepalive_expiry or 15.0,
+                keepalive_timeout=self._limits.keepalive_expiry or C.KEEPALIVE_EXPIRY,
                 ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
@@ -99,6 +131,10 @@ class AiohttpTransport(AsyncBaseTransport):
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # One header line may use the whole header budget; the total is checked by
+                # the client, the same way for every transport.
+                max_line_size=self._max_header_bytes,
+                max_field_size=self._max_header_bytes,
             )
         return self._session
 
@@ -117,7 +153,7 @@ class AiohttpTransport(AsyncBaseTransport):
             sock_connect=timeouts.get("connect"),
             sock_read=timeouts.get("read"),
         )
-        with _map_errors("send"):
+        with _map_errors("send", self._max_header_bytes):
             response = await session.request(
                 request.method,
                 str(request.url),
@@ -140,6 +176,7 @@ class AiohttpTransport(AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

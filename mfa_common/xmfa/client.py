@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._httpx import URL, AsyncBaseTransport, Auth, Request
+from .._httpx import URL, AsyncBaseTransport, Auth, Request, Response
 from ..auth import CredentialAuth
 from ..client import BaseClient, RequestOptions, parse_json_body, structure
 from ..clock import SYSTEM_CLOCK, Clock
@@ -35,7 +35,14 @@ from .models import (
     UserAuth,
     converter,
 )
-from .protocol import XMfaErrorMapper, XMfaPaths, expires_at, parse_login_response, parse_user_auth
+from .protocol import (
+    LOCKOUT_HEADER,
+    XMfaErrorMapper,
+    XMfaPaths,
+    expires_at,
+    parse_login_response,
+    parse_user_auth,
+)
 
 __all__ = ["SessionTokenAuth", "XMfaClient", "normalize_email_code"]
 
@@ -49,6 +56,12 @@ def normalize_email_code(code: str | Secret[str]) -> Secret[str]:
     if len(text) != _EMAIL_CODE_LENGTH or not text.isascii() or not text.isalnum():
         raise InvalidCodeError("an e-mail code must be 5 letters or digits")
     return Secret(text)
+
+
+def lockout_is_final(response: Response) -> bool:
+    """The X-MFA retry rule: an answer carrying ``X-Account-Lockout`` is never retried (each
+    retry would feed the lockout counter)."""
+    return response.headers.get(LOCKOUT_HEADER) not in (None, "", "0")
 
 
 class SessionTokenAuth(Auth):
@@ -99,6 +112,7 @@ class XMfaClient(BaseClient):
             self._session = SessionTokenAuth(normalized)
             auth = self._session
         super().__init__(base_url, auth=auth, transport=transport, error_mapper=self.error_mapper, **kwargs)
+        self.retry_policy = self.retry_policy.with_rule(lockout_is_final)
         if isinstance(auth, CredentialAuth):
             auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
 
@@ -126,8 +140,7 @@ class XMfaClient(BaseClient):
         Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
         locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
         body = converter.unstructure(LoginRequest(username, wrap(password)))
-        # Status errors are read below (401 + X-MFA-Token is the MFA challenge); the client's
-        # retry rule never repeats a lockout 429.
+        # Status errors are read below (401 + X-MFA-Token is the MFA challenge), not retried.
         response = await self.request(
             "POST", self.paths.login, json=body, authenticated=False, raise_for_status=False, options=options
         )
