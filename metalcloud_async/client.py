@@ -648,12 +648,15 @@ class AuthAPI:
         through the client's code provider) or a raw password step for ``email``/``password``."""
         if email is None:
             backend = self._backend()
-            session = await backend.login()
+            session = await self._c.within_deadline(backend.login, what="MetalCloud login")
             return LoginStep(session.user, session.token, {}, False, session.source)
         if password is None:
             raise InvalidInputError("login(email, password) needs the password")
-        return await password_step(
-            self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+        return await self._c.within_deadline(
+            lambda: password_step(
+                self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
+            ),
+            what="MetalCloud password login step",
         )
 
     async def login_2fa(self, pending: LoginStep, code: CodeSource) -> LoginStep:
@@ -662,8 +665,11 @@ class AuthAPI:
             raise InvalidInputError("this login step does not need a second factor")
         provider = self._c.user._provider(code)
         email = pending.user.email if pending.user is not None else None
-        return await second_factor_step(
-            self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+        return await self._c.within_deadline(
+            lambda: second_factor_step(
+                self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
+            ),
+            what="MetalCloud second-factor login step",
         )
 
     async def logout(self, token: str | Secret[str] | None = None) -> LogoutResponse:

@@ -112,8 +112,7 @@ class QuatrixClient(BaseClient):
         auth = self.session_auth
         if auth is None:
             raise TypeError("login() needs a client with email/password (a QuatrixSessionAuth)")
-        self._ensure_open()
-        await auth.get_credential()
+        await self.within_deadline(auth.get_credential, what="Quatrix login")
 
     async def aclose(self) -> None:
         """Log the session out (best effort), then close the connections."""
