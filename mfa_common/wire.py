@@ -31,6 +31,7 @@ __all__ = [
     "JSON_EXTENSION",
     "PATH_TEMPLATE_EXTENSION",
     "build_status_error",
+    "decode_error",
     "default_error_mapper",
     "describe",
     "json_or_none",
@@ -103,14 +104,21 @@ def parse_json_body(response: Response) -> Any:
     try:
         return _json.loads(response.content) if response.content else None
     except JSON_ERRORS as exc:
-        method, url = describe(request_of(response))
-        raise ResponseDecodeError(
-            f"{method} {url}: response body is not valid JSON ({len(response.content)} bytes)",
-            status_code=response.status_code,
-            method=method,
-            url=url,
-            request_id=request_id_of(response),
+        raise decode_error(
+            response, f"response body is not valid JSON ({len(response.content)} bytes)"
         ) from exc
+
+
+def decode_error(response: Response, what: str) -> ResponseDecodeError:
+    """ResponseDecodeError for an answer that cannot be read (``what`` never holds the body)."""
+    method, url = describe(request_of(response))
+    return ResponseDecodeError(
+        f"{method} {url}: {what}",
+        status_code=response.status_code,
+        method=method,
+        url=url,
+        request_id=request_id_of(response),
+    )
 
 
 def request_of(response: Response) -> Request | None:
@@ -134,14 +142,7 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T], response: Re
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        method, url = describe(request_of(response))
-        raise ResponseDecodeError(
-            f"{method} {url}: response does not match {cls.__name__}",
-            status_code=response.status_code,
-            method=method,
-            url=url,
-            request_id=request_id_of(response),
-        ) from exc
+        raise decode_error(response, f"response does not match {cls.__name__}") from exc
 
 
 def status_message(
