@@ -109,8 +109,12 @@ def run(*, number: int, repeat: int, import_runs: int) -> dict[str, Any]:
     return {"totp": totp, "imports": imports, "import_runs": import_runs, "pycache": "private prefix, warm"}
 
 
+# Import time a user pays before the first request (aiohttp and httpcore2 load on first use).
+IMPORT_TARGETS_MS = {"quatrix_async": 120.0}
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Informational lines (this section has no pass/fail target)."""
+    """The import-time target; the other lines are informational."""
     out: list[dict[str, Any]] = []
     totp = result.get("totp", {})
     if "mfa_common_code_at" in totp:
@@ -137,9 +141,13 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             if "median_us" in entry
             else entry.get("error", "?")
         )
-        out.append(
-            {"name": f"import_{module}", "figure": figure, "value": entry.get("median_us"), "passed": None}
-        )
+        limit = IMPORT_TARGETS_MS.get(module)
+        value = entry.get("median_us")
+        passed = None
+        if limit is not None and value is not None:
+            figure += f" (<= {limit:.0f} ms)"
+            passed = value / 1000 <= limit
+        out.append({"name": f"import_{module}", "figure": figure, "value": value, "passed": passed})
     return out
 
 

@@ -167,12 +167,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     cell(result, sdk, method, conc), cell(result, raw, method, conc), "cpu_us_per_req"
                 )
                 if ratio is not None:
+                    # On Trio the same transport used raw (httpcore2) is the floor: at the
+                    # concurrencies of real work the SDK may cost no more than it.
+                    limit = 1.0 if sdk == "sdk_trio" and conc >= 16 else 1.10
                     out.append(
                         {
                             "name": f"sdk_overhead_{label.split('/')[0]}_{method}_c{conc}",
-                            "figure": f"{ratio:.2f}x raw same-transport ({label}) CPU/request (<= 1.10)",
+                            "figure": f"{ratio:.2f}x raw same-transport ({label}) CPU/request"
+                            f" (<= {limit:.2f})",
                             "value": ratio,
-                            "passed": ratio <= 1.10,
+                            "passed": ratio <= limit,
                         }
                     )
         for conc in concs:
@@ -184,12 +188,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     cell(result, sdk, method, conc), cell(result, "httpx", method, conc), "cpu_us_per_req"
                 )
                 if ratio is not None:
+                    # Trio's floor is httpcore2 (aiohttp cannot run there): its target is the
+                    # same-transport one above; against httpx it is informational.
+                    trio = sdk == "sdk_trio"
                     out.append(
                         {
                             "name": f"sdk_{loop}_vs_httpx_cpu_{method}_c{conc}",
-                            "figure": f"{ratio:.3f}x raw httpx 0.28.1 CPU/request (<= 0.25)",
+                            "figure": f"{ratio:.3f}x raw httpx 0.28.1 CPU/request"
+                            + (" (informational)" if trio else " (<= 0.25)"),
                             "value": ratio,
-                            "passed": ratio <= 0.25,
+                            "passed": None if trio else ratio <= 0.25,
                         }
                     )
         top = max(concs) if concs else None
@@ -213,12 +221,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 )
                 if ratio is not None:
                     loop = "asyncio" if sdk == "sdk" else "trio"
+                    # The asyncio default (aiohttp underneath) at the concurrencies of batch
+                    # work: at most twice raw aiohttp. Elsewhere the figure is informational.
+                    target = loop == "asyncio" and conc >= 16
                     out.append(
                         {
                             "name": f"sdk_{loop}_vs_aiohttp_cpu_{method}_c{conc}",
-                            "figure": f"{ratio:.2f}x raw aiohttp CPU/request (the floor; informational)",
+                            "figure": f"{ratio:.2f}x raw aiohttp CPU/request"
+                            + (" (<= 2.00)" if target else " (the floor; informational)"),
                             "value": ratio,
-                            "passed": None,
+                            "passed": ratio <= 2.0 if target else None,
                         }
                     )
     return out

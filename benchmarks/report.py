@@ -78,6 +78,19 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
+def _load_note(results: dict[str, Any]) -> list[str]:
+    """A warning when other work shared the machine: ratios within the run stay comparable
+    (each cell interleaves its clients), absolute figures do not."""
+    load = (results.get("machine") or {}).get("loadavg_at_start") or [0.0]
+    if not load or float(load[0]) < 1.0:
+        return []
+    return [
+        f"Measured while the machine was loaded (load average {float(load[0]):.2f} at start, other "
+        "work running): compare the ratios within this run, not absolute figures across runs.",
+        "",
+    ]
+
+
 def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
     """(Re)write RESULTS.md from one run's results dict (as saved in the JSON file)."""
     m = results["machine"]
@@ -89,6 +102,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         f"Mode: {'quick (smoke sizes)' if results['quick'] else 'full'}; wall time of the run: "
         f"{results.get('elapsed_s', 0):.0f} s",
         "",
+        *_load_note(results),
         "## Machine",
         "",
         "| fact | value |",

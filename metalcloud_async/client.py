@@ -20,7 +20,6 @@ from typing import Any
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
-from mfa_common.auth.deadline import login_within_deadline
 from mfa_common.client import BaseClient, RequestOptions, build_status_error, parse_json_body, structure
 from mfa_common.clock import Clock
 from mfa_common.code_providers import (
@@ -670,16 +669,15 @@ class AuthAPI:
         through the client's code provider) or a raw password step for ``email``/``password``."""
         if email is None:
             backend = self._backend()
-            session = await login_within_deadline(self._c, backend.login, what="POST /api/v2/login")
+            session = await self._c.within_deadline(backend.login, what="MetalCloud login")
             return LoginStep(session.user, session.token, {}, False, session.source)
         if password is None:
             raise InvalidInputError("login(email, password) needs the password")
-        return await login_within_deadline(
-            self._c,
+        return await self._c.within_deadline(
             lambda: password_step(
                 self._c.send_unauthenticated, self._c.build_request, email, password, provider=provider
             ),
-            what="POST /api/v2/login",
+            what="MetalCloud password login step",
         )
 
     async def login_2fa(self, pending: LoginStep, code: CodeSource) -> LoginStep:
@@ -688,12 +686,11 @@ class AuthAPI:
             raise InvalidInputError("this login step does not need a second factor")
         provider = self._c.user._provider(code)
         email = pending.user.email if pending.user is not None else None
-        return await login_within_deadline(
-            self._c,
+        return await self._c.within_deadline(
             lambda: second_factor_step(
                 self._c.send_unauthenticated, self._c.build_request, pending, provider, email=email
             ),
-            what="POST /api/v2/login-2fa",
+            what="MetalCloud second-factor login step",
         )
 
     @property

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from mfa_common._httpx import Response
-from mfa_common.client import build_status_error, json_or_none
 from mfa_common.errors import (
     APIStatusError,
     AuthenticationError,
@@ -27,6 +26,7 @@ from mfa_common.errors import (
     MfaRequiredError,
     PermissionDeniedError,
 )
+from mfa_common.wire import build_status_error, json_or_none
 
 __all__ = [
     "DelegateAlreadyAddedError",

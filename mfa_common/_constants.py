@@ -13,7 +13,18 @@ TOTAL_DEADLINE = 120.0
 # --- connection pool ------------------------------------------------------------------------
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE_CONNECTIONS = 100
-KEEPALIVE_EXPIRY = 15.0
+# An idle pooled connection is dropped after this many seconds, below the shortest common
+# server keep-alive (uvicorn and Apache: 5 s), so a request (a login POST typed in after a
+# pause) never goes out on a connection the server has already closed.
+KEEPALIVE_EXPIRY = 4.0
+
+# --- response size limits (bytes) --------------------------------------------------------------
+# Every answer of these APIs is small JSON. A larger body is refused with ResponseTooLargeError
+# while it streams in (memory stays bounded whatever the server sends); so are response headers
+# above the header limit (all header lines together, and any single line). Never retried: the
+# same server would send the same answer again.
+MAX_RESPONSE_BODY_BYTES = 8 * 1024 * 1024
+MAX_RESPONSE_HEADER_BYTES = 64 * 1024
 
 # --- retries ----------------------------------------------------------------------------------
 MAX_RETRIES = 3

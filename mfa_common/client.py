@@ -1,15 +1,25 @@
 """The HTTP machinery both API clients stand on.
 
-:class:`BaseClient` owns one ``httpx.AsyncClient`` (created when the first request is sent, so
-the transport fits the running event loop) and gives every call:
+:class:`BaseClient` owns one transport (created when the first request is sent, so it fits
+the running event loop) and sends every request, login steps included, through **one attempt
+loop** (:meth:`BaseClient._attempts`) that gives each of them:
 
-* an explicit lifecycle (``async with`` / ``aclose()``); use after close raises;
-* finite timeouts per phase and a total deadline across retries and backoff sleeps;
-* retries by :class:`~mfa_common.retry.RetryPolicy` (never a blind retry of a write);
-* errors mapped onto :mod:`mfa_common.errors` by an API-specific mapper;
-* redacted DEBUG logging;
-* refusal to send credentials over plain ``http://`` to a non-loopback host, and no redirects
-  followed (credentials never reach another origin).
+* an explicit lifecycle (``async with`` / ``aclose()``); the closed state is checked before
+  every attempt, so a request waiting out a backoff is never sent after ``aclose()``;
+* a timeout on every phase, and one total deadline per call (explicit logins too, through
+  :meth:`BaseClient.within_deadline`);
+* retries by :class:`~mfa_common.retry.RetryPolicy` (never a blind retry of a write), with the
+  API's own rules as hooks of the policy;
+* bounded answers: headers and body above the limits of :mod:`mfa_common._constants` end in
+  :class:`~mfa_common.errors.ResponseTooLargeError` while the body streams in;
+* only a 2xx as success: a 3xx is never followed and raises
+  :class:`~mfa_common.errors.RedirectError`; a write whose answer could not be read raises
+  :class:`~mfa_common.errors.OutcomeUnknownError`;
+* errors mapped onto :mod:`mfa_common.errors` by an API-specific mapper; redacted DEBUG logs;
+* refusal to send credentials over plain ``http://`` to a non-loopback host.
+
+The pure helpers (JSON reading, error building, path segments) live in :mod:`mfa_common.wire`
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,27 +29,26 @@ import ipaddress
 import json as _json
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import attrs
-import cattrs
 import sniffio
 
 from . import _constants as C
 from ._httpx import (
     URL,
     AsyncBaseTransport,
-    AsyncClient,
     Auth,
+    Headers,
     Limits,
     Request,
     Response,
     Timeout,
     TimeoutException,
     TransportError,
+    httpx,
 )
 from ._logging import (
     debug_enabled,
@@ -57,21 +66,63 @@ from .errors import (
     ClientClosedError,
     InsecureTransportError,
     InvalidInputError,
-    RateLimitError,
-    ResponseDecodeError,
-    status_error_class,
+    OutcomeUnknownError,
+    RedirectError,
+    ResponseTooLargeError,
 )
-from .retry import RetryPolicy, parse_retry_after, request_not_sent
+from .retry import RetryPolicy, request_not_sent
+from .wire import (
+    JSON_ERRORS,
+    JSON_EXTENSION,
+    PATH_TEMPLATE_EXTENSION,
+    build_status_error,
+    decode_error,
+    default_error_mapper,
+    describe,
+    json_body_ok,
+    json_or_none,
+    parse_json_body,
+    path_segment,
+    request_id_of,
+    structure,
+)
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:  # pragma: no cover
+        from typing_extensions import Self
+
+__all__ = [
+    "JSON_ERRORS",
+    "JSON_EXTENSION",
+    "PATH_TEMPLATE_EXTENSION",
+    "BaseClient",
+    "ErrorMapper",
+    "RequestOptions",
+    "build_status_error",
+    "check_transport_security",
+    "decode_error",
+    "default_error_mapper",
+    "describe",
+    "is_loopback_host",
+    "json_or_none",
+    "parse_json_body",
+    "path_segment",
+    "request_id_of",
+    "structure",
+]
 
 T = TypeVar("T")
 
 ErrorMapper = Callable[[Response], APIStatusError]
 
-PATH_TEMPLATE_EXTENSION = "mfa_sdk_path_template"
-# The decoded JSON body, kept on the response when the client already parsed it.
-JSON_EXTENSION = "mfa_sdk_json"
-
 _NATIVE_ASYNCIO_TIMEOUT = sys.version_info >= (3, 11)
+# Methods that change nothing on the server: an unreadable answer to one is just a failed read.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Joined request URLs kept per client (paths without secrets only).
+_URL_CACHE_SIZE = 512
 
 
 @attrs.frozen
@@ -85,17 +136,27 @@ class RequestOptions:
     headers: Mapping[str, str] | None = None
 
 
-def path_segment(value: str, what: str = "id") -> str:
-    """``value`` made safe as one URL path segment (percent-encoded), or InvalidInputError.
+class _AnswerLost(Exception):
+    """Internal: the response head arrived, then reading its body failed."""
 
-    Refused before anything is sent: empty or blank values, ``.`` and ``..`` (a URL join would
-    climb out of the resource), and control characters. A ``/`` is encoded, never a separator.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{what} must be a non-empty string")
-    if value in (".", "..") or len(value) > 1024 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InvalidInputError(f"{what} is not a valid identifier")
-    return quote(value, safe="")
+    def __init__(self, cause: TransportError | ResponseTooLargeError, status: int) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+        self.status = status
+
+
+def _base_url_of(base_url: str | URL) -> URL:
+    """The base URL with one trailing slash, or InvalidInputError for anything not http(s)."""
+    text = str(base_url).strip()
+    try:
+        url = URL(text.rstrip("/") + "/")
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"base_url {text!r} is not a valid URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidInputError(
+            f"base_url {text!r} is not an http(s) URL with a host (e.g. https://api.example.com)"
+        )
+    return url
 
 
 def is_loopback_host(host: str) -> bool:
@@ -119,132 +180,12 @@ def check_transport_security(url: URL | str, *, allow_insecure_http: bool) -> No
         )
 
 
-def request_id_of(response: Response) -> str | None:
-    """The server's request id, under any of the usual header names."""
-    headers = response.headers
-    for name in ("x-request-id", "request-id", "x-amzn-requestid"):
-        value = headers.get(name)
-        if value:
-            return str(value)
-    return None
-
-
-# What json.loads raises on bad input: a deeply nested body exhausts the recursion limit.
-JSON_ERRORS = (ValueError, UnicodeDecodeError, RecursionError)
-
-
-def json_or_none(content: bytes) -> Any:
-    """The decoded JSON of ``content``, or None when it is empty or not JSON (never raises)."""
-    if not content:
-        return None
-    try:
-        return _json.loads(content)
-    except JSON_ERRORS:
-        return None
-
-
-def _json_body_ok(response: Response) -> bool:
-    """Decode a JSON body once, keeping the result for :func:`parse_json_body`; False if broken."""
-    if not response.content or "json" not in response.headers.get("content-type", ""):
-        return True
-    try:
-        response.extensions[JSON_EXTENSION] = _json.loads(response.content)
-    except JSON_ERRORS:
-        return False
-    return True
-
-
-def parse_json_body(response: Response) -> Any:
-    """The JSON body, or ResponseDecodeError (never the raw body in the message)."""
-    if JSON_EXTENSION in response.extensions:
-        return response.extensions[JSON_EXTENSION]
-    try:
-        return _json.loads(response.content) if response.content else None
-    except JSON_ERRORS as exc:
-        raise decode_error(
-            response, f"response body is not valid JSON ({len(response.content)} bytes)"
-        ) from exc
-
-
-def decode_error(response: Response, problem: str) -> ResponseDecodeError:
-    """A ResponseDecodeError for ``response``: ``"<METHOD> <redacted URL>: <problem>"`` (the
-    problem must not quote the body)."""
-    method, url = describe(response.request)
-    return ResponseDecodeError(
-        f"{method} {url}: {problem}",
-        status_code=response.status_code,
-        method=method,
-        url=url,
-        request_id=request_id_of(response),
-    )
-
-
-def describe(request: Request | None) -> tuple[str | None, str | None]:
-    """(method, redacted URL) of a request, for messages and logs."""
-    if request is None:
-        return None, None
-    template = request.extensions.get(PATH_TEMPLATE_EXTENSION)
-    return request.method, redact_url(request.url, template if isinstance(template, str) else None)
-
-
-def structure(converter: cattrs.Converter, data: Any, cls: type[T], response: Response) -> T:
-    """Turn decoded JSON into a model; a shape mismatch becomes ResponseDecodeError."""
-    try:
-        return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise decode_error(response, f"response does not match {cls.__name__}") from exc
-
-
-def build_status_error(
-    response: Response,
-    *,
-    server_message: str | None = None,
-    error_code: int | str | None = None,
-    details: Mapping[str, Any] | None = None,
-    body: Any = None,
-    cls: type[APIStatusError] | None = None,
-    **extra: Any,
-) -> APIStatusError:
-    """An APIStatusError of the right class for ``response``, with a message free of secrets."""
-    status = response.status_code
-    cls = cls or status_error_class(status)
-    method, url = describe(response.request)
-    text = f"{method} {url} -> {status}"
-    if error_code is not None:
-        text += f" [code {error_code}]"
-    if server_message:
-        text += f": {server_message[:300]}"
-    if cls is RateLimitError or issubclass(cls, RateLimitError):
-        extra.setdefault(
-            "retry_after", parse_retry_after(response.headers.get("retry-after"), now=time.time())
-        )
-    return cls(
-        text,
-        status_code=status,
-        body=body,
-        error_code=error_code,
-        server_message=server_message,
-        details=details,
-        response=response,
-        method=method,
-        url=url,
-        request_id=request_id_of(response),
-        **extra,
-    )
-
-
-def default_error_mapper(response: Response) -> APIStatusError:
-    """Reads ``message`` / ``msg`` / ``error`` from a JSON body when there is one."""
-    message: str | None = None
-    body = json_or_none(response.content)
-    if isinstance(body, dict):
-        raw = body.get("message") or body.get("msg") or body.get("error")
-        message = raw if isinstance(raw, str) else None
-    return build_status_error(response, server_message=message, body=body)
-
-
 class BaseClient:
-    """Shared lifecycle, retries, deadline and error mapping; see the module docstring."""
+    """Shared lifecycle, the attempt loop, deadline and error mapping; see the module docstring.
+
+    ``max_body_bytes`` / ``max_header_bytes`` bound what one answer may hold (defaults in
+    :mod:`mfa_common._constants`).
+    """
 
     def __init__(
         self,
@@ -261,8 +202,10 @@ class BaseClient:
         allow_insecure_http: bool = False,
         verify: bool | str = True,
         error_mapper: ErrorMapper | None = None,
+        max_body_bytes: int = C.MAX_RESPONSE_BODY_BYTES,
+        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
     ) -> None:
-        self.base_url = URL(str(base_url).rstrip("/") + "/")
+        self.base_url = _base_url_of(base_url)
         if auth is not None:
             check_transport_security(self.base_url, allow_insecure_http=allow_insecure_http)
         self.allow_insecure_http = allow_insecure_http
@@ -281,6 +224,7 @@ class BaseClient:
                 pool=C.POOL_TIMEOUT,
             )
         self._timeout = timeout if isinstance(timeout, Timeout) else Timeout(timeout)
+        self._timeout_ext = self._timeout.as_dict()
         self._deadline = deadline
         policy = retry or RetryPolicy()
         if max_retries is not None:
@@ -292,20 +236,22 @@ class BaseClient:
             keepalive_expiry=C.KEEPALIVE_EXPIRY,
         )
         self._verify = verify
-        self._headers = {
-            "User-Agent": C.USER_AGENT,
-            "Accept": "application/json",
-            **(headers or {}),
-        }
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        # Sent with every request; Host first, as httpx orders it.
+        self._base_headers = Headers({"Host": self.base_url.netloc.decode("ascii")})
+        self._base_headers.update({"User-Agent": C.USER_AGENT, "Accept": "application/json"})
+        self._base_headers.update(headers or {})
+        self._base_raw_path = self.base_url.raw_path
+        self._urls: dict[str, URL] = {}
         self._error_mapper = error_mapper or default_error_mapper
-        self._client: AsyncClient | None = None
         self._active_transport: AsyncBaseTransport | None = None
         self._closed = False
         protect_third_party_loggers()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def __aenter__(self: Any) -> Any:
+    async def __aenter__(self) -> Self:
         self._ensure_open()
         return self
 
@@ -315,9 +261,9 @@ class BaseClient:
     async def aclose(self) -> None:
         """Close the connection pool. Subclasses log out first where the API has a logout."""
         self._closed = True
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        transport, self._active_transport = self._active_transport, None
+        if transport is not None:
+            await transport.aclose()
 
     @property
     def closed(self) -> bool:
@@ -328,26 +274,95 @@ class BaseClient:
         auth = type(self._auth).__name__ if self._auth is not None else None
         return f"{type(self).__name__}(base_url={str(self.base_url)!r}, auth={auth}, closed={self._closed})"
 
-    def _ensure_open(self) -> AsyncClient:
+    def _ensure_open(self) -> AsyncBaseTransport:
+        """The transport (created on first use); ClientClosedError after ``aclose()``."""
         if self._closed:
             raise ClientClosedError("the client is closed")
-        client = self._client
-        if client is None:
-            transport = self._transport or TransportFactory(limits=self._limits, verify=self._verify)()
-            self._active_transport = transport
-            client = self._client = AsyncClient(
-                base_url=self.base_url,
-                transport=transport,
-                timeout=self._timeout,
-                headers=self._headers,
-                follow_redirects=False,
-                trust_env=False,
+        transport = self._active_transport
+        if transport is None:
+            transport = (
+                self._transport
+                or TransportFactory(
+                    limits=self._limits, verify=self._verify, max_header_bytes=self.max_header_bytes
+                )()
             )
-        return client
+            self._active_transport = transport
+        return transport
 
     @property
     def auth(self) -> Auth | None:
         return self._auth
+
+    # -- building requests -----------------------------------------------------------------
+
+    def _url(self, path: str, cache: bool) -> URL:
+        """``path`` joined onto the base URL the way httpx joins it (appended, not resolved)."""
+        url = self._urls.get(path) if cache else None
+        if url is None:
+            given = URL(path)
+            if given.is_relative_url:
+                url = self.base_url.copy_with(raw_path=self._base_raw_path + given.raw_path.lstrip(b"/"))
+            else:
+                url = given
+            if cache:
+                if len(self._urls) >= _URL_CACHE_SIZE:
+                    self._urls.clear()
+                self._urls[path] = url
+        return url
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: dict[str, Any] | None = None,
+        extensions: dict[str, Any] | None = None,
+        cache_url: bool = True,
+    ) -> Request:
+        """A ready-to-send ``Request``: what ``httpx.AsyncClient.build_request`` makes, built
+        from a pre-parsed base URL and pre-encoded default headers."""
+        method = method.upper()
+        url = self._url(path, cache_url)
+        if params:
+            url = url.copy_merge_params(params)
+        merged = Headers(self._base_headers)
+        if url.netloc != self.base_url.netloc:
+            merged["Host"] = url.netloc.decode("ascii")
+        if json is not None:
+            body = _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            merged["Content-Length"] = str(len(body))
+            merged["Content-Type"] = "application/json"
+        else:
+            body = b""
+            if method in _BODY_METHODS:
+                merged["Content-Length"] = "0"
+        if headers:
+            try:
+                merged.update(headers)
+            except UnicodeError as exc:
+                raise InvalidInputError("a header value holds characters no header may carry") from exc
+        ext = dict(extensions) if extensions else {}
+        ext["timeout"] = timeout or self._timeout_ext
+        request = Request(method, url, headers=merged, stream=httpx.ByteStream(body), extensions=ext)
+        request.read()
+        return request
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """A request against this client's base URL (for auth backends' login steps), with
+        this client's default headers and per-phase timeouts."""
+        self._ensure_open()
+        return self._build(method, path, json=json, params=params, headers=headers, cache_url=False)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -369,132 +384,201 @@ class BaseClient:
 
         ``idempotent`` overrides the method's default for retry decisions (a POST that is safe
         to repeat, such as a read-only search, may pass True). ``path_template`` replaces a
-        path holding a secret (a reset token) in logs and error messages.
+        path holding a secret (a reset token) in logs and error messages. With
+        ``raise_for_status=False`` an error status is returned, not raised, and not retried
+        (the caller reads it: a login challenge, a code-bearing step that must not be resent).
         """
-        client = self._ensure_open()
+        self._ensure_open()
         policy = self.retry_policy
         idem = policy.is_idempotent(method) if idempotent is None else idempotent
         deadline = self._deadline
         max_retries = policy.max_retries
-        timeout = self._timeout
+        timeout: dict[str, Any] | None = None
         if options is not None:
             if options.deadline is not None:
                 deadline = options.deadline
             if options.max_retries is not None:
                 max_retries = options.max_retries
             if options.timeout is not None:
-                timeout = Timeout(options.timeout)
+                timeout = Timeout(options.timeout).as_dict()
             if options.headers:
                 headers = {**(headers or {}), **options.headers}
-        extensions: dict[str, Any] = {}
+        extensions: dict[str, Any] | None = None
         if path_template is not None:
-            extensions[PATH_TEMPLATE_EXTENSION] = path_template
-            mask_templated_segments(self.base_url.join(path).raw_path.decode("ascii"), path_template)
+            extensions = {PATH_TEMPLATE_EXTENSION: path_template}
+            mask_templated_segments(self._url(path, False).raw_path.decode("ascii"), path_template)
         auth = self._auth if authenticated else None
         if auth is not None and self._static_auth and "://" not in path:
             # A one-header credential to our own base URL: no auth flow needed per request.
             name, value = auth.static_header()  # type: ignore[attr-defined]
             headers = {**headers, name: value} if headers else {name: value}
             auth = None
-        send = self._send_with_retries(
-            client,
+        request = self._build(
             method,
             path,
-            json,
-            params,
-            headers,
-            timeout,
-            extensions,
-            auth,
-            idem,
-            max_retries,
-            raise_for_status,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            extensions=extensions,
+            cache_url=path_template is None,
         )
-        try:
-            if deadline is None:
-                return await send
-            if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
-                # Same semantics as anyio.fail_after, at a third of the cost per call.
-                async with asyncio.timeout(deadline):  # type: ignore[attr-defined,unused-ignore]
-                    return await send
-            with anyio.fail_after(deadline):
-                return await send
-        except TimeoutError as exc:
-            raise APITimeoutError(
-                f"{method} {redact_url(self.base_url.join(path), path_template)}: "
-                f"no answer within the {deadline} s deadline",
-                method=method,
-                url=redact_url(self.base_url.join(path), path_template),
-            ) from exc
+        attempts = self._attempts(
+            request,
+            auth,
+            idempotent=idem,
+            max_retries=max_retries,
+            retry_status=raise_for_status,
+            raise_for_status=raise_for_status,
+        )
+        if deadline is None:
+            return await attempts
+        return await self._under_deadline(attempts, deadline, request)
 
-    async def _send_with_retries(
+    async def send_unauthenticated(self, request: Request, *, max_retries: int | None = None) -> Response:
+        """Send a request built elsewhere (an auth backend's login step) without auth.
+
+        The same attempt loop as every call: per-phase timeouts (this client's, unless the
+        request carries its own), the closed state checked before each attempt, retries by the
+        policy (``max_retries=0`` for a code-bearing step that must never be resent), no 3xx
+        followed (:class:`~mfa_common.errors.RedirectError`). Any other status is returned, not
+        raised, so the auth backend can read challenges (207, 401 + X-MFA-Token). Runs under
+        the caller's deadline; raises only the SDK's typed errors.
+        """
+        self._ensure_open()
+        request.extensions.setdefault("timeout", self._timeout_ext)
+        policy = self.retry_policy
+        return await self._attempts(
+            request,
+            None,
+            idempotent=policy.is_idempotent(request.method),
+            max_retries=policy.max_retries if max_retries is None else max_retries,
+            retry_status=True,
+            raise_for_status=False,
+        )
+
+    async def within_deadline(
         self,
-        client: AsyncClient,
-        method: str,
-        path: str,
-        json: Any,
-        params: Any,
-        headers: Mapping[str, str] | None,
-        timeout: Timeout,
-        extensions: dict[str, Any],
+        func: Callable[[], Awaitable[T]],
+        *,
+        options: RequestOptions | None = None,
+        what: str,
+    ) -> T:
+        """Run ``func()`` (an explicit login, a manual step) under the client's total deadline,
+        or ``options.deadline``; its expiry raises APITimeoutError naming ``what``."""
+        self._ensure_open()
+        deadline = self._deadline
+        if options is not None and options.deadline is not None:
+            deadline = options.deadline
+        if deadline is None:
+            return await func()
+        return await self._under_deadline(func(), deadline, what)
+
+    async def _under_deadline(self, work: Awaitable[T], deadline: float, what: Request | str) -> T:
+        """``await work`` within ``deadline`` seconds. Only this deadline's own expiry becomes
+        APITimeoutError; a TimeoutError raised inside (a code provider's own) passes unchanged."""
+        if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
+            # Same semantics as anyio.move_on_after, at a third of the cost per call.
+            scope = asyncio.timeout(deadline)  # type: ignore[attr-defined,unused-ignore]
+            try:
+                async with scope:
+                    return await work
+            except TimeoutError as exc:
+                if scope.expired():
+                    raise self._deadline_error(what, deadline) from exc
+                raise
+        with anyio.move_on_after(deadline) as cancel_scope:
+            return await work
+        if cancel_scope.cancelled_caught:
+            raise self._deadline_error(what, deadline)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _deadline_error(self, what: Request | str, deadline: float) -> APITimeoutError:
+        if isinstance(what, Request):
+            method, url = describe(what)
+            return APITimeoutError(
+                f"{method} {url}: no answer within the {deadline} s deadline", method=method, url=url
+            )
+        return APITimeoutError(f"{what}: not finished within the {deadline} s deadline")
+
+    async def _attempts(
+        self,
+        request: Request,
         auth: Auth | None,
+        *,
         idempotent: bool,
         max_retries: int,
+        retry_status: bool,
         raise_for_status: bool,
     ) -> Response:
+        """The one attempt loop: send, classify the answer, retry or return or raise."""
         policy = self.retry_policy
+        write = request.method not in _SAFE_METHODS
         attempt = 0
         while True:
-            request = client.build_request(
-                method,
-                path,
-                json=json,
-                params=params,
-                headers=headers,
-                timeout=timeout,
-                extensions=extensions or None,
-            )
+            if self._closed:
+                raise ClientClosedError("the client was closed before this request was sent")
             debug = debug_enabled()
-            started = time.perf_counter() if debug else 0.0
+            started = time.monotonic() if debug else 0.0
             try:
                 response = await self._send(request, auth)
+            except _AnswerLost as lost:
+                exc = lost.cause
+                if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
+                    attempt += 1
+                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    continue
+                if isinstance(exc, ResponseTooLargeError):
+                    if write and 200 <= lost.status < 300:
+                        raise self._unknown_outcome(request, lost.status, "its body is too large") from exc
+                    raise self._too_large(exc, request) from exc
+                if write:
+                    raise self._unknown_outcome(request, lost.status, type(exc).__name__) from exc
+                raise self._connection_error(exc, request) from exc
+            except ResponseTooLargeError as exc:
+                raise self._too_large(exc, request) from exc
             except TransportError as exc:
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
                     attempt += 1
-                    delay = policy.backoff(attempt)
                     if debug:
                         log_debug(
-                            "retry %d after %s on %s %s",
-                            attempt,
-                            type(exc).__name__,
-                            *describe(request),
+                            "retry %d after %s on %s %s", attempt, type(exc).__name__, *describe(request)
                         )
-                    await anyio.sleep(delay or 0)
+                    await anyio.sleep(policy.backoff(attempt) or 0)
                     continue
                 raise self._connection_error(exc, request) from exc
+            status = response.status_code
             if debug:
-                m, u = describe(request)
                 log_debug(
                     "%s %s -> %d in %.1f ms (attempt %d)",
-                    m,
-                    u,
-                    response.status_code,
-                    (time.perf_counter() - started) * 1000,
+                    *describe(request),
+                    status,
+                    (time.monotonic() - started) * 1000,
                     attempt + 1,
                 )
-            status = response.status_code
-            if status < 300 and idempotent and attempt < max_retries and not _json_body_ok(response):
-                # A read whose JSON body arrived broken is as safe to repeat as a 503.
-                attempt += 1
-                await anyio.sleep(policy.backoff(attempt) or 0)
-                continue
-            if status < 400 or not raise_for_status:
+            if 200 <= status < 300:
+                if json_body_ok(response):
+                    return response
+                if idempotent and attempt < max_retries:
+                    # A read whose JSON body arrived broken is as safe to repeat as a 503.
+                    attempt += 1
+                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    continue
+                if write:
+                    raise self._unknown_outcome(request, status, "its body is not valid JSON")
+                return response  # a read: the caller's parse raises ResponseDecodeError
+            if 300 <= status < 400:
+                raise self._redirect_error(response)
+            if status < 400:
                 return response
-            delay = self._status_retry_delay(response, attempt, max_retries, idempotent)
-            if delay is not None:
-                attempt += 1
-                await anyio.sleep(delay)
-                continue
+            if retry_status:
+                delay = policy.status_delay(response, attempt=attempt, idempotent=idempotent)
+                if delay is not None and attempt < max_retries:
+                    attempt += 1
+                    await anyio.sleep(delay)
+                    continue
+            if not raise_for_status:
+                return response
             raise self._error_mapper(response)
 
     async def _send(self, request: Request, auth: Auth | None) -> Response:
@@ -519,29 +603,113 @@ class BaseClient:
             await flow.aclose()
 
     async def _exchange(self, request: Request) -> Response:
+        """Send ``request`` and read its answer within the size limits."""
         transport = self._active_transport
-        assert transport is not None, "the client is not open"
+        if transport is None or self._closed:
+            raise ClientClosedError("the client was closed before this request was sent")
+        request.extensions.setdefault("timeout", self._timeout_ext)
         response = await transport.handle_async_request(request)
         response.request = request
         try:
-            await response.aread()
+            self._check_head(response)
+            await self._read_body(response)
+        except TransportError as exc:
+            await response.aclose()
+            raise _AnswerLost(exc, response.status_code) from exc
+        except ResponseTooLargeError as exc:
+            await response.aclose()
+            raise _AnswerLost(exc, response.status_code) from exc
         except BaseException:
             await response.aclose()
             raise
         return response
 
-    def _status_retry_delay(
-        self, response: Response, attempt: int, max_retries: int, idempotent: bool
-    ) -> float | None:
-        """Seconds to wait before retrying after this error status, or None for no retry."""
-        if attempt >= max_retries or not self.retry_policy.retry_status(
-            response.status_code, idempotent=idempotent
-        ):
-            return None
-        if response.headers.get("x-account-lockout") not in (None, "", "0"):
-            return None  # a lockout is final: each retry would feed the lockout counter
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
-        return self.retry_policy.backoff(attempt + 1, retry_after=retry_after)
+    def _check_head(self, response: Response) -> None:
+        limit = self.max_header_bytes
+        size = 0
+        for name, value in response.headers.raw:
+            size += len(name) + len(value) + 4
+        if size > limit:
+            raise ResponseTooLargeError(
+                f"response headers of {size} bytes exceed the {limit}-byte limit",
+                limit=limit,
+                status_code=response.status_code,
+            )
+        length = response.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body_bytes:
+            raise ResponseTooLargeError(
+                f"response body of {length} bytes exceeds the {self.max_body_bytes}-byte limit",
+                limit=self.max_body_bytes,
+                status_code=response.status_code,
+            )
+
+    async def _read_body(self, response: Response) -> None:
+        """Stream the body in, counting: past the limit it is refused, never buffered whole."""
+        limit = self.max_body_bytes
+        try:
+            read = response.content  # a transport that hands over a body already in memory
+        except httpx.ResponseNotRead:
+            pass
+        else:
+            if len(read) > limit:
+                raise ResponseTooLargeError(
+                    f"response body exceeds the {limit}-byte limit",
+                    limit=limit,
+                    status_code=response.status_code,
+                )
+            return
+        chunks: list[bytes] = []
+        size = 0
+        encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+        stream = response.aiter_bytes() if encoded else response.aiter_raw()
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(
+                    f"response body exceeds the {limit}-byte limit",
+                    limit=limit,
+                    status_code=response.status_code,
+                )
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # what Response.aread() stores
+
+    def _redirect_error(self, response: Response) -> RedirectError:
+        location = response.headers.get("location")
+        shown = None
+        if location:
+            try:
+                shown = redact_url(response.request.url.join(location))
+            except (httpx.InvalidURL, ValueError, TypeError):
+                shown = "(an invalid URL)"
+        error = build_status_error(
+            response,
+            server_message=f"redirect to {shown} not followed" if shown else "redirect not followed",
+            body=json_or_none(response.content),
+            cls=RedirectError,
+            location=shown,
+        )
+        assert isinstance(error, RedirectError)
+        return error
+
+    def _unknown_outcome(self, request: Request, status: int, why: str) -> OutcomeUnknownError:
+        method, url = describe(request)
+        return OutcomeUnknownError(
+            f"{method} {url}: the request was sent but its answer ({status}) could not be read "
+            f"({why}); the write may have been applied: check before repeating it",
+            status_code=status,
+            method=method,
+            url=url,
+        )
+
+    def _too_large(self, exc: ResponseTooLargeError, request: Request) -> ResponseTooLargeError:
+        method, url = describe(request)
+        return ResponseTooLargeError(
+            f"{method} {url}: {exc.message}",
+            limit=exc.limit,
+            status_code=exc.status_code,
+            method=method,
+            url=url,
+        )
 
     def _connection_error(self, exc: TransportError, request: Request) -> APIConnectionError:
         method, url = describe(request)
@@ -553,47 +721,6 @@ class BaseClient:
             method=method,
             url=url,
         )
-
-    async def send_unauthenticated(self, request: Request, *, max_retries: int | None = None) -> Response:
-        """Send a request built elsewhere (an auth backend's login step) without auth.
-
-        Retries follow the same policy (``max_retries`` overrides its count: 0 for a request
-        carrying a one-time code); status errors are returned, not raised, so the auth backend
-        can read challenges (207, 401 + X-MFA-Token).
-        """
-        self._ensure_open()
-        policy = self.retry_policy
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        idem = policy.is_idempotent(request.method)
-        attempt = 0
-        while True:
-            try:
-                response = await self._send(request, None)
-            except TransportError as exc:
-                if attempt < policy.max_retries and policy.retry_exception(exc, idempotent=idem):
-                    attempt += 1
-                    await anyio.sleep(policy.backoff(attempt) or 0)
-                    continue
-                raise self._connection_error(exc, request) from exc
-            delay = self._status_retry_delay(response, attempt, policy.max_retries, idem)
-            if delay is not None:
-                attempt += 1
-                await anyio.sleep(delay)
-                continue
-            return response
-
-    def build_request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Request:
-        """A request against this client's base URL (for auth backends' login steps)."""
-        return self._ensure_open().build_request(method, path, json=json, params=params, headers=headers)
 
     def map_error(self, response: Response) -> APIStatusError:
         """The typed error for an error response, by this client's API-specific mapper."""

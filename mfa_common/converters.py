@@ -43,10 +43,11 @@ def wire_name(cls: type, attribute: str, naming: Naming) -> str:
 
 
 def _enum_in(tp: Any) -> type[enum.Enum] | None:
-    """The Enum class of a field typed ``E`` or ``E | None``."""
+    """The Enum class of a field typed ``E``, ``E | None``, ``E | str`` or ``E | str | None``
+    (``E | str``: a response field that keeps an unknown value as its raw string)."""
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp
-    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    members = [a for a in typing.get_args(tp) if a is not type(None) and a is not str]
     if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], enum.Enum):
         return members[0]
     return None

@@ -9,13 +9,16 @@
     ├── RecoveryCodesExhaustedError, ClientClosedError
     └── APIError: something happened on the wire; carries method, URL (secrets redacted), request id
         ├── APIConnectionError (request_sent tells whether the server may have seen it)
-        │   └── APITimeoutError
+        │   ├── APITimeoutError
+        │   └── OutcomeUnknownError: a write was sent and its answer could not be read
         ├── ResponseDecodeError
+        ├── ResponseTooLargeError: a header or body above the configured limit
         └── APIStatusError: status, parsed body, API error code, message, response
             ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
             ├── NotFoundError 404, ConflictError 409, PreconditionFailedError 412,
             ├── UnprocessableEntityError 422, PreconditionRequiredError 428,
-            ├── RateLimitError 429 (retry_after), ServerError 5xx
+            ├── RateLimitError 429 (retry_after), ServerError 5xx,
+            ├── RedirectError 3xx (never followed; ``location`` redacted)
             └── the MFA family (also subclasses of MfaError):
                 MfaRequiredError, MfaCodeRejectedError, MfaTokenExpiredError,
                 RecoveryCodeRejectedError, CaptchaRequiredError, AccountLockedError
@@ -59,13 +62,16 @@ __all__ = [
     "MfaSdkError",
     "MfaTokenExpiredError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
     "RateLimitError",
     "RecoveryCodeRejectedError",
     "RecoveryCodesExhaustedError",
+    "RedirectError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "UnprocessableEntityError",
     "status_error_class",
@@ -149,6 +155,28 @@ class APITimeoutError(APIConnectionError):
     """A timeout or the call's total deadline expired."""
 
 
+class OutcomeUnknownError(APIConnectionError):
+    """A write reached the server but its answer could not be read (the connection dropped
+    mid-answer, or a 2xx arrived with an unreadable body). The write may have been applied:
+    check before repeating it. ``status_code`` is the status when one arrived."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, **kw: Any) -> None:
+        kw.setdefault("request_sent", True)
+        super().__init__(message, **kw)
+        self.status_code = status_code
+
+
+class ResponseTooLargeError(APIError):
+    """The answer's headers or body exceeded the client's size limit (``limit`` bytes).
+
+    Deterministic: never retried. ``status_code`` is the status when headers arrived."""
+
+    def __init__(self, message: str, *, limit: int, status_code: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.limit = limit
+        self.status_code = status_code
+
+
 class ResponseDecodeError(APIError):
     """The server answered with a body the SDK cannot read (malformed JSON, wrong shape)."""
 
@@ -186,6 +214,15 @@ class APIStatusError(APIError):
         self.server_message = server_message
         self.details = dict(details) if details else {}
         self.response = response
+
+
+class RedirectError(APIStatusError):
+    """3xx: the SDK never follows a redirect (credentials must not reach another URL), and a
+    redirect is not a success. ``location`` is the redacted ``Location`` header."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.location = location
 
 
 class BadRequestError(APIStatusError):
@@ -294,9 +331,12 @@ STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 
 
 def status_error_class(status_code: int) -> type[APIStatusError]:
-    """The error class for ``status_code`` (5xx → ServerError, other → APIStatusError)."""
+    """The error class for ``status_code`` (5xx → ServerError, 3xx → RedirectError, other →
+    APIStatusError)."""
     if status_code >= 500:
         return ServerError
+    if 300 <= status_code < 400:
+        return RedirectError
     return STATUS_ERRORS.get(status_code, APIStatusError)
 
 

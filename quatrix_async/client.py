@@ -10,7 +10,6 @@ import anyio
 
 from mfa_common._httpx import URL, AsyncBaseTransport, Auth, Limits, Timeout
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
-from mfa_common.auth.deadline import login_within_deadline
 from mfa_common.client import BaseClient
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider
@@ -151,8 +150,7 @@ class QuatrixClient(BaseClient):
         auth = self.session_auth
         if auth is None:
             raise TypeError("login() needs a client with email/password (a QuatrixSessionAuth)")
-        self._ensure_open()
-        await login_within_deadline(self, auth.get_credential, what="login")
+        await self.within_deadline(auth.get_credential, what="Quatrix login")
 
     async def aclose(self) -> None:
         """Log the session out (best effort), then close the connections."""

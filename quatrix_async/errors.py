@@ -14,7 +14,6 @@ from enum import IntEnum
 from typing import Any
 
 from mfa_common._httpx import Response
-from mfa_common.client import build_status_error, json_or_none
 from mfa_common.errors import (
     APIStatusError,
     AuthenticationError,
@@ -22,6 +21,7 @@ from mfa_common.errors import (
     MfaRequiredError,
     PermissionDeniedError,
 )
+from mfa_common.wire import build_status_error, json_or_none
 
 __all__ = [
     "MFA_CODE_ERRORS",

@@ -180,7 +180,7 @@ class ProfileResp:
     unique_login: str | None = None
     sftp_login: str | None = None
     auth_methods: list[str] = attrs.field(factory=list)
-    account_status: AccountStatus | None = None
+    account_status: AccountStatus | str | None = None
     sftp_url: str | None = None
     forced_auth: list[str] = attrs.field(factory=list)
 
@@ -262,7 +262,7 @@ class ProfileRemoveMfaReq:
 class ProfileRemoveMfaResp:
     """``{"status": "success"}``: the answer of every MFA set/reset/remove call."""
 
-    status: ActionStatus | None = None
+    status: ActionStatus | str | None = None
 
 
 @attrs.frozen
@@ -394,7 +394,7 @@ class UserResp:
     parent_id: str | None = None
     home_id: str | None = None
     home_name: str | None = None
-    super_admin: SuperAdmin | None = None
+    super_admin: SuperAdmin | str | None = None
     name: str | None = None
     email: str | None = None
     status: str | None = None

@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import attrs
 
-from mfa_common.client import json_or_none
 from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import InvalidCodeError, InvalidInputError
 from mfa_common.secret import Secret, reveal
 from mfa_common.totp import validate_code_format
+from mfa_common.wire import json_or_none
 
 from . import _constants as C
 from .models import AuthType, SessionLoginPostResp, converter

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sniffio
 
+from .. import _constants as C
 from .._httpx import AsyncBaseTransport, Limits
 
 __all__ = ["TransportFactory", "default_transport", "transport_kind"]
@@ -29,23 +30,35 @@ def transport_kind() -> str:
     return "aiohttp" if library == "asyncio" else "httpcore2"
 
 
-def default_transport(*, limits: Limits, verify: bool | str = True) -> AsyncBaseTransport:
-    """The fastest well-behaved transport for the running event loop."""
+def default_transport(
+    *, limits: Limits, verify: bool | str = True, max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES
+) -> AsyncBaseTransport:
+    """The fastest well-behaved transport for the running event loop (its library imported
+    here, on first use, so importing the SDK stays cheap)."""
     if transport_kind() == "aiohttp":
         from .aiohttp import AiohttpTransport
 
-        return AiohttpTransport(limits=limits, verify=verify)
+        return AiohttpTransport(limits=limits, verify=verify, max_header_bytes=max_header_bytes)
     from .httpcore2 import Httpcore2Transport
 
-    return Httpcore2Transport(limits=limits, verify=verify)
+    return Httpcore2Transport(limits=limits, verify=verify, max_header_bytes=max_header_bytes)
 
 
 class TransportFactory:
     """Builds the default transport lazily, once an event loop is running."""
 
-    def __init__(self, *, limits: Limits, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        verify: bool | str = True,
+        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
+    ) -> None:
         self.limits = limits
         self.verify = verify
+        self.max_header_bytes = max_header_bytes
 
     def __call__(self) -> AsyncBaseTransport:
-        return default_transport(limits=self.limits, verify=self.verify)
+        return default_transport(
+            limits=self.limits, verify=self.verify, max_header_bytes=self.max_header_bytes
+        )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import yarl
 
+from .. import _constants as C
 from .._httpx import (
     AsyncBaseTransport,
     AsyncByteStream,
@@ -33,32 +34,49 @@ from .._httpx import (
     WriteError,
     httpx,
 )
+from ..errors import ClientClosedError, ResponseTooLargeError
 
 _CHUNK = 64 * 1024
+# Entries of the per-transport URL and timeout caches.
+_CACHE_SIZE = 512
 
 
-@contextmanager
-def _map_errors(stage: str) -> Iterator[None]:
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise (PoolTimeout if stage == "pool" else ConnectTimeout)(str(exc)) from exc
-    except aiohttp.SocketTimeoutError as exc:
-        raise ReadTimeout(str(exc)) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(str(exc)) from exc
-    except aiohttp.ServerDisconnectedError as exc:
-        raise RemoteProtocolError(str(exc) or "server disconnected") from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise ReadError(str(exc)) from exc
-    except (aiohttp.InvalidUrlClientError, aiohttp.NonHttpUrlClientError) as exc:
-        raise UnsupportedProtocol(str(exc)) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise RemoteProtocolError(str(exc)) from exc
-    except (aiohttp.ClientOSError, aiohttp.ClientConnectionError) as exc:
-        raise (WriteError if stage == "send" else ReadError)(str(exc)) from exc
-    except asyncio.TimeoutError as exc:
-        raise ReadTimeout("timed out") from exc
+def _header_too_large(exc: BaseException) -> bool:
+    """Whether aiohttp refused the response head for its size (a line or field too long)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if "too long" in text.lower() or "Got more than" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _mapped(exc: Exception, stage: str, header_limit: int) -> Exception:
+    """The httpx (or SDK) error for an aiohttp failure at ``stage`` ("send" or "read")."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return (PoolTimeout if stage == "pool" else ConnectTimeout)(str(exc))
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return ReadTimeout(str(exc))
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(str(exc))
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return RemoteProtocolError(str(exc) or "server disconnected")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ReadError(str(exc))
+    if isinstance(exc, (aiohttp.InvalidUrlClientError, aiohttp.NonHttpUrlClientError)):
+        return UnsupportedProtocol(str(exc))
+    if isinstance(exc, aiohttp.ClientResponseError):
+        if _header_too_large(exc):
+            return ResponseTooLargeError(
+                f"a response header line exceeds the {header_limit}-byte limit", limit=header_limit
+            )
+        return RemoteProtocolError(str(exc))
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
+        return (WriteError if stage == "send" else ReadError)(str(exc))
+    if isinstance(exc, asyncio.TimeoutError):
+        return ReadTimeout("timed out")
+    return exc
 
 
 class _AiohttpStream(AsyncByteStream):
@@ -66,9 +84,18 @@ class _AiohttpStream(AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _map_errors("read"):
-            async for chunk in self._response.content.iter_chunked(_CHUNK):
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.read(_CHUNK)
+                if not chunk:
+                    return
                 yield chunk
+        except Exception as exc:
+            mapped = _mapped(exc, "read", C.MAX_RESPONSE_HEADER_BYTES)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def aclose(self) -> None:
         self._response.release()
@@ -77,21 +104,35 @@ class _AiohttpStream(AsyncByteStream):
 class AiohttpTransport(AsyncBaseTransport):
     """``httpx.AsyncBaseTransport`` backed by one ``aiohttp.ClientSession``."""
 
-    def __init__(self, *, limits: Limits | None = None, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        verify: bool | str = True,
+        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
+    ) -> None:
         self._limits = limits or Limits()
+        self._max_header_bytes = max_header_bytes
+        self._closed = False
         self._ssl: ssl.SSLContext | bool
         if verify is False:
             self._ssl = False
         else:
             self._ssl = httpx.create_ssl_context(verify=verify)
         self._session: aiohttp.ClientSession | None = None
+        # Parsed request URLs and timeout objects, reused across requests (bounded).
+        self._urls: dict[str, yarl.URL] = {}
+        self._timeouts: dict[tuple[Any, Any, Any], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        if self._closed:
+            # Never a new session after close: nothing would ever close it.
+            raise ClientClosedError("the transport is closed")
+        if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections or 0,
                 limit_per_host=0,
-                keepalive_timeout=self._limits.keepalive_expiry or 15.0,
+                keepalive_timeout=self._limits.keepalive_expiry or C.KEEPALIVE_EXPIRY,
                 ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
@@ -99,6 +140,10 @@ class AiohttpTransport(AsyncBaseTransport):
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # One header line may use the whole header budget; the total is checked by
+                # the client, the same way for every transport.
+                max_line_size=self._max_header_bytes,
+                max_field_size=self._max_header_bytes,
             )
         return self._session
 
@@ -111,16 +156,25 @@ class AiohttpTransport(AsyncBaseTransport):
         except httpx.RequestNotRead:  # pragma: no cover - the SDK always sends bytes
             body = request.stream
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.get("pool"),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
-        with _map_errors("send"):
+        key = (timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, connect=key[0], sock_connect=key[1], sock_read=key[2])
+            if len(self._timeouts) >= _CACHE_SIZE:
+                self._timeouts.clear()
+            self._timeouts[key] = timeout
+        text = str(request.url)
+        url = self._urls.get(text)
+        if url is None:
+            url = yarl.URL(text, encoded=True)  # httpx already percent-encoded it
+            if not request.url.query:  # a query may hold a one-time token: never kept
+                if len(self._urls) >= _CACHE_SIZE:
+                    self._urls.clear()
+                self._urls[text] = url
+        try:
             response = await session.request(
                 request.method,
-                str(request.url),
+                url,
                 headers=headers,
                 data=body,
                 allow_redirects=False,
@@ -128,6 +182,11 @@ class AiohttpTransport(AsyncBaseTransport):
                 compress=None,
                 auto_decompress=False,
             )
+        except Exception as exc:
+            mapped = _mapped(exc, "send", self._max_header_bytes)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         return Response(
             status_code=response.status,
             headers=response.raw_headers,
@@ -140,6 +199,7 @@ class AiohttpTransport(AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpcore2
 
+from .. import _constants as C
 from .._httpx import AsyncBaseTransport, AsyncByteStream, Limits, Request, Response, httpx
+from ..errors import ResponseTooLargeError
 
 _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
     (httpcore2.PoolTimeout, httpx.PoolTimeout),
@@ -35,10 +37,15 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 
 
 @contextmanager
-def _map_errors() -> Iterator[None]:
+def _map_errors(header_limit: int = C.MAX_RESPONSE_HEADER_BYTES) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
+        if isinstance(exc, httpcore2.RemoteProtocolError) and "buffer too long" in str(exc).lower():
+            # h11 refuses a response head larger than its buffer: deterministic, not retried.
+            raise ResponseTooLargeError(
+                f"response headers exceed the {header_limit}-byte limit", limit=header_limit
+            ) from exc
         for source, target in _ERRORS:
             if isinstance(exc, source):
                 raise target(str(exc)) from exc
@@ -63,8 +70,15 @@ class _Stream(AsyncByteStream):
 class Httpcore2Transport(AsyncBaseTransport):
     """``httpx.AsyncBaseTransport`` backed by ``httpcore2.AsyncConnectionPool``."""
 
-    def __init__(self, *, limits: Limits | None = None, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        verify: bool | str = True,
+        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
+    ) -> None:
         limits = limits or Limits()
+        self._max_header_bytes = max_header_bytes
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=limits.max_connections,
@@ -87,7 +101,7 @@ class Httpcore2Transport(AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _map_errors():
+        with _map_errors(self._max_header_bytes):
             resp = await self._pool.handle_async_request(req)
         return Response(
             status_code=resp.status,

@@ -1,20 +1,18 @@
-"""Explicit logins and manual login steps under the client's total deadline.
+"""Manual login steps under the client's total deadline.
 
 A login started by a request runs inside that request's deadline; one started by hand
-(``client.login()``, ``client.auth_api.login_mfa(...)``) runs under :func:`login_within_deadline`,
+(``client.login()``, ``client.auth_api.login_mfa(...)``) runs under
+:meth:`mfa_common.client.BaseClient.within_deadline`,
 so a silent server ends in :class:`~mfa_common.errors.APITimeoutError` too, never a hang.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
-
-import anyio
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..code_providers import StaticCodeProvider
-from ..errors import APITimeoutError
 from ..secret import Secret
 from .driver import drive
 from .machine import LoginFlow
@@ -22,31 +20,9 @@ from .machine import LoginFlow
 if TYPE_CHECKING:
     from ..client import BaseClient, RequestOptions
 
-__all__ = ["drive_by_hand", "login_within_deadline"]
+__all__ = ["drive_by_hand"]
 
 T = TypeVar("T")
-
-
-async def login_within_deadline(
-    client: BaseClient,
-    func: Callable[[], Awaitable[T]],
-    *,
-    options: RequestOptions | None = None,
-    what: str,
-) -> T:
-    """``await func()`` within the client's deadline (or ``options.deadline``).
-
-    Only the deadline's own expiry becomes an APITimeoutError: a ``TimeoutError`` raised inside
-    ``func`` (a code provider's own timeout) goes through unchanged."""
-    deadline = client._deadline
-    if options is not None and options.deadline is not None:
-        deadline = options.deadline
-    if deadline is None:
-        return await func()
-    with anyio.move_on_after(deadline) as scope:
-        return await func()
-    assert scope.cancelled_caught
-    raise APITimeoutError(f"{what}: no answer within the {deadline} s deadline", method=None)
 
 
 async def drive_by_hand(
@@ -63,8 +39,7 @@ async def drive_by_hand(
     the server refused unread is not repeated (the caller decides). ``clock`` dates the answers
     (an MFA token's expiry)."""
     provider = StaticCodeProvider(code, kind="other") if code is not None else None
-    return await login_within_deadline(
-        client,
+    return await client.within_deadline(
         lambda: drive(
             start,
             send=client.send_unauthenticated,

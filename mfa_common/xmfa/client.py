@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from .._httpx import URL, AsyncBaseTransport, Auth, Request
+from .._httpx import URL, AsyncBaseTransport, Auth, Request, Response
 from ..auth import CredentialAuth
 from ..auth.deadline import drive_by_hand
 from ..client import BaseClient, RequestOptions, parse_json_body, structure
@@ -34,7 +34,12 @@ from .models import (
     UserAuth,
     converter,
 )
-from .protocol import XMfaErrorMapper, XMfaPaths, parse_user_auth
+from .protocol import (
+    LOCKOUT_HEADER,
+    XMfaErrorMapper,
+    XMfaPaths,
+    parse_user_auth,
+)
 
 __all__ = ["SessionTokenAuth", "XMfaClient", "normalize_email_code"]
 
@@ -50,6 +55,12 @@ def normalize_email_code(code: str | Secret[str]) -> Secret[str]:
     if len(text) != _EMAIL_CODE_LENGTH or not text.isascii() or not text.isalnum():
         raise InvalidCodeError("an e-mail code must be 5 letters or digits")
     return Secret(text)
+
+
+def lockout_is_final(response: Response) -> bool:
+    """The X-MFA retry rule: an answer carrying ``X-Account-Lockout`` is never retried (each
+    retry would feed the lockout counter)."""
+    return response.headers.get(LOCKOUT_HEADER) not in (None, "", "0")
 
 
 class SessionTokenAuth(Auth):
@@ -100,6 +111,7 @@ class XMfaClient(BaseClient):
             self._session = SessionTokenAuth(normalized)
             auth = self._session
         super().__init__(base_url, auth=auth, transport=transport, error_mapper=self.error_mapper, **kwargs)
+        self.retry_policy = self.retry_policy.with_rule(lockout_is_final)
         if isinstance(auth, CredentialAuth):
             auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
 

@@ -65,12 +65,12 @@ class UserAuth:
     token: Secret[str]
     id: str
     user: str
-    origin: Origin | None = None
+    origin: Origin | str | None = None
     name: str = ""
     email: str = ""
     recovery_email: str = ""
     tenant: str = ""
-    role: Role | None = None
+    role: Role | str | None = None
     mfa: bool = False
     admin: bool = False
     max_namespaces: int = -1

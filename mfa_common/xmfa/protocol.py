@@ -31,15 +31,6 @@ from typing import Any
 import attrs
 
 from .._httpx import Headers, Request, Response
-from ..client import (
-    JSON_ERRORS,
-    build_status_error,
-    default_error_mapper,
-    json_or_none,
-    parse_json_body,
-    path_segment,
-    structure,
-)
 from ..code_providers import MfaChallenge
 from ..errors import (
     AccountAwaitingApprovalError,
@@ -52,6 +43,15 @@ from ..errors import (
     unix_to_datetime,
 )
 from ..secret import Secret
+from ..wire import (
+    JSON_ERRORS,
+    build_status_error,
+    default_error_mapper,
+    json_or_none,
+    parse_json_body,
+    path_segment,
+    structure,
+)
 from .errors import EmailCodeRejectedError, RecoveryWindowClosedError
 from .models import ApiError, LoginResult, UserAuth, converter
 
