@@ -41,24 +41,27 @@ def _codes_around(secret: str, clock: FakeClock) -> list[str]:
     return [totp.code_at_step(s) for s in range(step - 2, step + 4)]
 
 
-async def quatrix_run() -> Run:
+async def quatrix_run(*, logins: int = 1) -> Run:
+    """``logins`` clients in turn, each logging the same user in (a second one waits for a
+    fresh code window)."""
     clock = FakeClock(1_700_000_000.0)
     fake = QuatrixFake(clock=clock, seed=None)
     user = fake.add_account(EMAIL, PASSWORD, totp_secret=generate_base32_secret(20))
     assert user.secret is not None
     secrets = [PASSWORD, user.secret, *_codes_around(user.secret, clock)]
-    async with QuatrixClient(
-        BASE,
-        email=EMAIL,
-        password=PASSWORD,
-        totp_secret=user.secret,
-        clock=clock,
-        transport=httpx.ASGITransport(fake),
-    ) as client:
-        await client.profile.get()
-        await client.profile.info()
-        secrets += [s.id for s in fake.sessions_of(EMAIL)]
-    assert fake.logins_of(EMAIL) == 1
+    for _ in range(logins):
+        async with QuatrixClient(
+            BASE,
+            email=EMAIL,
+            password=PASSWORD,
+            totp_secret=user.secret,
+            clock=clock,
+            transport=httpx.ASGITransport(fake),
+        ) as client:
+            await client.profile.get()
+            await client.profile.info()
+            secrets += [s.id for s in fake.sessions_of(EMAIL)]
+    assert fake.logins_of(EMAIL) == logins
     return Run(secrets, "GET", "/api/1.0/session/login", "/api/1.0/session/login")
 
 

@@ -17,12 +17,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mfa_common import tracing
-from mfa_common.clock import FakeClock
-from mfa_common.testing import generate_base32_secret
 from quatrix_async import QuatrixClient
-from quatrix_async.testing import QuatrixFake
 from tests import secret_scan
-from tests.core._observed_runs import BASE, EMAIL, PASSWORD, SCENARIOS, Run, quatrix_run
+from tests.core._observed_runs import BASE, SCENARIOS, Run, quatrix_run
 
 pytestmark = pytest.mark.anyio
 
@@ -65,25 +62,12 @@ async def test_login_steps_are_logged_at_debug_without_secrets(
 
 
 async def test_a_wait_for_the_next_code_window_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock(1_700_000_000.0)
-    fake = QuatrixFake(clock=clock, seed=None)
-    user = fake.add_account(EMAIL, PASSWORD, totp_secret=generate_base32_secret(20))
-    assert user.secret is not None
     with caplog.at_level(logging.INFO, logger="mfa_common"):
-        for _ in range(2):  # the second login of the same user must wait for a fresh code step
-            async with QuatrixClient(
-                BASE,
-                email=EMAIL,
-                password=PASSWORD,
-                totp_secret=user.secret,
-                clock=clock,
-                transport=httpx.ASGITransport(fake),
-            ) as client:
-                await client.profile.get()
+        run = await quatrix_run(logins=2)  # the second login must wait for a fresh code step
     waits = [r for r in caplog.records if "for the next code window" in r.getMessage()]
     assert len(waits) == 1 and waits[0].levelno == logging.INFO
     assert waits[0].getMessage().startswith("waiting ")
-    assert fake.logins_of(EMAIL) == 2
+    _assert_no_secret([(r.name, r.getMessage()) for r in caplog.records], run)
 
 
 # -- spans -------------------------------------------------------------------------------------
