@@ -6,7 +6,12 @@ and optionally ``METALCLOUD_TOTP_SECRET``), from an owner-only config file (``--
 ``METALCLOUD_CONFIG`` or ``~/.config/metalcloud-async/config.toml``; TOML or JSON, keys ``url``,
 ``api_key``, ``email``, ``password``, ``totp_secret``, at the top level or under
 ``[metalcloud]``), or from a prompt with hidden input. Never from the command line. An API key
-wins over a password; with a password and no TOTP secret the 2FA code is asked for.
+wins over a password; with a password and no TOTP secret the 2FA code is asked for. ``auth
+login`` saves the JWT (or the API key), and later commands reuse it until it expires.
+
+Unknown outcomes: ``users suspend-without-2fa`` is verified (the user reads as suspended or
+not), and is idempotent, so ``--retry-unknown`` is offered too. Each suspension sends the
+revision it was planned from as ``If-Match``: a user changed since is refused by the server.
 
 Exit codes: 0 everything done (or skipped), 1 some item failed or the API failed, 2 wrong usage
 or credentials (including a refused second factor and a config file others can read),
@@ -14,84 +19,91 @@ or credentials (including a refused second factor and a config file others can r
 
 ::
 
-    metalcloud-async login
+    metalcloud-async auth login
     metalcloud-async whoami --json
     metalcloud-async mfa enrol
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run
+    metalcloud-async users suspend-without-2fa --plan suspend.plan
+    metalcloud-async apply suspend.plan
     metalcloud-async users suspend-without-2fa --concurrency 20 --rate 20 --journal suspend.journal
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import attrs
 import typer
 
-from mfa_common.batch import BatchSummary, Journal, Skip, run_batch
-from mfa_common.cli_support import (
-    EXIT_FAILED,
-    EXIT_OK,
+from mfa_common.auth import BearerTokenAuth, jwt_expiry
+from mfa_common.batch import Skip, run_batch
+from mfa_common.cli import (
+    ApiAdapter,
+    BatchCommands,
     BatchProgressDisplay,
+    Change,
     CliError,
+    Identity,
     InteractiveCodeProvider,
+    Job,
+    JobRun,
+    Login,
+    NoChange,
     Prompter,
+    SavedCredential,
     Setting,
     Settings,
-    SettingsResolver,
-    cli_command,
-    default_config_path,
+    State,
+    ToolSpec,
+    add_auth_commands,
+    add_command,
+    ask_off_loop,
     emit_json,
     exit_code_for,
+    flag,
+    new_group,
+    open_session,
+    prepare,
     print_summary,
     render_qr,
     run_command,
+    state_of,
     stderr_console,
     stdout_console,
     write_private_file,
 )
+from mfa_common.cli import build_app as build_tool_app
 from mfa_common.clock import Clock
 from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
 
+from .auth import MetalCloudLoginAuth
 from .client import MetalCloudClient
 from .errors import TwoFactorCodeRejectedError
 from .models import User, UserInfo
 
-__all__ = ["build_app", "main"]
+__all__ = ["SPEC", "MetalCloudAdapter", "build_app", "main"]
 
-TOOL = "metalcloud-async"
-
-SETTINGS = (
-    Setting("url", "METALCLOUD_URL", prompt="MetalCloud URL (https://metal.example.com)"),
-    Setting("api_key", "METALCLOUD_API_KEY", secret=True),
-    Setting("email", "METALCLOUD_EMAIL", prompt="E-mail"),
-    Setting("password", "METALCLOUD_PASSWORD", secret=True, prompt="Password"),
-    Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
+SPEC = ToolSpec(
+    name="metalcloud-async",
+    section="metalcloud",
+    settings=(
+        Setting("url", "METALCLOUD_URL", prompt="MetalCloud URL (https://metal.example.com)"),
+        Setting("api_key", "METALCLOUD_API_KEY", secret=True),
+        Setting("email", "METALCLOUD_EMAIL", prompt="E-mail"),
+        Setting("password", "METALCLOUD_PASSWORD", secret=True, prompt="Password"),
+        Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
+    ),
+    url_setting="url",
+    url_options=("--url",),
+    url_help="Server URL (else METALCLOUD_URL or the config file).",
+    config_env="METALCLOUD_CONFIG",
+    config_help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
+    help="MetalCloud from the command line: login, current user, 2FA enrolment, users without 2FA.",
 )
 
 _ENROL_ATTEMPTS = 3
 _DEFAULT_COMMENT = "Suspended: two-factor authentication is not enabled on this account."
-
-
-@attrs.define
-class State:
-    """What the global options decided, shared by the commands of one invocation."""
-
-    base_url: str | None = None
-    config: Path | None = None
-    allow_insecure_http: bool = False
-    clock: Clock | None = None
-    prompter: Prompter = attrs.field(factory=Prompter)
-
-
-def _state(ctx: typer.Context) -> State:
-    obj = ctx.find_object(State)
-    if obj is None:  # pragma: no cover - the callback always sets it
-        raise CliError("internal: no state")
-    return obj
 
 
 def _normalize_url(url: str) -> str:
@@ -99,49 +111,6 @@ def _normalize_url(url: str) -> str:
     if "://" not in url:
         url = "https://" + url
     return url
-
-
-def _settings(state: State) -> Settings:
-    resolver = SettingsResolver(
-        SETTINGS,
-        config_path=state.config,
-        default_path=default_config_path(TOOL),
-        section="metalcloud",
-        overrides={"url": state.base_url},
-        prompter=state.prompter,
-    )
-    settings = resolver.resolve()
-    resolver.require(settings, "url")
-    if not settings.has("api_key"):
-        resolver.require(settings, "email")
-        resolver.require(settings, "password")
-    return settings
-
-
-def _client(state: State, settings: Settings) -> tuple[MetalCloudClient, InteractiveCodeProvider | None]:
-    url = _normalize_url(settings.get("url") or "")
-    api_key = settings.secret("api_key")
-    if api_key is not None:
-        client = MetalCloudClient(
-            url, api_key=api_key, clock=state.clock, allow_insecure_http=state.allow_insecure_http
-        )
-        return client, None
-    provider = InteractiveCodeProvider(
-        totp_secret=settings.secret("totp_secret"), prompter=state.prompter, clock=state.clock
-    )
-    client = MetalCloudClient(
-        url,
-        email=settings.get("email"),
-        password=settings.secret("password"),
-        code_provider=provider,
-        clock=state.clock,
-        allow_insecure_http=state.allow_insecure_http,
-    )
-    return client, provider
-
-
-def _enum(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -158,6 +127,82 @@ def _user_dict(user: User) -> dict[str, Any]:
     }
 
 
+class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
+    """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
+
+    def normalize_url(self, raw: str) -> str:
+        return _normalize_url(raw)
+
+    def required(self, settings: Settings) -> tuple[str, ...]:
+        return () if settings.has("api_key") else ("email", "password")
+
+    def logs_in(self, settings: Settings) -> bool:
+        return not settings.has("api_key")
+
+    def new_client(
+        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
+    ) -> MetalCloudClient:
+        api_key = settings.secret("api_key")
+        if api_key is not None:
+            return MetalCloudClient(
+                url, api_key=api_key, clock=state.clock, allow_insecure_http=state.allow_insecure_http
+            )
+        return MetalCloudClient(
+            url,
+            email=settings.get("email"),
+            password=settings.secret("password"),
+            code_provider=provider,
+            clock=state.clock,
+            allow_insecure_http=state.allow_insecure_http,
+        )
+
+    def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+        if saved.kind == "api_key":
+            return MetalCloudClient(
+                url, api_key=saved.secret, clock=state.clock, allow_insecure_http=state.allow_insecure_http
+            )
+        return MetalCloudClient(
+            url,
+            auth=BearerTokenAuth(saved.secret),
+            clock=state.clock,
+            allow_insecure_http=state.allow_insecure_http,
+        )
+
+    async def login(self, client: MetalCloudClient, settings: Settings) -> Login:
+        api_key = settings.secret("api_key")
+        if api_key is not None:
+            await client.user.get()  # the key works
+            return Login(kind="api_key", secret=api_key)
+        backend = client.auth_backend
+        if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
+            raise CliError("internal: no password login")
+        session = await backend.login()
+        return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
+
+    def keep(self, client: MetalCloudClient) -> None:
+        backend = client.auth_backend
+        if isinstance(backend, MetalCloudLoginAuth):
+            backend.invalidate()  # closing then has no session to log out
+
+    async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
+        if saved.kind == "api_key":
+            return "an API key has no session to end"
+        await client.auth.logout(saved.secret)
+        return "JWT session ended on the server"
+
+    async def identity(self, client: MetalCloudClient) -> Identity:
+        me = await client.user.get()
+        return Identity(
+            name=me.display_name or "",
+            email=me.email or "",
+            role=f"id {me.id}, access level {me.access_level or '-'}",
+            data=_user_dict(me),
+        )
+
+
+ADAPTER = MetalCloudAdapter()
+
+
 def _show_user(user: User, title: str) -> None:
     from rich.table import Table
 
@@ -169,121 +214,55 @@ def _show_user(user: User, title: str) -> None:
     stdout_console().print(table)
 
 
-# --------------------------------------------------------------------------- options
-
-_BASE_URL = typer.Option(
-    None, "--base-url", "--url", help="Server URL (else METALCLOUD_URL or the config file)."
-)
-_CONFIG = typer.Option(
-    None,
-    "--config",
-    envvar="METALCLOUD_CONFIG",
-    help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
-)
-_INSECURE = typer.Option(
-    False, "--allow-insecure-http", help="Allow http:// (loopback test servers are allowed anyway)."
-)
-_JSON = typer.Option(False, "--json", help="Print JSON on stdout (no progress bar).")
-_SAVE_QR = typer.Option(None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only).")
-_SHOW_SECRET = typer.Option(
-    False, "--show-secret", help="Also print the secret as text, for typing into an app by hand."
-)
-_ARCHIVED = typer.Option(False, "--include-archived", help="Also look at archived users.")
-_DRY = typer.Option(False, "--dry-run", help="List who would be suspended; send no write.")
-_CONC = typer.Option(10, "--concurrency", min=1, max=500, help="Users processed at once.")
-_RATE = typer.Option(None, "--rate", min=0.1, help="At most this many users per second.")
-_JOURNAL = typer.Option(None, "--journal", help="Journal file: re-run with it to resume.", dir_okay=False)
-_COMMENT = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension.")
-
-
-def _main_options(
-    ctx: typer.Context,
-    base_url: str | None = _BASE_URL,
-    config: Path | None = _CONFIG,
-    allow_insecure_http: bool = _INSECURE,
-) -> None:
-    """MetalCloud from the command line: credentials from the environment, a config file or a prompt."""
-    parent = ctx.obj if isinstance(ctx.obj, State) else State()
-    ctx.obj = State(
-        base_url=base_url,
-        config=config,
-        allow_insecure_http=allow_insecure_http,
-        clock=parent.clock,
-        prompter=parent.prompter,
-    )
-
-
 # --------------------------------------------------------------------------- commands
 
-
-def login(ctx: typer.Context, json_out: bool = _JSON) -> None:
-    """Log in (API key, or password then the 2FA code), show who you are and how."""
-    state = _state(ctx)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, provider = _client(state, settings)
-        async with client:
-            if provider is not None:
-                await client.auth.login()
-            me = await client.user.get()
-        method = "api key" if provider is None else "password"
-        second = "n/a (API key)" if provider is None else provider.describe()
-        if json_out:
-            emit_json(
-                {
-                    "url": str(client.base_url),
-                    "user": _user_dict(me),
-                    "method": method,
-                    "second_factor": second,
-                }
-            )
-        else:
-            out = stdout_console()
-            out.print(f"Logged in to {client.base_url} as {me.display_name or '-'} <{me.email}> (id {me.id})")
-            out.print(f"Method: {method}; second factor: {second}; access level: {me.access_level or '-'}")
-            if provider is not None:
-                out.print("Session closed (logged out).")
-        return EXIT_OK
-
-    run_command(run)
+_JSON = flag("Print JSON on stdout (no progress bar).", "--json")
+_ARCHIVED = flag("Also look at archived users.", "--include-archived")
+_CONC = typer.Option(10, "--concurrency", min=1, max=500, help="Users processed at once.")
 
 
 def whoami(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """Show the current user."""
-    state = _state(ctx)
+    state = state_of(ctx)
+    prepared = prepare(state, ADAPTER)
 
     async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        async with client:
-            me = await client.user.get()
+        async with open_session(state, ADAPTER, prepared) as session:
+            me = await session.client.user.get()
         if json_out:
             emit_json(_user_dict(me))
         else:
             _show_user(me, "Current user")
-        return EXIT_OK
+        return 0
 
-    run_command(run)
+    run_command(run, state)
 
 
-def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool = _SHOW_SECRET) -> None:
+def enrol(
+    ctx: typer.Context,
+    save_qr: Path | None = typer.Option(
+        None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only)."
+    ),
+    show_secret: bool = flag(
+        "Also print the secret as text, for typing into an app by hand.", "--show-secret"
+    ),
+) -> None:
     """Enrol two-factor authentication: draw the QR code, then enable it with a code from the app.
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
     (or use ``--save-qr``/``--show-secret`` and store it somewhere safe)."""
-    state = _state(ctx)
+    state = state_of(ctx)
+    prepared = prepare(state, ADAPTER)
 
     async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
         out, err = stdout_console(), stderr_console()
-        async with client:
+        async with open_session(state, ADAPTER, prepared) as session:
+            client = session.client
             me = await client.user.get()
             if me.authenticator_enabled:
-                raise CliError(f"two-factor authentication is already on for {me.email}", EXIT_FAILED)
+                raise CliError(f"two-factor authentication is already on for {me.email}", 1)
             generated = await client.user.generate_2fa()
-            uri = generated.totp(account=me.email or settings.get("email") or str(me.id)).to_uri()
+            uri = generated.totp(account=me.email or str(me.id)).to_uri()
             if save_qr is not None:
                 write_private_file(save_qr, generated.qr_png.reveal())
                 err.print(f"QR code saved to {save_qr} (owner-only).")
@@ -292,7 +271,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool
             if show_secret:
                 out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
             for attempt in range(1, _ENROL_ATTEMPTS + 1):
-                code = state.prompter.ask("Code from your authenticator app", hide=True)
+                code = await ask_off_loop(state.prompter, "Code from your authenticator app", hide=True)
                 try:
                     await client.user.enable_2fa(code)
                 except TwoFactorCodeRejectedError:
@@ -305,9 +284,9 @@ def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool
         out.print(
             "MetalCloud issues no recovery codes: keep a backup of the secret in your authenticator app."
         )
-        return EXIT_OK
+        return 0
 
-    run_command(run)
+    run_command(run, state)
 
 
 def _source(client: MetalCloudClient, include_archived: bool) -> Any:
@@ -322,13 +301,13 @@ def without_2fa(
     json_out: bool = _JSON,
 ) -> None:
     """Report the users that have no two-factor authentication (a table, or --json)."""
-    state = _state(ctx)
+    state = state_of(ctx)
+    prepared = prepare(state, ADAPTER)
 
     async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
         found: list[User] = []
-        async with client:
+        async with open_session(state, ADAPTER, prepared) as session:
+            client = session.client
 
             async def check(info: UserInfo) -> Skip | None:
                 user = await client.users.get(info.id)
@@ -381,133 +360,90 @@ def without_2fa(
                 print_summary(stderr_console(), summary, title="Some users could not be checked")
         return exit_code_for(summary)
 
-    run_command(run)
+    run_command(run, state)
 
 
-def suspend_without_2fa(
-    ctx: typer.Context,
-    dry_run: bool = _DRY,
-    include_archived: bool = _ARCHIVED,
-    comment: str = _COMMENT,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
-    """Suspend every user without two-factor authentication (never yourself)."""
-    state = _state(ctx)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        would: list[User] = []
-        async with client:
-            me = await client.user.get()
-
-            async def suspend(info: UserInfo) -> Skip | None:
-                if info.id == me.id:
-                    return Skip("own account")
-                user = await client.users.get(info.id)
-                if user.authenticator_enabled:
-                    return Skip("2FA enabled")
-                if user.is_suspended:
-                    return Skip("already suspended")
-                if dry_run:
-                    would.append(user)
-                    return None
-                try:
-                    # If-Match with the revision just read: nothing changed since the check.
-                    await client.users.suspend(user.id, public_comment=comment, revision=user.revision)
-                except ConflictError:
-                    return Skip("already suspended")
-                return None
-
-            async def verify(info: UserInfo) -> bool | None:
-                """Whether an interrupted suspension took effect."""
-                return (await client.users.get(info.id)).is_suspended
-
-            label = "checking users (dry run)" if dry_run else "suspending users without 2FA"
-            with BatchProgressDisplay(label, enabled=not json_out, console=stderr_console()) as bar:
-                summary = await run_batch(
-                    _source(client, include_archived),
-                    suspend,
-                    key=lambda info: str(info.id),
-                    concurrency=concurrency,
-                    rate=rate,
-                    journal=Journal(journal) if journal is not None and not dry_run else None,
-                    on_progress=bar,
-                    verify_unknown=verify,
-                    stop_on=(AuthenticationError, PermissionDeniedError),
-                )
-        if dry_run:
-            return _dry_run_report(would, summary, json_out)
-        return _report(summary, json_out, journal)
-
-    run_command(run)
+def _suspension_state(user: User) -> dict[str, Any]:
+    return {
+        "revision": user.revision,
+        "two_factor_enabled": user.authenticator_enabled,
+        "suspended": user.is_suspended,
+    }
 
 
-def _dry_run_report(would: list[User], summary: BatchSummary, json_out: bool) -> int:
-    would.sort(key=lambda u: u.id)
-    rows = [{"id": u.id, "email": u.email, "display_name": u.display_name} for u in would]
-    if json_out:
-        emit_json(
-            {
-                "dry_run": True,
-                "would_suspend": rows,
-                "count": len(rows),
-                "checked": summary.total,
-                "skipped_by_reason": dict(summary.skipped_by_reason),
-                "errors": summary.failed + summary.unknown,
-            }
-        )
-    else:
-        from rich.table import Table
+class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
+    """Suspend every user without 2FA (never the caller)."""
 
-        table = Table(title="Dry run: would suspend (nothing is sent)", title_justify="left")
-        for column in ("id", "email", "name"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(str(row["id"]), str(row["email"]), str(row["display_name"]))
-        out = stdout_console()
-        out.print(table)
-        out.print(f"{len(rows)} would be suspended, {summary.skipped} skipped, of {summary.total} checked.")
-    return exit_code_for(summary)
+    action = "suspend users without 2FA"
+
+    def __init__(self, include_archived: bool, comment: str) -> None:
+        self.include_archived = include_archived
+        self.comment = comment
+
+    async def start(self, run: JobRun[MetalCloudClient]) -> None:
+        run.context["me"] = await run.client.user.get()
+
+    def candidates(self, run: JobRun[MetalCloudClient]) -> Any:
+        return _source(run.client, self.include_archived)
+
+    def candidate_key(self, item: UserInfo) -> str:
+        return str(item.id)
+
+    async def plan(self, run: JobRun[MetalCloudClient], item: UserInfo) -> Change | NoChange:
+        if item.id == run.context["me"].id:
+            return NoChange(str(item.id), item.email or "", "own account")
+        user = await run.client.users.get(item.id)
+        if user.authenticator_enabled:
+            return NoChange(str(user.id), user.email or "", "2FA enabled")
+        if user.is_suspended:
+            return NoChange(str(user.id), user.email or "", "already suspended")
+        return Change(str(user.id), user.email or "", "suspend", _suspension_state(user))
+
+    async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
+        return _suspension_state(await run.client.users.get(int(change.key)))
+
+    async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        try:
+            # If-Match with the revision planned from: a user changed since is refused (412).
+            await run.client.users.suspend(
+                int(change.key), public_comment=self.comment, revision=int(change.before["revision"])
+            )
+        except ConflictError:
+            return Skip("already suspended")
+        return None
+
+    async def verify(self, run: JobRun[MetalCloudClient], change: Change) -> bool | None:
+        return (await run.client.users.get(int(change.key))).is_suspended
 
 
-def _report(summary: BatchSummary, json_out: bool, journal: Path | None) -> int:
-    if json_out:
-        emit_json({"action": "suspend users without 2FA", "ok": summary.ok, **summary.as_dict()})
-    else:
-        print_summary(stdout_console(), summary, title="Suspend users without 2FA")
-        if not summary.ok and journal is not None:
-            stderr_console().print(f"Re-run with --journal {journal} to retry what failed.")
-    return exit_code_for(summary)
+def _register(app: typer.Typer) -> None:
+    add_auth_commands(app, ADAPTER)
+    add_command(app, "whoami", whoami)
+    mfa = new_group("Your own two-factor authentication.")
+    add_command(mfa, "enrol", enrol)
+    app.add_typer(mfa, name="mfa")
+    users = new_group("User administration (needs an administrator).")
+    add_command(users, "without-2fa", without_2fa)
+    batch = BatchCommands(ADAPTER)
+
+    @batch.command(users, "suspend-without-2fa", path="users suspend-without-2fa", idempotent=True)
+    def suspend_without_2fa(
+        include_archived: bool = _ARCHIVED,
+        comment: str = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension."),
+    ) -> Job[MetalCloudClient, Any]:
+        """Suspend every user without two-factor authentication (never yourself)."""
+        return SuspendWithout2fa(include_archived, comment)
+
+    app.add_typer(users, name="users")
+    batch.add_apply(app)
 
 
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
     """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
     with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    app = typer.Typer(
-        name=TOOL,
-        help="MetalCloud from the command line: login, current user, 2FA enrolment, users without 2FA.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        context_settings={"obj": State(clock=clock, prompter=prompter or Prompter())},
-    )
-    app.callback()(_main_options)
-    app.command("login")(cli_command(login))
-    app.command("whoami")(cli_command(whoami))
-    mfa = typer.Typer(help="Your own two-factor authentication.", no_args_is_help=True)
-    mfa.command("enrol")(cli_command(enrol))
-    app.add_typer(mfa, name="mfa")
-    users = typer.Typer(help="User administration (needs an administrator).", no_args_is_help=True)
-    users.command("without-2fa")(cli_command(without_2fa))
-    users.command("suspend-without-2fa")(cli_command(suspend_without_2fa))
-    app.add_typer(users, name="users")
-    return app
+    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
 
 
 def main() -> None:
     """Entry point of the ``metalcloud-async`` console script and ``python -m metalcloud_async``."""
-    build_app()(prog_name=TOOL)
+    build_app()(prog_name=SPEC.name)

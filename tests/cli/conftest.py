@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mfa_common.cli_support import Prompter
+from mfa_common.cli import Prompter
 from mfa_common.clock import FakeClock
 from mfa_common.testing import SwappableApp, serve
 
@@ -35,7 +35,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str | None]:
     """No stray configuration from the machine running the tests (None: unset in CliRunner)."""
-    env: dict[str, str | None] = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env: dict[str, str | None] = {
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "MFA_SDKS_KEYRING": "0",
+        "MFA_SDKS_DEBUG": None,
+    }
     for name in os.environ:
         if name.startswith(("QUATRIX_", "METALCLOUD_")):
             env[name] = None
