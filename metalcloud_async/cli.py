@@ -58,7 +58,6 @@ from mfa_common.cli import (
     ToolSpec,
     add_auth_commands,
     add_command,
-    ask_off_loop,
     emit_json,
     exit_code_for,
     flag,
@@ -66,14 +65,13 @@ from mfa_common.cli import (
     open_session,
     prepare,
     print_summary,
-    render_qr,
     run_command,
     state_of,
     stderr_console,
     stdout_console,
-    write_private_file,
 )
 from mfa_common.cli import build_app as build_tool_app
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
 from mfa_common.clock import Clock
 from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
 
@@ -102,15 +100,7 @@ SPEC = ToolSpec(
     help="MetalCloud from the command line: login, current user, 2FA enrolment, users without 2FA.",
 )
 
-_ENROL_ATTEMPTS = 3
 _DEFAULT_COMMENT = "Suspended: two-factor authentication is not enabled on this account."
-
-
-def _normalize_url(url: str) -> str:
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "https://" + url
-    return url
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -130,49 +120,26 @@ def _user_dict(user: User) -> dict[str, Any]:
 class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
     """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
 
-    def normalize_url(self, raw: str) -> str:
-        return _normalize_url(raw)
-
-    def required(self, settings: Settings) -> tuple[str, ...]:
-        return () if settings.has("api_key") else ("email", "password")
-
-    def logs_in(self, settings: Settings) -> bool:
-        return not settings.has("api_key")
-
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
     ) -> MetalCloudClient:
         api_key = settings.secret("api_key")
         if api_key is not None:
-            return MetalCloudClient(
-                url, api_key=api_key, clock=state.clock, allow_insecure_http=state.allow_insecure_http
-            )
+            return MetalCloudClient(url, api_key=api_key, **self.client_options(state))
         return MetalCloudClient(
             url,
             email=settings.get("email"),
             password=settings.secret("password"),
             code_provider=provider,
-            clock=state.clock,
-            allow_insecure_http=state.allow_insecure_http,
+            **self.client_options(state),
         )
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
         if saved.kind == "api_key":
-            return MetalCloudClient(
-                url, api_key=saved.secret, clock=state.clock, allow_insecure_http=state.allow_insecure_http
-            )
-        return MetalCloudClient(
-            url,
-            auth=BearerTokenAuth(saved.secret),
-            clock=state.clock,
-            allow_insecure_http=state.allow_insecure_http,
-        )
+            return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
+        return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
 
-    async def login(self, client: MetalCloudClient, settings: Settings) -> Login:
-        api_key = settings.secret("api_key")
-        if api_key is not None:
-            await client.user.get()  # the key works
-            return Login(kind="api_key", secret=api_key)
+    async def password_login(self, client: MetalCloudClient) -> Login:
         backend = client.auth_backend
         if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
             raise CliError("internal: no password login")
@@ -238,15 +205,7 @@ def whoami(ctx: typer.Context, json_out: bool = _JSON) -> None:
     run_command(run, state)
 
 
-def enrol(
-    ctx: typer.Context,
-    save_qr: Path | None = typer.Option(
-        None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only)."
-    ),
-    show_secret: bool = flag(
-        "Also print the secret as text, for typing into an app by hand.", "--show-secret"
-    ),
-) -> None:
+def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
     """Enrol two-factor authentication: draw the QR code, then enable it with a code from the app.
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
@@ -255,7 +214,6 @@ def enrol(
     prepared = prepare(state, ADAPTER)
 
     async def run() -> int:
-        out, err = stdout_console(), stderr_console()
         async with open_session(state, ADAPTER, prepared) as session:
             client = session.client
             me = await client.user.get()
@@ -263,23 +221,11 @@ def enrol(
                 raise CliError(f"two-factor authentication is already on for {me.email}", 1)
             generated = await client.user.generate_2fa()
             uri = generated.totp(account=me.email or str(me.id)).to_uri()
-            if save_qr is not None:
-                write_private_file(save_qr, generated.qr_png.reveal())
-                err.print(f"QR code saved to {save_qr} (owner-only).")
-            out.print("Scan this QR code with your authenticator app:")
-            out.print(render_qr(uri), markup=False, highlight=False)
-            if show_secret:
-                out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
-            for attempt in range(1, _ENROL_ATTEMPTS + 1):
-                code = await ask_off_loop(state.prompter, "Code from your authenticator app", hide=True)
-                try:
-                    await client.user.enable_2fa(code)
-                except TwoFactorCodeRejectedError:
-                    if attempt == _ENROL_ATTEMPTS:
-                        raise
-                    err.print("That code was not accepted; wait for the next one and try again.")
-                    continue
-                break
+            show_new_secret(
+                uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret
+            )
+            await confirm_with_code(state, client.user.enable_2fa, TwoFactorCodeRejectedError)
+        out = stdout_console()
         out.print(f"Two-factor authentication is on for {me.email}.")
         out.print(
             "MetalCloud issues no recovery codes: keep a backup of the secret in your authenticator app."

@@ -62,21 +62,18 @@ from mfa_common.cli import (
     ToolSpec,
     add_auth_commands,
     add_command,
-    ask_off_loop,
     flag,
     new_group,
     open_session,
     prepare,
-    render_qr,
     run_command,
     state_of,
-    stderr_console,
     stdout_console,
-    write_private_file,
 )
 from mfa_common.cli import (
     build_app as build_tool_app,
 )
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
 from mfa_common.clock import Clock
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
 from mfa_common.otpauth import build_otpauth_uri
@@ -116,8 +113,6 @@ SPEC = ToolSpec(
 # POST /user/set-mfa requires a ``code`` even for 2FA; what the server does with it there is
 # UNCONFIRMED (the fake ignores it), so a fixed, well-formed placeholder is sent.
 _SET_2FA_PLACEHOLDER_CODE = "000000"
-# Attempts at typing the code that confirms a new 2FA secret.
-_ENROL_ATTEMPTS = 3
 
 
 class UnknownUserError(InvalidInputError):
@@ -129,13 +124,6 @@ class AuthTypeOption(str, Enum):
 
     TWO_FA = "2FA"
     PIN = "PIN"
-
-
-def _normalize_host(host: str) -> str:
-    host = host.strip().rstrip("/")
-    if "://" not in host:
-        host = "https://" + host
-    return host
 
 
 def _is_admin(profile: ProfileResp | UserResp) -> bool:
@@ -164,28 +152,18 @@ def _profile_dict(profile: ProfileResp) -> dict[str, Any]:
 class QuatrixAdapter(ApiAdapter[QuatrixClient]):
     """How the frame builds, logs in and identifies a :class:`QuatrixClient`."""
 
-    def normalize_url(self, raw: str) -> str:
-        return _normalize_host(raw)
-
-    def required(self, settings: Settings) -> tuple[str, ...]:
-        return () if settings.has("api_key") else ("email", "password")
-
-    def logs_in(self, settings: Settings) -> bool:
-        return not settings.has("api_key")
-
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
     ) -> QuatrixClient:
         if settings.has("api_key"):
             key: dict[str, Any] = {"api_key": settings.secret("api_key")}
-            return QuatrixClient(url, **key, clock=state.clock, allow_insecure_http=state.allow_insecure_http)
+            return QuatrixClient(url, **key, **self.client_options(state))
         return QuatrixClient(
             url,
             email=settings.get("email"),
             password=settings.secret("password"),
             code_provider=provider,
-            clock=state.clock,
-            allow_insecure_http=state.allow_insecure_http,
+            **self.client_options(state),
         )
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
@@ -194,13 +172,9 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
             auth = ApiKeyAuth(saved.secret)
         else:
             auth = ApiKeyAuth(saved.secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
-        return QuatrixClient(url, auth=auth, clock=state.clock, allow_insecure_http=state.allow_insecure_http)
+        return QuatrixClient(url, auth=auth, **self.client_options(state))
 
-    async def login(self, client: QuatrixClient, settings: Settings) -> Login:
-        api_key = settings.secret("api_key")
-        if api_key is not None:
-            await client.profile.get()  # the key works
-            return Login(kind="api_key", secret=api_key)
+    async def password_login(self, client: QuatrixClient) -> Login:
         auth = client.session_auth
         if auth is None:  # pragma: no cover - new_client always makes a session client
             raise CliError("internal: no session login")
@@ -265,21 +239,12 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
     run_command(run, state)
 
 
-def enrol(
-    ctx: typer.Context,
-    save_qr: Path | None = typer.Option(
-        None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only)."
-    ),
-    show_secret: bool = flag(
-        "Also print the secret as text, for typing into an app by hand.", "--show-secret"
-    ),
-) -> None:
+def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
     """Enrol two-factor authentication: draw the QR code, then confirm with a code from the app."""
     state = state_of(ctx)
     prepared = prepare(state, ADAPTER)
 
     async def run() -> int:
-        out, err = stdout_console(), stderr_console()
         async with open_session(state, ADAPTER, prepared) as session:
             client = session.client
             me = await client.profile.get()
@@ -288,26 +253,11 @@ def enrol(
             if uri is None and generated.secret is not None:
                 account = me.email or (prepared.settings.get("email") if prepared.settings else None) or ""
                 uri = build_otpauth_uri(secret=generated.secret, account=account, issuer="Quatrix")
-            if save_qr is not None:
-                write_private_file(save_qr, generated.qr_png.reveal())
-                err.print(f"QR code saved to {save_qr} (owner-only).")
-            if uri is not None:
-                out.print("Scan this QR code with your authenticator app:")
-                out.print(render_qr(uri), markup=False, highlight=False)
-            elif save_qr is None:
-                raise CliError("the server sent the QR code only as an image: pass --save-qr PATH to get it")
-            if show_secret and generated.secret is not None:
-                out.print(f"Secret (keep it private): {generated.secret.reveal()}", markup=False)
-            for attempt in range(1, _ENROL_ATTEMPTS + 1):
-                code = await ask_off_loop(state.prompter, "Code from your authenticator app", hide=True)
-                try:
-                    result = await client.profile.set_mfa("2FA", code)
-                except MfaCodeRejectedError:
-                    if attempt == _ENROL_ATTEMPTS:
-                        raise
-                    err.print("That code was not accepted; wait for the next one and try again.")
-                    continue
-                break
+            show_new_secret(uri, generated.qr_png, generated.secret, save_qr=save_qr, show_secret=show_secret)
+            result = await confirm_with_code(
+                state, lambda code: client.profile.set_mfa("2FA", code), MfaCodeRejectedError
+            )
+        out = stdout_console()
         closed = len(result.session_ids)
         out.print(f"Two-factor authentication is on for {me.email}.")
         if closed:

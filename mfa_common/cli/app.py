@@ -191,30 +191,25 @@ def _quiet(params: list[Any]) -> list[Any]:
     return params
 
 
-class QuietCommand(TyperCommand):
+class _QuietFlags:
+    """Help that shows no type after flags (mixed into typer's command and group classes)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quiet(super().get_params(ctx))  # type: ignore[misc]
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _quiet([option])
+        return option
+
+
+class QuietCommand(_QuietFlags, TyperCommand):
     """A command whose help shows no type after its flags."""
 
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _quiet(super().get_params(ctx))
 
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        if option is not None:
-            _quiet([option])
-        return option
-
-
-class QuietGroup(TyperGroup):
+class QuietGroup(_QuietFlags, TyperGroup):
     """A group whose help shows no type after its flags."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _quiet(super().get_params(ctx))
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        if option is not None:
-            _quiet([option])
-        return option
 
 
 def new_group(help: str) -> typer.Typer:

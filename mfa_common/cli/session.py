@@ -22,7 +22,7 @@ import typer
 from ..errors import AuthenticationError, MfaError
 from ..secret import Secret
 from .app import State, add_command, new_group, run_command, state_of
-from .credentials import CredentialKind, SavedCredential
+from .credentials import CredentialKind, CredentialStore, SavedCredential
 from .errors import EXIT_FAILED, EXIT_OK, CliError
 from .output import emit_json, stderr_console, stdout_console
 from .prompts import InteractiveCodeProvider
@@ -68,16 +68,23 @@ class ApiAdapter(Generic[ClientT]):
     """What the frame needs to know about one API; subclass it once per tool."""
 
     def normalize_url(self, raw: str) -> str:
-        """The canonical form of the URL the user gave (also the key of saved sessions)."""
-        raise NotImplementedError
+        """The canonical form of the URL the user gave (also the key of saved sessions):
+        no trailing slash, ``https://`` when no scheme was given."""
+        url = raw.strip().rstrip("/")
+        return url if "://" in url else "https://" + url
 
     def required(self, settings: Settings) -> tuple[str, ...]:
-        """The settings a fresh login needs, given those already known (asked for when missing)."""
-        raise NotImplementedError
+        """The settings a fresh login needs, given those already known (asked for when missing):
+        none with an API key, else the e-mail and password."""
+        return () if settings.has("api_key") else ("email", "password")
 
     def logs_in(self, settings: Settings) -> bool:
         """Whether ``settings`` lead to a password login (an API key does not)."""
-        return True
+        return not settings.has("api_key")
+
+    def client_options(self, state: State) -> dict[str, Any]:
+        """The client keywords every tool passes (the clock, ``--allow-insecure-http``)."""
+        return {"clock": state.clock, "allow_insecure_http": state.allow_insecure_http}
 
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
@@ -91,6 +98,14 @@ class ApiAdapter(Generic[ClientT]):
 
     async def login(self, client: ClientT, settings: Settings) -> Login:
         """Log in now (or check the API key) and return the credential to keep."""
+        api_key = settings.secret("api_key")
+        if api_key is not None:
+            await self.identity(client)  # the key works
+            return Login(kind="api_key", secret=api_key)
+        return await self.password_login(client)
+
+    async def password_login(self, client: ClientT) -> Login:
+        """Log in with the password (and the second factor) and return the session."""
         raise NotImplementedError
 
     def keep(self, client: ClientT) -> None:
@@ -137,6 +152,14 @@ def _url_of(state: State, adapter: ApiAdapter[Any], settings: Settings, saved_ur
     if len(saved_urls) == 1:
         return saved_urls[0]
     return None
+
+
+def _saved(
+    state: State, adapter: ApiAdapter[Any], store: CredentialStore
+) -> tuple[str | None, SavedCredential | None]:
+    """The URL these settings name (or the only saved one) and its saved credential, if any."""
+    url = _url_of(state, adapter, state.resolver().resolve(), store.urls())
+    return url, (store.get(url, now=state.now()) if url is not None else None)
 
 
 def prepare(
@@ -305,9 +328,7 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
         """Show the saved session and whether the server still accepts it."""
         state = state_of(ctx)
         store = state.store()
-        settings = state.resolver().resolve()
-        url = _url_of(state, adapter, settings, store.urls())
-        saved = store.get(url, now=state.now()) if url is not None else None
+        url, saved = _saved(state, adapter, store)
         if url is None or saved is None:
             where = url or "any server"
             if json_out:
@@ -346,9 +367,7 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
         """End the saved session on the server and forget it here."""
         state = state_of(ctx)
         store = state.store()
-        settings = state.resolver().resolve()
-        url = _url_of(state, adapter, settings, store.urls())
-        saved = store.get(url, now=state.now()) if url is not None else None
+        url, saved = _saved(state, adapter, store)
         if url is None or saved is None:
             stderr_console().print(f"Not logged in to {url or 'any server'}.", markup=False)
             raise SystemExit(EXIT_FAILED)
