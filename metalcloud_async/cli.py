@@ -52,6 +52,7 @@ from mfa_common.cli import (
     NoChange,
     Prompter,
     SavedCredential,
+    Session,
     Setting,
     Settings,
     State,
@@ -62,11 +63,8 @@ from mfa_common.cli import (
     exit_code_for,
     flag,
     new_group,
-    open_session,
-    prepare,
     print_summary,
-    run_command,
-    state_of,
+    run_session,
     stderr_console,
     stdout_console,
 )
@@ -190,19 +188,16 @@ _CONC = typer.Option(10, "--concurrency", min=1, max=500, help="Users processed 
 
 def whoami(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """Show the current user."""
-    state = state_of(ctx)
-    prepared = prepare(state, ADAPTER)
 
-    async def run() -> int:
-        async with open_session(state, ADAPTER, prepared) as session:
-            me = await session.client.user.get()
+    async def run(session: Session[MetalCloudClient]) -> int:
+        me = await session.client.user.get()
         if json_out:
             emit_json(_user_dict(me))
         else:
             _show_user(me, "Current user")
         return 0
 
-    run_command(run, state)
+    run_session(ctx, ADAPTER, run)
 
 
 def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
@@ -210,21 +205,16 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
     (or use ``--save-qr``/``--show-secret`` and store it somewhere safe)."""
-    state = state_of(ctx)
-    prepared = prepare(state, ADAPTER)
 
-    async def run() -> int:
-        async with open_session(state, ADAPTER, prepared) as session:
-            client = session.client
-            me = await client.user.get()
-            if me.authenticator_enabled:
-                raise CliError(f"two-factor authentication is already on for {me.email}", 1)
-            generated = await client.user.generate_2fa()
-            uri = generated.totp(account=me.email or str(me.id)).to_uri()
-            show_new_secret(
-                uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret
-            )
-            await confirm_with_code(state, client.user.enable_2fa, TwoFactorCodeRejectedError)
+    async def run(session: Session[MetalCloudClient]) -> int:
+        client = session.client
+        me = await client.user.get()
+        if me.authenticator_enabled:
+            raise CliError(f"two-factor authentication is already on for {me.email}", 1)
+        generated = await client.user.generate_2fa()
+        uri = generated.totp(account=me.email or str(me.id)).to_uri()
+        show_new_secret(uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret)
+        await confirm_with_code(session.state, client.user.enable_2fa, TwoFactorCodeRejectedError)
         out = stdout_console()
         out.print(f"Two-factor authentication is on for {me.email}.")
         out.print(
@@ -232,7 +222,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         )
         return 0
 
-    run_command(run, state)
+    run_session(ctx, ADAPTER, run)
 
 
 def _source(client: MetalCloudClient, include_archived: bool) -> Any:
@@ -247,32 +237,27 @@ def without_2fa(
     json_out: bool = _JSON,
 ) -> None:
     """Report the users that have no two-factor authentication (a table, or --json)."""
-    state = state_of(ctx)
-    prepared = prepare(state, ADAPTER)
 
-    async def run() -> int:
+    async def run(session: Session[MetalCloudClient]) -> int:
         found: list[User] = []
-        async with open_session(state, ADAPTER, prepared) as session:
-            client = session.client
+        client = session.client
 
-            async def check(info: UserInfo) -> Skip | None:
-                user = await client.users.get(info.id)
-                if user.authenticator_enabled:
-                    return Skip("2FA enabled")
-                found.append(user)
-                return None
+        async def check(info: UserInfo) -> Skip | None:
+            user = await client.users.get(info.id)
+            if user.authenticator_enabled:
+                return Skip("2FA enabled")
+            found.append(user)
+            return None
 
-            with BatchProgressDisplay(
-                "checking users", enabled=not json_out, console=stderr_console()
-            ) as bar:
-                summary = await run_batch(
-                    _source(client, include_archived),
-                    check,
-                    key=lambda info: str(info.id),
-                    concurrency=concurrency,
-                    on_progress=bar,
-                    stop_on=(AuthenticationError, PermissionDeniedError),
-                )
+        with BatchProgressDisplay("checking users", enabled=not json_out, console=stderr_console()) as bar:
+            summary = await run_batch(
+                _source(client, include_archived),
+                check,
+                key=lambda info: str(info.id),
+                concurrency=concurrency,
+                on_progress=bar,
+                stop_on=(AuthenticationError, PermissionDeniedError),
+            )
         found.sort(key=lambda u: u.id)
         rows = [_user_dict(u) for u in found]
         if json_out:
@@ -306,7 +291,7 @@ def without_2fa(
                 print_summary(stderr_console(), summary, title="Some users could not be checked")
         return exit_code_for(summary)
 
-    run_command(run, state)
+    run_session(ctx, ADAPTER, run)
 
 
 def _suspension_state(user: User) -> dict[str, Any]:

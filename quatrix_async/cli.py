@@ -56,18 +56,17 @@ from mfa_common.cli import (
     NoChange,
     Prompter,
     SavedCredential,
+    Session,
     Setting,
     Settings,
     State,
     ToolSpec,
     add_auth_commands,
     add_command,
+    emit_json,
     flag,
     new_group,
-    open_session,
-    prepare,
-    run_command,
-    state_of,
+    run_session,
     stdout_console,
 )
 from mfa_common.cli import (
@@ -212,15 +211,10 @@ ADAPTER = QuatrixAdapter()
 
 def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) -> None:
     """Show the logged-in user's profile."""
-    state = state_of(ctx)
-    prepared = prepare(state, ADAPTER)
 
-    async def run() -> int:
-        async with open_session(state, ADAPTER, prepared) as session:
-            data = _profile_dict(await session.client.profile.get())
+    async def run(session: Session[QuatrixClient]) -> int:
+        data = _profile_dict(await session.client.profile.get())
         if json_out:
-            from mfa_common.cli import emit_json
-
             emit_json(data)
         else:
             from rich.table import Table
@@ -236,27 +230,24 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
             stdout_console().print(table)
         return 0
 
-    run_command(run, state)
+    run_session(ctx, ADAPTER, run)
 
 
 def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
     """Enrol two-factor authentication: draw the QR code, then confirm with a code from the app."""
-    state = state_of(ctx)
-    prepared = prepare(state, ADAPTER)
 
-    async def run() -> int:
-        async with open_session(state, ADAPTER, prepared) as session:
-            client = session.client
-            me = await client.profile.get()
-            generated = await client.profile.generate_2fa()
-            uri: Secret[str] | None = generated.uri
-            if uri is None and generated.secret is not None:
-                account = me.email or (prepared.settings.get("email") if prepared.settings else None) or ""
-                uri = build_otpauth_uri(secret=generated.secret, account=account, issuer="Quatrix")
-            show_new_secret(uri, generated.qr_png, generated.secret, save_qr=save_qr, show_secret=show_secret)
-            result = await confirm_with_code(
-                state, lambda code: client.profile.set_mfa("2FA", code), MfaCodeRejectedError
-            )
+    async def run(session: Session[QuatrixClient]) -> int:
+        client = session.client
+        me = await client.profile.get()
+        generated = await client.profile.generate_2fa()
+        uri: Secret[str] | None = generated.uri
+        if uri is None and generated.secret is not None:
+            account = me.email or (session.settings.get("email") if session.settings else None) or ""
+            uri = build_otpauth_uri(secret=generated.secret, account=account, issuer="Quatrix")
+        show_new_secret(uri, generated.qr_png, generated.secret, save_qr=save_qr, show_secret=show_secret)
+        result = await confirm_with_code(
+            session.state, lambda code: client.profile.set_mfa("2FA", code), MfaCodeRejectedError
+        )
         out = stdout_console()
         closed = len(result.session_ids)
         out.print(f"Two-factor authentication is on for {me.email}.")
@@ -265,7 +256,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         out.print("Log in next time with a code from the app (or set QUATRIX_TOTP_SECRET for scripts).")
         return 0
 
-    run_command(run, state)
+    run_session(ctx, ADAPTER, run)
 
 
 # --------------------------------------------------------------------------- batch MFA

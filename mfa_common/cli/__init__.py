@@ -10,6 +10,7 @@ Needs the ``cli`` extra (typer, rich, segno); nothing in the SDK imports this pa
 * :mod:`.session`: :class:`ApiAdapter`, saved sessions, ``auth login|status|logout``;
 * :mod:`.credentials`: the owner-only credentials file or the OS keyring;
 * :mod:`.jobs`: batch changes: plan, dry run, ``--plan FILE``, ``apply FILE``, journal, Ctrl-C;
+* :mod:`.enrol`: showing a new 2FA secret and confirming it with a typed code;
 * :mod:`.output`: consoles, QR codes, the progress bar and summary, JSON;
 * :mod:`.errors`: exit codes and one-line, secret-free error messages.
 """
@@ -56,7 +57,17 @@ from .output import (  # noqa: E402
     write_private_file,
 )
 from .prompts import InteractiveCodeProvider, Prompter, ask_off_loop, confirm_off_loop  # noqa: E402
-from .session import ApiAdapter, Identity, Login, Prepared, Session, add_auth_commands, open_session, prepare  # noqa: E402
+from .session import (  # noqa: E402
+    ApiAdapter,
+    Identity,
+    Login,
+    Prepared,
+    Session,
+    add_auth_commands,
+    open_session,
+    prepare,
+    run_session,
+)
 from .settings import (  # noqa: E402
     Setting,
     Settings,
@@ -115,6 +126,7 @@ __all__ = [
     "print_summary",
     "render_qr",
     "run_command",
+    "run_session",
     "state_of",
     "stderr_console",
     "stdout_console",

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
 import typer
@@ -37,6 +37,7 @@ __all__ = [
     "add_auth_commands",
     "open_session",
     "prepare",
+    "run_session",
 ]
 
 ClientT = TypeVar("ClientT")
@@ -143,6 +144,7 @@ class Session(Generic[ClientT]):
     saved: SavedCredential | None
     settings: Settings | None
     provider: InteractiveCodeProvider | None
+    state: State
 
 
 def _url_of(state: State, adapter: ApiAdapter[Any], settings: Settings, saved_urls: list[str]) -> str | None:
@@ -206,7 +208,7 @@ async def open_session(
         if adapter.logs_in(prepared.settings):
             _count_login(state)
         client = adapter.new_client(state, prepared.url, prepared.settings, provider)
-    session = Session(client, prepared.url, prepared.saved, prepared.settings, provider)
+    session = Session(client, prepared.url, prepared.saved, prepared.settings, provider, state)
     store = state.store()
     try:
         yield session
@@ -224,6 +226,23 @@ async def open_session(
         await adapter.close(client)
     if prepared.saved is not None:
         store.put(prepared.saved.used_at(state.now()))
+
+
+def run_session(
+    ctx: typer.Context,
+    adapter: ApiAdapter[ClientT],
+    body: Callable[[Session[ClientT]], Awaitable[int | None]],
+) -> NoReturn:
+    """The common shape of a command: settings before the loop, then ``body(session)`` with the
+    client (a saved session or a login), one-line errors and the documented exit codes."""
+    state = state_of(ctx)
+    prepared = prepare(state, adapter)
+
+    async def main() -> int | None:
+        async with open_session(state, adapter, prepared) as session:
+            return await body(session)
+
+    run_command(main, state)
 
 
 # --------------------------------------------------------------------------- the login budget
