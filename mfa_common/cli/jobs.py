@@ -42,7 +42,7 @@ import typer
 from ..batch import BatchSummary, FailureReason, Journal, Skip, run_batch
 from ..errors import AuthenticationError, PermissionDeniedError
 from .app import State, add_command, flag, run_command, state_of
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, exit_code_for
+from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
 from .output import (
     BatchProgressDisplay,
     emit_json,
@@ -401,8 +401,6 @@ async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> 
         try:
             decision = await job.plan(run, item)
         except Exception as exc:
-            from .errors import describe_error
-
             outcome.failed.append((job.candidate_key(item), describe_error(exc)))
             raise
         if isinstance(decision, NoChange):
@@ -431,7 +429,6 @@ async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> 
     run.state.on_interrupt.remove(interrupted)
     outcome.changes.sort(key=lambda c: c.key)
     outcome.skipped.sort(key=lambda c: c.key)
-    # Only the skips go into the final summary; failures are in it too (they are not retried).
     return outcome
 
 
@@ -580,7 +577,7 @@ async def _execute(
         if progress is not None:
             err.print(
                 f"Interrupted: {progress.done} done, {progress.failed} failed, {progress.unknown} unknown, "
-                f"{progress.skipped} skipped of {len(changes)}; the rest was not started.",
+                f"{progress.skipped} skipped of {len(changes)}; a write cut off is checked on resume.",
                 markup=False,
             )
         resume = state.command_line(drop=("--journal", "--plan"), add=("--journal", str(journal)))
@@ -662,7 +659,3 @@ def _report(
                     markup=False,
                 )
     return exit_code_for(summary)
-
-
-# Re-exported for adapters that need the usage code for their own checks.
-EXIT_USAGE_CODE = EXIT_USAGE

@@ -274,17 +274,6 @@ def _count_login(state: State) -> None:
         )
 
 
-def login_budget_warning(state: State, logins_needed: int) -> str | None:
-    """The warning for a batch that would need ``logins_needed`` logins beyond the budget."""
-    budget = state.spec.login_budget
-    if budget is None or logins_needed <= budget[0]:
-        return None
-    return (
-        f"this batch would need about {logins_needed} logins, more than the {budget[0]} per "
-        f"{budget[1] / 60:.0f} minutes the server allows"
-    )
-
-
 # --------------------------------------------------------------------------- auth commands
 
 
