@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -79,7 +80,13 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUATRIX_", "METALCLOUD_"))}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["COLUMNS"] = "160"
+    env["MFA_SDKS_KEYRING"] = "0"
+    env.pop("MFA_SDKS_DEBUG", None)
     env.update(extra)
+    # Saved sessions, login counts and automatic journals never land in the real home directory.
+    if "XDG_STATE_HOME" not in extra:
+        base = extra.get("XDG_CONFIG_HOME") or tempfile.mkdtemp(prefix="mfa-cli-state-")
+        env["XDG_STATE_HOME"] = os.path.join(base, "state")
     return env
 
 
