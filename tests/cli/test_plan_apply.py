@@ -50,8 +50,8 @@ def quatrix(socket_server: Any, base_env: dict[str, str | None]) -> Any:
         QUATRIX_TOTP_SECRET=admin.secret,
     )
 
-    def invoke(args: list[str], **kwargs: Any) -> Any:
-        return CliRunner().invoke(quatrix_app(clock=clock), args, env=env, **kwargs)
+    def invoke(args: list[str], env_extra: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return CliRunner().invoke(quatrix_app(clock=clock), args, env={**env, **(env_extra or {})}, **kwargs)
 
     return fake, clock, swap, invoke
 
@@ -184,3 +184,44 @@ def test_metalcloud_apply_refuses_a_user_whose_revision_moved(
     summary = json.loads(applied.stdout)
     assert summary["done"] == 2 and summary["skipped_by_reason"] == {"changed since the plan (revision)": 1}
     assert not targets[0].suspended and targets[1].suspended and targets[2].suspended
+
+
+def test_set_pin_unknowns_verified_or_retried(quatrix: Any, tmp_path: Path) -> None:
+    """Every answer is lost (more drops than the SDK's retries). A first PIN shows in the listing:
+    verified, done, not repeated. A PIN replacing another cannot be told apart: it stays unknown,
+    re-runs leave it alone, and --retry-unknown runs it again (setting a PIN twice is harmless)."""
+    fake, _, _, invoke = quatrix
+    fresh = fake.add_user(email="fresh@acme.test", password="user-pass-2")
+    had = fake.add_user(email="had@acme.test", password="user-pass-2", mfa="pin", pin="13579")
+    pin = {"QUATRIX_NEW_PIN": "86421"}
+
+    def run(user: Any, journal: str, *extra: str) -> Any:
+        csv_path = tmp_path / f"{journal}.csv"
+        csv_path.write_text(f"email\n{user.email}\n")
+        args = ["mfa", "set", "--auth-type", "pin", "--csv", str(csv_path), "--yes", "--json"]
+        return invoke([*args, "--journal", str(tmp_path / journal), *extra], env_extra=pin)
+
+    fake.controls.fail_next("drop_after", 50, path="*/user/set-mfa")
+    first = run(fresh, "fresh")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["done"] == 1  # verified from the listing
+    sent = fake.ledger.count("user.set-mfa", fresh.id)
+    assert run(fresh, "fresh").exit_code == 0
+    assert fake.ledger.count("user.set-mfa", fresh.id) == sent  # done in the journal: not sent again
+
+    second = run(had, "had")
+    assert second.exit_code == 1 and json.loads(second.stdout)["unknown"] == 1
+    fake.controls.clear_scripted()
+    sent = fake.ledger.count("user.set-mfa", had.id)
+    still = run(had, "had")
+    assert still.exit_code == 1 and json.loads(still.stdout)["unknown"] == 1
+    assert fake.ledger.count("user.set-mfa", had.id) == sent  # not repeated blindly
+    retried = run(had, "had", "--retry-unknown")
+    assert retried.exit_code == 0, retried.output
+    assert had.pin == "86421" and fake.ledger.count("user.set-mfa", had.id) == sent + 1
+
+
+def test_reset_offers_no_retry_unknown(quatrix: Any) -> None:
+    _, _, _, invoke = quatrix
+    result = invoke(["mfa", "reset", "--all", "--retry-unknown"])
+    assert result.exit_code == 2 and "No such option" in result.output

@@ -137,6 +137,7 @@ def test_wrong_code_exits_2(world: World, base_env: dict[str, str | None]) -> No
     result = world.invoke(["login"], world.env(base_env, QUATRIX_TOTP_SECRET=None), input="000000\n")
     assert result.exit_code == 2
     assert "MfaCodeRejectedError" in result.stderr
+    assert not (Path(str(base_env["XDG_STATE_HOME"])) / "quatrix-async" / "credentials.json").exists()
 
 
 def test_missing_credentials_without_input_exit_2(world: World, base_env: dict[str, str | None]) -> None:
