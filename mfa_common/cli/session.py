@@ -19,6 +19,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 import attrs
 import typer
 
+from .._httpx import URL
 from ..errors import AuthenticationError, MfaError
 from ..secret import Secret
 from .app import State, add_command, new_group, run_command, state_of
@@ -72,7 +73,14 @@ class ApiAdapter(Generic[ClientT]):
         """The canonical form of the URL the user gave (also the key of saved sessions):
         no trailing slash, ``https://`` when no scheme was given."""
         url = raw.strip().rstrip("/")
-        return url if "://" in url else "https://" + url
+        url = url if "://" in url else "https://" + url
+        try:
+            parsed = URL(url)
+        except Exception:  # httpx's own InvalidURL, or a ValueError
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or " " in url:
+            raise CliError(f"{raw.strip()!r} is not a server URL (give e.g. https://host.example.com)")
+        return url
 
     def required(self, settings: Settings) -> tuple[str, ...]:
         """The settings a fresh login needs, given those already known (asked for when missing):

@@ -213,3 +213,11 @@ def test_credentials_in_the_keyring_keep_no_secret_in_the_file(tmp_path: Path) -
     saved = store.get("https://a.test", now=0.0)
     assert saved is not None and saved.secret.reveal() == "sess-123456"
     assert store.remove("https://a.test") and keyring.items == {}
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://files.example.com", "https://bad host.example"])
+def test_a_bad_server_url_is_a_usage_error(url: str, base_env: dict[str, str | None]) -> None:
+    env = dict(base_env, QUATRIX_EMAIL="a@b.test", QUATRIX_PASSWORD="x-pass-1")
+    result = CliRunner().invoke(quatrix_app(), ["--host", url, "profile"], env=env)
+    assert result.exit_code == 2
+    assert "is not a server URL" in result.stderr and "Traceback" not in result.output
