@@ -221,3 +221,11 @@ def test_a_bad_server_url_is_a_usage_error(url: str, base_env: dict[str, str | N
     result = CliRunner().invoke(quatrix_app(), ["--host", url, "profile"], env=env)
     assert result.exit_code == 2
     assert "is not a server URL" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("build", [quatrix_app, metalcloud_app])
+@pytest.mark.parametrize("option", ["--api-key", "--password", "--totp-secret", "--pin"])
+def test_no_credential_is_taken_from_argv(build: Any, option: str, base_env: dict[str, str | None]) -> None:
+    for args in (["auth", "login", option, "s3cret-value"], [option, "s3cret-value", "auth", "login"]):
+        result = CliRunner().invoke(build(), args, env=base_env)
+        assert result.exit_code == 2 and "No such option" in result.output
