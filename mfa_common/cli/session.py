@@ -312,7 +312,7 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
                     created_at=state.now(),
                     expires_at=credential.expires_at,
                     idle_timeout=credential.idle_timeout,
-                )
+                ).used_at(state.now())
             )
             second = session.provider.describe() if session.provider is not None else "none"
             if credential.kind == "api_key":

@@ -372,3 +372,23 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert "AuthenticationError" in failed.stderr and "Traceback" not in failed.stderr
     assert "wrong-password-123" not in failed.stderr + failed.stdout
+
+
+def test_saved_session_expires_when_idle_and_is_forgotten_when_revoked(
+    world: World, base_env: dict[str, str | None]
+) -> None:
+    env = world.env(base_env)
+    assert world.invoke(["auth", "login"], env).exit_code == 0
+    assert world.fake.logins_of("admin@acme.test") == 1
+
+    world.clock.advance(20 * 60)  # past the idle timeout: the saved session is not used
+    result = world.invoke(["profile", "--json"], env)
+    assert result.exit_code == 0, result.output
+    assert world.fake.logins_of("admin@acme.test") == 2  # a fresh login instead
+
+    assert world.invoke(["auth", "login"], env).exit_code == 0
+    world.fake.expire_all_sessions()  # the server forgot every session (revoked elsewhere)
+    result = world.invoke(["profile"], world.env(base_env, QUATRIX_PASSWORD=None), input="")
+    assert result.exit_code == 2
+    assert "has expired or was revoked (forgotten now)" in result.stderr and "auth login" in result.stderr
+    assert world.invoke(["auth", "status"], env).exit_code == 1
