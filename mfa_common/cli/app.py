@@ -24,7 +24,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from .._logging import RedactingFilter, protect_third_party_loggers
 from ..clock import Clock, SystemClock
-from ..replay_guard import StepRegistry
+from ..replay_guard import StepRegistry, using_step_registry
+from ..replay_state import shared_step_registry
 from .credentials import CredentialStore, keyring_backend
 from .errors import EXIT_INTERRUPTED, EXIT_OK, CliError, describe_error, exit_code_for_error, first_leaf
 from .output import stderr_console
@@ -70,12 +71,14 @@ class ToolSpec:
     login_budget: tuple[int, float] | None = None
 
 
-def step_registry() -> StepRegistry | None:
-    """The TOTP step registry the tools' code providers use: the one place to choose it.
+def step_registry() -> StepRegistry:
+    """The TOTP step registry the tools' codes are recorded in: the one place to choose it.
 
-    None: each provider keeps its own in-process record of the steps it spent.
+    The cross-process one (:func:`mfa_common.replay_state.shared_step_registry`, a file in the
+    user's state directory): a second command run within the same 30-second step waits for the
+    next step instead of sending a code the server has just accepted (and would now refuse).
     """
-    return None
+    return shared_step_registry()
 
 
 @attrs.define
@@ -364,7 +367,9 @@ def run_command(func: Callable[[], Awaitable[int | None]], state: State | None =
     Never prints a traceback.
     """
     try:
-        code = anyio.run(func)
+        # Every code the command issues (a login, a re-enrolment) goes through the shared registry.
+        with using_step_registry(step_registry()):
+            code = anyio.run(func)
     except KeyboardInterrupt:
         reports = state.on_interrupt if state is not None else []
         for report in reports:
