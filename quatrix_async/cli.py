@@ -77,11 +77,12 @@ from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_n
 from mfa_common.clock import Clock
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
 from mfa_common.otpauth import build_otpauth_uri
+from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissingError
 from mfa_common.secret import Secret
 
 from . import _constants as C
 from .client import QuatrixClient
-from .models import ProfileResp, UserResp
+from .models import ProfileResp, TwoFactorSecret, UserResp
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
 
@@ -234,6 +235,22 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
     run_session(ctx, ADAPTER, run)
 
 
+def _enrolment_uri(generated: TwoFactorSecret, account: str) -> tuple[Secret[str] | None, str]:
+    """The ``otpauth://`` URI to draw: the server's, else one made from the secret it sent, else
+    the one decoded from its QR image (the ``qr`` extra). Without one, why not."""
+    if generated.uri is not None:
+        return generated.uri, ""
+    if generated.secret is not None:
+        return build_otpauth_uri(secret=generated.secret, account=account, issuer="Quatrix"), ""
+    try:
+        return generated.otpauth_uri(), ""
+    except QrDecoderMissingError:
+        why = "the server sent the QR code only as an image; to draw it here, install the qr extra"
+        return None, f"{why} ({QR_EXTRA_INSTALL})"
+    except (QrDecodeError, InvalidInputError):
+        return None, "the server's QR image could not be decoded"
+
+
 def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
     """Enrol two-factor authentication: draw the QR code, then confirm with a code from the app."""
 
@@ -241,11 +258,11 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         client = session.client
         me = await client.profile.get()
         generated = await client.profile.generate_2fa()
-        uri: Secret[str] | None = generated.uri
-        if uri is None and generated.secret is not None:
-            account = me.email or (session.settings.get("email") if session.settings else None) or ""
-            uri = build_otpauth_uri(secret=generated.secret, account=account, issuer="Quatrix")
-        show_new_secret(uri, generated.qr_png, generated.secret, save_qr=save_qr, show_secret=show_secret)
+        account = me.email or (session.settings.get("email") if session.settings else None) or ""
+        uri, why = _enrolment_uri(generated, account)
+        show_new_secret(
+            uri, generated.qr_png, generated.secret, save_qr=save_qr, show_secret=show_secret, no_uri=why
+        )
         result = await confirm_with_code(
             session.state, lambda code: client.profile.set_mfa("2FA", code), MfaCodeRejectedError
         )

@@ -35,8 +35,12 @@ def show_new_secret(
     *,
     save_qr: Path | None,
     show_secret: bool,
+    no_uri: str = "the server sent the QR code only as an image",
 ) -> None:
-    """Draw the QR code of ``uri``, save the server's PNG when asked, print the secret when asked."""
+    """Draw the QR code of ``uri``, save the server's PNG when asked, print the secret when asked.
+
+    Without ``uri`` (``no_uri`` says why) nothing can be drawn: the server's image is saved with
+    ``--save-qr`` and scanned from there, else the command stops before anything is enabled."""
     out, err = stdout_console(), stderr_console()
     if save_qr is not None and qr_png is not None:
         write_private_file(save_qr, qr_png.reveal())
@@ -44,8 +48,12 @@ def show_new_secret(
     if uri is not None:
         out.print("Scan this QR code with your authenticator app:")
         out.print(render_qr(uri), markup=False, highlight=False)
-    elif save_qr is None:
-        raise CliError("the server sent the QR code only as an image: pass --save-qr PATH to get it")
+    elif save_qr is not None and qr_png is not None:
+        err.print(f"{no_uri}: scan the image saved to {save_qr} with your authenticator app.", markup=False)
+    else:
+        raise CliError(
+            f"{no_uri}; the server's QR image is available: pass --save-qr PATH to save it and scan that"
+        )
     if show_secret and secret is not None:
         out.print(f"Secret (keep it private): {secret.reveal()}", markup=False)
 
