@@ -177,3 +177,38 @@ def test_mfa_enrol_completes_a_forced_reenrolment(admin: Admin, tmp_path: Path) 
     )
     assert user.totp_secret not in (None, old) and not user.authenticator_must_change
     assert_no_secrets(result, old, user.totp_secret, "pw-lost-phone-1")
+
+
+def test_a_bulk_change_without_yes_is_refused_without_a_terminal(admin: Admin, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "users.csv", "email,display_name\nq1@metal.test,Q 1\nq2@metal.test,Q 2\n")
+    result = admin.run("users", "create", "--csv", path)
+    assert result.exit_code == 2, result.output
+    assert "create users for 2 users" in result.stderr and "--yes" in result.stderr
+    assert admin.fake.ledger.entries("create-user") == []
+
+
+def test_limits_plan_then_apply_skips_a_user_changed_meanwhile(admin: Admin, tmp_path: Path) -> None:
+    kept = admin.fake.add_user("kept@metal.test", "pw-kept-12345")
+    moved = admin.fake.add_user("moved@metal.test", "pw-moved-1234")
+    rows = f"user,infrastructure_active_max_count\n{kept.id},3\n{moved.id},3\n"
+    limits = csv_file(tmp_path, "l.csv", rows)
+    plan = tmp_path / "limits.plan"
+    made = admin.run("users", "limits", "set", "--csv", limits, "--plan", str(plan))
+    assert made.exit_code == 0, made.output
+    document = json.loads(plan.read_text())
+    assert document["command"] == "users limits set" and len(document["changes"]) == 2
+    assert kept.limits == {} and moved.limits == {}  # a plan sends nothing
+    moved.limits = {"infrastructureActiveMaxCount": 9}  # someone else changed it since
+    applied = admin.run("apply", str(plan), "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    summary = json.loads(applied.stdout)
+    assert summary["done"] == 1 and summary["skipped_by_reason"] == {"changed since the plan (changes)": 1}
+    assert kept.limits == {"infrastructureActiveMaxCount": 3}
+    assert moved.limits == {"infrastructureActiveMaxCount": 9}
+
+
+def test_retry_unknown_only_where_the_write_is_idempotent(admin: Admin) -> None:
+    offered = admin.run("users", "ssh-keys", "add", "--help")
+    assert offered.exit_code == 0 and "--retry-unknown" in offered.stdout
+    withheld = admin.run("users", "create", "--help")
+    assert withheld.exit_code == 0 and "--retry-unknown" not in withheld.stdout
