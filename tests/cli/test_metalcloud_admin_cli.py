@@ -212,3 +212,22 @@ def test_retry_unknown_only_where_the_write_is_idempotent(admin: Admin) -> None:
     assert offered.exit_code == 0 and "--retry-unknown" in offered.stdout
     withheld = admin.run("users", "create", "--help")
     assert withheld.exit_code == 0 and "--retry-unknown" not in withheld.stdout
+
+
+def test_reenrol_by_age_plan_then_apply(admin: Admin, tmp_path: Path) -> None:
+    users = [
+        admin.fake.add_user(f"old{i}@metal.test", "pw-user-1234", totp_secret=generate_base32_secret(20))
+        for i in range(3)
+    ]
+    admin.clock.advance(86_400)
+    plan = tmp_path / "reenrol.plan"
+    made = admin.run("users", "force-2fa-reenrol", "--created-before", "2100-01-01", "--plan", str(plan))
+    assert made.exit_code == 0, made.output
+    assert sorted(c["email"] for c in json.loads(plan.read_text())["changes"]) == [u.email for u in users]
+    assert not any(u.authenticator_must_change for u in users)
+    users[0].authenticator_must_change = True  # forced by someone else meanwhile
+    applied = admin.run("apply", str(plan), "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    summary = json.loads(applied.stdout)
+    assert (summary["done"], summary["skipped_by_reason"]) == (2, {"re-enrolment already due": 1})
+    assert all(u.authenticator_must_change for u in users)
