@@ -1,8 +1,17 @@
-"""``python -m metalcloud_async``: the ``metalcloud-async`` command-line tool (needs the ``cli`` extra)."""
+"""``python -m metalcloud_async`` and the ``metalcloud-async`` console script (the ``cli`` extra)."""
 
 from __future__ import annotations
 
-from .cli import main
+from mfa_common._extras import require_extra
+
+
+def main() -> None:
+    """Run the tool; without the ``cli`` extra, say how to install it and exit with 2."""
+    require_extra("cli", "metalcloud-async", exit_on_missing=True)
+    from .cli import main as run
+
+    run()
+
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,12 @@ and optionally ``METALCLOUD_TOTP_SECRET``), from an owner-only config file (``--
 ``METALCLOUD_CONFIG`` or ``~/.config/metalcloud-async/config.toml``; TOML or JSON, keys ``url``,
 ``api_key``, ``email``, ``password``, ``totp_secret``, at the top level or under
 ``[metalcloud]``), or from a prompt with hidden input. Never from the command line. An API key
-wins over a password; with a password and no TOTP secret the 2FA code is asked for.
+wins over a password; with a password and no TOTP secret the 2FA code is asked for. ``auth
+login`` saves the JWT (or the API key), and later commands reuse it until it expires.
+
+Unknown outcomes: ``users suspend-without-2fa`` is verified (the user reads as suspended or
+not), and is idempotent, so ``--retry-unknown`` is offered too. Each suspension sends the
+revision it was planned from as ``If-Match``: a user changed since is refused by the server.
 
 Exit codes: 0 everything done (or skipped), 1 some item failed or the API failed, 2 wrong usage
 or credentials (including a refused second factor and a config file others can read),
@@ -14,142 +19,100 @@ or credentials (including a refused second factor and a config file others can r
 
 ::
 
-    metalcloud-async login
+    metalcloud-async auth login
     metalcloud-async whoami --json
     metalcloud-async mfa enrol
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run
+    metalcloud-async users suspend-without-2fa --plan suspend.plan
+    metalcloud-async apply suspend.plan
     metalcloud-async users suspend-without-2fa --concurrency 20 --rate 20 --journal suspend.journal
     metalcloud-async users force-2fa-reenrol --csv lost-phones.csv --journal reenrol.journal
     metalcloud-async users force-2fa-reenrol --created-before 2024-01-01 --dry-run
-    metalcloud-async users create --csv new-users.csv --journal create.journal
-    metalcloud-async users ssh-keys add --csv keys.csv
-    metalcloud-async users limits set --csv limits.csv --json
+    metalcloud-async users create --csv new-users.csv --plan create.plan
+    metalcloud-async users ssh-keys add --csv keys.csv --yes
+    metalcloud-async users limits set --csv limits.csv --yes --json
+
+The four CSV/age jobs (``force-2fa-reenrol``, ``create``, ``ssh-keys add``, ``limits set``) run
+the checks and writes of :mod:`metalcloud_async.admin_jobs` as batch jobs of the frame: dry run,
+plan and apply, confirmation, journal and resume. A bad CSV row is a usage error before
+anything is sent.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from enum import Enum
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import typer
 
-from mfa_common.batch import BatchSummary, Journal, Skip, run_batch
-from mfa_common.cli_support import (
-    EXIT_FAILED,
-    EXIT_OK,
+from mfa_common.auth import BearerTokenAuth, jwt_expiry
+from mfa_common.batch import Skip, run_batch
+from mfa_common.cli import (
+    ApiAdapter,
+    BatchCommands,
     BatchProgressDisplay,
+    Change,
     CliError,
+    Identity,
     InteractiveCodeProvider,
+    Job,
+    JobRun,
+    Login,
+    NoChange,
     Prompter,
+    SavedCredential,
+    Session,
     Setting,
     Settings,
-    SettingsResolver,
-    cli_command,
-    default_config_path,
+    State,
+    ToolSpec,
+    add_auth_commands,
+    add_command,
     emit_json,
     exit_code_for,
+    flag,
+    new_group,
     print_summary,
-    render_qr,
-    run_command,
+    run_session,
     stderr_console,
     stdout_console,
-    write_private_file,
 )
+from mfa_common.cli import build_app as build_tool_app
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.prompts import ask_off_loop
 from mfa_common.clock import Clock
 from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
 from . import admin_jobs
+from .auth import MetalCloudLoginAuth
 from .client import MetalCloudClient
 from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
 from .models import TwoFactorAuthenticationSecret, User, UserInfo, parse_timestamp
 
-__all__ = ["build_app", "main"]
+__all__ = ["SPEC", "MetalCloudAdapter", "build_app", "main"]
 
-TOOL = "metalcloud-async"
-
-SETTINGS = (
-    Setting("url", "METALCLOUD_URL", prompt="MetalCloud URL (https://metal.example.com)"),
-    Setting("api_key", "METALCLOUD_API_KEY", secret=True),
-    Setting("email", "METALCLOUD_EMAIL", prompt="E-mail"),
-    Setting("password", "METALCLOUD_PASSWORD", secret=True, prompt="Password"),
-    Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
+SPEC = ToolSpec(
+    name="metalcloud-async",
+    section="metalcloud",
+    settings=(
+        Setting("url", "METALCLOUD_URL", prompt="MetalCloud URL (https://metal.example.com)"),
+        Setting("api_key", "METALCLOUD_API_KEY", secret=True),
+        Setting("email", "METALCLOUD_EMAIL", prompt="E-mail"),
+        Setting("password", "METALCLOUD_PASSWORD", secret=True, prompt="Password"),
+        Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
+    ),
+    url_setting="url",
+    url_options=("--url",),
+    url_help="Server URL (else METALCLOUD_URL or the config file).",
+    config_env="METALCLOUD_CONFIG",
+    config_help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
+    help="MetalCloud from the command line: login, current user, 2FA enrolment, user administration.",
 )
 
-_ENROL_ATTEMPTS = 3
 _DEFAULT_COMMENT = "Suspended: two-factor authentication is not enabled on this account."
-
-
-@attrs.define
-class State:
-    """What the global options decided, shared by the commands of one invocation."""
-
-    base_url: str | None = None
-    config: Path | None = None
-    allow_insecure_http: bool = False
-    clock: Clock | None = None
-    prompter: Prompter = attrs.field(factory=Prompter)
-
-
-def _state(ctx: typer.Context) -> State:
-    obj = ctx.find_object(State)
-    if obj is None:  # pragma: no cover - the callback always sets it
-        raise CliError("internal: no state")
-    return obj
-
-
-def _normalize_url(url: str) -> str:
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "https://" + url
-    return url
-
-
-def _settings(state: State) -> Settings:
-    resolver = SettingsResolver(
-        SETTINGS,
-        config_path=state.config,
-        default_path=default_config_path(TOOL),
-        section="metalcloud",
-        overrides={"url": state.base_url},
-        prompter=state.prompter,
-    )
-    settings = resolver.resolve()
-    resolver.require(settings, "url")
-    if not settings.has("api_key"):
-        resolver.require(settings, "email")
-        resolver.require(settings, "password")
-    return settings
-
-
-def _client(state: State, settings: Settings) -> tuple[MetalCloudClient, InteractiveCodeProvider | None]:
-    url = _normalize_url(settings.get("url") or "")
-    api_key = settings.secret("api_key")
-    if api_key is not None:
-        client = MetalCloudClient(
-            url, api_key=api_key, clock=state.clock, allow_insecure_http=state.allow_insecure_http
-        )
-        return client, None
-    provider = InteractiveCodeProvider(
-        totp_secret=settings.secret("totp_secret"), prompter=state.prompter, clock=state.clock
-    )
-    client = MetalCloudClient(
-        url,
-        email=settings.get("email"),
-        password=settings.secret("password"),
-        code_provider=provider,
-        clock=state.clock,
-        allow_insecure_http=state.allow_insecure_http,
-    )
-    return client, provider
-
-
-def _enum(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -167,6 +130,62 @@ def _user_dict(user: User) -> dict[str, Any]:
     }
 
 
+class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
+    """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
+
+    def new_client(
+        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
+    ) -> MetalCloudClient:
+        api_key = settings.secret("api_key")
+        if api_key is not None:
+            return MetalCloudClient(url, api_key=api_key, **self.client_options(state))
+        return MetalCloudClient(
+            url,
+            email=settings.get("email"),
+            password=settings.secret("password"),
+            code_provider=provider,
+            **self.client_options(state),
+        )
+
+    def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+        if saved.kind == "api_key":
+            return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
+        return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
+
+    async def password_login(self, client: MetalCloudClient) -> Login:
+        backend = client.auth_backend
+        if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
+            raise CliError("internal: no password login")
+        session = await backend.login()
+        return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
+
+    def keep(self, client: MetalCloudClient) -> None:
+        backend = client.auth_backend
+        if isinstance(backend, MetalCloudLoginAuth):
+            backend.invalidate()  # closing then has no session to log out
+
+    async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
+        if saved.kind == "api_key":
+            return "an API key has no session to end"
+        await client.auth.logout(saved.secret)
+        return "JWT session ended on the server"
+
+    async def identity(self, client: MetalCloudClient) -> Identity:
+        me = await client.user.get()
+        return Identity(
+            name=me.display_name or "",
+            email=me.email or "",
+            role=f"id {me.id}, access level {me.access_level or '-'}",
+            data=_user_dict(me),
+            warnings=("the server requires a password change for this account.",)
+            if me.password_change_required
+            else (),
+        )
+
+
+ADAPTER = MetalCloudAdapter()
+
+
 def _show_user(user: User, title: str) -> None:
     from rich.table import Table
 
@@ -178,164 +197,71 @@ def _show_user(user: User, title: str) -> None:
     stdout_console().print(table)
 
 
-# --------------------------------------------------------------------------- options
-
-_BASE_URL = typer.Option(
-    None, "--base-url", "--url", help="Server URL (else METALCLOUD_URL or the config file)."
-)
-_CONFIG = typer.Option(
-    None,
-    "--config",
-    envvar="METALCLOUD_CONFIG",
-    help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
-)
-_INSECURE = typer.Option(
-    False, "--allow-insecure-http", help="Allow http:// (loopback test servers are allowed anyway)."
-)
-_JSON = typer.Option(False, "--json", help="Print JSON on stdout (no progress bar).")
-_SAVE_QR = typer.Option(None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only).")
-_SHOW_SECRET = typer.Option(
-    False, "--show-secret", help="Also print the secret as text, for typing into an app by hand."
-)
-_ARCHIVED = typer.Option(False, "--include-archived", help="Also look at archived users.")
-_DRY = typer.Option(False, "--dry-run", help="List who would be suspended; send no write.")
-_CONC = typer.Option(10, "--concurrency", min=1, max=500, help="Users processed at once.")
-_RATE = typer.Option(None, "--rate", min=0.1, help="At most this many users per second.")
-_JOURNAL = typer.Option(None, "--journal", help="Journal file: re-run with it to resume.", dir_okay=False)
-_COMMENT = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension.")
-
-
-def _main_options(
-    ctx: typer.Context,
-    base_url: str | None = _BASE_URL,
-    config: Path | None = _CONFIG,
-    allow_insecure_http: bool = _INSECURE,
-) -> None:
-    """MetalCloud from the command line: credentials from the environment, a config file or a prompt."""
-    parent = ctx.obj if isinstance(ctx.obj, State) else State()
-    ctx.obj = State(
-        base_url=base_url,
-        config=config,
-        allow_insecure_http=allow_insecure_http,
-        clock=parent.clock,
-        prompter=parent.prompter,
-    )
-
-
 # --------------------------------------------------------------------------- commands
 
-
-def login(ctx: typer.Context, json_out: bool = _JSON) -> None:
-    """Log in (API key, or password then the 2FA code), show who you are and how."""
-    state = _state(ctx)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, provider = _client(state, settings)
-        async with client:
-            if provider is not None:
-                await client.auth.login()
-            me = await client.user.get()
-        method = "api key" if provider is None else "password"
-        second = "n/a (API key)" if provider is None else provider.describe()
-        if json_out:
-            emit_json(
-                {
-                    "url": str(client.base_url),
-                    "user": _user_dict(me),
-                    "method": method,
-                    "second_factor": second,
-                }
-            )
-        else:
-            out = stdout_console()
-            out.print(f"Logged in to {client.base_url} as {me.display_name or '-'} <{me.email}> (id {me.id})")
-            out.print(f"Method: {method}; second factor: {second}; access level: {me.access_level or '-'}")
-            if provider is not None:
-                out.print("Session closed (logged out).")
-        if me.password_change_required:
-            stderr_console().print("warning: the server requires a password change for this account.")
-        return EXIT_OK
-
-    run_command(run)
+_JSON = flag("Print JSON on stdout (no progress bar).", "--json")
+_ARCHIVED = flag("Also look at archived users.", "--include-archived")
+_CONC = typer.Option(10, "--concurrency", min=1, max=500, help="Users processed at once.")
 
 
 def whoami(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """Show the current user."""
-    state = _state(ctx)
 
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        async with client:
-            me = await client.user.get()
+    async def run(session: Session[MetalCloudClient]) -> int:
+        me = await session.client.user.get()
         if json_out:
             emit_json(_user_dict(me))
         else:
             _show_user(me, "Current user")
-        return EXIT_OK
+        return 0
 
-    run_command(run)
+    run_session(ctx, ADAPTER, run)
 
 
-def enrol(ctx: typer.Context, save_qr: Path | None = _SAVE_QR, show_secret: bool = _SHOW_SECRET) -> None:
+def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool = SHOW_SECRET) -> None:
     """Enrol two-factor authentication: draw the QR code, then enable it with a code from the app.
 
     MetalCloud issues no recovery codes: keep the secret's backup in your authenticator app
     (or use ``--save-qr``/``--show-secret`` and store it somewhere safe). When an administrator
     forced a new authenticator, this enrols it (the login gives a session for nothing else)."""
-    state = _state(ctx)
 
     def show(generated: TwoFactorAuthenticationSecret, account: str) -> None:
         uri = generated.totp(account=account).to_uri()
-        if save_qr is not None:
-            write_private_file(save_qr, generated.qr_png.reveal())
-            stderr_console().print(f"QR code saved to {save_qr} (owner-only).")
+        show_new_secret(uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret)
+
+    async def run(session: Session[MetalCloudClient]) -> int:
+        client = session.client
+        try:
+            me = await client.user.get()
+        except TwoFactorEnrolmentRequiredError as pending:
+            email = (session.settings.get("email") if session.settings is not None else None) or "-"
+
+            async def ask(generated: TwoFactorAuthenticationSecret) -> str:
+                stderr_console().print("An administrator requires a new authenticator for this account.")
+                show(generated, email)
+                return await ask_off_loop(
+                    session.state.prompter, "Code from your authenticator app", hide=True
+                )
+
+            await client.auth.complete_reenrolment(pending, ask)
+            stdout_console().print(
+                f"A new authenticator is enrolled for {email}: log in with its codes from now on.",
+                markup=False,
+            )
+            return 0
+        if me.authenticator_enabled:
+            raise CliError(f"two-factor authentication is already on for {me.email}", 1)
+        generated = await client.user.generate_2fa()
+        show(generated, me.email or str(me.id))
+        await confirm_with_code(session.state, client.user.enable_2fa, TwoFactorCodeRejectedError)
         out = stdout_console()
-        out.print("Scan this QR code with your authenticator app:")
-        out.print(render_qr(uri), markup=False, highlight=False)
-        if show_secret:
-            out.print(f"Secret (keep it private): {generated.secret_2fa.reveal()}", markup=False)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        out, err = stdout_console(), stderr_console()
-        async with client:
-            try:
-                me = await client.user.get()
-            except TwoFactorEnrolmentRequiredError as pending:
-                email = settings.get("email") or "-"
-
-                async def ask(generated: TwoFactorAuthenticationSecret) -> str:
-                    err.print("An administrator requires a new authenticator for this account.")
-                    show(generated, email)
-                    return state.prompter.ask("Code from your authenticator app", hide=True)
-
-                await client.auth.complete_reenrolment(pending, ask)
-                out.print(f"A new authenticator is enrolled for {email}: log in with its codes from now on.")
-                return EXIT_OK
-            if me.authenticator_enabled:
-                raise CliError(f"two-factor authentication is already on for {me.email}", EXIT_FAILED)
-            generated = await client.user.generate_2fa()
-            show(generated, me.email or settings.get("email") or str(me.id))
-            for attempt in range(1, _ENROL_ATTEMPTS + 1):
-                code = state.prompter.ask("Code from your authenticator app", hide=True)
-                try:
-                    await client.user.enable_2fa(code)
-                except TwoFactorCodeRejectedError:
-                    if attempt == _ENROL_ATTEMPTS:
-                        raise
-                    err.print("That code was not accepted; wait for the next one and try again.")
-                    continue
-                break
         out.print(f"Two-factor authentication is on for {me.email}.")
         out.print(
             "MetalCloud issues no recovery codes: keep a backup of the secret in your authenticator app."
         )
-        return EXIT_OK
+        return 0
 
-    run_command(run)
+    run_session(ctx, ADAPTER, run)
 
 
 def _source(client: MetalCloudClient, include_archived: bool) -> Any:
@@ -350,32 +276,27 @@ def without_2fa(
     json_out: bool = _JSON,
 ) -> None:
     """Report the users that have no two-factor authentication (a table, or --json)."""
-    state = _state(ctx)
 
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
+    async def run(session: Session[MetalCloudClient]) -> int:
         found: list[User] = []
-        async with client:
+        client = session.client
 
-            async def check(info: UserInfo) -> Skip | None:
-                user = await client.users.get(info.id)
-                if user.authenticator_enabled:
-                    return Skip("2FA enabled")
-                found.append(user)
-                return None
+        async def check(info: UserInfo) -> Skip | None:
+            user = await client.users.get(info.id)
+            if user.authenticator_enabled:
+                return Skip("2FA enabled")
+            found.append(user)
+            return None
 
-            with BatchProgressDisplay(
-                "checking users", enabled=not json_out, console=stderr_console()
-            ) as bar:
-                summary = await run_batch(
-                    _source(client, include_archived),
-                    check,
-                    key=lambda info: str(info.id),
-                    concurrency=concurrency,
-                    on_progress=bar,
-                    stop_on=(AuthenticationError, PermissionDeniedError),
-                )
+        with BatchProgressDisplay("checking users", enabled=not json_out, console=stderr_console()) as bar:
+            summary = await run_batch(
+                _source(client, include_archived),
+                check,
+                key=lambda info: str(info.id),
+                concurrency=concurrency,
+                on_progress=bar,
+                stop_on=(AuthenticationError, PermissionDeniedError),
+            )
         found.sort(key=lambda u: u.id)
         rows = [_user_dict(u) for u in found]
         if json_out:
@@ -409,156 +330,170 @@ def without_2fa(
                 print_summary(stderr_console(), summary, title="Some users could not be checked")
         return exit_code_for(summary)
 
-    run_command(run)
+    run_session(ctx, ADAPTER, run)
 
 
-def suspend_without_2fa(
-    ctx: typer.Context,
-    dry_run: bool = _DRY,
-    include_archived: bool = _ARCHIVED,
-    comment: str = _COMMENT,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
-    """Suspend every user without two-factor authentication (never yourself)."""
-    state = _state(ctx)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        would: list[User] = []
-        async with client:
-            me = await client.user.get()
-
-            async def suspend(info: UserInfo) -> Skip | None:
-                if info.id == me.id:
-                    return Skip("own account")
-                user = await client.users.get(info.id)
-                if user.authenticator_enabled:
-                    return Skip("2FA enabled")
-                if user.is_suspended:
-                    return Skip("already suspended")
-                if dry_run:
-                    would.append(user)
-                    return None
-                try:
-                    # If-Match with the revision just read: nothing changed since the check.
-                    await client.users.suspend(user.id, public_comment=comment, revision=user.revision)
-                except ConflictError:
-                    return Skip("already suspended")
-                return None
-
-            async def verify(info: UserInfo) -> bool | None:
-                """Whether an interrupted suspension took effect."""
-                return (await client.users.get(info.id)).is_suspended
-
-            label = "checking users (dry run)" if dry_run else "suspending users without 2FA"
-            with BatchProgressDisplay(label, enabled=not json_out, console=stderr_console()) as bar:
-                summary = await run_batch(
-                    _source(client, include_archived),
-                    suspend,
-                    key=lambda info: str(info.id),
-                    concurrency=concurrency,
-                    rate=rate,
-                    journal=Journal(journal) if journal is not None and not dry_run else None,
-                    on_progress=bar,
-                    verify_unknown=verify,
-                    stop_on=(AuthenticationError, PermissionDeniedError),
-                )
-        if dry_run:
-            return _dry_run_report(would, summary, json_out)
-        return _report(summary, json_out, journal)
-
-    run_command(run)
+def _suspension_state(user: User) -> dict[str, Any]:
+    return {
+        "revision": user.revision,
+        "two_factor_enabled": user.authenticator_enabled,
+        "suspended": user.is_suspended,
+    }
 
 
-def _dry_run_report(would: list[User], summary: BatchSummary, json_out: bool) -> int:
-    would.sort(key=lambda u: u.id)
-    rows = [{"id": u.id, "email": u.email, "display_name": u.display_name} for u in would]
-    if json_out:
-        emit_json(
-            {
-                "dry_run": True,
-                "would_suspend": rows,
-                "count": len(rows),
-                "checked": summary.total,
-                "skipped_by_reason": dict(summary.skipped_by_reason),
-                "errors": summary.failed + summary.unknown,
-            }
-        )
-    else:
-        from rich.table import Table
+class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
+    """Suspend every user without 2FA (never the caller)."""
 
-        table = Table(title="Dry run: would suspend (nothing is sent)", title_justify="left")
-        for column in ("id", "email", "name"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(str(row["id"]), str(row["email"]), str(row["display_name"]))
-        out = stdout_console()
-        out.print(table)
-        out.print(f"{len(rows)} would be suspended, {summary.skipped} skipped, of {summary.total} checked.")
-    return exit_code_for(summary)
+    action = "suspend users without 2FA"
 
+    def __init__(self, include_archived: bool, comment: str) -> None:
+        self.include_archived = include_archived
+        self.comment = comment
 
-def _report(summary: BatchSummary, json_out: bool, journal: Path | None) -> int:
-    if json_out:
-        emit_json({"action": "suspend users without 2FA", "ok": summary.ok, **summary.as_dict()})
-    else:
-        print_summary(stdout_console(), summary, title="Suspend users without 2FA")
-        if not summary.ok and journal is not None:
-            stderr_console().print(f"Re-run with --journal {journal} to retry what failed.")
-    return exit_code_for(summary)
+    async def start(self, run: JobRun[MetalCloudClient]) -> None:
+        run.context["me"] = await run.client.user.get()
+
+    def candidates(self, run: JobRun[MetalCloudClient]) -> Any:
+        return _source(run.client, self.include_archived)
+
+    def candidate_key(self, item: UserInfo) -> str:
+        return str(item.id)
+
+    async def plan(self, run: JobRun[MetalCloudClient], item: UserInfo) -> Change | NoChange:
+        if item.id == run.context["me"].id:
+            return NoChange(str(item.id), item.email or "", "own account")
+        user = await run.client.users.get(item.id)
+        if user.authenticator_enabled:
+            return NoChange(str(user.id), user.email or "", "2FA enabled")
+        if user.is_suspended:
+            return NoChange(str(user.id), user.email or "", "already suspended")
+        return Change(str(user.id), user.email or "", "suspend", _suspension_state(user))
+
+    async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
+        return _suspension_state(await run.client.users.get(int(change.key)))
+
+    async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        try:
+            # If-Match with the revision planned from: a user changed since is refused (412).
+            await run.client.users.suspend(
+                int(change.key), public_comment=self.comment, revision=int(change.before["revision"])
+            )
+        except ConflictError:
+            return Skip("already suspended")
+        return None
+
+    async def verify(self, run: JobRun[MetalCloudClient], change: Change) -> bool | None:
+        return (await run.client.users.get(int(change.key))).is_suspended
 
 
 # --------------------------------------------------------------------------- admin batch jobs
-# Thin wrappers: the jobs themselves (CSV rows, checks, writes, verification) are in
-# metalcloud_async.admin_jobs.
-
-_CSV = typer.Option(None, "--csv", help="CSV file with a header row (one item per row).", dir_okay=False)
-_PLAN = typer.Option(False, "--dry-run", help="Show what would change; send no write.")
 
 
-def _run_job(
-    ctx: typer.Context,
-    build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
-    *,
-    dry_run: bool,
-    concurrency: int,
-    rate: float | None,
-    journal: Path | None,
-    json_out: bool,
-) -> None:
-    state = _state(ctx)
-
-    async def run() -> int:
-        settings = _settings(state)
-        client, _ = _client(state, settings)
-        async with client:
-            job = build(client)
-            label = f"{job.name} (dry run)" if dry_run else job.name
-            with BatchProgressDisplay(label, enabled=not json_out, console=stderr_console()) as bar:
-                result = await admin_jobs.run_admin_job(
-                    job, dry_run=dry_run, concurrency=concurrency, rate=rate, journal=journal, on_progress=bar
-                )
-        if json_out:
-            emit_json(result.as_dict())
-            return exit_code_for(result.summary)
-        out = stdout_console()
-        for change in result.planned:
-            out.print(json.dumps(change, sort_keys=True, default=str), markup=False, highlight=False)
-        if dry_run:
-            out.print(f"Dry run: {len(result.planned)} would change; nothing was sent.")
-        print_summary(out, result.summary, title=label)
-        if not result.summary.ok and journal is not None:
-            stderr_console().print(f"Re-run with --journal {journal} to resume.")
-        return exit_code_for(result.summary)
-
-    run_command(run)
+def _plain(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from a plan file (JSON), so the plan's state compares equal."""
+    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return plain
 
 
-def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Any:
+class AdminBatch(Job[MetalCloudClient, Any]):
+    """An :mod:`~metalcloud_async.admin_jobs` job run as a batch job of the frame.
+
+    The job's read-only check plans each item (its details are the state the change is planned
+    from), its write applies it and its verification settles a lost answer. ``rows`` are the
+    CSV's items (read again, by key, when a saved plan is applied); without rows, ``from_key``
+    rebuilds an item from its key (the users listed by age).
+    """
+
+    def __init__(
+        self,
+        build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
+        *,
+        rows: Iterable[Any] | None,
+        from_key: Callable[[str], Any] | None = None,
+        unit: str = "users",
+    ) -> None:
+        self.build = build
+        self.rows = rows
+        self.from_key = from_key
+        self.unit = unit
+        self.admin: admin_jobs.AdminJob[Any] | None = None
+        # What each planned key's check decided in this process: the write, or why none is due.
+        self.pending: dict[str, Callable[[], Any] | Skip] = {}
+        self.by_key: dict[str, Any] | None = None
+
+    async def start(self, run: JobRun[MetalCloudClient]) -> None:
+        self.admin = self.build(run.client)
+        self.action = self.admin.name
+
+    def _job(self) -> admin_jobs.AdminJob[Any]:
+        assert self.admin is not None, "start() builds the job"
+        return self.admin
+
+    def candidates(self, run: JobRun[MetalCloudClient]) -> Any:
+        return self._job().items
+
+    def candidate_key(self, item: Any) -> str:
+        return self._job().key(item)
+
+    def _item(self, key: str) -> Any:
+        if self.from_key is not None:
+            return self.from_key(key)
+        if self.by_key is None:
+            self.by_key = {self._job().key(row): row for row in self.rows or ()}
+        return self.by_key.get(key)
+
+    async def _check(self, item: Any) -> admin_jobs.PlannedChange | Skip:
+        try:
+            return await self._job().check(item)
+        except Skip as skip:  # raised by a lookup (no such user)
+            return skip
+
+    async def plan(self, run: JobRun[MetalCloudClient], item: Any) -> Change | NoChange:
+        key = self._job().key(item)
+        decided = await self._check(item)
+        if isinstance(decided, Skip):
+            return NoChange(key, "", decided.reason)
+        self.pending[key] = decided.apply
+        return Change(key, decided.email or "", decided.action, _plain(_before(decided)))
+
+    async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
+        item = self._item(change.key)
+        if item is None:
+            return {"row": "no longer in the CSV"}
+        decided = await self._check(item)
+        if isinstance(decided, Skip):
+            # Nothing is due any more: apply() skips it with the check's own reason.
+            self.pending[change.key] = decided
+            return change.before
+        self.pending[change.key] = decided.apply
+        return _plain(_before(decided))
+
+    async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        pending = self.pending.pop(change.key, None)
+        if pending is None:
+            item = self._item(change.key)
+            if item is None:
+                return Skip("no longer in the CSV")
+            decided = await self._check(item)
+            pending = decided if isinstance(decided, Skip) else decided.apply
+        if isinstance(pending, Skip):
+            return pending
+        await pending()
+        return None
+
+    async def verify(self, run: JobRun[MetalCloudClient], change: Change) -> bool | None:
+        item = self._item(change.key)
+        return None if item is None else await self._job().verify(item)
+
+
+def _before(decided: admin_jobs.PlannedChange) -> dict[str, Any]:
+    return {"user_id": decided.user_id, **dict(decided.details)}
+
+
+_CSV: Any = typer.Option(None, "--csv", dir_okay=False, help="CSV file with a header row (one item per row).")
+
+
+def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Iterable[Any]:
     """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
     if path is None:
         raise CliError("--csv FILE is required")
@@ -568,118 +503,86 @@ def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Any:
         raise CliError(str(exc)) from None
 
 
-def force_2fa_reenrol(
-    ctx: typer.Context,
-    csv_file: Path | None = _CSV,
-    created_before: str | None = typer.Option(
-        None, "--created-before", help="Instead of a CSV: every user whose authenticator is older (ISO date)."
-    ),
-    dry_run: bool = _PLAN,
-    concurrency: int = _CONC,
-    rate: float | None = _RATE,
-    journal: Path | None = _JOURNAL,
-    json_out: bool = _JSON,
-) -> None:
-    """Force users to enrol a new authenticator at their next login (CSV column: user)."""
-    if (csv_file is None) == (created_before is None):
-        raise CliError("give exactly one of --csv FILE and --created-before DATE")
-    rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
-    try:
-        cutoff = parse_timestamp(created_before) if created_before is not None else None
-    except ValueError:
-        raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
-    _run_job(
-        ctx,
-        lambda c: admin_jobs.force_reenrolment_job(c, rows=rows, created_before=cutoff),
-        dry_run=dry_run,
-        concurrency=concurrency,
-        rate=rate,
-        journal=journal,
-        json_out=json_out,
-    )
+def _register(app: typer.Typer) -> None:
+    add_auth_commands(app, ADAPTER)
+    add_command(app, "whoami", whoami)
+    mfa = new_group("Your own two-factor authentication.")
+    add_command(mfa, "enrol", enrol)
+    app.add_typer(mfa, name="mfa")
+    users = new_group("User administration (needs an administrator).")
+    add_command(users, "without-2fa", without_2fa)
+    batch = BatchCommands(ADAPTER)
 
+    @batch.command(users, "suspend-without-2fa", path="users suspend-without-2fa", idempotent=True)
+    def suspend_without_2fa(
+        include_archived: bool = _ARCHIVED,
+        comment: str = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension."),
+    ) -> Job[MetalCloudClient, Any]:
+        """Suspend every user without two-factor authentication (never yourself)."""
+        return SuspendWithout2fa(include_archived, comment)
 
-def _csv_job_command(
-    parse: Callable[[dict[str, str]], Any],
-    build: Callable[[MetalCloudClient, Any], admin_jobs.AdminJob[Any]],
-    doc: str,
-) -> Callable[..., None]:
-    """A ``--csv FILE`` batch command: the rows, checked whole, go to the job ``build`` makes."""
-
-    def command(
-        ctx: typer.Context,
+    @batch.command(users, "force-2fa-reenrol", path="users force-2fa-reenrol", idempotent=True)
+    def force_2fa_reenrol(
         csv_file: Path | None = _CSV,
-        dry_run: bool = _PLAN,
-        concurrency: int = _CONC,
-        rate: float | None = _RATE,
-        journal: Path | None = _JOURNAL,
-        json_out: bool = _JSON,
-    ) -> None:
-        rows = _rows(csv_file, parse)
-        _run_job(
-            ctx,
-            lambda client: build(client, rows),
-            dry_run=dry_run,
-            concurrency=concurrency,
-            rate=rate,
-            journal=journal,
-            json_out=json_out,
+        created_before: str | None = typer.Option(
+            None,
+            "--created-before",
+            help="Instead of a CSV: every user whose authenticator is older (ISO date).",
+        ),
+    ) -> Job[MetalCloudClient, Any]:
+        """Force users to enrol a new authenticator at their next login (CSV column: user, an id
+        or an e-mail; or every user whose authenticator was created before a date)."""
+        if (csv_file is None) == (created_before is None):
+            raise CliError("give exactly one of --csv FILE and --created-before DATE")
+        rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
+        try:
+            cutoff = parse_timestamp(created_before) if created_before is not None else None
+        except ValueError:
+            raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
+        return AdminBatch(
+            lambda client: admin_jobs.force_reenrolment_job(client, rows=rows, created_before=cutoff),
+            rows=rows,
+            from_key=admin_jobs.UserRow if rows is None else None,
         )
 
-    command.__doc__ = doc
-    return command
+    @batch.command(users, "create", path="users create", idempotent=False)
+    def create_users(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+        """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
+        existing e-mails are skipped, so a re-run never duplicates."""
+        rows = _rows(csv_file, admin_jobs.parse_new_user_row)
+        return AdminBatch(lambda client: admin_jobs.create_users_job(client, rows), rows=rows)
 
+    ssh_keys = new_group("Users' SSH keys.")
 
-create_users = _csv_job_command(
-    admin_jobs.parse_new_user_row,
-    admin_jobs.create_users_job,
-    """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
-    existing e-mails are skipped, so a re-run never duplicates.""",
-)
-add_ssh_keys = _csv_job_command(
-    admin_jobs.parse_ssh_key_row,
-    admin_jobs.add_ssh_keys_job,
-    "Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped.",
-)
-set_limits = _csv_job_command(
-    admin_jobs.parse_limits_row,
-    admin_jobs.set_limits_job,
-    "Set user limits from a CSV (user, then one column per limit, e.g. infrastructure_active_max_count).",
-)
+    @batch.command(ssh_keys, "add", path="users ssh-keys add", idempotent=True)
+    def add_ssh_keys(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+        """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
+        rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
+        return AdminBatch(
+            lambda client: admin_jobs.add_ssh_keys_job(client, rows), rows=rows, unit="SSH keys"
+        )
+
+    users.add_typer(ssh_keys, name="ssh-keys")
+    limits = new_group("Users' resource limits.")
+
+    @batch.command(limits, "set", path="users limits set", idempotent=True)
+    def set_limits(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+        """Set user limits from a CSV (user, then one column per limit, e.g.
+        infrastructure_active_max_count); limits already at those values are skipped."""
+        rows = _rows(csv_file, admin_jobs.parse_limits_row)
+        return AdminBatch(lambda client: admin_jobs.set_limits_job(client, rows), rows=rows)
+
+    users.add_typer(limits, name="limits")
+    app.add_typer(users, name="users")
+    batch.add_apply(app)
 
 
 def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
     """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
     with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    app = typer.Typer(
-        name=TOOL,
-        help="MetalCloud from the command line: login, current user, 2FA enrolment, users without 2FA.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        context_settings={"obj": State(clock=clock, prompter=prompter or Prompter())},
-    )
-    app.callback()(_main_options)
-    app.command("login")(cli_command(login))
-    app.command("whoami")(cli_command(whoami))
-    mfa = typer.Typer(help="Your own two-factor authentication.", no_args_is_help=True)
-    mfa.command("enrol")(cli_command(enrol))
-    app.add_typer(mfa, name="mfa")
-    users = typer.Typer(help="User administration (needs an administrator).", no_args_is_help=True)
-    users.command("without-2fa")(cli_command(without_2fa))
-    users.command("suspend-without-2fa")(cli_command(suspend_without_2fa))
-    users.command("force-2fa-reenrol")(cli_command(force_2fa_reenrol))
-    users.command("create")(cli_command(create_users))
-    ssh_keys = typer.Typer(help="Users' SSH keys.", no_args_is_help=True)
-    ssh_keys.command("add")(cli_command(add_ssh_keys))
-    users.add_typer(ssh_keys, name="ssh-keys")
-    limits = typer.Typer(help="Users' resource limits.", no_args_is_help=True)
-    limits.command("set")(cli_command(set_limits))
-    users.add_typer(limits, name="limits")
-    app.add_typer(users, name="users")
-    return app
+    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
 
 
 def main() -> None:
     """Entry point of the ``metalcloud-async`` console script and ``python -m metalcloud_async``."""
-    build_app()(prog_name=TOOL)
+    build_app()(prog_name=SPEC.name)

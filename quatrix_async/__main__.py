@@ -1,8 +1,17 @@
-"""``python -m quatrix_async``: the ``quatrix-async`` command-line tool (needs the ``cli`` extra)."""
+"""``python -m quatrix_async`` and the ``quatrix-async`` console script (the ``cli`` extra)."""
 
 from __future__ import annotations
 
-from .cli import main
+from mfa_common._extras import require_extra
+
+
+def main() -> None:
+    """Run the tool; without the ``cli`` extra, say how to install it and exit with 2."""
+    require_extra("cli", "quatrix-async", exit_on_missing=True)
+    from .cli import main as run
+
+    run()
+
 
 if __name__ == "__main__":
     main()

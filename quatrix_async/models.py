@@ -9,7 +9,6 @@ and unknown enum values are kept as plain strings. Session ids, codes, passwords
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -23,6 +22,7 @@ from mfa_common.otpauth import parse_otpauth_uri
 from mfa_common.qr_decode import QrDecodeError, decode_qr_text, png_bytes, qr_decoder_available
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
+from mfa_common.wire import json_or_none
 
 __all__ = [
     "AccountStatus",
@@ -328,10 +328,7 @@ def two_factor_from_body(content: bytes, content_type: str | None) -> TwoFactorS
     media = (content_type or "").split(";")[0].strip().lower()
     stripped = content.lstrip()
     if media.endswith("json") or stripped[:1] in (b"{", b"["):
-        try:
-            data = json.loads(content)
-        except ValueError:
-            data = None
+        data = json_or_none(content)  # never raises: deep nesting and bad bytes are "not JSON"
         if data is not None:
             return converter.structure(data, TwoFactorSecret)
     return TwoFactorSecret(qr_png=Secret(png_bytes(content)))

@@ -14,6 +14,10 @@ Needs the ``fakes`` extra (Starlette, uvicorn).
 
 from __future__ import annotations
 
+from mfa_common._extras import require_extra, run_as_module
+
+require_extra("fakes", "the MetalCloud fake", exit_on_missing=run_as_module())
+
 from ._fake import (
     ADMIN_LEVELS,
     FakeUser,

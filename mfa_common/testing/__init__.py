@@ -5,6 +5,10 @@ Needs the optional ``fakes`` dependencies (Starlette, uvicorn).
 
 from __future__ import annotations
 
+from mfa_common._extras import require_extra, run_as_module
+
+require_extra("fakes", "the fake servers", exit_on_missing=run_as_module())
+
 from mfa_common.testing._controls import (
     FAULT_KINDS,
     FakeControls,

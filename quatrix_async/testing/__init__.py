@@ -7,6 +7,10 @@ In-process: ``httpx.ASGITransport(QuatrixFake([...]))``; over a socket:
 
 from __future__ import annotations
 
+from mfa_common._extras import require_extra, run_as_module
+
+require_extra("fakes", "the Quatrix fake", exit_on_missing=run_as_module())
+
 from ._fake import FakeAccount, FakeSession, FakeUser, MfaKind, QuatrixFake, create_app
 
 __all__ = ["FakeAccount", "FakeSession", "FakeUser", "MfaKind", "QuatrixFake", "create_app"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from mfa_common.cli_support import Prompter
+from mfa_common.cli import Prompter
 from mfa_common.clock import FakeClock
 from mfa_common.testing import SwappableApp, serve
 
@@ -35,7 +36,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str | None]:
     """No stray configuration from the machine running the tests (None: unset in CliRunner)."""
-    env: dict[str, str | None] = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env: dict[str, str | None] = {
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "MFA_SDKS_KEYRING": "0",
+        "MFA_SDKS_DEBUG": None,
+    }
     for name in os.environ:
         if name.startswith(("QUATRIX_", "METALCLOUD_")):
             env[name] = None
@@ -74,7 +80,13 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUATRIX_", "METALCLOUD_"))}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["COLUMNS"] = "160"
+    env["MFA_SDKS_KEYRING"] = "0"
+    env.pop("MFA_SDKS_DEBUG", None)
     env.update(extra)
+    # Saved sessions, login counts and automatic journals never land in the real home directory.
+    if "XDG_STATE_HOME" not in extra:
+        base = extra.get("XDG_CONFIG_HOME") or tempfile.mkdtemp(prefix="mfa-cli-state-")
+        env["XDG_STATE_HOME"] = os.path.join(base, "state")
     return env
 
 

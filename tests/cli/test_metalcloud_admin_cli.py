@@ -57,7 +57,7 @@ def test_create_users_dry_run_then_run_then_rerun(admin: Admin, tmp_path: Path) 
     assert plan.exit_code == 0, plan.output
     data = json.loads(plan.stdout)
     assert data["dry_run"] is True and data["count"] == 5 and len(admin.fake.ledger) == 0
-    first = admin.run("users", "create", "--csv", path, "--json")
+    first = admin.run("users", "create", "--csv", path, "--yes", "--json")
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["done"] == 5
     again = admin.run("users", "create", "--csv", path)
@@ -76,7 +76,7 @@ def test_create_users_fault_run_and_resume(admin: Admin, tmp_path: Path) -> None
     # Two creations fail outright, one is applied with its answer lost (verified, not repeated).
     admin.fake.controls.fail_next("server_error", 2, path="/api/v2/users", method="POST")
     admin.fake.controls.fail_next("drop_after", 1, path="/api/v2/users", method="POST")
-    args = ["users", "create", "--csv", path, "--journal", journal, "--concurrency", "3", "--json"]
+    args = ["users", "create", "--csv", path, "--journal", journal, "--concurrency", "3", "--yes", "--json"]
     first = admin.run(*args)
     assert first.exit_code == 1, first.output
     summary = json.loads(first.stdout)
@@ -95,7 +95,7 @@ def test_force_reenrol_from_csv_and_by_age(admin: Admin, tmp_path: Path) -> None
         for i in range(3)
     ]
     path = csv_file(tmp_path, "r.csv", f"user\n{users[0].id}\nu1@metal.test\n")
-    result = admin.run("users", "force-2fa-reenrol", "--csv", path, "--json")
+    result = admin.run("users", "force-2fa-reenrol", "--csv", path, "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["done"] == 2
     assert [u.authenticator_must_change for u in users] == [True, True, False]
@@ -109,13 +109,13 @@ def test_force_reenrol_from_csv_and_by_age(admin: Admin, tmp_path: Path) -> None
 def test_ssh_keys_and_limits_commands(admin: Admin, tmp_path: Path) -> None:
     target = admin.fake.add_user("t@metal.test", "pw-target-123")
     keys = csv_file(tmp_path, "k.csv", f'user,ssh_key\nt@metal.test,"{KEY}"\n')
-    result = admin.run("users", "ssh-keys", "add", "--csv", keys, "--json")
+    result = admin.run("users", "ssh-keys", "add", "--csv", keys, "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["done"] == 1
-    again = admin.run("users", "ssh-keys", "add", "--csv", keys, "--json")
+    again = admin.run("users", "ssh-keys", "add", "--csv", keys, "--yes", "--json")
     assert json.loads(again.stdout)["skipped_by_reason"] == {"key present": 1}
     limits = csv_file(tmp_path, "l.csv", f"user,infrastructure_active_max_count\n{target.id},2\n")
-    result = admin.run("users", "limits", "set", "--csv", limits, "--json")
+    result = admin.run("users", "limits", "set", "--csv", limits, "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert target.limits == {"infrastructureActiveMaxCount": 2}
 
@@ -159,7 +159,7 @@ def test_mfa_enrol_completes_a_forced_reenrolment(admin: Admin, tmp_path: Path) 
     old = generate_base32_secret(20)
     user = admin.fake.add_user("lost.phone@metal.test", "pw-lost-phone-1", totp_secret=old)
     rows = csv_file(tmp_path, "r.csv", "user\nlost.phone@metal.test\n")
-    forced = admin.run("users", "force-2fa-reenrol", "--csv", rows)
+    forced = admin.run("users", "force-2fa-reenrol", "--csv", rows, "--yes")
     assert forced.exit_code == 0, forced.output
 
     def code() -> str:
@@ -177,3 +177,57 @@ def test_mfa_enrol_completes_a_forced_reenrolment(admin: Admin, tmp_path: Path) 
     )
     assert user.totp_secret not in (None, old) and not user.authenticator_must_change
     assert_no_secrets(result, old, user.totp_secret, "pw-lost-phone-1")
+
+
+def test_a_bulk_change_without_yes_is_refused_without_a_terminal(admin: Admin, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "users.csv", "email,display_name\nq1@metal.test,Q 1\nq2@metal.test,Q 2\n")
+    result = admin.run("users", "create", "--csv", path)
+    assert result.exit_code == 2, result.output
+    assert "create users for 2 users" in result.stderr and "--yes" in result.stderr
+    assert admin.fake.ledger.entries("create-user") == []
+
+
+def test_limits_plan_then_apply_skips_a_user_changed_meanwhile(admin: Admin, tmp_path: Path) -> None:
+    kept = admin.fake.add_user("kept@metal.test", "pw-kept-12345")
+    moved = admin.fake.add_user("moved@metal.test", "pw-moved-1234")
+    rows = f"user,infrastructure_active_max_count\n{kept.id},3\n{moved.id},3\n"
+    limits = csv_file(tmp_path, "l.csv", rows)
+    plan = tmp_path / "limits.plan"
+    made = admin.run("users", "limits", "set", "--csv", limits, "--plan", str(plan))
+    assert made.exit_code == 0, made.output
+    document = json.loads(plan.read_text())
+    assert document["command"] == "users limits set" and len(document["changes"]) == 2
+    assert kept.limits == {} and moved.limits == {}  # a plan sends nothing
+    moved.limits = {"infrastructureActiveMaxCount": 9}  # someone else changed it since
+    applied = admin.run("apply", str(plan), "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    summary = json.loads(applied.stdout)
+    assert summary["done"] == 1 and summary["skipped_by_reason"] == {"changed since the plan (changes)": 1}
+    assert kept.limits == {"infrastructureActiveMaxCount": 3}
+    assert moved.limits == {"infrastructureActiveMaxCount": 9}
+
+
+def test_retry_unknown_only_where_the_write_is_idempotent(admin: Admin) -> None:
+    offered = admin.run("users", "ssh-keys", "add", "--help")
+    assert offered.exit_code == 0 and "--retry-unknown" in offered.stdout
+    withheld = admin.run("users", "create", "--help")
+    assert withheld.exit_code == 0 and "--retry-unknown" not in withheld.stdout
+
+
+def test_reenrol_by_age_plan_then_apply(admin: Admin, tmp_path: Path) -> None:
+    users = [
+        admin.fake.add_user(f"old{i}@metal.test", "pw-user-1234", totp_secret=generate_base32_secret(20))
+        for i in range(3)
+    ]
+    admin.clock.advance(86_400)
+    plan = tmp_path / "reenrol.plan"
+    made = admin.run("users", "force-2fa-reenrol", "--created-before", "2100-01-01", "--plan", str(plan))
+    assert made.exit_code == 0, made.output
+    assert sorted(c["email"] for c in json.loads(plan.read_text())["changes"]) == [u.email for u in users]
+    assert not any(u.authenticator_must_change for u in users)
+    users[0].authenticator_must_change = True  # forced by someone else meanwhile
+    applied = admin.run("apply", str(plan), "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    summary = json.loads(applied.stdout)
+    assert (summary["done"], summary["skipped_by_reason"]) == (2, {"re-enrolment already due": 1})
+    assert all(u.authenticator_must_change for u in users)

@@ -95,8 +95,22 @@ def test_login_with_password_and_totp_secret(world: World, base_env: dict[str, s
     assert result.exit_code == 0, result.output
     assert "admin@metal.test" in result.stdout
     assert "second factor: totp (from the configured secret)" in result.stdout
-    assert world.fake.logins == 1 and world.fake.logouts == 1
+    assert world.fake.logins == 1 and world.fake.logouts == 0  # the session is kept
     assert world.tokens  # JWTs were issued, and none was printed (checked in invoke)
+    saved = Path(str(base_env["XDG_STATE_HOME"])) / "metalcloud-async" / "credentials.json"
+    assert (saved.stat().st_mode & 0o777) == 0o600
+
+    # Later commands reuse the saved JWT: no second login, even without the password.
+    again = world.invoke(["whoami", "--json"], world.env(base_env, METALCLOUD_PASSWORD=None), input="")
+    assert again.exit_code == 0, again.output
+    assert world.fake.logins == 1
+    status = world.invoke(["auth", "status"], world.env(base_env))
+    assert status.exit_code == 0 and "the server accepts it" in status.stdout
+
+    out = world.invoke(["auth", "logout"], world.env(base_env))
+    assert out.exit_code == 0, out.output
+    assert world.fake.logouts == 1  # ended on the server too
+    assert world.invoke(["auth", "status"], world.env(base_env)).exit_code == 1
 
 
 def test_login_prompts_for_the_2fa_code(world: World, base_env: dict[str, str | None]) -> None:
@@ -181,11 +195,12 @@ def test_suspend_dry_run_sends_no_write(world: World, base_env: dict[str, str | 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     expected = {u.email for u in world.users if u.totp_secret is None and not u.archived and not u.suspended}
-    assert {u["email"] for u in data["would_suspend"]} == expected
+    assert {u["email"] for u in data["would_change"]} == expected
+    assert {u["action"] for u in data["would_change"]} == {"suspend"}
     assert world.fake.ledger.entries() == []
 
     table = world.invoke(["users", "suspend-without-2fa", "--dry-run"], world.env(base_env))
-    assert table.exit_code == 0 and "would be suspended" in table.stdout
+    assert table.exit_code == 0 and "would suspend" in table.stdout and "3 would change" in table.stdout
     assert world.fake.ledger.entries() == []
 
 
@@ -200,7 +215,16 @@ def test_suspend_with_faults_then_resume_repeats_no_write(
     # Two writes fail outright; one is applied but its answer is lost (checked, not repeated).
     world.fake.controls.fail_next("server_error", 2, path="*/actions/suspend")
     world.fake.controls.fail_next("drop_after", 1, path="*/actions/suspend")
-    args = ["users", "suspend-without-2fa", "--journal", str(journal), "--concurrency", "4", "--json"]
+    args = [
+        "users",
+        "suspend-without-2fa",
+        "--journal",
+        str(journal),
+        "--concurrency",
+        "4",
+        "--json",
+        "--yes",
+    ]
 
     first = world.invoke(args, world.env(base_env))
     assert first.exit_code == 1, first.output
@@ -224,9 +248,9 @@ def test_suspend_with_faults_then_resume_repeats_no_write(
 
 
 def test_progress_bar_and_summary_table(world: World, base_env: dict[str, str | None]) -> None:
-    result = world.invoke(["users", "suspend-without-2fa", "--rate", "500"], world.env(base_env))
+    result = world.invoke(["users", "suspend-without-2fa", "--rate", "500", "--yes"], world.env(base_env))
     assert result.exit_code == 0, result.output
-    assert "suspending users without 2FA" in result.stderr
+    assert "suspend users without 2FA" in result.stderr
     assert "Skipped by reason" in result.stdout and "own account" in result.stdout
 
 

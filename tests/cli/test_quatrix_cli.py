@@ -84,8 +84,22 @@ def test_login_with_totp_secret_from_environment(world: World, base_env: dict[st
     assert "administrator" in result.stdout
     assert "totp (from the configured secret)" in result.stdout
     assert world.fake.logins_of("admin@acme.test") == 1
-    assert world.fake.stats["logout"] == 1
+    assert world.fake.stats["logout"] == 0  # the session is kept for later commands
     assert world.session_ids  # a session was made, and it was not printed (checked in invoke)
+    saved = Path(str(base_env["XDG_STATE_HOME"])) / "quatrix-async" / "credentials.json"
+    assert (saved.stat().st_mode & 0o777) == 0o600
+
+    # Later commands reuse it: no second login, even without the password.
+    again = world.invoke(["profile", "--json"], world.env(base_env, QUATRIX_PASSWORD=None), input="")
+    assert again.exit_code == 0, again.output
+    assert world.fake.logins_of("admin@acme.test") == 1
+    status = world.invoke(["auth", "status", "--json"], world.env(base_env))
+    assert status.exit_code == 0 and json.loads(status.stdout)["logged_in"] is True
+
+    out = world.invoke(["auth", "logout"], world.env(base_env))
+    assert out.exit_code == 0, out.output
+    assert world.fake.stats["logout"] == 1  # ended on the server too
+    assert world.invoke(["auth", "status"], world.env(base_env)).exit_code == 1
 
 
 def test_login_prompts_for_the_code_without_a_secret(world: World, base_env: dict[str, str | None]) -> None:
@@ -123,6 +137,7 @@ def test_wrong_code_exits_2(world: World, base_env: dict[str, str | None]) -> No
     result = world.invoke(["login"], world.env(base_env, QUATRIX_TOTP_SECRET=None), input="000000\n")
     assert result.exit_code == 2
     assert "MfaCodeRejectedError" in result.stderr
+    assert not (Path(str(base_env["XDG_STATE_HOME"])) / "quatrix-async" / "credentials.json").exists()
 
 
 def test_missing_credentials_without_input_exit_2(world: World, base_env: dict[str, str | None]) -> None:
@@ -230,7 +245,18 @@ def test_reset_with_failures_then_resume_repeats_no_write(
     csv_path = _csv(tmp_path, "id", [u.id for u in users])
     journal = tmp_path / "reset.journal"
     world.fake.controls.fail_next("server_error", 4, path="*/user/reset-mfa")
-    args = ["mfa", "reset", "--csv", str(csv_path), "--journal", str(journal), "--concurrency", "5", "--json"]
+    args = [
+        "mfa",
+        "reset",
+        "--csv",
+        str(csv_path),
+        "--journal",
+        str(journal),
+        "--concurrency",
+        "5",
+        "--json",
+        "--yes",
+    ]
 
     first = world.invoke(args, world.env(base_env))
     assert first.exit_code == 1, first.output
@@ -250,9 +276,9 @@ def test_reset_with_failures_then_resume_repeats_no_write(
 
 def test_set_pin_for_all_users(world: World, base_env: dict[str, str | None]) -> None:
     env = world.env(base_env, QUATRIX_NEW_PIN=NEW_PIN)
-    result = world.invoke(["mfa", "set", "--all", "--auth-type", "PIN", "--rate", "200"], env)
+    result = world.invoke(["mfa", "set", "--all", "--auth-type", "pin", "--rate", "200", "--yes"], env)
     assert result.exit_code == 0, result.output
-    assert "mfa set PIN" in result.stdout and "done" in result.stdout
+    assert "set PIN" in result.stdout and "done" in result.stdout
     assert all(u.mfa == "pin" and u.pin == NEW_PIN for u in world.users)
     assert world.admin.mfa == "2fa"  # never the caller's own account
     assert world.fake.ledger.keys("user.set-mfa") == {u.id for u in world.users}
@@ -262,7 +288,7 @@ def test_remove_by_email_with_progress_bar(
     world: World, base_env: dict[str, str | None], tmp_path: Path
 ) -> None:
     csv_path = _csv(tmp_path, "Email", [u.email for u in world.users] + [world.users[0].email])
-    result = world.invoke(["mfa", "remove", "--csv", str(csv_path)], world.env(base_env))
+    result = world.invoke(["mfa", "remove", "--csv", str(csv_path), "-y"], world.env(base_env))
     assert result.exit_code == 0, result.output
     assert "remove 2FA" in result.stderr  # the progress bar
     assert "2FA not enabled" in result.stdout  # skipped users, by reason
@@ -333,7 +359,7 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
         }
     )
     csv_path = _csv(tmp_path, "email", [u.email for u in world.users])
-    done_proc = start(["quatrix_async", "mfa", "reset", "--csv", str(csv_path), "--json"], env)
+    done_proc = start(["quatrix_async", "mfa", "reset", "--csv", str(csv_path), "--json", "--yes"], env)
     failed_proc = start(["quatrix_async", "login"], {**env, "QUATRIX_PASSWORD": "wrong-password-123"})
     done, failed = finish(done_proc), finish(failed_proc)
     assert done.returncode == 0, done.stderr
@@ -346,3 +372,23 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert "AuthenticationError" in failed.stderr and "Traceback" not in failed.stderr
     assert "wrong-password-123" not in failed.stderr + failed.stdout
+
+
+def test_saved_session_expires_when_idle_and_is_forgotten_when_revoked(
+    world: World, base_env: dict[str, str | None]
+) -> None:
+    env = world.env(base_env)
+    assert world.invoke(["auth", "login"], env).exit_code == 0
+    assert world.fake.logins_of("admin@acme.test") == 1
+
+    world.clock.advance(20 * 60)  # past the idle timeout: the saved session is not used
+    result = world.invoke(["profile", "--json"], env)
+    assert result.exit_code == 0, result.output
+    assert world.fake.logins_of("admin@acme.test") == 2  # a fresh login instead
+
+    assert world.invoke(["auth", "login"], env).exit_code == 0
+    world.fake.expire_all_sessions()  # the server forgot every session (revoked elsewhere)
+    result = world.invoke(["profile"], world.env(base_env, QUATRIX_PASSWORD=None), input="")
+    assert result.exit_code == 2
+    assert "has expired or was revoked (forgotten now)" in result.stderr and "auth login" in result.stderr
+    assert world.invoke(["auth", "status"], env).exit_code == 1

@@ -265,6 +265,10 @@ def cli_command(script: str) -> Any:
     """The click command the console script ``script`` runs, caught as it is invoked."""
     module_name, _, attribute = PYPROJECT["project"]["scripts"][script].partition(":")
     entry = getattr(importlib.import_module(module_name), attribute)
+    # The tools import typer only when they run (to name a missing extra): load it now, so that
+    # the Command class it vendors is known, and patched, whichever tool the docs show first.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("typer")
 
     def capture(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise _Captured(self)

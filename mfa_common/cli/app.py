@@ -1,0 +1,384 @@
+"""The frame every tool shares: global options, ``--version``, ``--debug``, completion, and
+running a command's coroutine with one-line errors and documented exit codes.
+
+A tool is a :class:`ToolSpec` (its name, settings and help) plus its commands; :func:`build_app`
+makes the typer application. Global options are accepted anywhere on the line (``tool mfa reset
+--config c.toml`` as well as ``tool --config c.toml mfa reset``), choices ignore case, flags show
+no type in the help, and Ctrl-C exits 130 after the command printed what it had done.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import attrs
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from .._logging import RedactingFilter, protect_third_party_loggers
+from ..clock import Clock, SystemClock
+from ..replay_guard import StepRegistry, using_step_registry
+from ..replay_state import shared_step_registry
+from .credentials import CredentialStore, keyring_backend
+from .errors import EXIT_INTERRUPTED, EXIT_OK, CliError, describe_error, exit_code_for_error, first_leaf
+from .output import stderr_console
+from .prompts import InteractiveCodeProvider, Prompter
+from .settings import Setting, Settings, SettingsResolver, default_config_path, default_state_dir
+
+__all__ = [
+    "DEBUG_ENV",
+    "QuietCommand",
+    "QuietGroup",
+    "State",
+    "ToolSpec",
+    "add_command",
+    "build_app",
+    "cli_command",
+    "flag",
+    "new_group",
+    "run_command",
+    "state_of",
+    "step_registry",
+]
+
+#: ``MFA_SDKS_DEBUG=1`` turns on the SDK's (redacted) DEBUG log, like ``--debug``.
+DEBUG_ENV = "MFA_SDKS_DEBUG"
+_SDK_LOGGERS = ("mfa_common", "quatrix_async", "metalcloud_async")
+
+
+@attrs.frozen
+class ToolSpec:
+    """What makes one tool: its name (``quatrix-async``), the config-file section, its settings,
+    the setting holding the server URL and the extra option names for it, its help, and the
+    API's login budget (logins allowed per window of seconds) when the server has one."""
+
+    name: str
+    section: str
+    settings: tuple[Setting, ...]
+    url_setting: str
+    url_options: tuple[str, ...]
+    url_help: str
+    config_env: str
+    config_help: str
+    help: str
+    login_budget: tuple[int, float] | None = None
+
+
+def step_registry() -> StepRegistry:
+    """The TOTP step registry the tools' codes are recorded in: the one place to choose it.
+
+    The cross-process one (:func:`mfa_common.replay_state.shared_step_registry`, a file in the
+    user's state directory): a second command run within the same 30-second step waits for the
+    next step instead of sending a code the server has just accepted (and would now refuse).
+    """
+    return shared_step_registry()
+
+
+@attrs.define
+class State:
+    """What one invocation decided: the global options, the clock, the prompter, the raw
+    arguments (for the resume command) and the command running (for Ctrl-C's report)."""
+
+    spec: ToolSpec
+    base_url: str | None = None
+    config: Path | None = None
+    allow_insecure_http: bool = False
+    debug: bool = False
+    clock: Clock | None = None
+    prompter: Prompter = attrs.field(factory=Prompter)
+    argv: list[str] = attrs.field(factory=list)
+    on_interrupt: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def now(self) -> float:
+        """The time by this invocation's clock (a FakeClock in tests)."""
+        return (self.clock or SystemClock()).now()
+
+    def resolver(self) -> SettingsResolver:
+        """Settings from the options, the environment and the config file."""
+        return SettingsResolver(
+            self.spec.settings,
+            config_path=self.config,
+            default_path=default_config_path(self.spec.name),
+            section=self.spec.section,
+            overrides={self.spec.url_setting: self.base_url},
+            prompter=self.prompter,
+        )
+
+    def code_provider(self, settings: Settings, *, pin: bool = True) -> InteractiveCodeProvider:
+        """The second-factor answerer for a login with ``settings``."""
+        return InteractiveCodeProvider(
+            totp_secret=settings.secret("totp_secret"),
+            pin=settings.secret("pin") if pin else None,
+            prompter=self.prompter,
+            clock=self.clock,
+            registry=step_registry(),
+        )
+
+    def store(self) -> CredentialStore:
+        """The saved sessions of this tool."""
+        return CredentialStore(self.spec.name, default_state_dir(self.spec.name), keyring=keyring_backend())
+
+    def state_dir(self) -> Path:
+        """Where this tool keeps its state (saved sessions, automatic journals)."""
+        return default_state_dir(self.spec.name)
+
+    def command_line(self, *, drop: Sequence[str] = (), add: Sequence[str] = ()) -> str:
+        """This invocation's command line (no secret is ever in it), without the options in
+        ``drop`` (and their values), plus ``add``: the exact command that resumes a batch."""
+        words: list[str] = []
+        skip = False
+        for word in self.argv:
+            if skip:
+                skip = False
+                continue
+            name = word.split("=", 1)[0]
+            if name in drop:
+                skip = "=" not in word
+                continue
+            words.append(word)
+        return shlex.join([self.spec.name, *words, *add])
+
+
+def state_of(ctx: typer.Context) -> State:
+    """The :class:`State` of the running invocation."""
+    obj = ctx.find_object(State)
+    if obj is None:  # pragma: no cover - the callback always sets it
+        raise CliError("internal: no state")
+    return obj
+
+
+def flag(help: str, *names: str) -> Any:
+    """A boolean option shown without a type in the help."""
+    return typer.Option(False, *names, help=help, metavar="", show_default=False)
+
+
+# --------------------------------------------------------------------------- global options
+
+
+def _hoist(args: list[str], values: set[str], flags: set[str]) -> list[str]:
+    """Move the global options (and their values) to the front, wherever they were given."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            rest.extend(args[index:])
+            break
+        name = word.split("=", 1)[0]
+        if name in flags:
+            front.append(word)
+        elif name in values:
+            front.append(word)
+            if "=" not in word and index + 1 < len(args):
+                index += 1
+                front.append(args[index])
+        else:
+            rest.append(word)
+        index += 1
+    return front + rest
+
+
+def _quiet(params: list[Any]) -> list[Any]:
+    # A flag takes no value, so the help shows no type after it (typer would print <bool>).
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _QuietFlags:
+    """Help that shows no type after flags (mixed into typer's command and group classes)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quiet(super().get_params(ctx))  # type: ignore[misc]
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _quiet([option])
+        return option
+
+
+class QuietCommand(_QuietFlags, TyperCommand):
+    """A command whose help shows no type after its flags."""
+
+
+class QuietGroup(_QuietFlags, TyperGroup):
+    """A group whose help shows no type after its flags."""
+
+
+def new_group(help: str) -> typer.Typer:
+    """A command group (``mfa``, ``users``) in the tools' style."""
+    return typer.Typer(help=help, cls=QuietGroup, no_args_is_help=True)
+
+
+def add_command(group: typer.Typer, name: str, func: Callable[..., None], *, help: str | None = None) -> None:
+    """Add ``func`` as the command ``name`` of ``group`` (errors reported as one line)."""
+    group.command(name, cls=QuietCommand, help=help)(cli_command(func))
+
+
+_NOT_GLOBAL = ("help", "install_completion", "show_completion")
+
+
+class _ToolGroup(QuietGroup):
+    """The root command: takes its global options from anywhere on the line."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        values: set[str] = set()
+        flags: set[str] = set()
+        for param in self.params:
+            # typer builds on its own copy of click: tell options by duck typing.
+            if param.param_type_name != "option" or param.name in _NOT_GLOBAL:
+                continue
+            names = [*param.opts, *param.secondary_opts]
+            (flags if getattr(param, "is_flag", False) else values).update(names)
+        ctx.meta["mfa_cli.argv"] = list(args)
+        return super().parse_args(ctx, _hoist(list(args), values, flags))
+
+
+def _enable_debug_log() -> None:
+    """The SDK's DEBUG log on stderr, through the redacting filter (never a secret)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    for name in _SDK_LOGGERS:
+        sdk_logger = logging.getLogger(name)
+        if not any(getattr(h, "_mfa_cli", False) for h in sdk_logger.handlers):
+            handler._mfa_cli = True  # type: ignore[attr-defined]
+            sdk_logger.addHandler(handler)
+        sdk_logger.setLevel(logging.DEBUG)
+    protect_third_party_loggers()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mfa-sdks")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def build_app(
+    spec: ToolSpec,
+    register: Callable[[typer.Typer], None],
+    *,
+    clock: Clock | None = None,
+    prompter: Prompter | None = None,
+) -> typer.Typer:
+    """The typer application of ``spec``; ``register(app)`` adds the tool's commands.
+
+    ``clock`` drives TOTP codes and saved-session expiry (tests share a FakeClock with the fake
+    server); ``prompter`` asks for missing values (default: the terminal).
+    """
+    base = State(spec=spec, clock=clock, prompter=prompter or Prompter())
+
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"{spec.name} {_version()}")
+            raise typer.Exit(EXIT_OK)
+
+    def main_options(
+        ctx: typer.Context,
+        base_url: str | None = typer.Option(None, "--base-url", *spec.url_options, help=spec.url_help),
+        config: Path | None = typer.Option(None, "--config", envvar=spec.config_env, help=spec.config_help),
+        allow_insecure_http: bool = flag(
+            "Allow http:// to a remote host (loopback test servers are allowed anyway).",
+            "--allow-insecure-http",
+        ),
+        debug: bool = typer.Option(
+            False,
+            "--debug",
+            envvar=DEBUG_ENV,
+            help=f"Log every request (redacted) to stderr; also {DEBUG_ENV}=1.",
+            metavar="",
+            show_default=False,
+        ),
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+            metavar="",
+            show_default=False,
+        ),
+    ) -> None:
+        if debug:
+            _enable_debug_log()
+        ctx.obj = State(
+            spec=spec,
+            base_url=base_url,
+            config=config,
+            allow_insecure_http=allow_insecure_http,
+            debug=debug,
+            clock=base.clock,
+            prompter=base.prompter,
+            argv=list(ctx.meta.get("mfa_cli.argv", [])),
+        )
+
+    main_options.__doc__ = spec.help
+    app = typer.Typer(
+        name=spec.name,
+        help=spec.help,
+        cls=_ToolGroup,
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        context_settings={"obj": base},
+    )
+    app.callback()(main_options)
+    register(app)
+    return app
+
+
+# --------------------------------------------------------------------------- running a command
+
+
+def cli_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a command so that a :class:`CliError` raised before :func:`run_command` (a bad
+    option combination, an unreadable CSV) is reported like any other: one line, its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except CliError as exc:
+            stderr_console().print(f"error: {exc.message}", markup=False)
+            raise SystemExit(exc.exit_code) from None
+
+    return wrapper
+
+
+def run_command(func: Callable[[], Awaitable[int | None]], state: State | None = None) -> NoReturn:
+    """Run ``func`` on an event loop and exit with its code (None means 0).
+
+    Errors are printed to stderr as one secret-free line (:func:`describe_error`) and mapped to
+    an exit code (:func:`exit_code_for_error`). Ctrl-C runs the ``state.on_interrupt`` reports
+    (a batch prints its summary so far and the command that resumes it), then exits 130.
+    Never prints a traceback.
+    """
+    try:
+        # Every code the command issues (a login, a re-enrolment) goes through the shared registry.
+        with using_step_registry(step_registry()):
+            code = anyio.run(func)
+    except KeyboardInterrupt:
+        reports = state.on_interrupt if state is not None else []
+        for report in reports:
+            report()
+        if not reports:
+            stderr_console().print("interrupted", markup=False)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        first = first_leaf(exc)
+        stderr_console().print(f"error: {describe_error(first)}", markup=False)
+        raise SystemExit(exit_code_for_error(first)) from None
+    raise SystemExit(EXIT_OK if code is None else code)

@@ -1,0 +1,661 @@
+"""Batch changes as a plan, then its execution: the same path for a run, ``--dry-run``,
+``--plan FILE`` and ``apply FILE``.
+
+A :class:`Job` says what a batch command changes: it lists candidates, *plans* each one (reads
+its state and returns a :class:`Change` with that state, or a :class:`NoChange` with the
+reason), and *applies* a change. The frame does the rest:
+
+* planning runs concurrently, without writing; ``--dry-run`` prints the plan, ``--plan FILE``
+  saves it (owner-only JSON: who, what, from which state) and sends nothing;
+* a real run shows the count and asks before a destructive change (``--yes`` skips the
+  question; without a terminal the run is refused unless ``--yes``), then applies every change
+  through :func:`~mfa_common.batch.run_batch` with a journal (``--journal``, else an automatic
+  one under the tool's state directory) and the progress bar;
+* ``apply FILE`` executes exactly the saved list: each target's state is read again first, and a
+  target whose state differs from the plan's is **skipped** with the reason ``changed since the
+  plan (<fields>)`` (per item; the rest of the plan runs). Re-running ``apply FILE`` resumes it
+  (its journal is ``FILE.journal`` unless ``--journal`` says otherwise);
+* an item whose outcome is unknown (the answer to a write was lost) is settled by
+  :meth:`Job.verify` when the API can tell, now or on the resumed run (the state planned before
+  the first attempt is kept beside the journal for that); where it cannot and the action is
+  idempotent, ``--retry-unknown`` runs it again;
+* Ctrl-C prints the summary so far and the exact command that resumes, and exits 130.
+
+A new batch command is a :class:`Job` subclass and a few lines with :meth:`BatchCommands.command`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import typing
+from collections.abc import AsyncIterable, Callable, Iterable
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import attrs
+import typer
+
+from ..batch import BatchSummary, FailureReason, Journal, Skip, run_batch
+from ..errors import AuthenticationError, PermissionDeniedError
+from .app import State, add_command, flag, run_command, state_of
+from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
+from .output import (
+    BatchProgressDisplay,
+    emit_json,
+    print_summary,
+    stderr_console,
+    stdout_console,
+    write_private_file,
+)
+from .prompts import confirm_off_loop
+from .session import ApiAdapter, Session, open_session, prepare
+from .settings import Settings
+
+__all__ = ["PLAN_FORMAT", "BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"]
+
+ClientT = TypeVar("ClientT")
+ItemT = TypeVar("ItemT")
+
+#: Version of the plan file format.
+PLAN_FORMAT = 1
+_STOP_ON = (AuthenticationError, PermissionDeniedError)
+
+
+@attrs.frozen
+class Change:
+    """One planned change: ``key`` (the target's id, the journal key), ``who`` (for people),
+    ``action`` and ``before``, the target's state the change was planned from (JSON values)."""
+
+    key: str
+    who: str
+    action: str
+    before: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.key, "email": self.who, "action": self.action, "before": self.before}
+
+
+@attrs.frozen
+class NoChange:
+    """A candidate that needs no change, and why."""
+
+    key: str
+    who: str
+    reason: str
+
+
+@attrs.define
+class JobRun(Generic[ClientT]):
+    """What a job works with: the open client, the settings, and what :meth:`Job.start` kept."""
+
+    session: Session[ClientT]
+    state: State
+    context: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def client(self) -> ClientT:
+        return self.session.client
+
+    @property
+    def settings(self) -> Settings | None:
+        return self.session.settings
+
+
+class Job(Generic[ClientT, ItemT]):
+    """A batch change (see the module docstring). Class attributes:
+
+    ``action`` names the change (``"remove PIN"``: the same words in the progress bar, the
+    dry run, the plan and the summary); ``destructive`` asks for confirmation; ``needs`` are
+    the settings a real run needs (asked before the loop starts).
+    """
+
+    action: str = ""
+    unit: str = "users"
+    destructive: bool = True
+    needs: tuple[str, ...] = ()
+
+    async def start(self, run: JobRun[ClientT]) -> None:
+        """Read what every item needs (the caller's own id, a listing) once."""
+
+    def candidates(self, run: JobRun[ClientT]) -> Iterable[ItemT] | AsyncIterable[ItemT]:
+        raise NotImplementedError
+
+    def total(self, run: JobRun[ClientT]) -> int | None:
+        """The number of candidates when known (a bar with an ETA)."""
+        return None
+
+    def candidate_key(self, item: ItemT) -> str:
+        raise NotImplementedError
+
+    async def plan(self, run: JobRun[ClientT], item: ItemT) -> Change | NoChange:
+        """Read the candidate's state and decide (raise for a candidate that cannot be handled)."""
+        raise NotImplementedError
+
+    async def state(self, run: JobRun[ClientT], change: Change) -> dict[str, Any]:
+        """The target's state now, in the form of :attr:`Change.before` (for ``apply``)."""
+        raise NotImplementedError
+
+    async def apply(self, run: JobRun[ClientT], change: Change) -> Skip | None:
+        """Make the change (a :class:`Skip` when the server says it is not needed)."""
+        raise NotImplementedError
+
+    async def verify(self, run: JobRun[ClientT], change: Change) -> bool | None:
+        """Whether a change whose answer was lost took effect (None: the API cannot tell).
+        ``change.before`` is the state planned before the first attempt."""
+        return None
+
+
+@attrs.frozen
+class BatchOptions:
+    """The options every batch command takes."""
+
+    dry_run: bool = False
+    plan: Path | None = None
+    yes: bool = False
+    concurrency: int = 10
+    rate: float | None = None
+    journal: Path | None = None
+    json_out: bool = False
+    retry_unknown: bool = False
+
+
+def _common_parameters(idempotent: bool) -> list[inspect.Parameter]:
+    def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    params = [
+        option("dry_run", bool, flag("List what would change; send no write.", "--dry-run")),
+        option(
+            "plan",
+            typing.Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
+            typer.Option(
+                None,
+                "--plan",
+                dir_okay=False,
+                help="Write the exact list of changes to this new file and send nothing; "
+                "run it with  apply FILE.",
+            ),
+        ),
+        option("yes", bool, flag("Do not ask before changing (needed without a terminal).", "--yes", "-y")),
+        option(
+            "concurrency",
+            int,
+            typer.Option(10, "--concurrency", min=1, max=500, help="Users processed at once."),
+        ),
+        option(
+            "rate",
+            typing.Optional[float],  # noqa: UP045
+            typer.Option(None, "--rate", min=0.1, help="At most this many users per second."),
+        ),
+        option(
+            "journal",
+            typing.Optional[Path],  # noqa: UP045
+            typer.Option(None, "--journal", dir_okay=False, help="Journal file: re-run with it to resume."),
+        ),
+        option("json_out", bool, flag("Print a JSON summary on stdout (no progress bar).", "--json")),
+    ]
+    if idempotent:
+        params.append(
+            option(
+                "retry_unknown",
+                bool,
+                flag(
+                    "Run again the users whose outcome is unknown (safe: this change is idempotent).",
+                    "--retry-unknown",
+                ),
+            )
+        )
+    return params
+
+
+_COMMON_NAMES = {f.name for f in attrs.fields(BatchOptions)}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """A plan's JSON parameter back into the type the job factory declares."""
+    if value is None:
+        return None
+    candidates = typing.get_args(hint) or (hint,)
+    for kind in candidates:
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            return kind(value)
+        if kind is Path:
+            return Path(value)
+    return value
+
+
+@attrs.frozen
+class _Entry:
+    factory: Callable[..., Job[Any, Any]]
+    hints: dict[str, Any]
+    idempotent: bool
+
+
+class BatchCommands(Generic[ClientT]):
+    """The batch commands of one tool, and its ``apply`` command."""
+
+    def __init__(self, adapter: ApiAdapter[ClientT]) -> None:
+        self.adapter = adapter
+        self.jobs: dict[str, _Entry] = {}
+
+    def command(
+        self, group: typer.Typer, name: str, *, path: str, idempotent: bool
+    ) -> Callable[[Callable[..., Job[ClientT, Any]]], Callable[..., Job[ClientT, Any]]]:
+        """Register ``factory`` (its parameters are typer options; it returns the :class:`Job`)
+        as the command ``name`` of ``group``, with the common batch options. ``path`` is the
+        command's full name (``"mfa reset"``), recorded in plans. ``idempotent`` offers
+        ``--retry-unknown``."""
+
+        def decorator(factory: Callable[..., Job[ClientT, Any]]) -> Callable[..., Job[ClientT, Any]]:
+            hints = typing.get_type_hints(factory)
+            own = [
+                p.replace(annotation=hints[p.name], kind=inspect.Parameter.KEYWORD_ONLY)
+                for p in inspect.signature(factory).parameters.values()
+            ]
+            ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+            params = [ctx, *own, *_common_parameters(idempotent)]
+            self.jobs[path] = _Entry(factory, hints, idempotent)
+
+            def run(ctx: typer.Context, **kwargs: Any) -> None:
+                options = BatchOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in _COMMON_NAMES})
+                job = factory(**kwargs)
+                params = {k: _json_value(v) for k, v in kwargs.items()}
+                self.run(state_of(ctx), job, options, path=path, params=params)
+
+            run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+            run.__annotations__ = {p.name: p.annotation for p in params}
+            run.__doc__ = factory.__doc__
+            run.__name__ = factory.__name__
+            add_command(group, name, run)
+            return factory
+
+        return decorator
+
+    def add_apply(self, app: typer.Typer) -> None:
+        """The ``apply FILE`` command."""
+        commands = self
+
+        def apply(
+            ctx: typer.Context,
+            plan_file: Path = typer.Argument(
+                ..., exists=True, dir_okay=False, help="A plan made with --plan."
+            ),
+            yes: bool = flag("Do not ask before changing (needed without a terminal).", "--yes", "-y"),
+            concurrency: int = typer.Option(
+                10, "--concurrency", min=1, max=500, help="Users processed at once."
+            ),
+            rate: float | None = typer.Option(
+                None, "--rate", min=0.1, help="At most this many users per second."
+            ),
+            journal: Path | None = typer.Option(
+                None, "--journal", dir_okay=False, help="Journal file (default: FILE.journal)."
+            ),
+            json_out: bool = flag("Print a JSON summary on stdout (no progress bar).", "--json"),
+            retry_unknown: bool = flag(
+                "Run again the users whose outcome is unknown (only for idempotent changes).",
+                "--retry-unknown",
+            ),
+        ) -> None:
+            """Apply a plan made with --plan, exactly: a user whose state changed since is skipped."""
+            state = state_of(ctx)
+            document = _read_plan(plan_file, state.spec.name)
+            entry = commands.jobs.get(document["command"])
+            if entry is None:
+                raise CliError(f"{plan_file}: this tool has no command {document['command']!r}")
+            if retry_unknown and not entry.idempotent:
+                raise CliError(f"--retry-unknown is not offered for {document['command']} (not idempotent)")
+            params = {k: _coerce(entry.hints.get(k), v) for k, v in document["params"].items()}
+            job = entry.factory(**params)
+            changes = [
+                Change(str(c["id"]), str(c.get("email") or ""), str(c["action"]), dict(c.get("before") or {}))
+                for c in document["changes"]
+            ]
+            options = BatchOptions(
+                yes=yes,
+                concurrency=concurrency,
+                rate=rate,
+                journal=journal or plan_file.with_name(plan_file.name + ".journal"),
+                json_out=json_out,
+                retry_unknown=retry_unknown,
+            )
+            commands.run(
+                state, job, options, path=document["command"], params={}, planned=(document, changes)
+            )
+
+        add_command(app, "apply", apply)
+
+    # ----------------------------------------------------------------- running
+
+    def run(
+        self,
+        state: State,
+        job: Job[ClientT, Any],
+        options: BatchOptions,
+        *,
+        path: str,
+        params: dict[str, Any],
+        planned: tuple[dict[str, Any], list[Change]] | None = None,
+    ) -> None:
+        if options.dry_run and options.plan is not None:
+            raise CliError("give --dry-run or --plan, not both")
+        writes = not options.dry_run and options.plan is None
+        prepared = prepare(state, self.adapter, needs=job.needs if writes else ())
+        if planned is not None and planned[0]["url"] != prepared.url:
+            raise CliError(f"the plan is for {planned[0]['url']}, not {prepared.url}")
+        adapter = self.adapter
+
+        async def main() -> int:
+            async with open_session(state, adapter, prepared) as session:
+                run = JobRun(session=session, state=state)
+                await job.start(run)
+                if planned is None:
+                    outcome = await _plan(run, job, options)
+                    if options.dry_run:
+                        return _print_dry_run(job, outcome, options.json_out)
+                    if options.plan is not None:
+                        return _write_plan(state, job, outcome, options.plan, path, params, prepared.url)
+                    changes = outcome.changes
+                else:
+                    outcome = _Planned([], [], [], None)
+                    changes = planned[1]
+                if changes and job.destructive:
+                    count = len(changes)
+                    await confirm_off_loop(
+                        state.prompter,
+                        f"This will {job.action} for {count} {job.unit if count != 1 else job.unit[:-1]} "
+                        f"on {prepared.url}.",
+                        yes=options.yes,
+                    )
+                summary, journal = await _execute(run, job, changes, options, checked=planned is not None)
+            return _report(
+                state, job, _merge(outcome.summary, summary), options, journal, planned is not None
+            )
+
+        run_command(main, state)
+
+
+@attrs.define
+class _Planned:
+    changes: list[Change]
+    skipped: list[NoChange]
+    failed: list[tuple[str, str]]
+    summary: BatchSummary | None
+
+
+async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> _Planned:
+    outcome = _Planned([], [], [], None)
+
+    async def one(item: Any) -> Skip | None:
+        try:
+            decision = await job.plan(run, item)
+        except Exception as exc:
+            outcome.failed.append((job.candidate_key(item), describe_error(exc)))
+            raise
+        if isinstance(decision, NoChange):
+            outcome.skipped.append(decision)
+            return Skip(decision.reason)
+        outcome.changes.append(decision)
+        return None
+
+    display = BatchProgressDisplay(
+        f"checking {job.unit}", total=job.total(run), enabled=not options.json_out, console=stderr_console()
+    )
+
+    def interrupted() -> None:
+        stderr_console().print(f"Interrupted while checking {job.unit}: nothing was changed.", markup=False)
+
+    run.state.on_interrupt.append(interrupted)
+    with display:
+        outcome.summary = await run_batch(
+            job.candidates(run),
+            one,
+            key=job.candidate_key,
+            concurrency=options.concurrency,
+            on_progress=display,
+            stop_on=_STOP_ON,
+        )
+    run.state.on_interrupt.remove(interrupted)
+    outcome.changes.sort(key=lambda c: c.key)
+    outcome.skipped.sort(key=lambda c: c.key)
+    return outcome
+
+
+def _print_dry_run(job: Job[Any, Any], outcome: _Planned, json_out: bool) -> int:
+    assert outcome.summary is not None
+    if json_out:
+        emit_json(
+            {
+                "dry_run": True,
+                "action": job.action,
+                "count": len(outcome.changes),
+                "checked": outcome.summary.total,
+                "would_change": [c.as_dict() for c in outcome.changes],
+                "would_skip": [{"id": s.key, "email": s.who, "reason": s.reason} for s in outcome.skipped],
+                "skipped_by_reason": dict(outcome.summary.skipped_by_reason),
+                "failed": [{"key": k, "message": m} for k, m in outcome.failed],
+                "errors": outcome.summary.failed + outcome.summary.unknown,
+            }
+        )
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Dry run: {job.action} (nothing is sent)", title_justify="left")
+        table.add_column("id")
+        table.add_column("email")
+        table.add_column("plan")
+        for change in outcome.changes:
+            table.add_row(change.key, change.who or "-", f"would {change.action}")
+        for skip in outcome.skipped:
+            table.add_row(skip.key, skip.who or "-", f"skip: {skip.reason}")
+        for key, message in outcome.failed:
+            table.add_row(key, "-", f"would fail: {message}")
+        out = stdout_console()
+        out.print(table)
+        out.print(
+            f"{len(outcome.changes)} would change, {len(outcome.skipped)} would be skipped, "
+            f"{len(outcome.failed)} would fail (of {outcome.summary.total} checked)."
+        )
+    return EXIT_OK if outcome.summary.ok else EXIT_FAILED
+
+
+def _write_plan(
+    state: State,
+    job: Job[Any, Any],
+    outcome: _Planned,
+    path: Path,
+    command: str,
+    params: dict[str, Any],
+    url: str,
+) -> int:
+    document = {
+        "format": PLAN_FORMAT,
+        "tool": state.spec.name,
+        "command": command,
+        "url": url,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "action": job.action,
+        "params": params,
+        "changes": [c.as_dict() for c in outcome.changes],
+        "not_changed": [{"id": s.key, "email": s.who, "reason": s.reason} for s in outcome.skipped],
+        "failed": [{"key": k, "message": m} for k, m in outcome.failed],
+    }
+    try:
+        write_private_file(path, (json.dumps(document, indent=2) + "\n").encode())
+    except FileExistsError:
+        raise CliError(f"{path} exists already: choose a new file for the plan") from None
+    err = stderr_console()
+    err.print(
+        f"Plan written to {path}: {len(outcome.changes)} to {job.action}, {len(outcome.skipped)} unchanged, "
+        f"{len(outcome.failed)} failed to check. Nothing was sent.",
+        markup=False,
+    )
+    err.print(f"Apply it with:  {state.spec.name} apply {path}", markup=False)
+    assert outcome.summary is not None
+    return EXIT_OK if not outcome.failed else EXIT_FAILED
+
+
+def _read_plan(path: Path, tool: str) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CliError(f"{path} is not a readable plan (JSON)") from None
+    if not isinstance(document, dict) or document.get("format") != PLAN_FORMAT:
+        raise CliError(f"{path} is not a plan of format {PLAN_FORMAT}")
+    if document.get("tool") != tool:
+        raise CliError(f"{path} is a plan of {document.get('tool')!r}, not of {tool}")
+    changes = document.get("changes")
+    if not isinstance(changes, list) or not all(isinstance(c, dict) and "id" in c for c in changes):
+        raise CliError(f"{path}: the list of changes is damaged")
+    if not isinstance(document.get("params"), dict) or not isinstance(document.get("command"), str):
+        raise CliError(f"{path}: the command or its parameters are missing")
+    if not isinstance(document.get("url"), str):
+        raise CliError(f"{path}: the server URL is missing")
+    return document
+
+
+def _planned_beside(journal: Path, changes: list[Change]) -> dict[str, dict[str, Any]]:
+    """Keep each target's state from before its first attempt beside the journal (owner-only):
+    a resumed run verifies an unknown outcome against it. Returns that earliest state by key."""
+    path = journal.with_name(journal.name + ".before.json")
+    earlier: dict[str, dict[str, Any]] = {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict):
+            earlier = {str(k): v for k, v in loaded.items() if isinstance(v, dict)}
+    except (OSError, ValueError):
+        pass
+    merged = {c.key: c.before for c in changes}
+    merged.update({k: v for k, v in earlier.items() if k in merged})
+    write_private_file(path, json.dumps(merged).encode(), replace=True)
+    return merged
+
+
+def _auto_journal(state: State, path: str) -> Path:
+    folder = state.state_dir() / "journals"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"{path.replace(' ', '-')}-{stamp}.journal"
+
+
+async def _execute(
+    run: JobRun[Any], job: Job[Any, Any], changes: list[Change], options: BatchOptions, *, checked: bool
+) -> tuple[BatchSummary, Path]:
+    state = run.state
+    journal = options.journal or _auto_journal(state, job.action)
+    before = _planned_beside(journal, changes)
+
+    async def operation(change: Change) -> Skip | None:
+        if checked:
+            now = await job.state(run, change)
+            if now != change.before:
+                fields = sorted(k for k in {*now, *change.before} if now.get(k) != change.before.get(k))
+                return Skip(f"changed since the plan ({', '.join(fields)})")
+        return await job.apply(run, change)
+
+    async def verify(change: Change) -> bool | None:
+        return await job.verify(run, attrs.evolve(change, before=before.get(change.key, change.before)))
+
+    display = BatchProgressDisplay(
+        job.action, total=len(changes), enabled=not options.json_out, console=stderr_console()
+    )
+
+    def interrupted() -> None:
+        progress = display.last
+        err = stderr_console()
+        if progress is not None:
+            err.print(
+                f"Interrupted: {progress.done} done, {progress.failed} failed, {progress.unknown} unknown, "
+                f"{progress.skipped} skipped of {len(changes)}; a write cut off is checked on resume.",
+                markup=False,
+            )
+        resume = state.command_line(drop=("--journal", "--plan"), add=("--journal", str(journal)))
+        err.print(f"Resume with:  {resume}", markup=False)
+
+    state.on_interrupt.append(interrupted)
+    with display:
+        summary = await run_batch(
+            changes,
+            operation,
+            key=lambda c: c.key,
+            concurrency=options.concurrency,
+            rate=options.rate,
+            journal=Journal(journal),
+            on_progress=display,
+            verify_unknown=verify,
+            retry_unknown=options.retry_unknown,
+            stop_on=_STOP_ON,
+        )
+    state.on_interrupt.remove(interrupted)
+    return summary, journal
+
+
+def _merge(planning: BatchSummary | None, execution: BatchSummary) -> BatchSummary:
+    """One summary: the planning's skips and failures with the execution's outcomes."""
+    if planning is None:
+        return execution
+    failures: dict[str, FailureReason] = dict(execution.failures_by_reason)
+    for reason, group in planning.failures_by_reason.items():
+        if reason in failures:
+            mine = failures[reason]
+            failures[reason] = FailureReason(
+                reason,
+                mine.count + group.count,
+                (mine.example_keys + group.example_keys)[:5],
+                mine.example_message,
+            )
+        else:
+            failures[reason] = group
+    skipped = dict(execution.skipped_by_reason)
+    for reason, count in planning.skipped_by_reason.items():
+        skipped[reason] = skipped.get(reason, 0) + count
+    elapsed = planning.elapsed + execution.elapsed
+    total = execution.total + planning.skipped + planning.failed + planning.unknown
+    return BatchSummary(
+        total=total,
+        done=execution.done,
+        failed=execution.failed + planning.failed,
+        skipped=execution.skipped + planning.skipped,
+        unknown=execution.unknown + planning.unknown,
+        failures_by_reason=failures,
+        skipped_by_reason=skipped,
+        elapsed=elapsed,
+        throughput=total / elapsed if elapsed > 0 else 0.0,
+        stopped=execution.stopped or planning.stopped,
+    )
+
+
+def _report(
+    state: State,
+    job: Job[Any, Any],
+    summary: BatchSummary,
+    options: BatchOptions,
+    journal: Path,
+    applied: bool,
+) -> int:
+    if options.json_out:
+        emit_json({"action": job.action, "ok": summary.ok, "journal": str(journal), **summary.as_dict()})
+    else:
+        print_summary(stdout_console(), summary, title=job.action)
+        if not summary.ok:
+            resume = state.command_line(drop=("--journal",), add=("--journal", str(journal)))
+            err = stderr_console()
+            err.print(f"Re-run to retry what failed:  {resume}", markup=False)
+            if summary.unknown:
+                err.print(
+                    "Users whose outcome is unknown are checked again on the re-run, "
+                    "where the server can tell.",
+                    markup=False,
+                )
+    return exit_code_for(summary)
