@@ -16,7 +16,7 @@ write that met 412 re-reads the revision and is sent once more; it is never retr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
@@ -102,6 +102,8 @@ class MetalCloudClient(BaseClient):
     keywords go to :class:`~mfa_common.client.BaseClient` (timeouts, deadline, retries, transport).
     Use as ``async with MetalCloudClient(...) as client:``; closing logs a JWT session out.
     """
+
+    api_name: ClassVar[str] = "metalcloud"
 
     def __init__(
         self,

@@ -151,7 +151,7 @@ def password_flow(
     payload = converter.unstructure(
         AuthenticationRequest(provider, AuthenticationProperties(email=email, password=password))
     )
-    answer = yield SendStep(build("POST", f"{C.API_PREFIX}/login", json=payload))
+    answer = yield SendStep(build("POST", f"{C.API_PREFIX}/login", json=payload), name="password")
     response = answer.response
     if response.status_code in (401, 403):
         message, _, _ = parse_error_body(response)

@@ -30,13 +30,14 @@ import json as _json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 import attrs
 import sniffio
 
 from . import _constants as C
+from . import tracing as _tracing
 from ._httpx import (
     URL,
     AsyncBaseTransport,
@@ -88,6 +89,8 @@ from .wire import (
 )
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     if sys.version_info >= (3, 11):
         from typing import Self
     else:  # pragma: no cover
@@ -186,6 +189,9 @@ class BaseClient:
     ``max_body_bytes`` / ``max_header_bytes`` bound what one answer may hold (defaults in
     :mod:`mfa_common._constants`).
     """
+
+    #: Which API this client speaks, in login-step log lines and spans (``mfa.api``).
+    api_name: ClassVar[str] = "http"
 
     def __init__(
         self,
@@ -520,8 +526,12 @@ class BaseClient:
                 raise ClientClosedError("the client was closed before this request was sent")
             debug = debug_enabled()
             started = time.monotonic() if debug else 0.0
+            tracer = _tracing.ACTIVE
             try:
-                response = await self._send(request, auth)
+                if tracer is None:
+                    response = await self._send(request, auth)
+                else:
+                    response = await self._traced_send(tracer, request, auth, attempt + 1)
             except _AnswerLost as lost:
                 exc = lost.cause
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
@@ -549,13 +559,7 @@ class BaseClient:
                 raise self._connection_error(exc, request) from exc
             status = response.status_code
             if debug:
-                log_debug(
-                    "%s %s -> %d in %.1f ms (attempt %d)",
-                    *describe(request),
-                    status,
-                    (time.monotonic() - started) * 1000,
-                    attempt + 1,
-                )
+                self._log_answer(request, status, started, attempt + 1)
             if 200 <= status < 300:
                 if json_body_ok(response):
                     return response
@@ -580,6 +584,36 @@ class BaseClient:
             if not raise_for_status:
                 return response
             raise self._error_mapper(response)
+
+    def _log_answer(self, request: Request, status: int, started: float, attempt: int) -> None:
+        elapsed = (time.monotonic() - started) * 1000
+        step = request.extensions.get(_tracing.LOGIN_STEP_EXTENSION)
+        if step is None:
+            log_debug("%s %s -> %d in %.1f ms (attempt %d)", *describe(request), status, elapsed, attempt)
+            return
+        log_debug(
+            "%s login step %s: %s %s -> %d in %.1f ms (attempt %d)",
+            self.api_name,
+            step,
+            *describe(request),
+            status,
+            elapsed,
+            attempt,
+        )
+
+    async def _traced_send(
+        self, tracer: Tracer, request: Request, auth: Auth | None, attempt: int
+    ) -> Response:
+        template = request.extensions.get(PATH_TEMPLATE_EXTENSION)
+        return await _tracing.traced_exchange(
+            tracer,
+            lambda: self._send(request, auth),
+            request,
+            template=template if isinstance(template, str) else None,
+            base_path=self.base_url.path,
+            api=self.api_name,
+            attempt=attempt,
+        )
 
     async def _send(self, request: Request, auth: Auth | None) -> Response:
         """One exchange, body read, through the auth flow when there is one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import ClassVar
 
 import anyio
 
@@ -69,6 +70,8 @@ class QuatrixClient(BaseClient):
     ``client.mfa`` (admin MFA), ``client.users``. Use ``async with`` (closing logs out).
     Other keywords are those of :class:`mfa_common.client.BaseClient`.
     """
+
+    api_name: ClassVar[str] = "quatrix"
 
     def __init__(
         self,

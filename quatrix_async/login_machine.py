@@ -120,7 +120,7 @@ def password_flow(
 
     An error status raises its typed error. With ``known_only`` (a login, as opposed to a tool
     driving the steps) a CAPTCHA block or an unknown second factor raises too."""
-    answer = yield SendStep(basic_request(build, email, password))
+    answer = yield SendStep(basic_request(build, email, password), name="password")
     response = answer.response
     step = protocol.read_login_response(response.status_code, response.headers, response.content, user=email)
     if step.kind == "error" or (known_only and step.kind not in ("logged_in", "mfa")):

@@ -25,7 +25,9 @@ from typing import Generic, Protocol, TypeVar
 import attrs
 
 from .. import _constants as C
+from .. import tracing
 from .._httpx import Request, Response
+from .._logging import log_debug
 from ..clock import Clock
 from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, settled_if_send_fails
 from ..errors import APIError, InvalidInputError
@@ -73,6 +75,7 @@ async def _plain_steps(
     """Send plain steps until the machine needs a code or is done. A failed send is thrown
     into the machine, which may recover (a renewal falls back to a login) or let it pass."""
     while isinstance(step, SendStep):
+        step.request.extensions[tracing.LOGIN_STEP_EXTENSION] = step.name
         try:
             response = await send(step.request)
         except APIError as exc:
@@ -101,15 +104,27 @@ async def _send_code(
     except BaseException:
         issued.not_sent()
         raise
+    request.extensions[tracing.LOGIN_STEP_EXTENSION] = step.name
+    log_debug("login step %s: sending a freshly issued code (kind %s)", step.name, step.challenge.kind)
     if on_code_sent is not None:
         on_code_sent()
     with settled_if_send_fails(issued):
         response = await send(request, max_retries=0)
     outcome = step.settle(response.status_code, response.headers, response.content)
     settle_issued(issued, outcome)
+    # The kind and the settlement only: never the code.
+    log_debug("login step %s: the code (kind %s) was %s", step.name, step.challenge.kind, outcome.value)
+    tracing.code_settled(
+        {
+            "mfa.login_step": step.name,
+            "mfa.code.kind": step.challenge.kind,
+            "mfa.code.settlement": outcome.value,
+        }
+    )
     return response, outcome
 
 
+@tracing.traced_login
 async def drive(
     start: Callable[[], LoginFlow[T]],
     *,

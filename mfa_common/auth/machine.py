@@ -65,9 +65,10 @@ class Answer:
 
 @attrs.frozen
 class SendStep:
-    """Send ``request`` (no one-time code in it)."""
+    """Send ``request`` (no one-time code in it). ``name`` names the step in logs and spans."""
 
     request: Request
+    name: str = "step"
 
 
 @attrs.frozen
@@ -76,13 +77,15 @@ class SendCode:
 
     ``unanswerable`` is raised when no code provider answers this challenge (None: a generic
     :class:`~mfa_common.errors.InvalidInputError`). ``max_age`` is how long the partial login
-    (the password step before) may wait for its code: an older one is started again."""
+    (the password step before) may wait for its code: an older one is started again. ``name``
+    names the step in logs and spans."""
 
     challenge: MfaChallenge
     build: Callable[[IssuedCode], Request]
     settle: SettlementTable
     unanswerable: BaseException | None = None
     max_age: float = C.PARTIAL_LOGIN_MAX_AGE
+    name: str = "code"
 
 
 Step = SendStep | SendCode

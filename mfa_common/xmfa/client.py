@@ -11,7 +11,7 @@ Two ways to authenticate:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .._httpx import URL, AsyncBaseTransport, Auth, Request, Response
 from ..auth import CredentialAuth
@@ -89,6 +89,8 @@ class XMfaClient(BaseClient):
     recovery codes are normalised to (ShellHub: 16 upper-case base32); ``clock`` dates the
     MFA token and the lockout; other keywords go to :class:`~mfa_common.client.BaseClient`.
     """
+
+    api_name: ClassVar[str] = "xmfa"
 
     def __init__(
         self,

@@ -105,7 +105,7 @@ def password_flow(
     build: Build, paths: XMfaPaths, mapper: XMfaErrorMapper, username: str, password: Secret[str]
 ) -> LoginFlow[LoginResult]:
     """``POST /api/login``: the user, or the MFA token and when it expires."""
-    answer = yield SendStep(login_request(build, paths, username, password))
+    answer = yield SendStep(login_request(build, paths, username, password), name="password")
     return parse_login_response(answer.response, mapper, now=answer.now)
 
 
@@ -175,7 +175,7 @@ def renew_flow(build: Build, paths: XMfaPaths, stale_token: Secret[str]) -> Logi
     """``GET /api/auth/user`` with the still-valid JWT: a newer token, or None (log in instead)."""
     request = build("GET", paths.current_user, headers={"Authorization": f"Bearer {stale_token.reveal()}"})
     try:
-        answer = yield SendStep(request)
+        answer = yield SendStep(request, name="renew")
     except APIError:
         return None
     if answer.response.status_code != 200:
@@ -201,7 +201,7 @@ def login_flow(
 ) -> LoginFlow[LoginOutcome]:
     """The password, then the second factor (``factor``; None: no code source, so an MFA
     account raises :class:`~mfa_common.errors.MfaRequiredError`)."""
-    answer = yield SendStep(login_request(build, paths, username, password))
+    answer = yield SendStep(login_request(build, paths, username, password), name="password")
     result = parse_login_response(answer.response, mapper, now=answer.now)
     if result.user is not None:
         return LoginOutcome(result.user)
