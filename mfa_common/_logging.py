@@ -44,8 +44,12 @@ def redact_url(url: URL | str, path_template: str | None = None) -> str:
     """The URL without query values (names kept); with a template, without secret path parts."""
     url = URL(url) if isinstance(url, str) else url
     if path_template is not None:
-        base = str(url.copy_with(raw_path=b"/")).rstrip("/")
-        text = base + path_template
+        template = path_template.split("?", 1)[0]  # query values are masked below, from the URL
+        if not template.startswith("/"):
+            # Relative to the client's base path: it stands for as many trailing segments.
+            kept = url.path.split("/")[: -(template.count("/") + 1)]
+            template = "/".join(kept) + "/" + template
+        text = str(url.copy_with(raw_path=b"/")).rstrip("/") + template
     else:
         text = str(url.copy_with(query=None))
     if url.query:

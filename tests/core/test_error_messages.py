@@ -10,6 +10,7 @@ import pytest
 
 from metalcloud_async import MetalCloudClient
 from mfa_common import errors
+from mfa_common._logging import redact_url
 from mfa_common.client import BaseClient, build_status_error, default_error_mapper
 from quatrix_async import QuatrixClient
 
@@ -73,3 +74,30 @@ def test_the_xmfa_lockout_answer_names_the_unlock_time() -> None:
 def test_a_bad_base_url_is_refused_at_construction(cls: type, bad: str) -> None:
     with pytest.raises(errors.InvalidInputError):
         cls(bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "template", "expected"),
+    [
+        (
+            "https://acme.quatrix.it/api/1.0/session/unblock-captcha?token=abc",
+            "session/unblock-captcha?token=***",
+            "https://acme.quatrix.it/api/1.0/session/unblock-captcha?token=***",
+        ),
+        (
+            "https://h.example/api/1.0/user/reset/SECRET",
+            "user/reset/{token}",
+            "https://h.example/api/1.0/user/reset/{token}",
+        ),
+        (
+            "https://h.example/api/1.0/user/reset/SECRET",
+            "/api/1.0/user/reset/{token}",
+            "https://h.example/api/1.0/user/reset/{token}",
+        ),
+    ],
+)
+def test_a_template_relative_to_the_base_path_gives_one_absolute_url(
+    url: str, template: str, expected: str
+) -> None:
+    # A relative template stands for the trailing segments; its query is not repeated.
+    assert redact_url(url, template) == expected
