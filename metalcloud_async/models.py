@@ -4,8 +4,10 @@ Every model is a frozen attrs class read and written by the one :data:`converter
 Real servers send fields the spec does not list and values outside its enums (``"provider":
 "local"``, ``"lastLoginType": "password"``), and omit fields the spec marks required, so almost
 every response field has a default, unknown fields are ignored and unknown enum values are kept
-as plain strings. Credentials (passwords, API keys, TOTP secrets and codes, the QR code that
-encodes a secret) are :class:`~mfa_common.secret.Secret` values.
+as plain strings (such a field is typed ``E | str``; :class:`UpdateUser` takes the same types, so a
+value read from a configuration can be sent back unchanged). Credentials (passwords, API keys,
+TOTP secrets and codes, the QR code that encodes a secret) are :class:`~mfa_common.secret.Secret`
+values.
 """
 
 from __future__ import annotations
@@ -207,12 +209,12 @@ class UserConfiguration:
 
     revision: int = 0
     display_name: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool = False
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool = False
     password_change_required: bool = False
     access_level: str | None = None
@@ -229,7 +231,7 @@ class UserConfiguration:
     is_archived: bool = False
     is_datastore_publisher: bool = False
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
 
 
@@ -391,7 +393,7 @@ class UserSshKey:
     user_id: int | None = None
     ssh_key: str = ""
     created_timestamp: datetime | None = None
-    status: SshKeyStatus | None = None
+    status: SshKeyStatus | str | None = None
 
 
 @attrs.frozen
@@ -407,7 +409,7 @@ class AuthenticationUserProvider:
     """``GET /api/v2/authentication-provider?email=``: how that address logs in (``saml``
     users go to ``sso_entry_point`` instead of posting a password)."""
 
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     sso_entry_point: str | None = None
 
 
@@ -427,12 +429,12 @@ class User:
     revision: int = 0
     display_name: str = ""
     email: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool = False
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool = False
     password_change_required: bool = False
     access_level: str | None = None
@@ -451,11 +453,11 @@ class User:
     is_datastore_publisher: bool = False
     is_suspended: bool = False
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
     franchise: str | None = None
     created_timestamp: datetime | None = None
-    plan_type: PlanType | None = None
+    plan_type: PlanType | str | None = None
     permissions: UserPermissions | None = None
     limits: UserLimits | None = None
     disabled_limits: UserLimitsDisabled | None = None
@@ -476,8 +478,8 @@ class UserInfo:
     revision: int = 0
     display_name: str = ""
     email: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     last_login_timestamp: datetime | None = None
     access_level: str | None = None
     is_archived: bool = False
@@ -572,7 +574,7 @@ class UserSuspendReason:
 
     id: int | None = None
     user_id: int | None = None
-    type: SuspendReasonType | None = None
+    type: SuspendReasonType | str | None = None
     created_timestamp: datetime | None = None
     end_timestamp: datetime | None = None
     public_comment: str | None = None
@@ -698,12 +700,12 @@ class UpdateUser:
     It cannot switch a user's 2FA off; ``authenticator_must_change=True`` forces re-enrolment."""
 
     display_name: str | None = None
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool | None = None
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool | None = None
     password_change_required: bool | None = None
     access_level: str | None = None
@@ -720,7 +722,7 @@ class UpdateUser:
     is_archived: bool | None = None
     is_datastore_publisher: bool | None = None
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
 
 
