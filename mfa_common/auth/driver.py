@@ -6,7 +6,8 @@ sender's retries), and owns everything about one-time codes:
 * it asks the code provider for a code (a provider whose callback blocks runs in a worker
   thread, see :class:`~mfa_common.code_providers.CallbackCodeProvider`);
 * it sends a code-bearing request with ``max_retries=0``: the transport never repeats a code;
-* it settles the code by the API's settlement table, and when the server refused the request
+* it settles the code by the API's settlement table without blocking the event loop (a
+  recovery-code store writes its file in a worker thread), and when the server refused the request
   without looking at the code (``NOT_SENT``, with a 429 / 503 answer) it waits as told and sends
   again **with a freshly issued code** (at most ``code_retries`` times);
 * when a code took longer than the step's ``max_age`` to come (a TOTP wait behind other logins of
@@ -27,10 +28,10 @@ import attrs
 from .. import _constants as C
 from .._httpx import Request, Response
 from ..clock import Clock
-from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, settled_if_send_fails
+from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
 from ..errors import APIError, InvalidInputError
 from ..retry import RetryPolicy, parse_retry_after
-from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement, settle_issued
+from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement
 
 __all__ = ["ProviderFor", "Sender", "code_retry_delay", "drive"]
 
@@ -99,14 +100,14 @@ async def _send_code(
     try:
         request = step.build(issued)
     except BaseException:
-        issued.not_sent()
+        await issued.asettle("not_sent")
         raise
     if on_code_sent is not None:
         on_code_sent()
-    with settled_if_send_fails(issued):
+    async with asettled_if_send_fails(issued):
         response = await send(request, max_retries=0)
     outcome = step.settle(response.status_code, response.headers, response.content)
-    settle_issued(issued, outcome)
+    await issued.asettle(outcome.value)
     return response, outcome
 
 
@@ -139,10 +140,10 @@ async def drive(
                     try:
                         restarted = await _plain_steps(flow, _advance(flow, None), send, clock)
                     except BaseException:
-                        issued.not_sent()
+                        await issued.asettle("not_sent")
                         raise
                     if isinstance(restarted, _Finished):
-                        issued.not_sent()
+                        await issued.asettle("not_sent")
                         return restarted.value
                     step = restarted
                 response, outcome = await _send_code(step, issued, send, on_code_sent)
