@@ -17,14 +17,17 @@ import binascii
 import math
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from mfa_common.converters import make_converter
+from mfa_common.converters import LazyConverter, make_converter
 from mfa_common.errors import InvalidInputError
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "AccessLevel",
@@ -758,9 +761,6 @@ class UpdateUserPermissions:
 # --------------------------------------------------------------------------- the converter
 
 
-converter = make_converter("camel")
-
-
 def _structure_int(value: Any, _: Any) -> int:
     # IDs and revisions are JSON numbers (the Go SDK even uses float32); "7" and 7.0 are accepted.
     if isinstance(value, bool):
@@ -772,9 +772,6 @@ def _structure_int(value: Any, _: Any) -> int:
     return int(value)
 
 
-converter.register_structure_hook(int, _structure_int)
-
-
 def _structure_bool(value: Any, _: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -783,9 +780,6 @@ def _structure_bool(value: Any, _: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
     raise TypeError("not a boolean")
-
-
-converter.register_structure_hook(bool, _structure_bool)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -833,10 +827,6 @@ def _structure_timestamp(value: Any, _: Any) -> datetime | None:
     return parse_timestamp(value)
 
 
-converter.register_structure_hook(datetime, _structure_timestamp)
-converter.register_unstructure_hook(datetime, format_timestamp)
-
-
 def _structure_number(value: Any, _: Any) -> Number | None:
     if value is None:
         return None
@@ -849,9 +839,6 @@ def _structure_number(value: Any, _: Any) -> Number | None:
         if number.is_integer():
             return int(number)
     return number
-
-
-converter.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
 
 
 # The nested objects of a User are informative extras: a server shaping one of them differently
@@ -878,4 +865,16 @@ def _lenient(value: Any, tp: Any) -> Any:
         return None
 
 
-converter.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)
+def _make() -> cattrs.Converter:
+    conv = make_converter("camel")
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(datetime, _structure_timestamp)
+    conv.register_unstructure_hook(datetime, format_timestamp)
+    conv.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
+    conv.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)
+    return conv
+
+
+#: The converter of the MetalCloud API: camelCase wire names, tolerant of what servers send.
+converter = LazyConverter(_make)

@@ -24,7 +24,6 @@ and are re-exported here.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json as _json
 import sys
@@ -478,7 +477,11 @@ class BaseClient:
         """``await work`` within ``deadline`` seconds. Only this deadline's own expiry becomes
         APITimeoutError; a TimeoutError raised inside (a code provider's own) passes unchanged."""
         if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
-            # Same semantics as anyio.move_on_after, at a third of the cost per call.
+            # Same semantics as anyio.move_on_after, at a third of the cost per call. asyncio is
+            # imported here, not at the top: it is loaded already when it runs the call, and a
+            # Trio application (or a plain ``import``) does not pay for it.
+            import asyncio
+
             scope = asyncio.timeout(deadline)  # type: ignore[attr-defined,unused-ignore]
             try:
                 async with scope:
