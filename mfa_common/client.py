@@ -66,6 +66,7 @@ from .errors import (
     InsecureTransportError,
     InvalidInputError,
     OutcomeUnknownError,
+    OutcomeUnknownTimeoutError,
     RedirectError,
     ResponseTooLargeError,
 )
@@ -537,7 +538,7 @@ class BaseClient:
                     raise self._too_large(exc, request) from exc
                 if write:
                     raise self._unknown_outcome(request, lost.status, type(exc).__name__) from exc
-                raise self._connection_error(exc, request) from exc
+                raise self._connection_error(exc, request, idempotent) from exc
             except ResponseTooLargeError as exc:
                 raise self._too_large(exc, request) from exc
             except TransportError as exc:
@@ -549,7 +550,7 @@ class BaseClient:
                         )
                     await anyio.sleep(policy.backoff(attempt) or 0)
                     continue
-                raise self._connection_error(exc, request) from exc
+                raise self._connection_error(exc, request, idempotent) from exc
             status = response.status_code
             if debug:
                 log_debug(
@@ -714,10 +715,24 @@ class BaseClient:
             url=url,
         )
 
-    def _connection_error(self, exc: TransportError, request: Request) -> APIConnectionError:
+    def _connection_error(
+        self, exc: TransportError, request: Request, idempotent: bool
+    ) -> APIConnectionError:
+        """The typed error of a failed send. A non-idempotent request that may have reached the
+        server is an unknown outcome (its write may have been applied), like an answer lost
+        mid-body: ``OutcomeUnknownTimeoutError`` for a timeout, else ``OutcomeUnknownError``."""
         method, url = describe(request)
         sent = not request_not_sent(exc)
-        cls = APITimeoutError if isinstance(exc, TimeoutException) else APIConnectionError
+        timeout = isinstance(exc, TimeoutException)
+        if sent and not idempotent:
+            unknown = OutcomeUnknownTimeoutError if timeout else OutcomeUnknownError
+            return unknown(
+                f"{method} {url}: {type(exc).__name__} after the request was sent; "
+                "the write may have been applied: check before repeating it",
+                method=method,
+                url=url,
+            )
+        cls = APITimeoutError if timeout else APIConnectionError
         return cls(
             f"{method} {url}: {type(exc).__name__}" + ("" if sent else " (the request was not sent)"),
             request_sent=sent,
