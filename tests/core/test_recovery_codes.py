@@ -416,13 +416,10 @@ def test_constructing_on_a_store_of_other_codes_is_refused(tmp_path: Path) -> No
     assert RecoveryCodeStore.load(path).remaining == 1
 
 
-@pytest.mark.anyio
-async def test_async_store_methods_write_off_the_event_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _record_store_writers(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """The threads that write store files from now on, in order."""
     import mfa_common.recovery_codes as module
 
-    loop_thread = threading.current_thread()
     writers: list[threading.Thread] = []
     original = module._write_private_json
 
@@ -431,6 +428,15 @@ async def test_async_store_methods_write_off_the_event_loop(
         original(path, document)
 
     monkeypatch.setattr(module, "_write_private_json", recording_write)
+    return writers
+
+
+@pytest.mark.anyio
+async def test_async_store_methods_write_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.current_thread()
+    writers = _record_store_writers(monkeypatch)
     path = tmp_path / "codes.json"
     codes = [*SHELLHUB_CODES, "IIIIJJJJKKKKLLLL"]
     store = await RecoveryCodeStore.acreate(codes, format=F.SHELLHUB, path=path)
@@ -463,24 +469,16 @@ async def test_the_login_driver_settles_recovery_codes_off_the_event_loop(
     writes the store file in a worker thread, and records the right state."""
     import httpx
 
-    import mfa_common.recovery_codes as module
     from mfa_common.auth.driver import drive
     from mfa_common.auth.machine import SendCode, Settlement
     from mfa_common.clock import FakeClock
     from mfa_common.errors import APIConnectionError
 
     loop_thread = threading.current_thread()
-    writers: list[threading.Thread] = []
-    original = module._write_private_json
-
-    def recording_write(path: str, document: object) -> None:
-        writers.append(threading.current_thread())
-        original(path, document)
-
     path = tmp_path / "codes.json"
     store = await RecoveryCodeStore.acreate(SHELLHUB_CODES, format=F.SHELLHUB, path=path)
     provider = RecoveryCodeProvider(store)
-    monkeypatch.setattr(module, "_write_private_json", recording_write)
+    writers = _record_store_writers(monkeypatch)
     table = {200: Settlement.ACCEPTED, 401: Settlement.REJECTED}
 
     def flow():  # type: ignore[no-untyped-def]
