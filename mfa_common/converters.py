@@ -145,5 +145,11 @@ class LazyConverter:
     def unstructure(self, obj: Any, unstructure_as: Any = None) -> Any:
         return self.converter.unstructure(obj, unstructure_as=unstructure_as)
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other Converter attribute (a hook registration, ``copy``) is the built one's.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.converter, name)
+
     def __repr__(self) -> str:
         return f"LazyConverter(built={self._converter is not None})"

@@ -33,3 +33,24 @@ def test_importing_the_sdk_defers_transports_asyncio_and_cattrs() -> None:
     # The converter is built on first use and reads what it read before.
     assert result["cattrs_after"] is True
     assert result["status"] == "martian"
+
+
+def test_a_lazy_converter_builds_once_on_first_use_and_forwards_the_rest() -> None:
+    import cattrs
+
+    from mfa_common.converters import LazyConverter, make_converter
+    from mfa_common.xmfa.models import Role, UserAuth
+
+    builds: list[cattrs.Converter] = []
+
+    def build() -> cattrs.Converter:
+        builds.append(make_converter("snake"))
+        return builds[-1]
+
+    lazy = LazyConverter(build)
+    assert builds == []
+    user = lazy.structure({"token": "t", "id": "1", "user": "u", "role": "owner"}, UserAuth)
+    assert user.role is Role.OWNER
+    assert lazy.unstructure(Role.OWNER) == "owner"
+    assert lazy.register_structure_hook == builds[0].register_structure_hook
+    assert lazy.converter is builds[0] and len(builds) == 1
