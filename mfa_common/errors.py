@@ -356,6 +356,6 @@ def unix_to_datetime(value: str | float | None) -> datetime | None:
         seconds = float(value)
     except (TypeError, ValueError):
         return None
-    if seconds <= 0 or seconds > 1e11:
+    if not 0 < seconds <= 1e11:  # also refuses NaN, which fails every comparison
         return None
     return datetime.fromtimestamp(seconds, tz=timezone.utc)

@@ -332,7 +332,7 @@ def two_factor_from_body(content: bytes, content_type: str | None) -> TwoFactorS
     if media.endswith("json") or stripped[:1] in (b"{", b"["):
         try:
             data = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             data = None
         if data is not None:
             return converter.structure(data, TwoFactorSecret)

@@ -392,3 +392,10 @@ async def test_a_non_idempotent_request_lost_after_sending_is_an_unknown_outcome
     assert info.value.request_sent is unknown or method == "GET"
     if failure is not httpx.ReadError:
         assert isinstance(info.value, errors.APITimeoutError)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "1e12"])
+def test_a_unix_seconds_header_out_of_range_or_nan_is_absent(value: str) -> None:
+    """Found by the hostile-input test: ``X-Expires-At: nan`` crashed the X-MFA recovery step."""
+    assert errors.unix_to_datetime(value) is None
+    assert errors.unix_to_datetime("1700000000") is not None
