@@ -4,8 +4,10 @@ Every model is a frozen attrs class read and written by the one :data:`converter
 Real servers send fields the spec does not list and values outside its enums (``"provider":
 "local"``, ``"lastLoginType": "password"``), and omit fields the spec marks required, so almost
 every response field has a default, unknown fields are ignored and unknown enum values are kept
-as plain strings. Credentials (passwords, API keys, TOTP secrets and codes, the QR code that
-encodes a secret) are :class:`~mfa_common.secret.Secret` values.
+as plain strings (such a field is typed ``E | str``; :class:`UpdateUser` takes the same types, so a
+value read from a configuration can be sent back unchanged). Credentials (passwords, API keys,
+TOTP secrets and codes, the QR code that encodes a secret) are :class:`~mfa_common.secret.Secret`
+values.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import binascii
 import math
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from mfa_common.converters import make_converter
+from mfa_common.converters import LazyConverter, make_converter
 from mfa_common.errors import InvalidInputError
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "AccessLevel",
@@ -207,12 +212,12 @@ class UserConfiguration:
 
     revision: int = 0
     display_name: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool = False
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool = False
     password_change_required: bool = False
     access_level: str | None = None
@@ -229,7 +234,7 @@ class UserConfiguration:
     is_archived: bool = False
     is_datastore_publisher: bool = False
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
 
 
@@ -391,7 +396,7 @@ class UserSshKey:
     user_id: int | None = None
     ssh_key: str = ""
     created_timestamp: datetime | None = None
-    status: SshKeyStatus | None = None
+    status: SshKeyStatus | str | None = None
 
 
 @attrs.frozen
@@ -407,7 +412,7 @@ class AuthenticationUserProvider:
     """``GET /api/v2/authentication-provider?email=``: how that address logs in (``saml``
     users go to ``sso_entry_point`` instead of posting a password)."""
 
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     sso_entry_point: str | None = None
 
 
@@ -427,12 +432,12 @@ class User:
     revision: int = 0
     display_name: str = ""
     email: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool = False
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool = False
     password_change_required: bool = False
     access_level: str | None = None
@@ -451,11 +456,11 @@ class User:
     is_datastore_publisher: bool = False
     is_suspended: bool = False
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
     franchise: str | None = None
     created_timestamp: datetime | None = None
-    plan_type: PlanType | None = None
+    plan_type: PlanType | str | None = None
     permissions: UserPermissions | None = None
     limits: UserLimits | None = None
     disabled_limits: UserLimitsDisabled | None = None
@@ -476,8 +481,8 @@ class UserInfo:
     revision: int = 0
     display_name: str = ""
     email: str = ""
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     last_login_timestamp: datetime | None = None
     access_level: str | None = None
     is_archived: bool = False
@@ -572,7 +577,7 @@ class UserSuspendReason:
 
     id: int | None = None
     user_id: int | None = None
-    type: SuspendReasonType | None = None
+    type: SuspendReasonType | str | None = None
     created_timestamp: datetime | None = None
     end_timestamp: datetime | None = None
     public_comment: str | None = None
@@ -698,12 +703,12 @@ class UpdateUser:
     It cannot switch a user's 2FA off; ``authenticator_must_change=True`` forces re-enrolment."""
 
     display_name: str | None = None
-    email_status: EmailStatus | None = None
-    language: Language | None = None
+    email_status: EmailStatus | str | None = None
+    language: Language | str | None = None
     brand: str | None = None
     is_brand_manager: bool | None = None
     last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | None = None
+    last_login_type: LastLoginType | str | None = None
     is_blocked: bool | None = None
     password_change_required: bool | None = None
     access_level: str | None = None
@@ -720,7 +725,7 @@ class UpdateUser:
     is_archived: bool | None = None
     is_datastore_publisher: bool | None = None
     account_id: int | None = None
-    provider: Provider | None = None
+    provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
 
 
@@ -756,9 +761,6 @@ class UpdateUserPermissions:
 # --------------------------------------------------------------------------- the converter
 
 
-converter = make_converter("camel")
-
-
 def _structure_int(value: Any, _: Any) -> int:
     # IDs and revisions are JSON numbers (the Go SDK even uses float32); "7" and 7.0 are accepted.
     if isinstance(value, bool):
@@ -770,9 +772,6 @@ def _structure_int(value: Any, _: Any) -> int:
     return int(value)
 
 
-converter.register_structure_hook(int, _structure_int)
-
-
 def _structure_bool(value: Any, _: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -781,9 +780,6 @@ def _structure_bool(value: Any, _: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
     raise TypeError("not a boolean")
-
-
-converter.register_structure_hook(bool, _structure_bool)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -831,10 +827,6 @@ def _structure_timestamp(value: Any, _: Any) -> datetime | None:
     return parse_timestamp(value)
 
 
-converter.register_structure_hook(datetime, _structure_timestamp)
-converter.register_unstructure_hook(datetime, format_timestamp)
-
-
 def _structure_number(value: Any, _: Any) -> Number | None:
     if value is None:
         return None
@@ -847,9 +839,6 @@ def _structure_number(value: Any, _: Any) -> Number | None:
         if number.is_integer():
             return int(number)
     return number
-
-
-converter.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
 
 
 # The nested objects of a User are informative extras: a server shaping one of them differently
@@ -876,4 +865,16 @@ def _lenient(value: Any, tp: Any) -> Any:
         return None
 
 
-converter.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)
+def _make() -> cattrs.Converter:
+    conv = make_converter("camel")
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(datetime, _structure_timestamp)
+    conv.register_unstructure_hook(datetime, format_timestamp)
+    conv.register_structure_hook_func(lambda t: t in (Number, Number | None), _structure_number)
+    conv.register_structure_hook_func(lambda t: t in _LENIENT_TYPES, _lenient)
+    return conv
+
+
+#: The converter of the MetalCloud API: camelCase wire names, tolerant of what servers send.
+converter = LazyConverter(_make)

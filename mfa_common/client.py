@@ -24,7 +24,6 @@ and are re-exported here.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json as _json
 import sys
@@ -68,6 +67,7 @@ from .errors import (
     InsecureTransportError,
     InvalidInputError,
     OutcomeUnknownError,
+    OutcomeUnknownTimeoutError,
     RedirectError,
     ResponseTooLargeError,
 )
@@ -484,7 +484,11 @@ class BaseClient:
         """``await work`` within ``deadline`` seconds. Only this deadline's own expiry becomes
         APITimeoutError; a TimeoutError raised inside (a code provider's own) passes unchanged."""
         if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
-            # Same semantics as anyio.move_on_after, at a third of the cost per call.
+            # Same semantics as anyio.move_on_after, at a third of the cost per call. asyncio is
+            # imported here, not at the top: it is loaded already when it runs the call, and a
+            # Trio application (or a plain ``import``) does not pay for it.
+            import asyncio
+
             scope = asyncio.timeout(deadline)  # type: ignore[attr-defined,unused-ignore]
             try:
                 async with scope:
@@ -544,7 +548,7 @@ class BaseClient:
                     raise self._too_large(exc, request) from exc
                 if write:
                     raise self._unknown_outcome(request, lost.status, type(exc).__name__) from exc
-                raise self._connection_error(exc, request) from exc
+                raise self._connection_error(exc, request, idempotent) from exc
             except ResponseTooLargeError as exc:
                 raise self._too_large(exc, request) from exc
             except TransportError as exc:
@@ -556,7 +560,7 @@ class BaseClient:
                         )
                     await anyio.sleep(policy.backoff(attempt) or 0)
                     continue
-                raise self._connection_error(exc, request) from exc
+                raise self._connection_error(exc, request, idempotent) from exc
             status = response.status_code
             if debug:
                 self._log_answer(request, status, started, attempt + 1)
@@ -745,10 +749,24 @@ class BaseClient:
             url=url,
         )
 
-    def _connection_error(self, exc: TransportError, request: Request) -> APIConnectionError:
+    def _connection_error(
+        self, exc: TransportError, request: Request, idempotent: bool
+    ) -> APIConnectionError:
+        """The typed error of a failed send. A non-idempotent request that may have reached the
+        server is an unknown outcome (its write may have been applied), like an answer lost
+        mid-body: ``OutcomeUnknownTimeoutError`` for a timeout, else ``OutcomeUnknownError``."""
         method, url = describe(request)
         sent = not request_not_sent(exc)
-        cls = APITimeoutError if isinstance(exc, TimeoutException) else APIConnectionError
+        timeout = isinstance(exc, TimeoutException)
+        if sent and not idempotent:
+            unknown = OutcomeUnknownTimeoutError if timeout else OutcomeUnknownError
+            return unknown(
+                f"{method} {url}: {type(exc).__name__} after the request was sent; "
+                "the write may have been applied: check before repeating it",
+                method=method,
+                url=url,
+            )
+        cls = APITimeoutError if timeout else APIConnectionError
         return cls(
             f"{method} {url}: {type(exc).__name__}" + ("" if sent else " (the request was not sent)"),
             request_sent=sent,

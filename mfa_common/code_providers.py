@@ -7,13 +7,17 @@ once it knows what the server did with it, settles the :class:`IssuedCode`:
 * ``rejected()`` — the server refused it (a recovery code is then never offered again);
 * ``not_sent()`` — the request never left (a recovery code goes back to the pool);
 * ``unknown()`` — sent, outcome unknown (a recovery code is set aside, never reused blindly).
+
+The same outcomes go through ``await issued.asettle(outcome)`` without blocking the event loop:
+a code from a persisted :class:`RecoveryCodeStore` then writes the store file in a worker thread.
+The login driver settles that way; the synchronous methods stay for code that has no loop.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Literal, Protocol, runtime_checkable
 
 import anyio
@@ -30,6 +34,8 @@ from .secret import Secret, wrap
 from .totp import Totp, validate_code_format
 
 CodeKind = Literal["totp", "recovery", "pin", "other"]
+#: What the server did with a code (the values of :class:`mfa_common.auth.machine.Settlement`).
+Outcome = Literal["accepted", "rejected", "not_sent", "unknown"]
 
 
 @attrs.frozen
@@ -44,18 +50,32 @@ class MfaChallenge:
 class IssuedCode:
     """A code handed out for one attempt; settle it exactly once (see the module docstring)."""
 
-    __slots__ = ("_on_settle", "_settled", "kind", "value")
+    __slots__ = ("_on_asettle", "_on_settle", "_settled", "kind", "value")
 
     def __init__(
         self,
         value: Secret[str],
         kind: CodeKind,
         on_settle: Callable[[str], None] | None = None,
+        *,
+        on_asettle: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.value = value
         self.kind = kind
         self._on_settle = on_settle
+        self._on_asettle = on_asettle
         self._settled = False
+
+    async def asettle(self, outcome: Outcome) -> None:
+        """Settle by ``outcome`` (once, like the methods below) without blocking the event loop:
+        ``on_asettle`` when given (a store write in a worker thread), else ``on_settle``."""
+        if self._on_asettle is None:
+            self._settle(outcome)
+            return
+        if self._settled:
+            return
+        self._settled = True
+        await self._on_asettle(outcome)
 
     def _settle(self, outcome: str) -> None:
         if self._settled:
@@ -104,6 +124,19 @@ def settled_if_send_fails(issued: IssuedCode) -> Iterator[None]:
         raise
 
 
+@asynccontextmanager
+async def asettled_if_send_fails(issued: IssuedCode) -> AsyncIterator[None]:
+    """:func:`settled_if_send_fails` settling through :meth:`IssuedCode.asettle`."""
+    try:
+        yield
+    except APIConnectionError as exc:
+        await issued.asettle("unknown" if exc.request_sent else "not_sent")
+        raise
+    except BaseException:
+        await issued.asettle("unknown")
+        raise
+
+
 @runtime_checkable
 class CodeProvider(Protocol):
     """Anything that can answer an MFA challenge."""
@@ -149,7 +182,9 @@ class RecoveryCodeProvider:
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
         reservation = await self.store.areserve()  # a persisted store writes off the event loop
-        return IssuedCode(reservation.code, "recovery", _settler(reservation))
+        return IssuedCode(
+            reservation.code, "recovery", _settler(reservation), on_asettle=_async_settler(reservation)
+        )
 
     def __repr__(self) -> str:
         return f"RecoveryCodeProvider({self.store!r})"
@@ -165,6 +200,20 @@ def _settler(reservation: RecoveryCodeReservation) -> Callable[[str], None]:
             reservation.release()
         else:
             reservation.mark_uncertain()
+
+    return settle
+
+
+def _async_settler(reservation: RecoveryCodeReservation) -> Callable[[str], Awaitable[None]]:
+    async def settle(outcome: str) -> None:
+        if outcome == "accepted":
+            await reservation.amark_used()
+        elif outcome == "rejected":
+            await reservation.amark_rejected()
+        elif outcome == "not_sent":
+            await reservation.arelease()
+        else:
+            await reservation.amark_uncertain()
 
     return settle
 

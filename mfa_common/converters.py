@@ -11,6 +11,9 @@ Each API builds one converter with :func:`make_converter`:
 * when unstructuring a request body, optional fields left at their default are omitted;
 * ``Secret`` fields take strings (or numbers) from the wire and give their revealed value back
   when a request body is built; an Enum member goes on the wire as its value.
+
+An API module holds its converter as a :class:`LazyConverter`: cattrs is imported and the
+converter built on the first ``structure`` / ``unstructure``, not when the package is imported.
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ from __future__ import annotations
 import enum
 import re
 import typing
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .secret import Secret
+
+if TYPE_CHECKING:
+    import cattrs
+
+T = TypeVar("T")
 
 Naming = Literal["snake", "camel"]
 
@@ -81,6 +88,9 @@ def _structure_secret(value: Any, _: Any) -> Secret[Any]:
 
 def make_converter(naming: Naming = "snake") -> cattrs.Converter:
     """A converter for one API; see the module docstring."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
     converter = cattrs.Converter(forbid_extra_keys=False)
 
     def structure_factory(cls: type) -> Any:
@@ -110,3 +120,36 @@ def make_converter(naming: Naming = "snake") -> cattrs.Converter:
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda member: member.value
     )
     return converter
+
+
+class LazyConverter:
+    """An API's converter, built by ``build`` on first use (see the module docstring)."""
+
+    __slots__ = ("_build", "_converter")
+
+    def __init__(self, build: Callable[[], cattrs.Converter]) -> None:
+        self._build = build
+        self._converter: cattrs.Converter | None = None
+
+    @property
+    def converter(self) -> cattrs.Converter:
+        """The built converter (built now if it was not yet)."""
+        if self._converter is None:
+            # Two threads may both build: each result is complete and equivalent.
+            self._converter = self._build()
+        return self._converter
+
+    def structure(self, obj: Any, cl: type[T]) -> T:
+        return self.converter.structure(obj, cl)
+
+    def unstructure(self, obj: Any, unstructure_as: Any = None) -> Any:
+        return self.converter.unstructure(obj, unstructure_as=unstructure_as)
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other Converter attribute (a hook registration, ``copy``) is the built one's.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.converter, name)
+
+    def __repr__(self) -> str:
+        return f"LazyConverter(built={self._converter is not None})"

@@ -11,6 +11,7 @@
         ├── APIConnectionError (request_sent tells whether the server may have seen it)
         │   ├── APITimeoutError
         │   └── OutcomeUnknownError: a write was sent and its answer could not be read
+        │       └── OutcomeUnknownTimeoutError (also an APITimeoutError): no answer in time
         ├── ResponseDecodeError
         ├── ResponseTooLargeError: a header or body above the configured limit
         └── APIStatusError: status, parsed body, API error code, message, response
@@ -63,6 +64,7 @@ __all__ = [
     "MfaTokenExpiredError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "OutcomeUnknownTimeoutError",
     "PermissionDeniedError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
@@ -164,6 +166,12 @@ class OutcomeUnknownError(APIConnectionError):
         kw.setdefault("request_sent", True)
         super().__init__(message, **kw)
         self.status_code = status_code
+
+
+class OutcomeUnknownTimeoutError(APITimeoutError, OutcomeUnknownError):
+    """A non-idempotent request was sent and timed out before its answer: an
+    :class:`OutcomeUnknownError` (check before repeating the write) that is also an
+    :class:`APITimeoutError`, so code that catches timeouts still catches it."""
 
 
 class ResponseTooLargeError(APIError):

@@ -10,10 +10,8 @@ import json as _json
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-import cattrs
 
 from ._httpx import Request, Response
 from ._logging import redact_url
@@ -25,6 +23,11 @@ from .errors import (
     status_error_class,
 )
 from .retry import parse_retry_after
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from .converters import LazyConverter
 
 __all__ = [
     "JSON_ERRORS",
@@ -137,8 +140,10 @@ def describe(request: Request | None) -> tuple[str | None, str | None]:
     return request.method, redact_url(request.url, template if isinstance(template, str) else None)
 
 
-def structure(converter: cattrs.Converter, data: Any, cls: type[T], response: Response) -> T:
+def structure(converter: LazyConverter | cattrs.Converter, data: Any, cls: type[T], response: Response) -> T:
     """Turn decoded JSON into a model; a shape mismatch becomes ResponseDecodeError."""
+    import cattrs  # loaded once the converter is built; an ``import`` of the SDK does not pay for it
+
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import cattrs
-
 from mfa_common.client import RequestOptions, decode_error
 from mfa_common.secret import Secret, wrap
 
@@ -94,6 +92,8 @@ class ProfileApi(ApiGroup):
             idempotent=False,
             options=options,
         )
+        import cattrs  # loaded with the converter, not by an import of the package
+
         try:
             result = two_factor_from_body(response.content, response.headers.get("content-type"))
         except (ValueError, TypeError, cattrs.BaseValidationError) as exc:

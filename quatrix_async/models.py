@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
 
-from mfa_common.converters import make_converter
+from mfa_common.converters import LazyConverter, make_converter
 from mfa_common.errors import InvalidInputError
 from mfa_common.otpauth import parse_otpauth_uri
 from mfa_common.qr_decode import QrDecodeError, decode_qr_text, png_bytes, qr_decoder_available
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
 from mfa_common.wire import json_or_none
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "AccountStatus",
@@ -538,4 +540,4 @@ def _make() -> cattrs.Converter:
 
 
 #: The converter of the Quatrix API: snake_case wire names, tolerant of unknown fields/enums.
-converter: cattrs.Converter = _make()
+converter = LazyConverter(_make)

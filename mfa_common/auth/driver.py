@@ -6,7 +6,8 @@ sender's retries), and owns everything about one-time codes:
 * it asks the code provider for a code (a provider whose callback blocks runs in a worker
   thread, see :class:`~mfa_common.code_providers.CallbackCodeProvider`);
 * it sends a code-bearing request with ``max_retries=0``: the transport never repeats a code;
-* it settles the code by the API's settlement table, and when the server refused the request
+* it settles the code by the API's settlement table without blocking the event loop (a
+  recovery-code store writes its file in a worker thread), and when the server refused the request
   without looking at the code (``NOT_SENT``, with a 429 / 503 answer) it waits as told and sends
   again **with a freshly issued code** (at most ``code_retries`` times);
 * when a code took longer than the step's ``max_age`` to come (a TOTP wait behind other logins of
@@ -29,10 +30,10 @@ from .. import tracing
 from .._httpx import Request, Response
 from .._logging import log_debug
 from ..clock import Clock
-from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, settled_if_send_fails
+from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
 from ..errors import APIError, InvalidInputError
 from ..retry import RetryPolicy, parse_retry_after
-from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement, settle_issued
+from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement
 
 __all__ = ["ProviderFor", "Sender", "code_retry_delay", "drive"]
 
@@ -102,16 +103,16 @@ async def _send_code(
     try:
         request = step.build(issued)
     except BaseException:
-        issued.not_sent()
+        await issued.asettle("not_sent")
         raise
     request.extensions[tracing.LOGIN_STEP_EXTENSION] = step.name
     log_debug("login step %s: sending a freshly issued code (kind %s)", step.name, step.challenge.kind)
     if on_code_sent is not None:
         on_code_sent()
-    with settled_if_send_fails(issued):
+    async with asettled_if_send_fails(issued):
         response = await send(request, max_retries=0)
     outcome = step.settle(response.status_code, response.headers, response.content)
-    settle_issued(issued, outcome)
+    await issued.asettle(outcome.value)
     # The kind and the settlement only: never the code.
     log_debug("login step %s: the code (kind %s) was %s", step.name, step.challenge.kind, outcome.value)
     tracing.code_settled(
@@ -154,10 +155,10 @@ async def drive(
                     try:
                         restarted = await _plain_steps(flow, _advance(flow, None), send, clock)
                     except BaseException:
-                        issued.not_sent()
+                        await issued.asettle("not_sent")
                         raise
                     if isinstance(restarted, _Finished):
-                        issued.not_sent()
+                        await issued.asettle("not_sent")
                         return restarted.value
                     step = restarted
                 response, outcome = await _send_code(step, issued, send, on_code_sent)

@@ -35,7 +35,6 @@ __all__ = [
     "SendStep",
     "Settlement",
     "SettlementTable",
-    "settle_issued",
 ]
 
 T = TypeVar("T")
@@ -91,15 +90,3 @@ class SendCode:
 Step = SendStep | SendCode
 #: A login machine: yields steps, receives answers, returns the credential.
 LoginFlow = Generator[Step, Answer, T]
-
-
-def settle_issued(issued: IssuedCode, outcome: Settlement) -> None:
-    """Settle ``issued`` by ``outcome``."""
-    if outcome is Settlement.ACCEPTED:
-        issued.accepted()
-    elif outcome is Settlement.REJECTED:
-        issued.rejected()
-    elif outcome is Settlement.NOT_SENT:
-        issued.not_sent()
-    else:
-        issued.unknown()

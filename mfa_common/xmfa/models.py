@@ -14,7 +14,7 @@ from enum import Enum
 
 import attrs
 
-from ..converters import make_converter
+from ..converters import LazyConverter, make_converter
 from ..secret import Secret
 
 __all__ = [
@@ -192,4 +192,4 @@ class RecoverResult:
 
 
 #: The converter of this API (snake_case wire names, Secrets revealed only when unstructured).
-converter = make_converter("snake")
+converter = LazyConverter(lambda: make_converter("snake"))

@@ -361,3 +361,41 @@ def test_path_segment_encodes_slashes() -> None:
     from mfa_common.client import path_segment
 
     assert path_segment("a/b?c") == "a%2Fb%3Fc"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "failure", "expected"),
+    [
+        ("POST", httpx.ReadTimeout, errors.OutcomeUnknownTimeoutError),
+        ("POST", httpx.ReadError, errors.OutcomeUnknownError),
+        ("GET", httpx.ReadTimeout, errors.APITimeoutError),
+        ("POST", httpx.ConnectTimeout, errors.APITimeoutError),
+    ],
+)
+async def test_a_non_idempotent_request_lost_after_sending_is_an_unknown_outcome(
+    method: str, failure: type[httpx.TransportError], expected: type[errors.APIConnectionError]
+) -> None:
+    """A POST that timed out (or whose connection broke) after it was sent may have been
+    applied: the same unknown-outcome error as an answer lost mid-body, still an
+    APITimeoutError for a timeout. A GET, or a POST that never left, is not."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure("boom", request=request)
+
+    async with client_for(handler) as client:
+        with pytest.raises(errors.APIConnectionError) as info:
+            await client.request(method, "thing", options=RequestOptions(max_retries=0))
+    assert type(info.value) is expected
+    unknown = isinstance(info.value, errors.OutcomeUnknownError)
+    assert unknown is (method == "POST" and failure is not httpx.ConnectTimeout)
+    assert info.value.request_sent is unknown or method == "GET"
+    if failure is not httpx.ReadError:
+        assert isinstance(info.value, errors.APITimeoutError)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "1e12"])
+def test_a_unix_seconds_header_out_of_range_or_nan_is_absent(value: str) -> None:
+    """Found by the hostile-input test: ``X-Expires-At: nan`` crashed the X-MFA recovery step."""
+    assert errors.unix_to_datetime(value) is None
+    assert errors.unix_to_datetime("1700000000") is not None

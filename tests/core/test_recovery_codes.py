@@ -416,13 +416,10 @@ def test_constructing_on_a_store_of_other_codes_is_refused(tmp_path: Path) -> No
     assert RecoveryCodeStore.load(path).remaining == 1
 
 
-@pytest.mark.anyio
-async def test_async_store_methods_write_off_the_event_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _record_store_writers(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """The threads that write store files from now on, in order."""
     import mfa_common.recovery_codes as module
 
-    loop_thread = threading.current_thread()
     writers: list[threading.Thread] = []
     original = module._write_private_json
 
@@ -431,6 +428,15 @@ async def test_async_store_methods_write_off_the_event_loop(
         original(path, document)
 
     monkeypatch.setattr(module, "_write_private_json", recording_write)
+    return writers
+
+
+@pytest.mark.anyio
+async def test_async_store_methods_write_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.current_thread()
+    writers = _record_store_writers(monkeypatch)
     path = tmp_path / "codes.json"
     codes = [*SHELLHUB_CODES, "IIIIJJJJKKKKLLLL"]
     store = await RecoveryCodeStore.acreate(codes, format=F.SHELLHUB, path=path)
@@ -445,11 +451,63 @@ async def test_async_store_methods_write_off_the_event_loop(
     reloaded = await RecoveryCodeStore.aload(path, format=F.SHELLHUB)
     issued = await RecoveryCodeProvider(reloaded).issue(MfaChallenge(kind="recovery"))
     assert reloaded.counts()["reserved"] == 1
-    issued.not_sent()
+    await issued.asettle("not_sent")
     assert len(writers) == 11
-    assert all(thread is not loop_thread for thread in writers[:10])
-    assert writers[10] is loop_thread  # settling through IssuedCode is still synchronous
+    assert all(thread is not loop_thread for thread in writers)
     assert reloaded.counts() == {"unused": 1, "reserved": 0, "used": 1, "rejected": 1, "uncertain": 1}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("answer", "state"),
+    [(200, "used"), (401, "rejected"), (500, "uncertain"), ("not sent", "unused"), ("dropped", "uncertain")],
+)
+async def test_the_login_driver_settles_recovery_codes_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: int | str, state: str
+) -> None:
+    """Every settlement the driver makes (by the settlement table, or after a failed send)
+    writes the store file in a worker thread, and records the right state."""
+    import httpx
+
+    from mfa_common.auth.driver import drive
+    from mfa_common.auth.machine import SendCode, Settlement
+    from mfa_common.clock import FakeClock
+    from mfa_common.errors import APIConnectionError
+
+    loop_thread = threading.current_thread()
+    path = tmp_path / "codes.json"
+    store = await RecoveryCodeStore.acreate(SHELLHUB_CODES, format=F.SHELLHUB, path=path)
+    provider = RecoveryCodeProvider(store)
+    writers = _record_store_writers(monkeypatch)
+    table = {200: Settlement.ACCEPTED, 401: Settlement.REJECTED}
+
+    def flow():  # type: ignore[no-untyped-def]
+        yield SendCode(
+            challenge=MfaChallenge(kind="recovery"),
+            build=lambda issued: httpx.Request(
+                "POST", "http://127.0.0.1:9/mfa", content=issued.value.reveal()
+            ),
+            settle=lambda status, headers, body: table.get(status, Settlement.UNKNOWN),
+        )
+        return "session"
+
+    async def send(request: httpx.Request, *, max_retries: int | None = None) -> httpx.Response:
+        if answer == "not sent":
+            raise APIConnectionError("connect failed", request_sent=False)
+        if answer == "dropped":
+            raise APIConnectionError("connection reset mid-answer", request_sent=True)
+        assert isinstance(answer, int)
+        return httpx.Response(answer, request=request)
+
+    try:
+        assert await drive(flow, send=send, provider_for=lambda c: provider, clock=FakeClock()) == "session"
+    except APIConnectionError:
+        assert isinstance(answer, str)
+    reloaded = RecoveryCodeStore.load(path, format=F.SHELLHUB)
+    assert reloaded.counts()[state] == (len(SHELLHUB_CODES) if state == "unused" else 1)
+    assert reloaded.counts()["reserved"] == 0
+    assert len(writers) == 2  # the reservation, then the settlement
+    assert all(thread is not loop_thread for thread in writers)
 
 
 @pytest.mark.anyio

@@ -16,6 +16,20 @@ SNIPPET = textwrap.dedent(
     from mfa_common.client import BaseClient
     from mfa_common.xmfa import XMfaClient
     from metalcloud_async import MetalCloudClient
+    from metalcloud_async.models import (
+        EmailStatus,
+        Language,
+        LastLoginType,
+        PlanType,
+        Provider,
+        SshKeyStatus,
+        SuspendReasonType,
+        UpdateUser,
+        User,
+        UserConfiguration,
+        UserSshKey,
+        UserSuspendReason,
+    )
     from quatrix_async import QuatrixClient
     from quatrix_async.models import AccountStatus, ProfileResp
     from mfa_common.xmfa.models import Role, UserAuth
@@ -36,6 +50,20 @@ SNIPPET = textwrap.dedent(
         # A response's enum field may hold the raw string of a value this SDK does not know.
         assert_type(user.role, Role | str | None)
         assert_type(profile.account_status, AccountStatus | str | None)
+
+
+    def metalcloud_fields(
+        user: User, config: UserConfiguration, key: UserSshKey, reason: UserSuspendReason
+    ) -> None:
+        assert_type(user.provider, Provider | str | None)
+        assert_type(user.plan_type, PlanType | str | None)
+        assert_type(user.email_status, EmailStatus | str | None)
+        assert_type(config.language, Language | str | None)
+        assert_type(config.last_login_type, LastLoginType | str | None)
+        assert_type(key.status, SshKeyStatus | str | None)
+        assert_type(reason.type, SuspendReasonType | str | None)
+        # A value read from a configuration goes back in an update unchanged.
+        UpdateUser(language=config.language, provider=config.provider)
     """
 )
 

@@ -215,3 +215,11 @@ def test_error_mapper_survives_non_json_bodies() -> None:
     assert isinstance(error, ServerError)
     assert error.error_code is None
     assert QuatrixErrorCode.WRONG_AUTH_CODE == 83
+
+
+def test_a_2fa_answer_nested_past_the_json_parser_is_no_png_not_a_crash() -> None:
+    """Found by the hostile-input test: ``json.loads`` raises RecursionError on deep nesting."""
+    from quatrix_async.models import two_factor_from_body
+
+    with pytest.raises(ValueError):
+        two_factor_from_body(b"[" * 100_000, "application/json")
