@@ -468,11 +468,7 @@ class MetalCloudFake:
             "meta": dict(user.meta),
             "links": [{"rel": "self", "href": f"/api/v2/users/{user.id}"}],
         }
-        if user.account_id is not None:
-            body["accountId"] = user.account_id
-        if user.infrastructure_id_default is not None:
-            body["infrastructureIdDefault"] = user.infrastructure_id_default
-        return body
+        return body  # accountId / infrastructureIdDefault come with the configuration
 
     def config_json(self, user: FakeUser) -> dict[str, Any]:
         """The ``UserConfiguration`` representation (its own ``revision``)."""
