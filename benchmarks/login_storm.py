@@ -78,11 +78,11 @@ class XMfa(Backend):
         from mfa_common.xmfa.auth import XMfaTokenAuth
         from mfa_common.xmfa.client import XMfaClient
 
-        auth = XMfaTokenAuth("storm", PASSWORD, totp=self.user.mfa_secret)
+        auth = XMfaTokenAuth("storm", PASSWORD, totp_secret=self.user.mfa_secret)
         return XMfaClient(base_url, auth=auth)
 
     def call(self, client: Any) -> Callable[[], Awaitable[Any]]:
-        return client.current_user  # type: ignore[no-any-return]
+        return client.user.get  # type: ignore[no-any-return]
 
     def counters(self) -> tuple[int, int]:
         return int(self.fake.counts["login_attempt"]), int(self.fake.counts["auth_attempt"])

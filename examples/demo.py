@@ -59,7 +59,7 @@ async def act_enrol_and_login(base_url: str, fake: XMfaFake, workdir: Path) -> N
     password = Secret("correct-horse-7")
     fake.add_user("alice", password.reveal(), email="alice@example.com", recovery_email="a@backup.example")
     async with XMfaClient(base_url) as client:
-        await client.login("alice", password)
+        await client.session.login("alice", password)
         enrolment = await enrol_totp(client, show=show_qr, store_path=workdir / "alice-recovery.json")
     store = enrolment.recovery_codes
     console.print(
@@ -69,12 +69,12 @@ async def act_enrol_and_login(base_url: str, fake: XMfaFake, workdir: Path) -> N
 
     console.rule("[bold cyan]2. Log in through the MFA step")
     before = dict(fake.counts)
-    auth = XMfaTokenAuth("alice", password, totp=enrolment.totp)
+    auth = XMfaTokenAuth("alice", password, totp_secret=enrolment.totp)
     async with XMfaClient(base_url, auth=auth) as client:
         async with anyio.create_task_group() as tg:
             for _ in range(50):
-                tg.start_soon(client.current_user)
-        me = await client.current_user()
+                tg.start_soon(client.user.get)
+        me = await client.user.get()
     logins = fake.counts["login_attempt"] - before.get("login_attempt", 0)
     exchanges = fake.counts["exchange"] - before.get("exchange", 0)
     console.print(
@@ -85,14 +85,14 @@ async def act_enrol_and_login(base_url: str, fake: XMfaFake, workdir: Path) -> N
     console.rule("[bold cyan]3. Lose the authenticator, recover with a recovery code")
     recovery = XMfaTokenAuth("alice", password, code_provider=RecoveryCodeProvider(store))
     async with XMfaClient(base_url, auth=recovery) as client:
-        me = await client.current_user()
+        me = await client.user.get()
         console.print(f"Logged in as [bold]{me.user}[/bold] with a recovery code; {store.remaining} left.")
     async with XMfaClient(base_url) as client:
         reservation = store.reserve()
-        result = await client.recover("alice", reservation.code)
+        result = await client.session.recover("alice", reservation.code)
         reservation.mark_used()
         window = result.expires_at.strftime("%H:%M:%S UTC") if result.expires_at else "unknown"
-        await client.disable_mfa()
+        await client.mfa.disable()
         console.print(f"Recovery window open until {window}: MFA disabled without another code.")
 
 

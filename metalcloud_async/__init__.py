@@ -22,7 +22,7 @@ from mfa_common.public_api import *  # noqa: F403 - the errors and code provider
 from mfa_common.public_api import __all__ as _public_names
 
 from .auth import JwtSession, LoginStep, MetalCloudApiKeyAuth, MetalCloudLoginAuth
-from .client import AuthAPI, CurrentUserAPI, MetalCloudClient, UsersAPI
+from .client import MetalCloudClient, SessionAPI, UserAPI, UsersAPI
 from .errors import (
     DelegateAlreadyAddedError,
     EmailAlreadyInUseError,
@@ -75,9 +75,9 @@ __all__ = [
     "AccessLevel",
     "AdminPasswordRevealPermissions",
     "ApiKeyRegeneration",
-    "AuthAPI",
+    "SessionAPI",
     "AuthenticationUserProvider",
-    "CurrentUserAPI",
+    "UserAPI",
     "DelegateAlreadyAddedError",
     "EmailAlreadyInUseError",
     "EmailAlreadyVerifiedError",

@@ -148,7 +148,7 @@ class UsersAdminMixin:
 
         An administrator cannot switch a user's 2FA off on MetalCloud; this is how a lost or
         compromised authenticator is replaced. The user's next password login gets a session
-        good only for enrolling (see :meth:`~metalcloud_async.client.AuthAPI.complete_reenrolment`).
+        good only for enrolling (see :meth:`~metalcloud_async.client.SessionAPI.complete_reenrolment`).
         Raises :class:`~metalcloud_async.errors.ReenrolmentAlreadyPendingError` (409) when it is
         already due. A stale revision is re-read once (``retry_on_stale``): the change is
         absolute, so sending it on the current revision is what the caller meant.

@@ -153,21 +153,21 @@ class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
         return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
 
     async def password_login(self, client: MetalCloudClient) -> Login:
-        backend = client.auth_backend
+        backend = client.auth
         if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
             raise CliError("internal: no password login")
         session = await backend.login()
         return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
 
     def keep(self, client: MetalCloudClient) -> None:
-        backend = client.auth_backend
+        backend = client.auth
         if isinstance(backend, MetalCloudLoginAuth):
             backend.invalidate()  # closing then has no session to log out
 
     async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
             return "an API key has no session to end"
-        await client.auth.logout(saved.secret)
+        await client.session.logout(saved.secret)
         return "JWT session ended on the server"
 
     async def identity(self, client: MetalCloudClient) -> Identity:
@@ -243,7 +243,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
                     session.state.prompter, "Code from your authenticator app", hide=True
                 )
 
-            await client.auth.complete_reenrolment(pending, ask)
+            await client.session.complete_reenrolment(pending, ask)
             stdout_console().print(
                 f"A new authenticator is enrolled for {email}: log in with its codes from now on.",
                 markup=False,

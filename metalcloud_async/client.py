@@ -16,7 +16,7 @@ write that met 412 re-reads the revision and is sent once more; it is never retr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mfa_common._httpx import URL, Auth, Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
@@ -35,6 +35,7 @@ from mfa_common.errors import (
     InvalidInputError,
     PreconditionFailedError,
 )
+from mfa_common.options import ClientOptions, check_credentials
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp, validate_code_format
 
@@ -83,7 +84,10 @@ from .models import (
 )
 from .protocol import LATEST, FilterValue, ListQuery, Revision, if_match_value, next_page, user_path
 
-__all__ = ["AuthAPI", "CurrentUserAPI", "MetalCloudClient", "UsersAPI"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["MetalCloudClient", "SessionAPI", "UserAPI", "UsersAPI"]
 
 P = C.API_PREFIX
 CodeSource = str | Secret[str] | CodeProvider | Totp | TwoFactorAuthenticationSecret
@@ -116,11 +120,13 @@ class MetalCloudClient(BaseClient):
         totp_secret: str | Secret[str] | Totp | None = None,
         auth: Auth | None = None,
         clock: Clock | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        given = sum(x is not None for x in (api_key, email, auth))
-        if given > 1:
-            raise InvalidInputError("give one of api_key=, email=/password= or auth=")
+        check_credentials(
+            given={"api_key": api_key, "email": email, "auth": auth},
+            login_only={"password": password, "totp_secret": totp_secret, "code_provider": code_provider},
+            login_key="email",
+        )
         if api_key is not None:
             auth = MetalCloudApiKeyAuth(api_key)
         elif email is not None:
@@ -129,24 +135,18 @@ class MetalCloudClient(BaseClient):
             auth = MetalCloudLoginAuth(
                 email, password, code_provider=code_provider, totp_secret=totp_secret, clock=clock
             )
-        options.setdefault("error_mapper", map_error)
-        super().__init__(base_url, auth=auth, **options)
+        super().__init__(base_url, auth=auth, error_mapper=map_error, **options)
         self.clock = clock
         if isinstance(auth, CredentialAuth):
             auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
-        self.user = CurrentUserAPI(self)
+        self.user = UserAPI(self)
         self.users = UsersAPI(self)
-        self._auth_api = AuthAPI(self)
+        self.session = SessionAPI(self)
 
-    @property
-    def auth(self) -> AuthAPI:  # type: ignore[override]
-        """Login, second factor and logout (the credential backend is :attr:`auth_backend`)."""
-        return self._auth_api
-
-    @property
-    def auth_backend(self) -> Auth | None:
-        """The ``httpx.Auth`` that signs requests (API key, JWT login, or what was given)."""
-        return self._auth
+    async def login(self) -> None:
+        """Log in now (otherwise the first call does it): surfaces 2FA and enrolment errors
+        early. Runs under the client's deadline, like any call. Needs ``email=``/``password=``."""
+        await self.session.login()
 
     async def aclose(self) -> None:
         """Log a JWT session out (best effort), then close the connection pool."""
@@ -209,7 +209,7 @@ class MetalCloudClient(BaseClient):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class CurrentUserAPI:
+class UserAPI:
     """The caller's own account (``/api/v2/user/...``): profile, 2FA, API key, JWT salt,
     password and e-mail."""
 
@@ -328,7 +328,7 @@ class CurrentUserAPI:
         A client authenticated by API key switches to the new key immediately
         (``switched=True``); requests in flight with the old key are replayed once with it.
         """
-        backend = self._c.auth_backend
+        backend = self._c.auth
         rotating = isinstance(backend, MetalCloudApiKeyAuth)
         if isinstance(backend, MetalCloudApiKeyAuth):
             backend.begin_rotation()
@@ -387,7 +387,7 @@ class CurrentUserAPI:
             retry_on_stale=retry_on_stale,
             options=options,
         )
-        backend = self._c.auth_backend
+        backend = self._c.auth
         if isinstance(backend, CredentialAuth):
             current = backend.credential
             if current is not None:
@@ -421,7 +421,7 @@ class CurrentUserAPI:
             options=options,
             json=payload,
         )
-        backend = self._c.auth_backend
+        backend = self._c.auth
         if isinstance(backend, MetalCloudLoginAuth):
             backend.set_password(new_password)
         return _user(parse_json_body(response), response)
@@ -641,7 +641,7 @@ class UsersAPI(UsersAdminMixin):
         return _user(parse_json_body(response), response)
 
 
-class AuthAPI:
+class SessionAPI:
     """``POST /api/v2/login``, ``/login-2fa`` and ``/logout``.
 
     Without arguments, :meth:`login` and :meth:`logout` act on the client's own JWT session
@@ -655,7 +655,7 @@ class AuthAPI:
         self._c = client
 
     def _backend(self) -> MetalCloudLoginAuth:
-        backend = self._c.auth_backend
+        backend = self._c.auth
         if not isinstance(backend, MetalCloudLoginAuth):
             raise InvalidInputError("this client has no login session: pass email= and password=")
         return backend
@@ -700,7 +700,7 @@ class AuthAPI:
         """Whether the last login of the client's session said the password must be changed
         (``User.passwordChangeRequired``); None before any login or without a login session.
         ``MetalCloudLoginAuth(on_password_change_required=...)`` is called when it is."""
-        backend = self._c.auth_backend
+        backend = self._c.auth
         if not isinstance(backend, MetalCloudLoginAuth) or backend.user is None:
             return None
         return backend.user.password_change_required
@@ -729,7 +729,7 @@ class AuthAPI:
         secret, so its next request logs in with it; otherwise log in again yourself.
         """
         secret = await enrol_with_login_session(self._c, pending_step(pending), code)
-        backend = self._c.auth_backend
+        backend = self._c.auth
         if isinstance(backend, MetalCloudLoginAuth):
             backend.code_provider = TotpCodeProvider(secret.totp(), clock=self._c.clock)
         return secret

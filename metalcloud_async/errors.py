@@ -66,7 +66,7 @@ class TwoFactorEnrolmentRequiredError(MfaRequiredError):
     (``authenticatorMustChange``): the session only serves enrolment until a new one is enabled.
 
     ``step`` is the :class:`~metalcloud_async.auth.LoginStep` holding that enrolment-only session;
-    finish with :meth:`metalcloud_async.client.AuthAPI.complete_reenrolment`, then log in again.
+    finish with :meth:`metalcloud_async.client.SessionAPI.complete_reenrolment`, then log in again.
     """
 
     def __init__(self, message: str, *, step: Any = None, **kw: Any) -> None:

@@ -73,7 +73,7 @@ class LoginStep:
     @property
     def enrolment_required(self) -> bool:
         """An administrator forced a new authenticator (``authenticatorMustChange``): ``token``
-        only serves enrolling one (see ``AuthAPI.complete_reenrolment``)."""
+        only serves enrolling one (see ``SessionAPI.complete_reenrolment``)."""
         return self.user is not None and self.user.authenticator_must_change
 
     @property
@@ -216,7 +216,7 @@ def login_flow(
     if step.enrolment_required:
         raise TwoFactorEnrolmentRequiredError(
             "POST /api/v2/login: an administrator requires a new authenticator for this "
-            "account; enrol one (AuthAPI.complete_reenrolment), then log in again",
+            "account; enrol one (SessionAPI.complete_reenrolment), then log in again",
             status_code=200,
             challenge=MfaChallenge(kind="totp", user=email),
             step=step,

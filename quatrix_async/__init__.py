@@ -15,10 +15,10 @@ from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the se
 from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from mfa_common.public_api import __all__ as _public_names
 
-from .api_auth import AuthApi
-from .api_mfa import MfaApi
-from .api_profile import ProfileApi
-from .api_users import UsersApi
+from .api_mfa import MfaAPI
+from .api_profile import ProfileAPI
+from .api_session import SessionAPI
+from .api_users import UsersAPI
 from .client import QuatrixClient, api_base_url
 from .errors import (
     CaptchaRejectedError,
@@ -64,15 +64,15 @@ from .session_auth import QuatrixSession, QuatrixSessionAuth
 __all__ = [
     "AccountStatus",
     "ActionStatus",
-    "AuthApi",
+    "SessionAPI",
     "AuthType",
     "CaptchaRejectedError",
     "ErrorModel",
     "Group",
     "GroupMetadata",
     "LoginStep",
-    "MfaApi",
-    "ProfileApi",
+    "MfaAPI",
+    "ProfileAPI",
     "ProfileInfoResp",
     "ProfileRemoveMfaReq",
     "ProfileRemoveMfaResp",
@@ -102,7 +102,7 @@ __all__ = [
     "UserResetMfaReq",
     "UserResp",
     "UserSetMfaReq",
-    "UsersApi",
+    "UsersAPI",
     "api_base_url",
     "map_quatrix_error",
     *_public_names,

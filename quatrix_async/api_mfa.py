@@ -1,4 +1,4 @@
-"""MfaApi: administrators turning MFA on, resetting it and turning it off for users."""
+"""MfaAPI: administrators turning MFA on, resetting it and turning it off for users."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from .models import (
     converter,
 )
 
-__all__ = ["MfaApi"]
+__all__ = ["MfaAPI"]
 
 
-class MfaApi(ApiGroup):
+class MfaAPI(ApiGroup):
     """``client.mfa``: ``/user/set-mfa``, ``/user/reset-mfa``, ``/user/remove-mfa`` (admin), plus
     the logged-in user's own switches (same as ``client.profile``)."""
 

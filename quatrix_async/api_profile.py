@@ -1,4 +1,4 @@
-"""ProfileApi: the logged-in user's profile, password and own MFA settings."""
+"""ProfileAPI: the logged-in user's profile, password and own MFA settings."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from .models import (
     with_decoded_qr,
 )
 
-__all__ = ["ProfileApi"]
+__all__ = ["ProfileAPI"]
 
 
-class ProfileApi(ApiGroup):
+class ProfileAPI(ApiGroup):
     """``client.profile``: ``/profile/*``."""
 
     async def get(self, *, options: RequestOptions | None = None) -> ProfileResp:

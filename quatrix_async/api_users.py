@@ -1,4 +1,4 @@
-"""UsersApi: the user listing and metadata that administration batch jobs need."""
+"""UsersAPI: the user listing and metadata that administration batch jobs need."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from mfa_common.errors import ResponseDecodeError
 from ._base import ApiGroup, decode
 from .models import UserResp, converter
 
-__all__ = ["UsersApi"]
+__all__ = ["UsersAPI"]
 
 
-class UsersApi(ApiGroup):
+class UsersAPI(ApiGroup):
     """``client.users``: ``GET /user`` and ``GET /user/metadata/{id}``."""
 
     async def list(self, *, options: RequestOptions | None = None) -> list[UserResp]:

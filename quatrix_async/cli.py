@@ -83,6 +83,7 @@ from mfa_common.secret import Secret
 from . import _constants as C
 from .client import QuatrixClient
 from .models import ProfileResp, TwoFactorSecret, UserResp
+from .session_auth import QuatrixSessionAuth
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
 
@@ -176,8 +177,8 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
         return QuatrixClient(url, auth=auth, **self.client_options(state))
 
     async def password_login(self, client: QuatrixClient) -> Login:
-        auth = client.session_auth
-        if auth is None:  # pragma: no cover - new_client always makes a session client
+        auth = client.auth
+        if not isinstance(auth, QuatrixSessionAuth):  # pragma: no cover - new_client makes one
             raise CliError("internal: no session login")
         session = await auth.get_credential()
         return Login(
@@ -185,14 +186,14 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
         )
 
     def keep(self, client: QuatrixClient) -> None:
-        auth = client.session_auth
-        if auth is not None:
+        auth = client.auth
+        if isinstance(auth, QuatrixSessionAuth):
             auth.logout_on_close = False
 
     async def logout(self, client: QuatrixClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
             return "an API key has no session to end"
-        await client.auth_api.logout()
+        await client.session.logout()
         return "session ended on the server"
 
     async def identity(self, client: QuatrixClient) -> Identity:

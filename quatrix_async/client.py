@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 
-from mfa_common._httpx import URL, AsyncBaseTransport, Auth, Limits, Timeout
+from mfa_common._httpx import URL, Auth
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider
 from mfa_common.errors import APIError, InvalidInputError
-from mfa_common.retry import RetryPolicy
+from mfa_common.options import ClientOptions, check_credentials
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
 
 from . import _constants as C
-from .api_auth import AuthApi
-from .api_mfa import MfaApi
-from .api_profile import ProfileApi
-from .api_users import UsersApi
+from .api_mfa import MfaAPI
+from .api_profile import ProfileAPI
+from .api_session import SessionAPI
+from .api_users import UsersAPI
 from .errors import map_quatrix_error
 from .protocol import PinEncoding
 from .session_auth import QuatrixSessionAuth
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["QuatrixClient", "api_base_url"]
 
@@ -66,7 +69,7 @@ class QuatrixClient(BaseClient):
     * ``auth=``: any httpx auth of your own.
 
     Giving more than one raises :class:`~mfa_common.errors.InvalidInputError`.
-    Operations are grouped: ``client.auth_api`` (``/session``), ``client.profile``,
+    Operations are grouped: ``client.session`` (``/session``), ``client.profile``,
     ``client.mfa`` (admin MFA), ``client.users``. Use ``async with`` (closing logs out).
     Other keywords are those of :class:`mfa_common.client.BaseClient`.
     """
@@ -86,27 +89,23 @@ class QuatrixClient(BaseClient):
         code_provider: CodeProvider | None = None,
         auth: Auth | None = None,
         clock: Clock | None = None,
-        transport: AsyncBaseTransport | None = None,
-        timeout: float | Timeout | None = None,
-        deadline: float | None = 120.0,
-        retry: RetryPolicy | None = None,
-        max_retries: int | None = None,
-        limits: Limits | None = None,
-        headers: Mapping[str, str] | None = None,
-        allow_insecure_http: bool = False,
-        verify: bool | str = True,
+        **options: Unpack[ClientOptions],
     ) -> None:
+        check_credentials(
+            given={"api_key": api_key, "email": email, "auth": auth},
+            login_only={
+                "password": password,
+                "totp_secret": totp_secret,
+                "pin": pin,
+                "code_provider": code_provider,
+            },
+            login_key="email",
+        )
         if api_key is not None:
-            session_options = (email, password, totp_secret, pin, code_provider, auth)
-            if any(option is not None for option in session_options):
-                raise InvalidInputError(
-                    "api_key= replaces the login: do not also give email=, password=, "
-                    "totp_secret=, pin=, code_provider= or auth="
-                )
             auth = ApiKeyAuth(_checked_api_key(api_key), base_url=api_base_url(base_url))
-        if auth is None and email is not None:
+        elif email is not None:
             if password is None:
-                raise TypeError("password is required with email")
+                raise InvalidInputError("email= needs password=")
             auth = QuatrixSessionAuth(
                 email,
                 password,
@@ -116,43 +115,24 @@ class QuatrixClient(BaseClient):
                 pin_encoding=pin_encoding,
                 clock=clock,
             )
-        super().__init__(
-            api_base_url(base_url),
-            auth=auth,
-            transport=transport,
-            timeout=timeout,
-            deadline=deadline,
-            retry=retry,
-            max_retries=max_retries,
-            limits=limits,
-            headers=headers,
-            allow_insecure_http=allow_insecure_http,
-            verify=verify,
-            error_mapper=map_quatrix_error,
-        )
+        super().__init__(api_base_url(base_url), auth=auth, error_mapper=map_quatrix_error, **options)
         if isinstance(auth, CredentialAuth):
             auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
-        self.auth_api = AuthApi(self)
-        self.profile = ProfileApi(self)
-        self.mfa = MfaApi(self)
-        self.users = UsersApi(self)
+        self.session = SessionAPI(self)
+        self.profile = ProfileAPI(self)
+        self.mfa = MfaAPI(self)
+        self.users = UsersAPI(self)
 
-    @property
-    def api_key_auth(self) -> ApiKeyAuth | None:
-        """The API-key backend, when the client uses one."""
-        return self.auth if isinstance(self.auth, ApiKeyAuth) else None
-
-    @property
-    def session_auth(self) -> QuatrixSessionAuth | None:
-        """The session backend, when the client uses one."""
-        return self.auth if isinstance(self.auth, QuatrixSessionAuth) else None
+    def _session_auth(self, what: str) -> QuatrixSessionAuth:
+        auth = self.auth
+        if not isinstance(auth, QuatrixSessionAuth):
+            raise InvalidInputError(f"{what} needs a client with email= and password= (a QuatrixSessionAuth)")
+        return auth
 
     async def login(self) -> None:
         """Log in now (otherwise the first call does it): surfaces MFA/CAPTCHA errors early.
         Runs under the client's deadline, like any call."""
-        auth = self.session_auth
-        if auth is None:
-            raise TypeError("login() needs a client with email/password (a QuatrixSessionAuth)")
+        auth = self._session_auth("login()")
         await self.within_deadline(auth.get_credential, what="Quatrix login")
 
     async def aclose(self) -> None:
@@ -173,9 +153,7 @@ class QuatrixClient(BaseClient):
         keepalive only if the session has been idle long enough to need one (5 minutes by
         default). Busy clients send none: their calls keep the session alive. Errors of a
         keepalive are logged, never raised into the block."""
-        auth = self.session_auth
-        if auth is None:
-            raise TypeError("keepalive_in_background() needs a client with a QuatrixSessionAuth")
+        auth = self._session_auth("keepalive_in_background()")
 
         async def loop() -> None:
             while True:

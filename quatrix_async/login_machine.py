@@ -9,7 +9,7 @@
 
 The session id is read from the body's ``session_id``, falling back to an ``X-Auth-Token``
 response header (an early 1.0 build sent it there), then to the partial session (step 2).
-:func:`login_flow` is both steps; the manual-step methods of ``client.auth_api`` run the two
+:func:`login_flow` is both steps; the manual-step methods of ``client.session`` run the two
 halves through the same driver.
 """
 

@@ -20,7 +20,7 @@ Failures: a wrong code (Quatrix 83 / 84) raises :class:`~mfa_common.errors.MfaCo
 and is never retried blindly (TOTP codes are replay-safe: a second login within one 30-second step
 waits for the next step instead of reusing a code); a CAPTCHA block (207 + ``Mfa-Code: 61``, this
 SDK's reading of an UNCONFIRMED value) raises :class:`~mfa_common.errors.CaptchaRequiredError`
-whose ``session_id`` is the blocked session to pass to ``client.auth_api.unblock_captcha``.
+whose ``session_id`` is the blocked session to pass to ``client.session.unblock_captcha``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Manual login steps under the client's total deadline.
 
 A login started by a request runs inside that request's deadline; one started by hand
-(``client.login()``, ``client.auth_api.login_mfa(...)``) runs under
+(``client.login()``, ``client.session.login_mfa(...)``) runs under
 :meth:`mfa_common.client.BaseClient.within_deadline`,
 so a silent server ends in :class:`~mfa_common.errors.APITimeoutError` too, never a hang.
 """

@@ -3,14 +3,14 @@
 Login: ``POST /api/login`` with the password; on 401 + ``X-MFA-Token`` a second factor from the
 configured :class:`~mfa_common.code_providers.CodeProvider`:
 
-* a TOTP code (``totp=`` or a :class:`~mfa_common.code_providers.TotpCodeProvider`: replay-safe,
+* a TOTP code (``totp_secret=`` or a :class:`~mfa_common.code_providers.TotpCodeProvider`: replay-safe,
   it waits for a step no one in this process used) sent with the token to
   ``POST /api/user/mfa/auth``;
 * or a recovery code (``recovery_codes=`` a :class:`~mfa_common.recovery_codes.RecoveryCodeStore`)
   sent with the identifier to ``POST /api/user/mfa/recover``; the code's reservation is settled
   (accepted / rejected / not sent / unknown) so a code is never offered twice, and the end of
   the recovery window is kept in :attr:`XMfaTokenAuth.recovery_window_expires_at`. Recovery
-  codes are the last resort: given together with ``totp`` (or a ``code_provider``) they are
+  codes are the last resort: given together with ``totp_secret`` (or a ``code_provider``) they are
   never spent by a login, and a login about to spend one logs a warning.
 
 The steps are the machine of :mod:`mfa_common.xmfa.login_machine`, run by the driver.
@@ -37,6 +37,7 @@ from ..auth import CredentialAuth, jwt_expiry
 from ..auth.machine import LoginFlow
 from ..clock import Clock
 from ..code_providers import CodeProvider, MfaChallenge, RecoveryCodeProvider, TotpCodeProvider
+from ..errors import InvalidInputError
 from ..recovery_codes import RecoveryCodeStore
 from ..secret import Secret, wrap
 from ..totp import Totp
@@ -64,7 +65,7 @@ class JwtCredential:
 class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     """Password + second factor → JWT, cached and renewed; see the module docstring.
 
-    Give the second factor as ``totp`` (a :class:`~mfa_common.totp.Totp`, base32 secret or
+    Give the second factor as ``totp_secret`` (a :class:`~mfa_common.totp.Totp`, base32 secret or
     ``otpauth://`` URI) or any ``code_provider`` (e.g. a
     :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person), and/or
     ``recovery_codes`` (a store), used only when neither of the others is given. Without any,
@@ -78,7 +79,7 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
         username: str,
         password: str | Secret[str],
         *,
-        totp: Totp | str | Secret[str] | None = None,
+        totp_secret: Totp | str | Secret[str] | None = None,
         recovery_codes: RecoveryCodeStore | None = None,
         code_provider: CodeProvider | None = None,
         paths: XMfaPaths | None = None,
@@ -88,12 +89,12 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
         base_url: str | URL | None = None,
     ) -> None:
         super().__init__(base_url=base_url, clock=clock)
-        if totp is not None and code_provider is not None:
-            raise ValueError("give totp or code_provider, not both")
+        if totp_secret is not None and code_provider is not None:
+            raise InvalidInputError("give totp_secret= or code_provider=, not both")
         self.username = username
         self._password = wrap(password)
-        if totp is not None:
-            code_provider = TotpCodeProvider(totp, clock=self.clock)
+        if totp_secret is not None:
+            code_provider = TotpCodeProvider(totp_secret, clock=self.clock)
         elif code_provider is None and recovery_codes is not None:
             code_provider = RecoveryCodeProvider(recovery_codes)
             recovery_codes = None

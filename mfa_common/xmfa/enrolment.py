@@ -75,7 +75,7 @@ async def enrol_totp(
             return RecoveryCodeStore(codes, format=RecoveryCodeFormat.SHELLHUB, path=path, replace=True)
 
     try:
-        generated = await client.generate_mfa()
+        generated = await client.mfa.generate()
         totp = Totp(generated.secret)
         shown = show(generated.link, generated.secret)
         if inspect.isawaitable(shown):
@@ -89,7 +89,7 @@ async def enrol_totp(
     codes = generated.recovery_codes
     with anyio.CancelScope(shield=True):
         try:
-            await client.enable_mfa(issued.code, generated.secret, codes)
+            await client.mfa.enable(issued.code, generated.secret, codes)
         except APIStatusError as exc:
             if not isinstance(exc, ServerError):
                 raise MfaNotEnabledError(f"the server refused to enable MFA ({exc.status_code})") from exc
@@ -115,7 +115,7 @@ async def _settle_uncertain(
 ) -> None:
     """After a lost enable answer, ask the server whether MFA is now on; return if it is."""
     try:
-        user = await client.current_user()
+        user = await client.user.get()
     except Exception as exc:
         raise MfaEnableOutcomeUnknownError(
             "the enable answer was lost and the account could not be checked; MFA may be on: "

@@ -90,10 +90,10 @@ async def xmfa_run() -> Run:
     user = fake.add_user("observed", PASSWORD, mfa=True)
     assert user.mfa_secret is not None
     secrets = [PASSWORD, user.mfa_secret, *user.recovery_codes, *_codes_around(user.mfa_secret, clock)]
-    auth = XMfaTokenAuth("observed", PASSWORD, totp=user.mfa_secret, clock=clock)
+    auth = XMfaTokenAuth("observed", PASSWORD, totp_secret=user.mfa_secret, clock=clock)
     async with XMfaClient(BASE, transport=httpx.ASGITransport(fake), auth=auth, clock=clock) as client:
-        assert (await client.current_user()).user == "observed"
-        await client.current_user()
+        assert (await client.user.get()).user == "observed"
+        await client.user.get()
     return Run(secrets, "POST", "/api/login", "/api/user/mfa/auth")
 
 

@@ -91,7 +91,7 @@ async def test_a_refused_mfa_step_is_retried_with_a_fresh_code_never_the_same() 
     ) as client:
         with anyio.fail_after(EVENT_GUARD):
             await client.login()
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None and auth.credential is not None
         assert auth.credential.session_id.reveal() == "full"
     assert len(script.codes) == 2
@@ -112,7 +112,7 @@ async def test_each_waiter_of_a_failed_login_gets_its_own_bounded_error() -> Non
     )
     errors: list[BaseException] = []
     async with QuatrixClient(BASE, email="u@example.com", password="pw", transport=gate) as client:
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
 
         async def call() -> None:
@@ -141,7 +141,7 @@ async def test_a_login_finishing_after_close_is_logged_out_not_stored() -> None:
         lambda r: r.url.path.endswith("/session/login"),
     )
     client = QuatrixClient(BASE, email="u@example.com", password="pw", transport=gate)
-    auth = client.session_auth
+    auth = client.auth
     assert auth is not None
     outcome: list[BaseException] = []
 
@@ -237,9 +237,9 @@ async def test_explicit_metalcloud_login_against_a_silent_server_ends_in_a_typed
         "http://metalcloud.localhost", email="u@example.com", password="pw", deadline=0.2, transport=silent
     ) as client:
         with anyio.fail_after(EVENT_GUARD), pytest.raises(APITimeoutError):
-            await client.auth.login()
+            await client.session.login()
         with anyio.fail_after(EVENT_GUARD), pytest.raises(APITimeoutError):
-            await client.auth.login("u@example.com", "pw")
+            await client.session.login("u@example.com", "pw")
     assert len(silent.requests) == 2
 
 
@@ -283,11 +283,13 @@ async def test_recovery_codes_are_never_spent_where_a_totp_source_exists(caplog:
     user = fake.add_user("bob", "bob-password", mfa=True)
     total = len(user.recovery_codes)
     store = RecoveryCodeStore(user.recovery_codes, format=RecoveryCodeFormat.SHELLHUB)
-    auth = XMfaTokenAuth("bob", "bob-password", totp=user.mfa_secret, recovery_codes=store, clock=clock)
+    auth = XMfaTokenAuth(
+        "bob", "bob-password", totp_secret=user.mfa_secret, recovery_codes=store, clock=clock
+    )
     async with XMfaClient(BASE, auth=auth, clock=clock, transport=httpx.ASGITransport(fake)) as client:
-        await client.current_user()
+        await client.user.get()
         fake.revoke_jwts("bob")  # a renewal cannot help: the next call logs in again
-        await client.current_user()
+        await client.user.get()
     assert auth.acquisitions == 2
     assert fake.counts["exchange"] == 2
     assert store.remaining == total
@@ -295,7 +297,7 @@ async def test_recovery_codes_are_never_spent_where_a_totp_source_exists(caplog:
 
     last_resort = XMfaTokenAuth("bob", "bob-password", recovery_codes=store, clock=clock)
     async with XMfaClient(BASE, auth=last_resort, clock=clock, transport=httpx.ASGITransport(fake)) as client:
-        await client.current_user()
+        await client.user.get()
     assert store.remaining == total - 1
     warnings = [r for r in caplog.records if "recovery code" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
@@ -325,7 +327,7 @@ async def test_xmfa_expired_token_is_told_from_a_wrong_code_by_time() -> None:
             auth = XMfaTokenAuth("bob", "pw", code_provider=provider, clock=clock)
             async with XMfaClient(BASE, auth=auth, clock=clock, transport=server(status, late)) as client:
                 with pytest.raises(expected):
-                    await client.current_user()
+                    await client.user.get()
     # Never a server fault to retry: one exchange per login, 500 included.
     assert exchanges == [401, 401, 403, 403, 500, 500]
 

@@ -43,7 +43,9 @@ def _assert_no_secret(text: str) -> None:
             "MetalCloudLoginAuth",
         ),
         (
-            lambda: XMfaClient("http://127.0.0.1:9", auth=XMfaTokenAuth("bob", PASSWORD, totp=TOTP_SECRET)),
+            lambda: XMfaClient(
+                "http://127.0.0.1:9", auth=XMfaTokenAuth("bob", PASSWORD, totp_secret=TOTP_SECRET)
+            ),
             "XMfaTokenAuth",
         ),
         (lambda: XMfaClient("http://127.0.0.1:9"), "SessionTokenAuth"),

@@ -163,10 +163,10 @@ async def test_every_admin_call_through_the_sdk(fake: MetalCloudFake, checked: A
             await client.users.ssh_keys.get(uid, key.id)
         assert [k async for k in client.users.ssh_keys.list(uid)] == []
 
-        provider = await client.auth.provider("new.person@example.test")
+        provider = await client.session.provider("new.person@example.test")
         assert provider.provider is not None and provider.provider.value == "mysql"
         with pytest.raises(NotFoundError):
-            await client.auth.provider("nobody@example.test")
+            await client.session.provider("nobody@example.test")
     assert spec_violations(transport) == []
     assert transport.checked > 40
     operations = {e.operation for e in fake.ledger.entries()}
@@ -347,7 +347,7 @@ async def test_forced_reenrolment_end_to_end(
             assert (await raw.get("/api/v2/users", headers=headers)).status_code == 403
             assert (await raw.get("/api/v2/user/api-key", headers=headers)).status_code == 403
         assert fake.logins == 0
-        secret = await client.auth.complete_reenrolment(caught.value)
+        secret = await client.session.complete_reenrolment(caught.value)
         assert secret.secret_2fa.reveal() != old_secret
         assert user.totp_secret == secret.secret_2fa.reveal() and not user.authenticator_must_change
         # The client adopted the new secret: its next request logs in with login-2fa.
@@ -367,7 +367,7 @@ async def test_reenrolment_with_a_raw_login_and_a_person_typing_the_code(
 ) -> None:
     user = fake.force_reenrolment(TOTP_EMAIL)
     async with MetalCloudClient(api_key=fake.user(ADMIN_EMAIL).api_key, clock=clock, **local) as client:
-        step = await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)
+        step = await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
         assert step.enrolment_required
         shown: list[str] = []
 
@@ -376,7 +376,7 @@ async def test_reenrolment_with_a_raw_login_and_a_person_typing_the_code(
             clock.advance(30)
             return Totp(secret.secret_2fa).code_at(clock.now())
 
-        secret = await client.auth.complete_reenrolment(step, person)
+        secret = await client.session.complete_reenrolment(step, person)
         assert shown == ["image/png"] and user.totp_secret == secret.secret_2fa.reveal()
         assert fake.ledger.entries("2fa-enable")[-1].key == str(user.id)
         # The enrolment session ended with the enrolment.
@@ -384,7 +384,7 @@ async def test_reenrolment_with_a_raw_login_and_a_person_typing_the_code(
             headers = {"Authorization": f"Bearer {step.token.reveal()}"}
             assert (await raw.get("/api/v2/user", headers=headers)).status_code == 401
         # The next raw login goes through the second factor again.
-        assert (await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
+        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
 
 
 # ------------------------------------------------------------------ lockout and password change
@@ -396,12 +396,12 @@ async def test_login_lockout_after_five_failures(
     async with MetalCloudClient(api_key=fake.user(ADMIN_EMAIL).api_key, clock=clock, **local) as client:
         for _ in range(5):
             with pytest.raises(AuthenticationError):
-                await client.auth.login(TOTP_EMAIL, "wrong-password")
+                await client.session.login(TOTP_EMAIL, "wrong-password")
         with pytest.raises(LoginLockedOutError) as caught:
-            await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)
+            await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
         assert caught.value.status_code == 403 and fake.lockouts == 1
         clock.advance(301)
-        assert (await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
+        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
 
 
 async def test_lockout_is_configurable(clock: FakeClock) -> None:
@@ -440,17 +440,17 @@ async def test_password_change_required_is_surfaced(
     async with MetalCloudClient(
         email="temp@example.test", password="temp-password-1", clock=clock, **local
     ) as client:
-        assert client.auth.password_change_required is None
-        backend = client.auth_backend
+        assert client.session.password_change_required is None
+        backend = client.auth
         assert backend is not None
         backend.on_password_change_required = lambda user: told.append(user.email)  # type: ignore[attr-defined]
-        session = await client.auth.login()
-        assert client.auth.password_change_required is True
+        session = await client.session.login()
+        assert client.session.password_change_required is True
         assert session.user is not None and session.user.password_change_required
         assert told == ["temp@example.test"]
         await client.user.change_password("a-brand-new-password", old_password="temp-password-1")
-        await client.auth.login()
-        assert client.auth.password_change_required is False
+        await client.session.login()
+        assert client.session.password_change_required is False
 
 
 # ------------------------------------------------------------------ answer variants
@@ -521,7 +521,7 @@ async def test_lockout_variants_are_typed() -> None:
 
         async with MetalCloudClient(api_key="1:x", **_mock(handler)) as client:
             with pytest.raises(LoginLockedOutError):
-                await client.auth.login("a@example.test", "pw")
+                await client.session.login("a@example.test", "pw")
 
 
 async def test_password_change_required_from_a_mock_login() -> None:
@@ -532,7 +532,7 @@ async def test_password_change_required_from_a_mock_login() -> None:
         return httpx.Response(200, json={"id": 3, "revision": 1})
 
     async with MetalCloudClient(email="a@example.test", password="pw", **_mock(handler)) as client:
-        step = await client.auth.login("a@example.test", "pw")
+        step = await client.session.login("a@example.test", "pw")
         assert step.password_change_required and not step.enrolment_required
 
 

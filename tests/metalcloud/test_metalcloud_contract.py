@@ -96,7 +96,7 @@ async def test_login_2fa_and_logout_match_the_spec(fake: MetalCloudFake, clock: 
         email=TOTP_EMAIL, password=TOTP_PASSWORD, totp_secret=secret, clock=clock, **kw(transport)
     ) as client:
         await client.user.get()
-        await client.auth.logout()
+        await client.session.logout()
         await client.user.get()
     assert fake.logins == 2 and fake.logouts == 2
     assert spec_violations(transport) == []

@@ -76,7 +76,7 @@ async def test_jwt_login_use_and_logout_on_close(
     async with jwt_client(fake, endpoint, clock) as client:
         assert (await client.user.get()).email == ADMIN_EMAIL
         assert (await client.users.get(fake.user(TOTP_EMAIL).id)).email == TOTP_EMAIL
-        backend = client.auth_backend
+        backend = client.auth
         assert isinstance(backend, MetalCloudLoginAuth)
         assert backend.credential is not None
         token = backend.credential.token.reveal()
@@ -103,11 +103,11 @@ async def test_login_with_2fa(fake: MetalCloudFake, endpoint: dict[str, Any], cl
     async with totp_client(fake, endpoint, clock) as client:
         me = await client.user.get()
         assert me.email == TOTP_EMAIL and me.authenticator_enabled
-        backend = client.auth_backend
+        backend = client.auth
         assert isinstance(backend, MetalCloudLoginAuth)
         assert backend.two_factor_logins == 1
         # A second login in a row must not replay the TOTP step the server already accepted.
-        step = await client.auth.login()
+        step = await client.session.login()
         assert step.user is not None and step.token is not None
         assert backend.two_factor_logins == 2
         await client.user.get()
@@ -146,14 +146,14 @@ async def test_raw_login_then_login_2fa(
     secret = fake.user(TOTP_EMAIL).totp_secret
     assert secret is not None
     async with MetalCloudClient(clock=clock, **local) as client:
-        step = await client.auth.login(TOTP_EMAIL, TOTP_PASSWORD)
+        step = await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
         assert step.two_factor_required and step.source == "cookie:jwt"
         assert step.token is not None
         assert await raw_status(local, step.token.reveal()) == 401  # pending: not a session
-        done = await client.auth.login_2fa(step, Totp(secret))
+        done = await client.session.login_2fa(step, Totp(secret))
         assert not done.two_factor_required and done.token is not None
         assert await raw_status(local, done.token.reveal()) == 200
-        await client.auth.logout(done.token)
+        await client.session.logout(done.token)
         assert await raw_status(local, done.token.reveal()) == 401
 
 
@@ -229,7 +229,7 @@ async def test_regenerate_jwt_salt_mid_use(
     async with jwt_client(fake, endpoint, clock) as first, jwt_client(fake, endpoint, clock) as second:
         await first.user.get()
         await second.user.get()
-        backend = second.auth_backend
+        backend = second.auth
         assert isinstance(backend, MetalCloudLoginAuth) and backend.credential is not None
         old_token = backend.credential.token.reveal()
         assert fake.logins == 2
@@ -309,7 +309,7 @@ async def test_1000_concurrent_calls_on_cold_jwt_client_one_login(
     gate = GatedTransport(inner, lambda r: r.url.path.endswith("/api/v2/login"))
     ok = 0
     async with jwt_client(fake, {**endpoint, "transport": gate}, clock) as client:
-        backend = client.auth_backend
+        backend = client.auth
         assert isinstance(backend, MetalCloudLoginAuth)
 
         async def call() -> None:
@@ -345,7 +345,7 @@ async def test_cancellation_during_login(
     async with MetalCloudClient(
         email=TOTP_EMAIL, password=TOTP_PASSWORD, code_provider=CallbackCodeProvider(code), **endpoint
     ) as client:
-        backend = client.auth_backend
+        backend = client.auth
         assert isinstance(backend, MetalCloudLoginAuth)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
@@ -367,7 +367,7 @@ async def test_change_password_keeps_session_login_working(
     async with jwt_client(fake, local, clock) as client:
         user = await client.user.change_password("new-secret", old_password=ADMIN_PASSWORD)
         assert user.revision == 2
-        await client.auth.logout()
+        await client.session.logout()
         assert (await client.user.get()).email == ADMIN_EMAIL
     assert fake.user(ADMIN_EMAIL).password == "new-secret"
     assert fake.logins == 2

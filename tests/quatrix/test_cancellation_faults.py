@@ -74,7 +74,7 @@ async def test_cancelled_login_leaves_nothing_half_made(method: str, suffix: str
         clock=clock,
         transport=gate,
     ) as client:
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
         async with anyio.create_task_group() as group:
             group.start_soon(client.profile.get)
@@ -145,9 +145,9 @@ async def test_retries_on_injected_faults_for_reads_never_for_the_mfa_step() -> 
         assert (await client.profile.get()).email == "totp@example.com"
         assert fake.stats["basic_login"] == 1  # the faulted attempt never reached the handler
         # A dropped connection on the (non-idempotent) MFA step is not retried blindly.
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
-        await client.auth_api.logout()
+        await client.session.logout()
         fake.controls.fail_next("drop_after", path="/api/1.0/session/login", method="POST")
         with pytest.raises(APIConnectionError):
             await client.profile.get()

@@ -33,7 +33,7 @@ def recording_client(seen: list[httpx.Request], *, valid: bool = True) -> Quatri
 async def test_the_default_is_get_with_the_token_in_the_query() -> None:
     seen: list[httpx.Request] = []
     async with recording_client(seen) as client:
-        result = await client.auth_api.unblock_captcha(TOKEN, session_id="blocked-session")
+        result = await client.session.unblock_captcha(TOKEN, session_id="blocked-session")
     assert result.valid is True
     (request,) = seen
     assert request.method == "GET"
@@ -46,7 +46,7 @@ async def test_the_default_is_get_with_the_token_in_the_query() -> None:
 async def test_post_is_still_available_with_the_token_in_the_body() -> None:
     seen: list[httpx.Request] = []
     async with recording_client(seen) as client:
-        result = await client.auth_api.unblock_captcha(TOKEN, session_id="blocked-session", method="POST")
+        result = await client.session.unblock_captcha(TOKEN, session_id="blocked-session", method="POST")
     assert result.valid is True
     (request,) = seen
     assert request.method == "POST"
@@ -59,7 +59,7 @@ async def test_a_wrong_token_is_a_typed_error_without_the_token(method: Literal[
     seen: list[httpx.Request] = []
     async with recording_client(seen, valid=False) as client:
         with pytest.raises(CaptchaRejectedError) as info:
-            await client.auth_api.unblock_captcha(TOKEN, session_id="blocked-session", method=method)
+            await client.session.unblock_captcha(TOKEN, session_id="blocked-session", method=method)
     assert info.value.valid is False
     assert TOKEN not in str(info.value)
     assert seen[0].method == method
@@ -71,12 +71,12 @@ async def test_the_fake_unblocks_with_either_verb(method: Literal["GET", "POST"]
     fake.add_user(email="plain@example.com", password=PASSWORD)
     fake.block_with_captcha("plain@example.com")
     async with QuatrixClient("http://127.0.0.1", transport=httpx.ASGITransport(fake)) as client:
-        step = await client.auth_api.login("plain@example.com", PASSWORD)
+        step = await client.session.login("plain@example.com", PASSWORD)
         assert step.kind == "captcha" and step.session_id is not None
         with pytest.raises(CaptchaRejectedError):
-            await client.auth_api.unblock_captcha("wrong", session_id=step.session_id, method=method)
+            await client.session.unblock_captcha("wrong", session_id=step.session_id, method=method)
         assert (
-            await client.auth_api.unblock_captcha(
+            await client.session.unblock_captcha(
                 fake.captcha_token, session_id=step.session_id, method=method
             )
         ).valid

@@ -63,7 +63,7 @@ async def test_every_operation_validates_against_the_document() -> None:
         assert generated.secret is not None
         clock.advance(30)
         await c.profile.set_mfa("2FA", Totp(generated.secret).code_at(clock.now()))
-        await c.auth_api.keepalive()
+        await c.session.keepalive()
         users = await c.users.list()
         assert len(users) == 5
         await c.users.metadata(staff[0].id)
@@ -73,7 +73,7 @@ async def test_every_operation_validates_against_the_document() -> None:
         await c.mfa.remove_for_users(ids, AuthType.TWO_FA)
         await c.profile.set_mfa("PIN", "54321")
         await c.profile.remove_mfa("PIN")
-        await c.auth_api.logout()
+        await c.session.logout()
 
     async with client(email="pin@example.com", password=PASSWORD, pin="00000") as c:
         with pytest.raises(MfaCodeRejectedError):
@@ -83,13 +83,13 @@ async def test_every_operation_validates_against_the_document() -> None:
             await c.profile.get()
     fake.block_with_captcha("pin@example.com")
     async with client() as c:
-        step = await c.auth_api.login("pin@example.com", PASSWORD)
+        step = await c.session.login("pin@example.com", PASSWORD)
         assert step.kind == "captcha"
         assert step.session_id is not None
         # The POST form is the one the document describes (GET, the default, is newer).
         with pytest.raises(CaptchaRejectedError):
-            await c.auth_api.unblock_captcha("nope", session_id=step.session_id, method="POST")
-        unblocked = await c.auth_api.unblock_captcha(
+            await c.session.unblock_captcha("nope", session_id=step.session_id, method="POST")
+        unblocked = await c.session.unblock_captcha(
             fake.captcha_token, session_id=step.session_id, method="POST"
         )
         assert unblocked.valid

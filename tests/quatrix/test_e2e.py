@@ -127,15 +127,15 @@ async def test_the_fake_rejects_a_replayed_code(
     assert user.secret is not None
     code = Totp(user.secret).code_at(clock.now())
     async with make_client() as client:
-        first = await client.auth_api.login("totp@example.com", PASSWORD)
+        first = await client.session.login("totp@example.com", PASSWORD)
         assert first.kind == "mfa"
         assert first.session_id is not None
-        done = await client.auth_api.login_mfa(first.session_id, AuthType.TWO_FA, code)
+        done = await client.session.login_mfa(first.session_id, AuthType.TWO_FA, code)
         assert done.session_id == first.session_id
-        second = await client.auth_api.login("totp@example.com", PASSWORD)
+        second = await client.session.login("totp@example.com", PASSWORD)
         assert second.session_id is not None
         with pytest.raises(MfaCodeRejectedError) as info:
-            await client.auth_api.login_mfa(second.session_id, "2FA", code)
+            await client.session.login_mfa(second.session_id, "2FA", code)
         assert info.value.error_code == 83
 
 
@@ -171,7 +171,7 @@ async def test_keepalive_only_when_idle_long_enough(
 ) -> None:
     fake.add_user(email="plain@example.com", password=PASSWORD)
     async with make_client(email="plain@example.com", password=PASSWORD) as client:
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
         assert await auth.keepalive_if_idle() is False  # no session yet
         await client.profile.get()
@@ -183,7 +183,7 @@ async def test_keepalive_only_when_idle_long_enough(
         await client.profile.get()
         assert fake.stats["keepalive"] == 1
         assert fake.stats["basic_login"] == 1
-        await client.auth_api.keepalive()
+        await client.session.keepalive()
         assert fake.stats["keepalive"] == 2
 
 
@@ -215,7 +215,7 @@ async def test_one_thousand_concurrent_calls_on_a_cold_client_log_in_once(
     async with make_client(
         transport=gate, email="totp@example.com", password=PASSWORD, totp_secret=user.secret
     ) as client:
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
         results: list[str | None] = []
 
@@ -249,8 +249,8 @@ async def test_captcha_path(fake: QuatrixFake, make_client: ClientFactory) -> No
         assert blocked_session.reveal() not in str(blocked.value)
         assert blocked.value.error_code == 61
         with pytest.raises(CaptchaRejectedError):
-            await client.auth_api.unblock_captcha("not-the-token", session_id=blocked_session)
-        result = await client.auth_api.unblock_captcha(fake.captcha_token, session_id=blocked_session)
+            await client.session.unblock_captcha("not-the-token", session_id=blocked_session)
+        result = await client.session.unblock_captcha(fake.captcha_token, session_id=blocked_session)
         assert result.valid is True
         profile = await client.profile.get()
         assert profile.email == "totp@example.com"
@@ -262,12 +262,12 @@ async def test_captcha_unblock_with_get_variant(fake: QuatrixFake, make_client: 
     async with make_client(email="plain@example.com", password=PASSWORD) as client:
         with pytest.raises(CaptchaRequiredError) as blocked:
             await client.login()
-        result = await client.auth_api.unblock_captcha(
+        result = await client.session.unblock_captcha(
             fake.captcha_token, session_id=blocked.value.session_id, method="GET"
         )
         assert result.valid is True
         # The unblocked session is logged in (no MFA): adopt it instead of logging in again.
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None
         auth.adopt_session(blocked.value.session_id)
         await client.profile.get()
@@ -282,7 +282,7 @@ async def test_admin_set_reset_remove_mfa_for_many_users(
     ids = [u.id for u in staff]
     async with make_client() as raw:
         for user in staff[:10]:  # give some users live sessions
-            await raw.auth_api.login(user.email, PASSWORD)
+            await raw.session.login(user.email, PASSWORD)
     assert all(len(fake.sessions_of(u.email)) == 1 for u in staff[:10])
 
     async with make_client(email="admin@example.com", password=PASSWORD) as admin:
@@ -354,7 +354,7 @@ async def test_forced_2fa_user_without_secret_can_set_it_up_in_the_partial_sessi
     user = fake.add_user(email="forced@example.com", password=PASSWORD, mfa="2fa")
     user.secret = None
     async with make_client() as client:
-        step = await client.auth_api.login("forced@example.com", PASSWORD)
+        step = await client.session.login("forced@example.com", PASSWORD)
         assert step.kind == "mfa"
         assert step.session_id is not None
         headers = {"X-Auth-Token": step.session_id.reveal()}

@@ -78,7 +78,7 @@ async def test_a_pin_of_the_wrong_length_is_refused_before_sending(pin: str) -> 
         with pytest.raises(InvalidCodeError):
             await client.profile.get()
         with pytest.raises(InvalidCodeError):
-            await client.auth_api.login_mfa("partial", "PIN", pin)
+            await client.session.login_mfa("partial", "PIN", pin)
     assert fake.stats["mfa_step"] == 0
 
 
@@ -125,10 +125,10 @@ async def test_the_session_id_falls_back_to_an_x_auth_token_header() -> None:
     )
     async with QuatrixClient(BASE, email="u@example.com", password="pw", transport=transport) as client:
         await client.login()
-        auth = client.session_auth
+        auth = client.auth
         assert auth is not None and auth.credential is not None
         assert auth.credential.session_id.reveal() == "from-header"
-        step = await client.auth_api.login("u@example.com", "pw")
+        step = await client.session.login("u@example.com", "pw")
         assert step.kind == "logged_in" and step.session_id is not None
         assert step.session_id.reveal() == "from-header"
 
@@ -142,8 +142,8 @@ async def test_a_207_session_id_in_the_header_and_the_mfa_answer_body_wins() -> 
         BASE, email="u@example.com", password="pw", pin="40516", transport=transport
     ) as c:
         await c.login()
-        assert c.session_auth is not None and c.session_auth.credential is not None
-        assert c.session_auth.credential.session_id.reveal() == "full"
+        assert c.auth is not None and c.auth.credential is not None
+        assert c.auth.credential.session_id.reveal() == "full"
 
 
 @pytest.mark.parametrize("status", [200, 207])
@@ -163,6 +163,6 @@ async def test_an_unknown_mfa_code_is_a_typed_challenge_never_a_success(status: 
         assert info.value.mfa_code == 75 and info.value.error_code == 75
         assert info.value.session_id is not None and info.value.session_id.reveal() == "partial-75"
         assert "partial-75" not in str(info.value)
-        assert client.session_auth is not None and client.session_auth.credential is None
-        step = await client.auth_api.login("u@example.com", "pw")
+        assert client.auth is not None and client.auth.credential is None
+        step = await client.session.login("u@example.com", "pw")
         assert step.kind == "unknown_mfa" and step.mfa_code == 75

@@ -61,9 +61,9 @@ async def test_explicit_metalcloud_login_runs_under_the_deadline() -> None:
         )
         async with client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError):
-                await client.auth.login()
+                await client.session.login()
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError):
-                await client.auth.login("a@example.com", "pw")
+                await client.session.login("a@example.com", "pw")
     assert stats.requests >= 2
 
 
@@ -80,7 +80,7 @@ def _metalcloud(url: str) -> Any:
 
 
 def _xmfa(url: str) -> Any:
-    return XMfaClient(url, auth=XMfaTokenAuth("alice", "pw", totp=SECRET), timeout=0.3, deadline=None)
+    return XMfaClient(url, auth=XMfaTokenAuth("alice", "pw", totp_secret=SECRET), timeout=0.3, deadline=None)
 
 
 async def _first_call(client: Any) -> None:

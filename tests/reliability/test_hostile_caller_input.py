@@ -116,9 +116,9 @@ def test_invalid_base32_secret_is_refused_everywhere(secret: Any) -> None:
             await client.profile.get()
 
     async def xmfa(transport: RecordingTransport) -> None:
-        auth = XMfaTokenAuth("alice", "pw", totp=secret)
+        auth = XMfaTokenAuth("alice", "pw", totp_secret=secret)
         async with XMfaClient("http://127.0.0.1", auth=auth, transport=transport) as client:
-            await client.current_user()
+            await client.user.get()
 
     async def metalcloud(transport: RecordingTransport) -> None:
         async with MetalCloudClient(
@@ -146,9 +146,9 @@ def test_malformed_otpauth_uri_is_refused_everywhere(uri: str) -> None:
 
     async def xmfa(transport: RecordingTransport) -> None:
         async with XMfaClient(
-            "http://127.0.0.1", auth=XMfaTokenAuth("alice", "pw", totp=uri), transport=transport
+            "http://127.0.0.1", auth=XMfaTokenAuth("alice", "pw", totp_secret=uri), transport=transport
         ) as client:
-            await client.current_user()
+            await client.user.get()
 
     async def metalcloud(transport: RecordingTransport) -> None:
         async with MetalCloudClient(
@@ -167,7 +167,7 @@ def test_code_of_wrong_length_or_alphabet_is_refused_everywhere(code: str) -> No
 
     async def quatrix_login_step(transport: RecordingTransport) -> None:
         async with QuatrixClient("http://127.0.0.1", transport=transport) as client:
-            await client.auth_api.login_mfa("partial-session", "2FA", code)
+            await client.session.login_mfa("partial-session", "2FA", code)
 
     async def quatrix_set_mfa(transport: RecordingTransport) -> None:
         async with QuatrixClient(
@@ -177,15 +177,15 @@ def test_code_of_wrong_length_or_alphabet_is_refused_everywhere(code: str) -> No
 
     async def xmfa_exchange(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.auth_mfa("5c1e8a7d-pending-token-for-tests", code)
+            await client.session.auth_mfa("5c1e8a7d-pending-token-for-tests", code)
 
     async def xmfa_enable(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.enable_mfa(code, SECRET, [GOOD_RECOVERY])
+            await client.mfa.enable(code, SECRET, [GOOD_RECOVERY])
 
     async def xmfa_disable(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.disable_mfa(code=code)
+            await client.mfa.disable(code=code)
 
     async def metalcloud_enable(transport: RecordingTransport) -> None:
         async with MetalCloudClient("http://127.0.0.1", api_key="k" * 20, transport=transport) as client:
@@ -206,7 +206,7 @@ def test_code_of_wrong_length_or_alphabet_is_refused_everywhere(code: str) -> No
 def test_malformed_pin_is_refused(pin: str) -> None:
     async def quatrix_pin(transport: RecordingTransport) -> None:
         async with QuatrixClient("http://127.0.0.1", transport=transport) as client:
-            await client.auth_api.login_mfa("partial-session", "PIN", pin)
+            await client.session.login_mfa("partial-session", "PIN", pin)
 
     refused(InvalidCodeError, quatrix_pin)
 
@@ -231,11 +231,11 @@ def test_recovery_code_in_wrong_format_is_refused(code: str) -> None:
 
     async def recover(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.recover("alice", code)
+            await client.session.recover("alice", code)
 
     async def disable(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.disable_mfa(recovery_code=code)
+            await client.mfa.disable(recovery_code=code)
 
     refused(InvalidRecoveryCodeError, recover)
     refused(InvalidRecoveryCodeError, disable)
@@ -245,7 +245,7 @@ def test_recovery_code_in_wrong_format_is_refused(code: str) -> None:
 def test_email_code_in_wrong_format_is_refused(code: str) -> None:
     async def reset(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.reset_mfa("reset-token", code, "ABCDE")
+            await client.session.reset_mfa("reset-token", code, "ABCDE")
 
     refused(InvalidCodeError, reset)
 
@@ -253,11 +253,11 @@ def test_email_code_in_wrong_format_is_refused(code: str) -> None:
 def test_conflicting_factors_are_refused() -> None:
     async def two_factors(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.disable_mfa(code="123456", recovery_code=GOOD_RECOVERY)
+            await client.mfa.disable(code="123456", recovery_code=GOOD_RECOVERY)
 
     async def half_email(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.disable_mfa(main_email_code="ABCDE")
+            await client.mfa.disable(main_email_code="ABCDE")
 
     refused(InvalidInputError, two_factors)
     refused(InvalidInputError, half_email)
@@ -348,7 +348,7 @@ def test_metalcloud_user_id_that_is_not_an_id_is_refused(user_id: Any) -> None:
 def test_xmfa_reset_segment_that_is_not_an_id_is_refused(segment: str) -> None:
     async def reset(transport: RecordingTransport) -> None:
         async with XMfaClient("http://127.0.0.1", transport=transport) as client:
-            await client.reset_mfa(segment, "ABCDE", "FGHIJ")
+            await client.session.reset_mfa(segment, "ABCDE", "FGHIJ")
 
     refused(InvalidInputError, reset)
 
@@ -364,7 +364,7 @@ def test_xmfa_reset_segment_with_reserved_characters_stays_one_segment(token: st
     async def run() -> None:
         async with XMfaClient("http://127.0.0.1", transport=httpx.MockTransport(handler), max_retries=0) as c:
             with pytest.raises(MfaSdkError):
-                await c.reset_mfa(token, "ABCDE", "FGHIJ")
+                await c.session.reset_mfa(token, "ABCDE", "FGHIJ")
 
     anyio.run(run)
     assert seen == [f"/api/user/mfa/reset/{segment}"]
@@ -382,7 +382,7 @@ def test_plain_http_to_a_remote_host_with_credentials_is_refused_by_every_client
 
     async def xmfa(transport: RecordingTransport) -> None:
         async with XMfaClient(REMOTE, auth=XMfaTokenAuth("alice", "pw"), transport=transport) as client:
-            await client.current_user()
+            await client.user.get()
 
     async def metalcloud_key(transport: RecordingTransport) -> None:
         async with MetalCloudClient(REMOTE, api_key="k" * 20, transport=transport) as client:
@@ -433,7 +433,7 @@ def test_secret_path_segment_with_reserved_characters_is_masked_whole() -> None:
         transport = httpx.MockTransport(lambda request: httpx.Response(404, json={"message": "nope"}))
         async with XMfaClient("http://127.0.0.1", transport=transport, max_retries=0) as client:
             with pytest.raises(MfaSdkError):
-                await client.reset_mfa(token, "ABCDE", "FGHIJ")
+                await client.session.reset_mfa(token, "ABCDE", "FGHIJ")
 
     anyio.run(run)
     line = "HTTP Request: PUT http://127.0.0.1/api/user/mfa/reset/" + quote(token, safe="") + " 404"

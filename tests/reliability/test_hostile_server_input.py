@@ -362,7 +362,7 @@ def test_quatrix_parsers_and_session_login_survive_any_answer(script: list[Reply
             transport=play.transport(),
             **COMMON,
         ) as client:
-            auth = client.session_auth
+            auth = client.auth
             assert auth is not None
             await survive(
                 [
@@ -378,10 +378,10 @@ def test_quatrix_parsers_and_session_login_survive_any_answer(script: list[Reply
                     lambda: client.profile.update(name="Alice"),
                     lambda: client.profile.set_mfa("PIN", "12345"),
                     lambda: client.profile.remove_mfa("2FA"),
-                    lambda: client.auth_api.login("alice@example.com", "pw"),
-                    lambda: client.auth_api.login_mfa("partial", "2FA", "123456"),
-                    lambda: client.auth_api.unblock_captcha("tok", session_id="blocked"),
-                    lambda: client.auth_api.unblock_captcha("tok", session_id="blocked", method="GET"),
+                    lambda: client.session.login("alice@example.com", "pw"),
+                    lambda: client.session.login_mfa("partial", "2FA", "123456"),
+                    lambda: client.session.unblock_captcha("tok", session_id="blocked"),
+                    lambda: client.session.unblock_captcha("tok", session_id="blocked", method="GET"),
                     lambda: auth.keepalive_if_idle(min_idle=0),
                     auth.logout,
                 ]
@@ -404,29 +404,29 @@ def test_xmfa_parsers_and_token_auth_survive_any_answer(script: list[Reply]) -> 
         ) as client:
             await survive(
                 [
-                    lambda: client.login("alice", "pw"),
-                    lambda: client.auth_mfa("mfa-token", "123456"),
-                    lambda: client.recover("alice", RECOVERY[0]),
-                    client.generate_mfa,
-                    lambda: client.request_reset_mfa("alice"),
-                    lambda: client.reset_mfa("reset-token", "ABCDE", "FGHIJ"),
-                    client.current_user,
-                    lambda: client.enable_mfa("123456", SECRET, RECOVERY),
-                    lambda: client.disable_mfa(code="123456"),
-                    lambda: client.disable_mfa(),
+                    lambda: client.session.login("alice", "pw"),
+                    lambda: client.session.auth_mfa("mfa-token", "123456"),
+                    lambda: client.session.recover("alice", RECOVERY[0]),
+                    client.mfa.generate,
+                    lambda: client.session.request_reset_mfa("alice"),
+                    lambda: client.session.reset_mfa("reset-token", "ABCDE", "FGHIJ"),
+                    client.user.get,
+                    lambda: client.mfa.enable("123456", SECRET, RECOVERY),
+                    lambda: client.mfa.disable(code="123456"),
+                    lambda: client.mfa.disable(),
                 ]
             )
-        totp_auth = XMfaTokenAuth("alice", "pw", totp=SECRET, clock=CLOCK)
+        totp_auth = XMfaTokenAuth("alice", "pw", totp_secret=SECRET, clock=CLOCK)
         async with XMfaClient(
             "http://127.0.0.1", auth=totp_auth, clock=CLOCK, transport=play.transport(), **COMMON
         ) as client:
-            await survive([client.current_user, client.generate_mfa, client.current_user])
+            await survive([client.user.get, client.mfa.generate, client.user.get])
         store = RecoveryCodeStore(RECOVERY)
         recovery_auth = XMfaTokenAuth("alice", "pw", recovery_codes=store, clock=CLOCK)
         async with XMfaClient(
             "http://127.0.0.1", auth=recovery_auth, clock=CLOCK, transport=play.transport(), **COMMON
         ) as client:
-            await survive([client.current_user, client.current_user])
+            await survive([client.user.get, client.user.get])
 
     anyio.run(run)
 
@@ -463,7 +463,7 @@ def test_metalcloud_parsers_and_login_survive_any_answer(script: list[Reply]) ->
             transport=play.transport(),
             **COMMON,
         ) as client:
-            await survive([client.user.get, client.auth.login, client.user.get, client.auth.logout])
+            await survive([client.user.get, client.session.login, client.user.get, client.session.logout])
 
     anyio.run(run)
 
@@ -486,7 +486,7 @@ def test_deeply_nested_json_body_is_a_typed_error(api: str) -> None:
                 await q.users.list()
         elif api == "xmfa":
             async with XMfaClient("http://127.0.0.1", transport=transport, **COMMON) as x:
-                await x.generate_mfa()
+                await x.mfa.generate()
         else:
             async with MetalCloudClient(
                 "http://127.0.0.1", api_key="1:" + "a" * 63, transport=transport, **COMMON

@@ -188,18 +188,18 @@ def test_quatrix_objects_and_errors_hide_their_secrets() -> None:
         provider = TotpCodeProvider(TOTP_SECRET, clock=clock, registry=registry)
         async with client(email=user.email, password=PASSWORD, code_provider=provider) as c:
             await c.login()
-            auth = c.session_auth
+            auth = c.auth
             assert auth is not None and auth.credential is not None
             secrets.append(auth.credential.session_id)
             seen.extend([c, auth, auth.credential, provider, c.profile, c.mfa])
             seen.append(await c.profile.generate_2fa())
-            step = await c.auth_api.login(user.email, PASSWORD)
+            step = await c.session.login(user.email, PASSWORD)
             assert step.session_id is not None
             secrets.append(step.session_id)
             seen.append(step)
         async with client(email=pin_user.email, password=PASSWORD, pin=PIN) as c:
             await c.login()
-            seen.extend([c, c.session_auth])
+            seen.extend([c, c.auth])
         # Typical failures: wrong password, wrong code.
         async with client(email=user.email, password=WRONG_PASSWORD) as c:
             with pytest.raises(AuthenticationError) as wrong_password:
@@ -239,17 +239,17 @@ def test_xmfa_objects_and_errors_hide_their_secrets() -> None:
         provider = TotpCodeProvider(TOTP_SECRET, clock=clock, registry=registry)
         auth = XMfaTokenAuth("alice", PASSWORD, code_provider=provider, clock=clock)
         async with client(auth=auth) as c:
-            me = await c.current_user()
+            me = await c.user.get()
             assert auth.credential is not None
             secrets.extend([me.token, auth.credential.token])
             seen.extend([c, auth, auth.credential, me, provider])
         store = RecoveryCodeStore(RECOVERY)
         recovery_auth = XMfaTokenAuth("alice", PASSWORD, recovery_codes=store, clock=clock)
         async with client(auth=recovery_auth) as c:
-            await c.current_user()
+            await c.user.get()
             seen.extend([c, recovery_auth, recovery_auth.credential, store])
         async with client() as c:
-            result = await c.login("alice", PASSWORD)
+            result = await c.session.login("alice", PASSWORD)
             assert result.mfa_token is not None
             secrets.append(result.mfa_token)
             seen.append(result)
@@ -257,28 +257,28 @@ def test_xmfa_objects_and_errors_hide_their_secrets() -> None:
             wrong_code = f"{(int(Totp(TOTP_SECRET).code_at(clock.now())) + 1) % 1_000_000:06d}"
             secrets.append(wrong_code)
             with pytest.raises(MfaCodeRejectedError) as rejected:
-                await c.auth_mfa(result.mfa_token, wrong_code)
+                await c.session.auth_mfa(result.mfa_token, wrong_code)
             seen.append(rejected.value)
             expired_token = "9b2f3c51-expired-mfa-token"
             secrets.append(expired_token)
             issued = await provider.issue(MfaChallenge(kind="totp"))
             with pytest.raises(MfaTokenExpiredError) as expired:
-                await c.auth_mfa(expired_token, issued.value)
+                await c.session.auth_mfa(expired_token, issued.value)
             seen.append(expired.value)
-            recovered = await c.recover("alice", RECOVERY[2])
+            recovered = await c.session.recover("alice", RECOVERY[2])
             secrets.append(recovered.user.token)
             seen.extend([recovered, recovered.user])
         async with client() as c:
-            bob = await c.login("bob", PASSWORD)
+            bob = await c.session.login("bob", PASSWORD)
             assert bob.user is not None
-            generated = await c.generate_mfa()
+            generated = await c.mfa.generate()
             secrets.extend([bob.user.token, generated.secret, *generated.recovery_codes])
             seen.extend([bob, bob.user, generated])
             # A lockout: wrong passwords until the server locks the account.
             locked: AccountLockedError | None = None
             for _ in range(5):
                 try:
-                    await c.login("bob", WRONG_PASSWORD)
+                    await c.session.login("bob", WRONG_PASSWORD)
                 except AccountLockedError as exc:
                     locked = exc
                     break
@@ -314,15 +314,15 @@ def test_metalcloud_objects_and_errors_hide_their_secrets() -> None:
             key = await c.user.get_api_key()
             generated = await c.user.generate_2fa()
             secrets.append(generated.secret_2fa)
-            seen.extend([c, c.auth_backend, key, generated])
+            seen.extend([c, c.auth, key, generated])
         provider = TotpCodeProvider(TOTP_SECRET, clock=clock, registry=registry)
         async with client(email="totp@example.test", password=PASSWORD, code_provider=provider) as c:
             await c.user.get()
-            backend = c.auth_backend
+            backend = c.auth
             assert isinstance(backend, MetalCloudLoginAuth) and backend.credential is not None
             secrets.append(backend.credential.token)
             seen.extend([c, backend, backend.credential])
-            step = await c.auth.login("root@example.test", PASSWORD)
+            step = await c.session.login("root@example.test", PASSWORD)
             assert step.token is not None
             secrets.append(step.token)
             seen.append(step)

@@ -162,7 +162,7 @@ async def test_xmfa_token_exchanges_under_load() -> None:
         async with XMfaClient(
             "http://127.0.0.1", auth=auth, clock=clock, transport=httpx.ASGITransport(fake)
         ) as client:
-            assert (await client.current_user()).user == "load"
+            assert (await client.user.get()).user == "load"
         assert auth.acquisitions == 1
 
     await storm("x-mfa", clock, verifier, secret, login)
@@ -189,7 +189,7 @@ async def test_metalcloud_login_2fa_under_load(logins: int) -> None:
             transport=httpx.ASGITransport(fake.app),
         ) as client:
             assert (await client.user.get()).email == "load@example.test"
-            backend = client.auth_backend
+            backend = client.auth
             assert getattr(backend, "two_factor_logins", None) == 1
 
     await storm("metalcloud", clock, verifier, secret, login, logins)

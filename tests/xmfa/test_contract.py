@@ -55,61 +55,61 @@ async def test_every_operation_and_its_errors_match_the_spec() -> None:
     transport = ValidatingTransport(recording, "shellhub-mfa.yaml")
     async with XMfaClient("http://127.0.0.1", transport=transport, clock=clock) as client:
         # login: 200, 401 (+ X-MFA-Token), 401 (wrong password), 429 (+ X-Account-Lockout)
-        assert (await client.login("alice", "alice-password")).user is not None
-        challenge = await client.login("bob", "bob-password")
+        assert (await client.session.login("alice", "alice-password")).user is not None
+        challenge = await client.session.login("bob", "bob-password")
         for _ in range(2):
             with pytest.raises(AuthenticationError):
-                await client.login("carol", "wrong-password")
+                await client.session.login("carol", "wrong-password")
         with pytest.raises(AccountLockedError):
-            await client.login("carol", "wrong-password")
+            await client.session.login("carol", "wrong-password")
         # authMFA: 401 wrong code, 200
         with pytest.raises(MfaCodeRejectedError):
-            await client.auth_mfa(challenge.mfa_token, "000000")  # type: ignore[arg-type]
+            await client.session.auth_mfa(challenge.mfa_token, "000000")  # type: ignore[arg-type]
         issued = await next_totp(Totp(str(bob.mfa_secret)), clock=clock)
-        assert (await client.auth_mfa(challenge.mfa_token, issued.code)).mfa  # type: ignore[arg-type]
+        assert (await client.session.auth_mfa(challenge.mfa_token, issued.code)).mfa  # type: ignore[arg-type]
         # generate 409 (already on), recover 401 and 200, disable 403 and 200
         with pytest.raises(ConflictError):
-            await client.generate_mfa()
+            await client.mfa.generate()
         with pytest.raises(RecoveryCodeRejectedError):
-            await client.recover("bob", "AAAAAAAAAAAAAAAA")
-        result = await client.recover("bob", bob.recovery_codes[0])
+            await client.session.recover("bob", "AAAAAAAAAAAAAAAA")
+        result = await client.session.recover("bob", bob.recovery_codes[0])
         assert result.expires_at is not None
         with pytest.raises(MfaCodeRejectedError):
-            await client.disable_mfa(code="000000")
-        await client.disable_mfa(recovery_code=bob.recovery_codes[0])  # the cached code, in window
+            await client.mfa.disable(code="000000")
+        await client.mfa.disable(recovery_code=bob.recovery_codes[0])  # the cached code, in window
         # generate 200, enable 403 and 200 (as bob, now without MFA)
-        generated = await client.generate_mfa()
+        generated = await client.mfa.generate()
         totp = Totp(generated.secret)
         with pytest.raises(MfaCodeRejectedError):
-            await client.enable_mfa("000000", generated.secret, generated.recovery_codes)
+            await client.mfa.enable("000000", generated.secret, generated.recovery_codes)
         code = (await next_totp(totp, clock=clock)).code
-        await client.enable_mfa(code, generated.secret, generated.recovery_codes)
-        assert (await client.current_user()).mfa
+        await client.mfa.enable(code, generated.secret, generated.recovery_codes)
+        assert (await client.user.get()).mfa
         # recoveryDisableMFA 403 (no window), then 200 inside a window
         with pytest.raises(RecoveryWindowClosedError):
-            await client.recovery_disable_mfa()
-        await client.recover("bob", generated.recovery_codes[0])
-        await client.recovery_disable_mfa()
+            await client.mfa.recovery_disable()
+        await client.session.recover("bob", generated.recovery_codes[0])
+        await client.mfa.recovery_disable()
         # requestResetMFA 404 and 200; resetMFA 403, 404, 200
         with pytest.raises(NotFoundError):
-            await client.request_reset_mfa("nobody")
+            await client.session.request_reset_mfa("nobody")
         clock.advance(61)
-        token = await client.request_reset_mfa("carol")
+        token = await client.session.request_reset_mfa("carol")
         assert token is not None
         main, recovery = fake.reset_codes("carol")
         with pytest.raises(EmailCodeRejectedError):
-            await client.reset_mfa(token, "ZZZZ9", "ZZZZ9")
+            await client.session.reset_mfa(token, "ZZZZ9", "ZZZZ9")
         with pytest.raises(NotFoundError):
-            await client.reset_mfa("no-such-token", main, recovery)
-        assert not (await client.reset_mfa(token, main, recovery)).mfa
+            await client.session.reset_mfa("no-such-token", main, recovery)
+        assert not (await client.session.reset_mfa(token, main, recovery)).mfa
         # getUserInfo 401 with a dead JWT
         fake.revoke_jwts("carol")
         with pytest.raises(AuthenticationError):
-            await client.current_user()
+            await client.user.get()
     # the auth backend's own requests go through the same validation
     auth = XMfaTokenAuth("alice", "alice-password", clock=clock)
     async with XMfaClient("http://127.0.0.1", transport=transport, auth=auth, clock=clock) as client:
-        assert (await client.current_user()).user == "alice"
+        assert (await client.user.get()).user == "alice"
 
     assert unexpected_violations(transport) == []
     operations = {op for op, _ in recording.seen}

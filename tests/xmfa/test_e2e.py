@@ -40,8 +40,8 @@ async def test_login_without_mfa(fake: XMfaFake, connect: ClientFactory, clock: 
     fake.add_user("alice", "alice-password")
     auth = XMfaTokenAuth("alice", "alice-password", clock=clock)
     async with connect(auth=auth) as client:
-        me = await client.current_user()
-        again = await client.current_user()
+        me = await client.user.get()
+        again = await client.user.get()
     assert me.user == "alice" and not me.mfa and again.user == "alice"
     assert fake.counts["login"] == 1 and fake.counts["mfa_challenge"] == 0
     assert auth.acquisitions == 1
@@ -49,9 +49,9 @@ async def test_login_without_mfa(fake: XMfaFake, connect: ClientFactory, clock: 
 
 async def test_login_with_totp(fake: XMfaFake, connect: ClientFactory, clock: FakeClock) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
-    auth = XMfaTokenAuth("bob", "bob-password", totp=user.mfa_secret, clock=clock)
+    auth = XMfaTokenAuth("bob", "bob-password", totp_secret=user.mfa_secret, clock=clock)
     async with connect(auth=auth) as client:
-        me = await client.current_user()
+        me = await client.user.get()
     assert me.mfa and me.user == "bob"
     assert fake.counts["mfa_challenge"] == 1 and fake.counts["exchange"] == 1
 
@@ -61,19 +61,19 @@ async def test_manual_flow_and_mfa_required_without_provider(
 ) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
     async with connect() as client:
-        result = await client.login("bob", "bob-password")
+        result = await client.session.login("bob", "bob-password")
         assert result.mfa_required and result.user is None
         assert result.mfa_token_expires_at == utc(clock.now() + 1800)
         issued = await next_totp(Totp(str(user.mfa_secret)), clock=clock)
-        me = await client.auth_mfa(result.mfa_token, issued.code)  # type: ignore[arg-type]
+        me = await client.session.auth_mfa(result.mfa_token, issued.code)  # type: ignore[arg-type]
         assert me.mfa
-        assert (await client.current_user()).user == "bob"  # the JWT was adopted
+        assert (await client.user.get()).user == "bob"  # the JWT was adopted
         # the MFA token is spent by the successful exchange
         with pytest.raises(MfaTokenExpiredError):
-            await client.auth_mfa(result.mfa_token, "123456")  # type: ignore[arg-type]
+            await client.session.auth_mfa(result.mfa_token, "123456")  # type: ignore[arg-type]
     async with connect(auth=XMfaTokenAuth("bob", "bob-password", clock=clock)) as client:
         with pytest.raises(MfaRequiredError):
-            await client.current_user()
+            await client.user.get()
 
 
 async def test_wrong_password_and_wrong_code(
@@ -86,10 +86,10 @@ async def test_wrong_password_and_wrong_code(
         auth=XMfaTokenAuth("bob", "bob-password", code_provider=provider, clock=clock)
     ) as client:
         with pytest.raises(MfaCodeRejectedError):
-            await client.current_user()
+            await client.user.get()
     async with connect(auth=XMfaTokenAuth("bob", "bad-password", clock=clock)) as client:
         with pytest.raises(AuthenticationError) as info:
-            await client.current_user()
+            await client.user.get()
         assert not isinstance(info.value, MfaCodeRejectedError)
     assert fake.counts["exchange"] == 0
 
@@ -99,11 +99,11 @@ async def test_mfa_token_expires_after_30_minutes(
 ) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
     async with connect() as client:
-        result = await client.login("bob", "bob-password")
+        result = await client.session.login("bob", "bob-password")
         clock.advance(30 * 60 + 1)
         code = Totp(str(user.mfa_secret)).code_at(clock.now())
         with pytest.raises(MfaTokenExpiredError):
-            await client.auth_mfa(result.mfa_token, code)  # type: ignore[arg-type]
+            await client.session.auth_mfa(result.mfa_token, code)  # type: ignore[arg-type]
 
 
 async def test_reused_code_is_rejected_and_the_provider_waits(
@@ -112,18 +112,18 @@ async def test_reused_code_is_rejected_and_the_provider_waits(
     user = fake.add_user("bob", "bob-password", mfa=True)
     secret = str(user.mfa_secret)
     async with connect() as client:
-        first = await client.login("bob", "bob-password")
-        second = await client.login("bob", "bob-password")
+        first = await client.session.login("bob", "bob-password")
+        second = await client.session.login("bob", "bob-password")
         code = (await next_totp(Totp(secret), clock=clock)).code  # registered as used
-        await client.auth_mfa(first.mfa_token, code)  # type: ignore[arg-type]
+        await client.session.auth_mfa(first.mfa_token, code)  # type: ignore[arg-type]
         with pytest.raises(MfaCodeRejectedError):  # the server refuses the same step twice
-            await client.auth_mfa(second.mfa_token, code)  # type: ignore[arg-type]
+            await client.session.auth_mfa(second.mfa_token, code)  # type: ignore[arg-type]
     started = clock.now()
     step = Totp(secret).step_at(started)
     for _ in range(2):  # two logins in a row: the provider waits for fresh steps
-        auth = XMfaTokenAuth("bob", "bob-password", totp=secret, clock=clock)
+        auth = XMfaTokenAuth("bob", "bob-password", totp_secret=secret, clock=clock)
         async with connect(auth=auth) as client:
-            await client.current_user()
+            await client.user.get()
     assert Totp(secret).step_at(clock.now()) >= step + 2
     assert fake.counts["totp_replayed"] == 1  # only the deliberate reuse above
 
@@ -135,13 +135,13 @@ async def test_recovery_code_then_disable_inside_the_window(
     store = RecoveryCodeStore(user.recovery_codes, format=RecoveryCodeFormat.SHELLHUB)
     auth = XMfaTokenAuth("bob", "bob-password", recovery_codes=store, clock=clock)
     async with connect(auth=auth) as client:
-        me = await client.current_user()
+        me = await client.user.get()
         assert me.mfa
         assert auth.recovery_window_expires_at == utc(int(clock.now() + 600))
         assert store.counts()["used"] == 1
         clock.advance(300)
-        await client.disable_mfa()  # empty body inside the window
-        assert not (await client.current_user()).mfa
+        await client.mfa.disable()  # empty body inside the window
+        assert not (await client.user.get()).mfa
     assert [e.operation for e in fake.ledger.entries()] == ["recover", "disable"]
     assert fake.ledger.entries("disable")[0].details == {"via": "recovery_window"}
 
@@ -149,13 +149,13 @@ async def test_recovery_code_then_disable_inside_the_window(
 async def test_recovery_window_closes(fake: XMfaFake, connect: ClientFactory, clock: FakeClock) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
     async with connect() as client:
-        result = await client.recover("bob", user.recovery_codes[0].lower())  # normalised
+        result = await client.session.recover("bob", user.recovery_codes[0].lower())  # normalised
         assert result.expires_at == utc(int(clock.now() + 600))
         clock.advance(601)
         with pytest.raises(RecoveryWindowClosedError):
-            await client.recovery_disable_mfa()
+            await client.mfa.recovery_disable()
         with pytest.raises(RecoveryWindowClosedError):
-            await client.disable_mfa()
+            await client.mfa.disable()
     assert fake.user("bob").mfa
 
 
@@ -164,8 +164,8 @@ async def test_recovery_disable_endpoint_inside_window(
 ) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
     async with connect() as client:
-        await client.recover("bob", user.recovery_codes[0])
-        await client.recovery_disable_mfa()
+        await client.session.recover("bob", user.recovery_codes[0])
+        await client.mfa.recovery_disable()
     assert not fake.user("bob").mfa
 
 
@@ -175,15 +175,15 @@ async def test_recovery_code_reused_is_rejected(
     user = fake.add_user("bob", "bob-password", mfa=True)
     code = user.recovery_codes[0]
     async with connect() as client:
-        await client.recover("bob", code)
+        await client.session.recover("bob", code)
         with pytest.raises(RecoveryCodeRejectedError):
-            await client.recover("bob", code)
+            await client.session.recover("bob", code)
     # a store still holding the spent code settles it as rejected, never offered again
     store = RecoveryCodeStore([code], format=RecoveryCodeFormat.SHELLHUB)
     auth = XMfaTokenAuth("bob", "bob-password", recovery_codes=store, clock=clock)
     async with connect(auth=auth) as client:
         with pytest.raises(RecoveryCodeRejectedError):
-            await client.current_user()
+            await client.user.get()
     assert store.counts()["rejected"] == 1 and store.remaining == 0
     assert fake.ledger.count("recover", user.id) == 1
 
@@ -191,14 +191,14 @@ async def test_recovery_code_reused_is_rejected(
 async def test_reset_by_email_codes(fake: XMfaFake, connect: ClientFactory) -> None:
     user = fake.add_user("carol", "carol-password", mfa=True)
     async with connect() as client:
-        token = await client.request_reset_mfa("carol@example.com")
+        token = await client.session.request_reset_mfa("carol@example.com")
         assert token is not None
         main, recovery = fake.reset_codes("carol")
         with pytest.raises(EmailCodeRejectedError):
-            await client.reset_mfa(token, main, "ZZZZZ" if recovery != "ZZZZZ" else "YYYYY")
-        me = await client.reset_mfa(token, main.lower(), recovery)
+            await client.session.reset_mfa(token, main, "ZZZZZ" if recovery != "ZZZZZ" else "YYYYY")
+        me = await client.session.reset_mfa(token, main.lower(), recovery)
         assert not me.mfa and me.user == "carol"
-        assert (await client.current_user()).user == "carol"
+        assert (await client.user.get()).user == "carol"
     assert fake.ledger.count("reset", user.id) == 1
     assert {m.to for m in fake.outbox} == {user.email, user.recovery_email}
 
@@ -208,9 +208,9 @@ async def test_reset_on_an_older_server_by_user_id(clock: FakeClock) -> None:
     fake = XMfaFake(clock=clock, legacy_reset=True)
     user = fake.add_user("carol", "carol-password", mfa=True)
     async with XMfaClient("http://127.0.0.1", transport=httpx.ASGITransport(fake), clock=clock) as client:
-        assert await client.request_reset_mfa("carol") is None
+        assert await client.session.request_reset_mfa("carol") is None
         main, recovery = fake.reset_codes("carol")
-        me = await client.reset_mfa(user.id, main, recovery)
+        me = await client.session.reset_mfa(user.id, main, recovery)
     assert not me.mfa
 
 
@@ -218,7 +218,7 @@ async def test_reset_token_never_in_errors(fake: XMfaFake, connect: ClientFactor
     secret_token = "4a5f6b3e-1234-4a12-9abc-1234567890ab"
     async with connect() as client:
         with pytest.raises(NotFoundError) as info:
-            await client.reset_mfa(secret_token, "AAAAA", "BBBBB")
+            await client.session.reset_mfa(secret_token, "AAAAA", "BBBBB")
     assert secret_token not in str(info.value) and "{user_id}" in str(info.value)
 
 
@@ -227,14 +227,14 @@ async def test_lockout_surfaces_unlock_time(fake: XMfaFake, connect: ClientFacto
     async with connect() as client:
         for _ in range(2):
             with pytest.raises(AuthenticationError):
-                await client.login("alice", "wrong-password")
+                await client.session.login("alice", "wrong-password")
         with pytest.raises(AccountLockedError) as info:
-            await client.login("alice", "wrong-password")
+            await client.session.login("alice", "wrong-password")
         assert info.value.locked_until == utc(clock.now() + 60)
         with pytest.raises(AccountLockedError):  # even the right password, while locked
-            await client.login("alice", "alice-password")
+            await client.session.login("alice", "alice-password")
         clock.advance(61)
-        assert (await client.login("alice", "alice-password")).user is not None
+        assert (await client.session.login("alice", "alice-password")).user is not None
     assert fake.controls.requests_to("POST", "/api/login") == 5  # a lockout is never retried
 
 
@@ -243,12 +243,12 @@ async def test_lockout_grows(fake: XMfaFake, connect: ClientFactory, clock: Fake
     async with connect() as client:
         for _ in range(2):
             with pytest.raises(AuthenticationError):
-                await client.login("alice", "wrong-password")
+                await client.session.login("alice", "wrong-password")
         with pytest.raises(AccountLockedError):
-            await client.login("alice", "wrong-password")
+            await client.session.login("alice", "wrong-password")
         clock.advance(61)
         with pytest.raises(AccountLockedError) as info:
-            await client.login("alice", "wrong-password")
+            await client.session.login("alice", "wrong-password")
         assert info.value.locked_until == utc(clock.now() + 4 * 60)
 
 
@@ -257,17 +257,17 @@ async def test_jwt_refresh_ahead_of_expiry_and_relogin_after(
 ) -> None:
     fake.jwt_ttl = 300
     user = fake.add_user("bob", "bob-password", mfa=True)
-    auth = XMfaTokenAuth("bob", "bob-password", totp=user.mfa_secret, clock=clock, refresh_margin=60)
+    auth = XMfaTokenAuth("bob", "bob-password", totp_secret=user.mfa_secret, clock=clock, refresh_margin=60)
     async with connect(auth=auth) as client:
-        await client.current_user()
+        await client.user.get()
         first = auth.credential
         assert first is not None and first.expires_at == int(clock.now()) + 300
         clock.advance(250)  # inside the refresh margin: renewed without a new login
-        await client.current_user()
+        await client.user.get()
         assert auth.refreshes == 1 and fake.counts["mfa_challenge"] == 1
         assert auth.credential is not first
         clock.advance(400)  # now past exp: a full login
-        await client.current_user()
+        await client.user.get()
         assert fake.counts["mfa_challenge"] == 2 and fake.counts["exchange"] == 2
 
 
@@ -275,9 +275,9 @@ async def test_revoked_jwt_is_replaced_once(fake: XMfaFake, connect: ClientFacto
     fake.add_user("alice", "alice-password")
     auth = XMfaTokenAuth("alice", "alice-password", clock=clock)
     async with connect(auth=auth) as client:
-        await client.current_user()
+        await client.user.get()
         fake.revoke_jwts("alice")
-        assert (await client.current_user()).user == "alice"
+        assert (await client.user.get()).user == "alice"
     assert fake.counts["login"] == 2 and auth.acquisitions == 2
 
 
@@ -286,7 +286,7 @@ async def test_a_thousand_concurrent_calls_on_a_cold_client(
     fake: XMfaFake, connect: ClientFactory, clock: FakeClock, mode: str
 ) -> None:
     user = fake.add_user("bob", "bob-password", mfa=True)
-    auth = XMfaTokenAuth("bob", "bob-password", totp=user.mfa_secret, clock=clock)
+    auth = XMfaTokenAuth("bob", "bob-password", totp_secret=user.mfa_secret, clock=clock)
     n = 1000
     done: list[str] = []
     # The password login's answer is held until the other 999 calls wait on the login in flight.
@@ -295,7 +295,7 @@ async def test_a_thousand_concurrent_calls_on_a_cold_client(
     async with connect(auth=auth, transport=gate) as client:
 
         async def call() -> None:
-            done.append((await client.current_user()).user)
+            done.append((await client.user.get()).user)
 
         async with anyio.create_task_group() as group:
             for _ in range(n):

@@ -49,9 +49,9 @@ async def test_enrolment_round_trip(
     assert stored.remaining == len(user.recovery_codes) == 6
     assert "codes" in json.loads(path.read_text())
     # the new factor works at once: the login waits for the step after the enrolment's
-    auth = XMfaTokenAuth("alice", "alice-password", totp=enrolment.totp, clock=clock)
+    auth = XMfaTokenAuth("alice", "alice-password", totp_secret=enrolment.totp, clock=clock)
     async with connect(auth=auth) as client:
-        assert (await client.current_user()).mfa
+        assert (await client.user.get()).mfa
     assert fake.counts["totp_replayed"] == 0
 
 
@@ -96,7 +96,7 @@ async def test_enrolment_store_failure_says_enabled_and_carries_codes(
         assert [c.reveal() for c in error.codes] == fake.user("alice").recovery_codes
         assert all(c.reveal() not in str(error) for c in error.codes)
         # the carried codes are the real ones
-        await client.recover("alice", error.codes[0])
+        await client.session.recover("alice", error.codes[0])
 
 
 async def test_enrolment_lost_enable_answer_is_resolved(clock: FakeClock) -> None:
@@ -152,10 +152,10 @@ async def test_cancelled_login_leaves_nothing_and_next_call_logs_in(clock: FakeC
     auth = XMfaTokenAuth("bob", "bob-password", code_provider=CallbackCodeProvider(ask), clock=clock)
     async with XMfaClient("http://127.0.0.1", transport=gate, auth=auth, clock=clock) as client:
         async with anyio.create_task_group() as group:
-            group.start_soon(client.current_user)
+            group.start_soon(client.user.get)
             await (code_reached if point == "code" else gate.reached).wait()
             group.cancel_scope.cancel()
         assert auth.credential is None and auth.acquisitions == 0
         clock.advance(30)  # the next step, in case the cancelled exchange used this one
-        assert (await client.current_user()).user == "bob"
+        assert (await client.user.get()).user == "bob"
     assert auth.acquisitions == 1 and fake.counts["exchange"] == 1

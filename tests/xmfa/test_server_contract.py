@@ -336,9 +336,9 @@ async def test_the_sdk_types_awaiting_approval_and_not_confirmed(fake: XMfaFake,
     fake.add_user("new", "new-password", status="not-confirmed")
     async with XMfaClient("http://127.0.0.1", clock=clock, transport=httpx.ASGITransport(fake)) as client:
         with pytest.raises(AccountAwaitingApprovalError) as waiting:
-            await client.login("waiting", "waiting-password")
+            await client.session.login("waiting", "waiting-password")
         with pytest.raises(PermissionDeniedError) as new:
-            await client.login("new", "new-password")
+            await client.session.login("new", "new-password")
     assert waiting.value.status_code == 423 and waiting.value.server_message == "user awaiting approval"
     assert "waiting-password" not in str(waiting.value)
     assert type(new.value) is PermissionDeniedError
@@ -347,7 +347,7 @@ async def test_the_sdk_types_awaiting_approval_and_not_confirmed(fake: XMfaFake,
         "http://127.0.0.1", clock=clock, transport=httpx.ASGITransport(fake), auth=backend
     ) as client:
         with pytest.raises(AccountAwaitingApprovalError):
-            await client.current_user()
+            await client.user.get()
     assert fake.counts["login_attempt"] == 3  # never retried
 
 
@@ -366,7 +366,7 @@ async def test_a_423_login_is_awaiting_approval_in_every_form(body: bytes, conte
         "https://shellhub.example", transport=httpx.MockTransport(handler), max_retries=0
     ) as client:
         with pytest.raises(AccountAwaitingApprovalError):
-            await client.login("waiting", "pw")
+            await client.session.login("waiting", "pw")
 
 
 async def test_the_sdk_reads_the_per_endpoint_wrong_code_statuses(fake: XMfaFake, clock: FakeClock) -> None:
@@ -374,16 +374,16 @@ async def test_the_sdk_reads_the_per_endpoint_wrong_code_statuses(fake: XMfaFake
     fake.add_user("alice", "alice-password")
     async with XMfaClient("http://127.0.0.1", clock=clock, transport=httpx.ASGITransport(fake)) as client:
         with pytest.raises(RecoveryCodeRejectedError):  # 403
-            await client.recover("bob", "WRONGWRONGWRONG2")
-        await client.login("alice", "alice-password")
-        generated = await client.generate_mfa()
+            await client.session.recover("bob", "WRONGWRONGWRONG2")
+        await client.session.login("alice", "alice-password")
+        generated = await client.mfa.generate()
         with pytest.raises(MfaCodeRejectedError):  # 401 about a code: not a dead JWT
-            await client.enable_mfa("000000", generated.secret, generated.recovery_codes)
-        assert (await client.current_user()).user == "alice"  # the JWT still works
-        token = await client.request_reset_mfa("bob")
+            await client.mfa.enable("000000", generated.secret, generated.recovery_codes)
+        assert (await client.user.get()).user == "alice"  # the JWT still works
+        token = await client.session.request_reset_mfa("bob")
         assert token is not None
         with pytest.raises(EmailCodeRejectedError):  # 403
-            await client.reset_mfa(token, "AAAAA", "BBBBB")
+            await client.session.reset_mfa(token, "AAAAA", "BBBBB")
     assert bob.mfa
     assert fake.counts["login_attempt"] == 1
 
@@ -420,13 +420,13 @@ async def test_each_known_variant_of_a_rejection_is_typed(
 
 async def call(client: XMfaClient, operation: str) -> None:
     if operation == "enable":
-        await client.enable_mfa("123456", "JBSWY3DPEHPK3PXP", ["CODE1"])
+        await client.mfa.enable("123456", "JBSWY3DPEHPK3PXP", ["CODE1"])
     elif operation == "recover":
-        await client.recover("bob", "MLNSPOB2L2ZRO2D5")
+        await client.session.recover("bob", "MLNSPOB2L2ZRO2D5")
     elif operation == "disable":
-        await client.disable_mfa(code="123456")
+        await client.mfa.disable(code="123456")
     else:
-        await client.login("alice", "pw")
+        await client.session.login("alice", "pw")
 
 
 async def test_current_user_adopts_the_fresh_jwt_with_a_current_mfa_claim(
@@ -444,14 +444,14 @@ async def test_current_user_adopts_the_fresh_jwt_with_a_current_mfa_claim(
             return await self.inner.handle_async_request(request)
 
     async with XMfaClient("http://127.0.0.1", clock=clock, transport=Recording()) as client:
-        old = (await client.login("alice", "alice-password")).user
+        old = (await client.session.login("alice", "alice-password")).user
         assert old is not None
-        generated = await client.generate_mfa()
-        await client.enable_mfa(
+        generated = await client.mfa.generate()
+        await client.mfa.enable(
             Totp(generated.secret).code_at(clock.now()), generated.secret, generated.recovery_codes
         )
-        fresh = await client.current_user()
-        await client.current_user()
+        fresh = await client.user.get()
+        await client.user.get()
     assert jwt_claims(old.token)["mfa"] is False  # type: ignore[index]
     assert jwt_claims(fresh.token)["mfa"] is True  # type: ignore[index]
     assert seen[-1] == f"Bearer {fresh.token.reveal()}"

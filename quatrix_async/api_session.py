@@ -1,4 +1,4 @@
-"""AuthApi: the session operations (login steps, keepalive, logout, CAPTCHA unblock).
+"""SessionAPI: the session operations (login steps, keepalive, logout, CAPTCHA unblock).
 
 Most programs never call the login steps themselves: a client built with credentials logs in,
 completes the MFA step and keeps the session alive on its own. They are here for tools that
@@ -23,13 +23,13 @@ from .errors import CaptchaRejectedError
 from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
 from .session_auth import QuatrixSessionAuth
 
-__all__ = ["AuthApi"]
+__all__ = ["SessionAPI"]
 
 T = TypeVar("T")
 
 
-class AuthApi(ApiGroup):
-    """``client.auth_api``: ``/session/*``."""
+class SessionAPI(ApiGroup):
+    """``client.session``: ``/session/*``."""
 
     async def login(
         self, email: str, password: str | Secret[str], *, options: RequestOptions | None = None
