@@ -16,11 +16,11 @@ goes unnoticed. The defaults are those of :class:`mfa_common.client.BaseClient`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
-if TYPE_CHECKING:
-    from ._httpx import AsyncBaseTransport, Limits, Timeout
-    from .retry import RetryPolicy
+# Imported for real (not only for type checkers) so that ``typing.get_type_hints`` resolves.
+from ._httpx import AsyncBaseTransport, Limits, Timeout
+from .retry import RetryPolicy
 
 __all__ = ["ClientOptions", "check_credentials"]
 

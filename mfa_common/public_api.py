@@ -1,4 +1,5 @@
-"""The names every SDK package re-exports: the whole error hierarchy and the code providers.
+"""The names every SDK package re-exports: the whole error hierarchy, the code providers and
+the typed connection options.
 
 ``quatrix_async``, ``metalcloud_async`` and ``mfa_common.xmfa`` each do
 ``from mfa_common.public_api import *`` and add :data:`__all__` to their own, so
@@ -19,9 +20,11 @@ from .code_providers import (
 )
 from .errors import *  # noqa: F403 - re-exported on purpose, see the module docstring
 from .errors import __all__ as _error_names
+from .options import ClientOptions
 
 __all__ = [
     "CallbackCodeProvider",
+    "ClientOptions",
     "CodeProvider",
     "IssuedCode",
     "MfaChallenge",

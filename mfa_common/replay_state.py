@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._files import fsync_directory, private_file_problem
-from .errors import MfaSdkError
+from .errors import InvalidInputError, MfaSdkError
 from .replay_guard import StepRegistry
 from .totp import Totp
 
@@ -101,7 +101,7 @@ class FileStepRegistry(StepRegistry):
     ) -> None:
         super().__init__()
         if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+            raise InvalidInputError("max_entries must be at least 1")
         self.path = Path(path) if path is not None else default_state_dir() / STATE_FILE_NAME
         self.max_entries = max_entries
         self._thread_lock = threading.Lock()

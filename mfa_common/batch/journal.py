@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _quote  # a JSON string literal, ASCII only
 
 from .._files import fsync_directory
-from ..errors import MfaSdkError
+from ..errors import InvalidInputError, MfaSdkError
 from .outcome import ItemState
 
 try:  # POSIX only; elsewhere a second concurrent run is not detected.
@@ -71,7 +71,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float | None = 1.0) -> None:
         self.path = os.fspath(path)
         if fsync_interval is not None and fsync_interval < 0:
-            raise ValueError("fsync_interval must be >= 0 or None")
+            raise InvalidInputError("fsync_interval must be >= 0 or None")
         self.fsync_interval = fsync_interval
 
     def read(self) -> dict[str, ItemState]:

@@ -36,6 +36,7 @@ from ..errors import (
     AccountAwaitingApprovalError,
     AccountLockedError,
     APIStatusError,
+    InvalidInputError,
     MfaCodeRejectedError,
     MfaRequiredError,
     MfaTokenExpiredError,
@@ -119,7 +120,7 @@ class XMfaPaths:
 
     def __attrs_post_init__(self) -> None:
         if "{user_id}" not in self.reset:
-            raise ValueError("XMfaPaths.reset must contain '{user_id}'")
+            raise InvalidInputError("XMfaPaths.reset must contain '{user_id}'")
 
     def reset_path(self, token_or_user_id: str) -> str:
         """The reset path for one token or user id (checked and percent-encoded as one segment)."""

@@ -104,7 +104,7 @@ async def test_the_client_sends_only_the_bearer_key() -> None:
     ids=["email-password", "email", "password", "totp", "pin", "auth"],
 )
 def test_a_key_with_login_credentials_is_a_clear_typed_error(extra: dict[str, object]) -> None:
-    with pytest.raises(InvalidInputError, match="give one credential|only with email=") as info:
+    with pytest.raises(InvalidInputError, match=r"give one credential|only with email=") as info:
         QuatrixClient("https://acme.quatrix.example", api_key=KEY, **extra)  # type: ignore[arg-type]
     assert KEY not in str(info.value)
 

@@ -1,0 +1,192 @@
+"""One public API style across the three clients: ``client.auth`` is the auth backend, the
+operation groups are nouns with the same names where they mean the same thing, the credentials
+are the same keywords, the connection tunables are one typed set (``ClientOptions``), and every
+conflicting or incomplete set of arguments raises ``InvalidInputError`` without echoing a value.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from metalcloud_async import MetalCloudClient
+from metalcloud_async.auth import MetalCloudLoginAuth
+from mfa_common.auth import ApiKeyAuth, CredentialAuth
+from mfa_common.client import BaseClient
+from mfa_common.errors import InvalidInputError
+from mfa_common.options import ClientOptions
+from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from quatrix_async import QuatrixClient
+from quatrix_async.session_auth import QuatrixSessionAuth
+
+URL = "https://api.example.test"
+SECRET = "JBSWY3DPEHPK3PXP"
+PASSWORD = "pw-never-echoed-7d1f"
+KEY = "key-never-echoed-9a3c"
+
+CLIENTS: dict[str, type[BaseClient]] = {
+    "quatrix": QuatrixClient,
+    "metalcloud": MetalCloudClient,
+    "xmfa": XMfaClient,
+}
+#: The login keyword naming the person, per client (the other credential keywords are shared).
+LOGIN_KEY = {"quatrix": "email", "metalcloud": "email", "xmfa": "username"}
+#: The backend a password login builds, per client.
+LOGIN_BACKEND: dict[str, type[CredentialAuth[Any]]] = {
+    "quatrix": QuatrixSessionAuth,
+    "metalcloud": MetalCloudLoginAuth,
+    "xmfa": XMfaTokenAuth,
+}
+
+
+def _login(name: str, **extra: object) -> dict[str, object]:
+    return {LOGIN_KEY[name]: "person@example.test", "password": PASSWORD, **extra}
+
+
+def test_client_options_name_exactly_the_connection_keywords_of_base_client() -> None:
+    # One definition of the tunables: a keyword added to BaseClient but not to ClientOptions (or
+    # the other way round) would leave the three clients unable to pass it, or pass a dead key.
+    signature = inspect.signature(BaseClient.__init__)
+    keywords = {
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert set(ClientOptions.__annotations__) == keywords - {"auth", "error_mapper"}
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_every_client_takes_the_typed_options_and_nothing_untyped(name: str) -> None:
+    parameters = inspect.signature(CLIENTS[name].__init__).parameters
+    var_keyword = [p for p in parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    assert [p.annotation for p in var_keyword] == ["Unpack[ClientOptions]"]
+    shared = ("auth", "clock", "totp_secret", "code_provider", "password")
+    assert all(keyword in parameters for keyword in shared), [k for k in shared if k not in parameters]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_one_options_set_configures_every_client_the_same_way(name: str) -> None:
+    options: ClientOptions = {
+        "timeout": 7.5,
+        "deadline": 30.0,
+        "max_retries": 1,
+        "headers": {"X-Team": "ops"},
+    }
+    client = CLIENTS[name](URL, **options)
+    assert client._timeout == httpx.Timeout(7.5)
+    assert client._deadline == 30.0
+    assert client.retry_policy.max_retries == 1
+    assert client._base_headers["X-Team"] == "ops"
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_an_unknown_option_is_refused_by_name(name: str) -> None:
+    with pytest.raises(TypeError, match="timeuot"):
+        CLIENTS[name](URL, timeuot=5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_client_auth_is_the_backend_of_a_password_login(name: str) -> None:
+    client = CLIENTS[name](URL, **_login(name, totp_secret=SECRET))  # type: ignore[arg-type]
+    assert isinstance(client.auth, LOGIN_BACKEND[name])
+    assert isinstance(client.auth, httpx.Auth)
+
+
+@pytest.mark.parametrize("name", ["quatrix", "metalcloud"])
+def test_client_auth_is_the_backend_of_an_api_key(name: str) -> None:
+    client = CLIENTS[name](URL, api_key=KEY)  # type: ignore[call-arg]
+    assert isinstance(client.auth, ApiKeyAuth)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_client_auth_is_the_backend_given(name: str) -> None:
+    given = httpx.BasicAuth("u", "p")
+    assert CLIENTS[name](URL, auth=given).auth is given
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_the_login_steps_are_client_session_and_a_login_method_everywhere(name: str) -> None:
+    client = CLIENTS[name](URL, **_login(name))  # type: ignore[arg-type]
+    session = client.session  # type: ignore[attr-defined]
+    assert type(session).__name__ == "SessionAPI"
+    assert inspect.iscoroutinefunction(session.login)
+    assert inspect.iscoroutinefunction(client.login)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_group_attributes_are_nouns_whose_class_is_the_noun_plus_api(name: str) -> None:
+    client = CLIENTS[name](URL)
+    groups = {
+        attr: type(value).__name__
+        for attr, value in vars(client).items()
+        if not attr.startswith("_") and type(value).__name__.endswith("API")
+    }
+    assert "session" in groups
+    for attr, class_name in groups.items():
+        assert class_name == attr.title().replace("_", "") + "API", (attr, class_name)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"auth": httpx.BasicAuth("u", "p")},
+        {"api_key": KEY},
+    ],
+    ids=["login-and-auth", "login-and-key"],
+)
+def test_two_credentials_raise_invalid_input_naming_the_keywords_not_the_values(
+    name: str, extra: dict[str, object]
+) -> None:
+    if "api_key" in extra and name == "xmfa":
+        pytest.skip("the X-MFA-Token API has no API keys")
+    with pytest.raises(InvalidInputError, match="give one credential") as info:
+        CLIENTS[name](URL, **_login(name, **extra))  # type: ignore[arg-type]
+    message = str(info.value)
+    assert PASSWORD not in message and KEY not in message
+    assert f"{LOGIN_KEY[name]}=" in message
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("stray", ["password", "totp_secret", "code_provider"])
+def test_a_login_keyword_without_the_login_raises_invalid_input(name: str, stray: str) -> None:
+    value: object = {"password": PASSWORD, "totp_secret": SECRET, "code_provider": object()}[stray]
+    with pytest.raises(InvalidInputError, match=f"{stray}=: only with {LOGIN_KEY[name]}=") as info:
+        CLIENTS[name](URL, **{stray: value})  # type: ignore[arg-type]
+    assert PASSWORD not in str(info.value) and SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_a_login_without_its_password_raises_invalid_input(name: str) -> None:
+    with pytest.raises(InvalidInputError, match="needs password="):
+        CLIENTS[name](URL, **{LOGIN_KEY[name]: "person@example.test"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: XMfaTokenAuth("u", PASSWORD, totp_secret=SECRET, code_provider=object()),  # type: ignore[arg-type]
+    ],
+    ids=["xmfa-totp-and-provider"],
+)
+def test_backend_conflicts_raise_invalid_input(make: Callable[[], object]) -> None:
+    with pytest.raises(InvalidInputError):
+        make()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_login_on_a_client_without_a_login_raises_invalid_input(name: str) -> None:
+    async with CLIENTS[name](URL, auth=httpx.BasicAuth("u", "p")) as client:
+        with pytest.raises(InvalidInputError, match="login"):
+            await client.login()  # type: ignore[attr-defined]
+
+
+def test_client_options_resolve_for_type_checkers_and_introspection() -> None:
+    hints = typing.get_type_hints(ClientOptions)
+    assert set(hints) == set(ClientOptions.__annotations__)
