@@ -50,7 +50,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    session.install("-e", ".[docs]")
+    # The CLI page is read from the tools themselves, so the cli extra is needed too.
+    session.install("-e", ".[docs,cli]")
     session.run(
         "mkdocs",
         "build",
