@@ -27,7 +27,7 @@ X-MFA-Token exchange) can be given to the client instead; it is bound the same w
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import attrs
@@ -166,6 +166,8 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
     The JWT is refreshed by logging in again ``refresh_margin`` seconds before its ``exp`` (at
     most half its lifetime early). ``aclose()`` (called by the client's ``aclose``) logs out.
     """
+
+    api_name: ClassVar[str] = "metalcloud"
 
     def __init__(
         self,

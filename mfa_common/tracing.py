@@ -13,7 +13,7 @@ Once on, the SDK makes:
   type name or the status code, never a message), plus ``mfa.api`` (``quatrix``,
   ``metalcloud``, ``xmfa``), ``mfa.attempt`` (1 for the first) and, for a login step,
   ``mfa.login_step`` (``password``, ``code``, ``renew``);
-* one INTERNAL span ``mfa.login`` around each login, with an event per one-time code sent
+* one INTERNAL span ``mfa.login`` around each login (``mfa.api``), with an event per one-time code sent
   (``mfa.code.settled``: the challenge kind and what the server did with it, never the code).
 
 No header, body, query value, code, password, session id, token or key goes into a span.
@@ -142,11 +142,15 @@ async def traced_exchange(
 
 
 @contextmanager
-def _login_span(tracer: Tracer) -> Iterator[Span]:
+def _login_span(tracer: Tracer, api: str) -> Iterator[Span]:
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     with tracer.start_as_current_span(
-        "mfa.login", kind=SpanKind.INTERNAL, record_exception=False, set_status_on_exception=False
+        "mfa.login",
+        kind=SpanKind.INTERNAL,
+        attributes={"mfa.api": api},
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
         try:
             yield span
@@ -157,14 +161,16 @@ def _login_span(tracer: Tracer) -> Iterator[Span]:
 
 
 def traced_login(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Wrap a login driver so each run is an ``mfa.login`` span when tracing is on."""
+    """Wrap a login driver so each run is an ``mfa.login`` span (with the ``api=`` keyword of
+    the call as ``mfa.api``) when tracing is on."""
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         tracer = ACTIVE
         if tracer is None:
             return await func(*args, **kwargs)
-        with _login_span(tracer):
+        api = kwargs.get("api")
+        with _login_span(tracer, api if isinstance(api, str) else "http"):
             return await func(*args, **kwargs)
 
     return wrapper

@@ -26,6 +26,7 @@ whose ``session_id`` is the blocked session to pass to ``client.session.unblock_
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 from mfa_common._httpx import URL, Request, Response
 from mfa_common.auth import CredentialAuth
@@ -56,6 +57,8 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
     TOTP source and a PIN are configured, the one matching the server's challenge is used.
     Without a matching provider an MFA login raises :class:`~mfa_common.errors.MfaRequiredError`.
     """
+
+    api_name: ClassVar[str] = "quatrix"
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 
@@ -70,6 +70,8 @@ class CredentialAuth(Auth, Generic[CredT]):
     """Single-flight credential cache with compare-and-invalidate; see the module docstring."""
 
     requires_request_body = True
+    #: Which API this backend logs in to, in login-step log lines and the ``mfa.login`` span.
+    api_name: ClassVar[str] = "http"
 
     def __init__(self, *, base_url: str | URL | None = None, clock: Clock | None = None) -> None:
         self._credential: CredT | None = None
@@ -193,6 +195,7 @@ class CredentialAuth(Auth, Generic[CredT]):
             provider_for=self.provider_for,
             clock=self.clock,
             on_code_sent=self._count_code_step,
+            api=self.api_name,
         )
 
     def _count_code_step(self) -> None:

@@ -46,6 +46,7 @@ async def drive_by_hand(
             provider_for=lambda _: provider,
             clock=clock or SYSTEM_CLOCK,
             code_retries=0,
+            api=client.api_name,
         ),
         options=options,
         what=what,

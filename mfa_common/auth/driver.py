@@ -98,7 +98,11 @@ def code_retry_delay(response: Response, retry: int, *, now: float | None = None
 
 
 async def _send_code(
-    step: SendCode, issued: IssuedCode, send: Sender, on_code_sent: Callable[[], None] | None
+    step: SendCode,
+    issued: IssuedCode,
+    send: Sender,
+    on_code_sent: Callable[[], None] | None,
+    api: str,
 ) -> tuple[Response, Settlement]:
     try:
         request = step.build(issued)
@@ -106,7 +110,9 @@ async def _send_code(
         await issued.asettle("not_sent")
         raise
     request.extensions[tracing.LOGIN_STEP_EXTENSION] = step.name
-    log_debug("login step %s: sending a freshly issued code (kind %s)", step.name, step.challenge.kind)
+    log_debug(
+        "%s login step %s: sending a freshly issued code (kind %s)", api, step.name, step.challenge.kind
+    )
     if on_code_sent is not None:
         on_code_sent()
     async with asettled_if_send_fails(issued):
@@ -114,9 +120,12 @@ async def _send_code(
     outcome = step.settle(response.status_code, response.headers, response.content)
     await issued.asettle(outcome.value)
     # The kind and the settlement only: never the code.
-    log_debug("login step %s: the code (kind %s) was %s", step.name, step.challenge.kind, outcome.value)
+    log_debug(
+        "%s login step %s: the code (kind %s) was %s", api, step.name, step.challenge.kind, outcome.value
+    )
     tracing.code_settled(
         {
+            "mfa.api": api,
             "mfa.login_step": step.name,
             "mfa.code.kind": step.challenge.kind,
             "mfa.code.settlement": outcome.value,
@@ -134,8 +143,10 @@ async def drive(
     clock: Clock,
     code_retries: int = C.CODE_STEP_RETRIES,
     on_code_sent: Callable[[], None] | None = None,
+    api: str = "http",
 ) -> T:
-    """Run the machine made by ``start`` to its credential; see the module docstring."""
+    """Run the machine made by ``start`` to its credential; see the module docstring. ``api``
+    names the API in log lines and spans."""
     flow = start()
     started = clock.now()
     try:
@@ -161,7 +172,7 @@ async def drive(
                         await issued.asettle("not_sent")
                         return restarted.value
                     step = restarted
-                response, outcome = await _send_code(step, issued, send, on_code_sent)
+                response, outcome = await _send_code(step, issued, send, on_code_sent, api)
                 delay = None
                 if outcome is Settlement.NOT_SENT and retries < code_retries:
                     delay = code_retry_delay(response, retries + 1, now=clock.now())

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import ClassVar
 
 import attrs
 
@@ -71,6 +72,8 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     ``recovery_codes`` (a store), used only when neither of the others is given. Without any,
     an MFA account raises :class:`~mfa_common.errors.MfaRequiredError`.
     """
+
+    api_name: ClassVar[str] = "xmfa"
 
     requires_response_body = True
 

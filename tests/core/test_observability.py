@@ -54,8 +54,8 @@ async def test_login_steps_are_logged_at_debug_without_secrets(
         t for t in debug if t.startswith(f"{api} login step code: POST {BASE}{run.code_route} -> 200 ")
     ]
     assert len(code_lines) == 1, debug
-    assert "login step code: sending a freshly issued code (kind totp)" in debug
-    assert "login step code: the code (kind totp) was accepted" in debug
+    assert f"{api} login step code: sending a freshly issued code (kind totp)" in debug
+    assert f"{api} login step code: the code (kind totp) was accepted" in debug
     # Calls after the login are plain lines, not login steps.
     assert sum(" login step " not in t and "(attempt 1)" in t for t in debug) >= 2
     _assert_no_secret(lines, run)
@@ -127,11 +127,13 @@ async def test_spans_cover_every_call_and_login_step_without_secrets(
     # One login span; its steps are its children, and it holds the code's settlement.
     (login,) = [s for s in spans if s.name == "mfa.login"]
     assert login.context is not None
+    assert login.attributes is not None and login.attributes["mfa.api"] == api
     assert password.parent is not None and password.parent.span_id == login.context.span_id
     assert code.parent is not None and code.parent.span_id == login.context.span_id
     settled = [e for e in login.events if e.name == "mfa.code.settled"]
     assert len(settled) == 1 and settled[0].attributes is not None
     assert dict(settled[0].attributes) == {
+        "mfa.api": api,
         "mfa.login_step": "code",
         "mfa.code.kind": "totp",
         "mfa.code.settlement": "accepted",
