@@ -27,7 +27,6 @@ from mfa_common.code_providers import (
     IssuedCode,
     MfaChallenge,
     TotpCodeProvider,
-    settled_if_send_fails,
 )
 from mfa_common.errors import (
     AuthenticationError,
@@ -56,11 +55,9 @@ from .auth import (
     second_factor_step,
     status_error,
 )
-from .enrolment import EnrolmentCode, enrol_with_login_session, pending_step
+from .enrolment import EnrolmentCode, enrol_with_login_session, pending_step, send_enable_code
 from .errors import (
     TwoFactorAlreadyDisabledError,
-    TwoFactorAlreadyEnabledError,
-    TwoFactorCodeRejectedError,
     TwoFactorEnrolmentRequiredError,
     map_error,
 )
@@ -72,7 +69,6 @@ from .models import (
     PasswordReset,
     SuspendReasonType,
     TwoFactorAuthenticationSecret,
-    TwoFactorAuthenticationToken,
     User,
     UserApiKey,
     UserInfo,
@@ -251,32 +247,8 @@ class UserAPI:
         if revision == LATEST:
             revision = await self.revision(options=options)
         issued = await provider.issue(MfaChallenge(kind="totp"))
-        payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
         headers = {"If-Match": if_match_value(revision)} if revision is not None else None
-        response = await self._send_code(issued, f"{P}/user/actions/2fa-enable", payload, headers, options)
-        if response.status_code == 409:
-            issued.unknown()
-            raise status_error(response, TwoFactorAlreadyEnabledError)
-        if response.status_code == 400:
-            issued.rejected()
-            raise status_error(response, TwoFactorCodeRejectedError)
-        if response.status_code >= 400:
-            issued.unknown()
-            raise self._c.map_error(response)
-        issued.accepted()
-
-    async def _send_code(
-        self,
-        issued: IssuedCode,
-        path: str,
-        payload: Any,
-        headers: Mapping[str, str] | None,
-        options: RequestOptions | None,
-    ) -> Response:
-        with settled_if_send_fails(issued):
-            return await self._c.request(
-                "POST", path, json=payload, headers=headers, options=options, raise_for_status=False
-            )
+        await send_enable_code(self._c, issued, headers, options=options)
 
     def _provider(self, code: CodeSource) -> CodeProvider:
         if isinstance(code, TwoFactorAuthenticationSecret):

@@ -14,21 +14,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from mfa_common.client import parse_json_body, structure
-from mfa_common.code_providers import CodeProvider, MfaChallenge, settled_if_send_fails
+from mfa_common._httpx import Response
+from mfa_common.client import RequestOptions, parse_json_body, structure
+from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
 from mfa_common.errors import InvalidInputError
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
 
 from . import _constants as C
 from .auth import LoginStep, session_headers, status_error
-from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+from .errors import TwoFactorAlreadyEnabledError, TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+from .login_machine import enable_2fa_settlement
 from .models import TwoFactorAuthenticationSecret, TwoFactorAuthenticationToken, converter
 
 if TYPE_CHECKING:
     from .client import MetalCloudClient
 
-__all__ = ["EnrolmentCode", "enrol_with_login_session"]
+__all__ = ["EnrolmentCode", "enrol_with_login_session", "send_enable_code"]
 
 EnrolmentCode = (
     str
@@ -65,23 +67,41 @@ async def enrol_with_login_session(
         source = await source(secret)
     provider = client.user._provider(source)
     issued = await provider.issue(MfaChallenge(kind="totp"))
-    payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
     if step.user is not None:
         headers = {**headers, "If-Match": str(step.user.revision)}
-    with settled_if_send_fails(issued):
+    await send_enable_code(client, issued, headers, authenticated=False)
+    return secret
+
+
+async def send_enable_code(
+    client: MetalCloudClient,
+    issued: IssuedCode,
+    headers: dict[str, str] | None,
+    *,
+    authenticated: bool = True,
+    options: RequestOptions | None = None,
+) -> Response:
+    """``POST /api/v2/user/actions/2fa-enable`` with ``issued``, settled by
+    :func:`~metalcloud_async.login_machine.enable_2fa_settlement` off the event loop (a store
+    write runs in a worker thread). Raises :class:`TwoFactorAlreadyEnabledError` (409),
+    :class:`TwoFactorCodeRejectedError` (400) or the mapped error of any other refusal."""
+    payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
+    async with asettled_if_send_fails(issued):
         response = await client.request(
             "POST",
             f"{C.API_PREFIX}/user/actions/2fa-enable",
             json=payload,
             headers=headers,
-            authenticated=False,
+            authenticated=authenticated,
+            options=options,
             raise_for_status=False,
         )
+    settlement = enable_2fa_settlement(response.status_code, response.headers, response.content)
+    await issued.asettle(settlement.value)
+    if response.status_code == 409:
+        raise status_error(response, TwoFactorAlreadyEnabledError)
     if response.status_code == 400:
-        issued.rejected()
         raise status_error(response, TwoFactorCodeRejectedError)
     if response.status_code >= 400:
-        issued.unknown()
         raise client.map_error(response)
-    issued.accepted()
-    return secret
+    return response

@@ -115,6 +115,19 @@ def two_factor_settlement(status: int, headers: Headers, content: bytes) -> Sett
     return Settlement.UNKNOWN
 
 
+def enable_2fa_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
+    """What became of the code sent with ``POST /api/v2/user/actions/2fa-enable``: 2xx →
+    accepted; 400 ("Invalid user ID or token") → rejected; 429 → not sent; anything else
+    (409 already enabled, 412/428, 5xx) → unknown, so the time step is never offered again."""
+    if 200 <= status < 300:
+        return Settlement.ACCEPTED
+    if status == 400:
+        return Settlement.REJECTED
+    if status == 429:
+        return Settlement.NOT_SENT
+    return Settlement.UNKNOWN
+
+
 def _step(response: Response, body: Any, *, two_factor: bool) -> LoginStep:
     found: JwtFound | None = extract_jwt(response, body)
     user = structure(converter, body, User, response) if isinstance(body, dict) and "id" in body else None

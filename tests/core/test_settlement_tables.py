@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from metalcloud_async.login_machine import two_factor_settlement
+from metalcloud_async.login_machine import enable_2fa_settlement, two_factor_settlement
 from mfa_common.auth.machine import Settlement
 from mfa_common.xmfa.login_machine import auth_settlement, recover_settlement
 from quatrix_async.login_machine import mfa_step_settlement
@@ -38,6 +38,14 @@ def test_quatrix_mfa_step_settlement(status: int, body: bytes, expected: Settlem
 )
 def test_metalcloud_login_2fa_settlement(status: int, expected: Settlement) -> None:
     assert two_factor_settlement(status, NO_HEADERS, b"") is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, A), (204, A), (400, R), (429, N), (409, U), (412, U), (428, U), (500, U)],
+)
+def test_metalcloud_2fa_enable_settlement(status: int, expected: Settlement) -> None:
+    assert enable_2fa_settlement(status, NO_HEADERS, b"") is expected
 
 
 @pytest.mark.parametrize(

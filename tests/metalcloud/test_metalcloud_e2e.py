@@ -21,7 +21,7 @@ from metalcloud_async import (
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common._transports import default_transport
 from mfa_common.clock import FakeClock
-from mfa_common.code_providers import CallbackCodeProvider, MfaChallenge
+from mfa_common.code_providers import CallbackCodeProvider, IssuedCode, MfaChallenge
 from mfa_common.errors import (
     AuthenticationError,
     NotFoundError,
@@ -29,6 +29,8 @@ from mfa_common.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
 )
+from mfa_common.secret import Secret
+from mfa_common.testing import generate_base32_secret
 from mfa_common.totp import Totp
 from tests.gates import GatedTransport, hold_login_until_waiters, wait_until
 
@@ -188,6 +190,45 @@ async def test_enable_2fa_with_wrong_code(fake: MetalCloudFake, local: dict[str,
         with pytest.raises(TwoFactorCodeRejectedError):
             await client.user.enable_2fa("123456")
         assert not fake.user(ADMIN_EMAIL).two_factor_enabled
+
+
+class _RecordingProvider:
+    """Issues codes of ``totp`` whose settlement can only happen through the async path (the
+    one that keeps a store's file write off the event loop), and records it."""
+
+    def __init__(self, totp: Totp, clock: FakeClock) -> None:
+        self.totp = totp
+        self.clock = clock
+        self.settled: list[str] = []
+
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        async def on_asettle(outcome: str) -> None:
+            await anyio.lowlevel.checkpoint()
+            self.settled.append(outcome)
+
+        def on_settle(outcome: str) -> None:
+            raise AssertionError("settled synchronously, on the event loop")
+
+        return IssuedCode(
+            Secret(self.totp.code_at(self.clock.now())), "totp", on_settle, on_asettle=on_asettle
+        )
+
+
+async def test_enable_2fa_settles_its_code_off_the_loop_by_the_settlement_table(
+    fake: MetalCloudFake, local: dict[str, Any], clock: FakeClock
+) -> None:
+    async with api_key_client(fake, local, clock=clock) as client:
+        secret = await client.user.generate_2fa()
+        wrong = _RecordingProvider(Totp(generate_base32_secret(20)), clock)
+        with pytest.raises(TwoFactorCodeRejectedError):
+            await client.user.enable_2fa(wrong)
+        right = _RecordingProvider(secret.totp(), clock)
+        await client.user.enable_2fa(right)
+        clock.advance(30)  # a fresh step: the fake refuses a replayed one before anything else
+        again = _RecordingProvider(secret.totp(), clock)
+        with pytest.raises(TwoFactorAlreadyEnabledError):
+            await client.user.enable_2fa(again)
+    assert (wrong.settled, right.settled, again.settled) == (["rejected"], ["accepted"], ["unknown"])
 
 
 async def test_regenerate_api_key_mid_use(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
