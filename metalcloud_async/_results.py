@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from mfa_common._httpx import Response
-from mfa_common.client import RequestOptions, structure
-from mfa_common.errors import APIStatusError
+from mfa_common.client import RequestOptions, parse_json_body, structure
+from mfa_common.errors import APIStatusError, InvalidInputError
 
 from .auth import status_error
 from .models import User, converter
@@ -21,7 +21,9 @@ from .protocol import LATEST, Revision, if_match_value, user_resource
 if TYPE_CHECKING:
     from .client import MetalCloudClient
 
-__all__ = ["check_revision", "refined", "user_from", "user_revision_reader"]
+T = TypeVar("T")
+
+__all__ = ["change_user", "check_revision", "refined", "user_from", "user_revision_reader"]
 
 
 def user_from(body: Any, response: Response) -> User:
@@ -40,6 +42,38 @@ def user_revision_reader(
         return user_from(body, response).revision
 
     return read
+
+
+async def change_user(
+    client: MetalCloudClient,
+    user_id: int,
+    action: str,
+    payload: dict[str, Any],
+    answer: type[T],
+    *,
+    nothing: str,
+    revision: Revision,
+    retry_on_stale: bool,
+    options: RequestOptions | None,
+    method: str = "POST",
+) -> T:
+    """One user action (``.../users/{id}/actions/<action>``) whose answer is the changed
+    resource: the revision checked and sent as ``If-Match`` (read first for ``LATEST``), an empty
+    ``payload`` refused with ``nothing`` before anything is sent, the answer structured as
+    ``answer``."""
+    check_revision(revision)
+    if not payload:
+        raise InvalidInputError(nothing)
+    response = await client._write(
+        user_resource(user_id, "actions", action),
+        revision=revision,
+        read_revision=user_revision_reader(client, user_id, options),
+        retry_on_stale=retry_on_stale,
+        options=options,
+        json=payload,
+        method=method,
+    )
+    return structure(converter, parse_json_body(response), answer, response)
 
 
 def check_revision(revision: Revision) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, parse_json_body, structure
-from mfa_common.errors import InvalidInputError
+from mfa_common.client import RequestOptions, structure
 
-from ._results import check_revision, user_revision_reader
+from ._results import change_user
 from .models import UserLimits, UserLimitsDisabled, converter
 from .protocol import LATEST, Revision, user_resource
 
@@ -55,17 +54,15 @@ class UserLimitsAPI:
         """``PATCH .../actions/change-limits`` with the fields set in ``changes`` (the others are
         left alone); ``If-Match`` carries the user's revision (read first by default). The fake
         answers 409 when nothing would change. Returns the limits after the change."""
-        check_revision(revision)
-        payload = converter.unstructure(changes)
-        if not payload:
-            raise InvalidInputError("no limit to change")
-        response = await self._c._write(
-            user_resource(user_id, "actions", "change-limits"),
+        return await change_user(
+            self._c,
+            user_id,
+            "change-limits",
+            converter.unstructure(changes),
+            UserLimits,
+            nothing="no limit to change",
             revision=revision,
-            read_revision=user_revision_reader(self._c, user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
-            json=payload,
             method="PATCH",
         )
-        return structure(converter, parse_json_body(response), UserLimits, response)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, parse_json_body, structure
-from mfa_common.errors import InvalidInputError
+from mfa_common.client import RequestOptions, structure
 
-from ._results import check_revision, user_revision_reader
+from ._results import change_user
 from .models import (
     AdminPasswordRevealPermissions,
     SpecialPermissions,
@@ -45,20 +44,17 @@ class UserPermissionsAPI:
     ) -> UserPermissions:
         """Change resource permissions (only the flags that are set); ``If-Match`` carries the
         user's revision. Returns the permissions after the change."""
-        check_revision(revision)
-        payload = converter.unstructure(
-            UpdateUserPermissions(
-                admin_password_reveal_permissions=admin_password_reveal, special_permissions=special
-            )
+        changes = UpdateUserPermissions(
+            admin_password_reveal_permissions=admin_password_reveal, special_permissions=special
         )
-        if not payload:
-            raise InvalidInputError("no permission to change")
-        response = await self._c._write(
-            user_resource(user_id, "actions", "change-resource-permissions"),
+        return await change_user(
+            self._c,
+            user_id,
+            "change-resource-permissions",
+            converter.unstructure(changes),
+            UserPermissions,
+            nothing="no permission to change",
             revision=revision,
-            read_revision=user_revision_reader(self._c, user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
-            json=payload,
         )
-        return structure(converter, parse_json_body(response), UserPermissions, response)

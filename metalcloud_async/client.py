@@ -104,6 +104,7 @@ class MetalCloudClient(BaseClient):
     """
 
     api_name: ClassVar[str] = "metalcloud"
+    login_keywords: ClassVar[str] = "email= and password="
 
     def __init__(
         self,
@@ -138,21 +139,6 @@ class MetalCloudClient(BaseClient):
         self.user = UserAPI(self)
         self.users = UsersAPI(self)
         self.session = SessionAPI(self)
-
-    async def login(self) -> None:
-        """Log in now (otherwise the first call does it): surfaces 2FA and enrolment errors
-        early. Runs under the client's deadline, like any call. Needs ``email=``/``password=``."""
-        await self.session.login()
-
-    async def aclose(self) -> None:
-        """Log a JWT session out (best effort), then close the connection pool."""
-        if self.closed:
-            return
-        try:
-            if isinstance(self._auth, CredentialAuth):
-                await self._auth.aclose()
-        finally:
-            await super().aclose()
 
     # -- shared helpers ------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ from ._logging import (
     redact_url,
 )
 from ._transports import TransportFactory
+from .auth._single_flight import CredentialAuth
 from .auth.static import StaticHeaderAuth
 from .errors import (
     APIConnectionError,
@@ -192,6 +193,8 @@ class BaseClient:
 
     #: Which API this client speaks, in login-step log lines and spans (``mfa.api``).
     api_name: ClassVar[str] = "http"
+    #: The constructor keywords that make the client log in, for :meth:`login`'s error.
+    login_keywords: ClassVar[str] = "auth= (a CredentialAuth)"
 
     def __init__(
         self,
@@ -264,12 +267,29 @@ class BaseClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def login(self) -> None:
+        """Log in now with the client's own credentials (otherwise the first call does it):
+        surfaces MFA, CAPTCHA, lockout and enrolment errors early. Runs under the client's
+        deadline, like any call. :class:`~mfa_common.errors.InvalidInputError` when the client
+        has no login (an API key, a static token, or no credentials)."""
+        auth = self._auth
+        if not isinstance(auth, CredentialAuth):
+            raise InvalidInputError(f"login() needs a client built with {self.login_keywords}")
+        await self.within_deadline(auth.get_credential, what=f"{self.api_name} login")
+
     async def aclose(self) -> None:
-        """Close the connection pool. Subclasses log out first where the API has a logout."""
-        self._closed = True
-        transport, self._active_transport = self._active_transport, None
-        if transport is not None:
-            await transport.aclose()
+        """End the login's session (best effort, shielded and bounded: a logout where the API
+        has one), then close the connection pool. A second call does nothing."""
+        if self._closed:
+            return
+        try:
+            if isinstance(self._auth, CredentialAuth):
+                await self._auth.aclose()
+        finally:
+            self._closed = True
+            transport, self._active_transport = self._active_transport, None
+            if transport is not None:
+                await transport.aclose()
 
     @property
     def closed(self) -> bool:

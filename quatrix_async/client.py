@@ -75,6 +75,7 @@ class QuatrixClient(BaseClient):
     """
 
     api_name: ClassVar[str] = "quatrix"
+    login_keywords: ClassVar[str] = "email= and password="
 
     def __init__(
         self,
@@ -128,22 +129,6 @@ class QuatrixClient(BaseClient):
         if not isinstance(auth, QuatrixSessionAuth):
             raise InvalidInputError(f"{what} needs a client with email= and password= (a QuatrixSessionAuth)")
         return auth
-
-    async def login(self) -> None:
-        """Log in now (otherwise the first call does it): surfaces MFA/CAPTCHA errors early.
-        Runs under the client's deadline, like any call."""
-        auth = self._session_auth("login()")
-        await self.within_deadline(auth.get_credential, what="Quatrix login")
-
-    async def aclose(self) -> None:
-        """Log the session out (best effort), then close the connections."""
-        if not self.closed and isinstance(self.auth, CredentialAuth):
-            try:
-                await self.auth.aclose()
-            finally:
-                await super().aclose()
-        else:
-            await super().aclose()
 
     @asynccontextmanager
     async def keepalive_in_background(

@@ -103,6 +103,7 @@ class XMfaClient(BaseClient):
     """
 
     api_name: ClassVar[str] = "xmfa"
+    login_keywords: ClassVar[str] = "username= and password= (the steps by hand: client.session.login)"
 
     def __init__(
         self,
@@ -168,18 +169,6 @@ class XMfaClient(BaseClient):
 
     def _recovery_code(self, code: str | Secret[str]) -> Secret[str]:
         return normalize_recovery_code(code, self.recovery_code_format)
-
-    async def login(self) -> None:
-        """Log in now with the client's own credentials (otherwise the first call does it):
-        surfaces MFA and lockout errors early, under the client's deadline. Needs a client built
-        with ``username=``/``password=`` or an ``auth=`` :class:`~mfa_common.xmfa.XMfaTokenAuth`."""
-        auth = self.auth
-        if not isinstance(auth, CredentialAuth):
-            raise InvalidInputError(
-                "login() needs a client with username= and password= (or auth=XMfaTokenAuth(...)); "
-                "drive the steps by hand with client.session.login(username, password)"
-            )
-        await self.within_deadline(auth.get_credential, what="X-MFA-Token login")
 
     async def _code_step(
         self,

@@ -93,10 +93,19 @@ def test_help_shows_no_type_after_flags(build: Any) -> None:
         assert "<bool>" not in result.stdout, path
 
 
-def test_completion_script() -> None:
-    result = finish(start(["quatrix_async", "--show-completion", "bash"], subprocess_env({})))
-    assert result.returncode == 0, result.stderr
-    assert "complete" in result.stdout and "COMP_WORDS" in result.stdout
+def test_completion_script_and_completions() -> None:
+    # The shell is named through the completion variable, as the installed script does:
+    # ``--show-completion`` guesses the shell from the parent processes, which a test runner
+    # does not always have.
+    script = finish(start(["quatrix_async"], subprocess_env({"_QUATRIX_ASYNC_COMPLETE": "source_bash"})))
+    assert script.returncode == 0, script.stderr
+    assert "complete" in script.stdout and "COMP_WORDS" in script.stdout
+    words = {"COMP_WORDS": "quatrix-async au", "COMP_CWORD": "1", "_TYPER_COMPLETE_ARGS": "quatrix-async au"}
+    completed = finish(
+        start(["quatrix_async"], subprocess_env({"_QUATRIX_ASYNC_COMPLETE": "complete_bash", **words}))
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["auth"]
 
 
 def test_debug_log_is_redacted_from_the_flag_or_the_environment(quatrix: Any, tmp_path: Path) -> None:
