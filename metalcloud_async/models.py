@@ -201,16 +201,21 @@ class UserMeta:
     gui_settings: GenericGUISettings | None = None
 
 
-@attrs.frozen
-class UserConfiguration:
-    """``GET``/``PATCH /api/v2/users/{id}/config``: the editable settings of a user.
+def _first(*names: str) -> Any:
+    """An attrs field transformer putting ``names`` first (repr and wire order), the rest after
+    in their declared order: a class that inherits its fields still reads identity first."""
 
-    ``revision`` is the configuration's own revision, separate from the user's: a configuration
-    update sends it as ``If-Match``. ``authenticator_must_change`` forces the user to enrol a new
-    authenticator at the next login (the only way an administrator can act on a user's 2FA).
-    """
+    def transform(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+        return sorted(fields, key=lambda f: names.index(f.name) if f.name in names else len(names))
 
-    revision: int = 0
+    return transform
+
+
+@attrs.frozen(kw_only=True)
+class _UserSettings:
+    """The settings a user and its configuration both carry (the spec lists them in both
+    schemas): declared once, inherited by :class:`UserConfiguration` and :class:`User`."""
+
     display_name: str = ""
     email_status: EmailStatus | str | None = None
     language: Language | str | None = None
@@ -236,6 +241,18 @@ class UserConfiguration:
     account_id: int | None = None
     provider: Provider | str | None = None
     password_last_changed_timestamp: datetime | None = None
+
+
+@attrs.frozen(kw_only=True, field_transformer=_first("revision"))
+class UserConfiguration(_UserSettings):
+    """``GET``/``PATCH /api/v2/users/{id}/config``: the editable settings of a user.
+
+    ``revision`` is the configuration's own revision, separate from the user's: a configuration
+    update sends it as ``If-Match``. ``authenticator_must_change`` forces the user to enrol a new
+    authenticator at the next login (the only way an administrator can act on a user's 2FA).
+    """
+
+    revision: int = 0
 
 
 @attrs.frozen
@@ -416,8 +433,8 @@ class AuthenticationUserProvider:
     sso_entry_point: str | None = None
 
 
-@attrs.frozen
-class User:
+@attrs.frozen(kw_only=True, field_transformer=_first("id", "revision", "display_name", "email"))
+class User(_UserSettings):
     """A MetalCloud user (``GET /api/v2/user``, ``/api/v2/users/{id}``, login, most user actions).
 
     ``revision`` is the optimistic-lock revision that writes send back as ``If-Match``;
@@ -430,34 +447,9 @@ class User:
 
     id: int
     revision: int = 0
-    display_name: str = ""
     email: str = ""
-    email_status: EmailStatus | str | None = None
-    language: Language | str | None = None
-    brand: str | None = None
-    is_brand_manager: bool = False
-    last_login_timestamp: datetime | None = None
-    last_login_type: LastLoginType | str | None = None
-    is_blocked: bool = False
-    password_change_required: bool = False
-    access_level: str | None = None
-    is_billable: bool = False
-    is_testing_mode: bool = False
-    infrastructure_id_default: int | None = None
     authenticator_enabled: bool = False
-    authenticator_must_change: bool = False
-    authenticator_created_timestamp: datetime | None = None
-    promotion_tags: list[str] | None = None
-    experimental_tags: list[str] | None = None
-    external_ids: dict[str, Any] | None = None
-    exclude_from_reports: bool = False
-    is_test_account: bool = False
-    is_archived: bool = False
-    is_datastore_publisher: bool = False
     is_suspended: bool = False
-    account_id: int | None = None
-    provider: Provider | str | None = None
-    password_last_changed_timestamp: datetime | None = None
     franchise: str | None = None
     created_timestamp: datetime | None = None
     plan_type: PlanType | str | None = None
