@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import anyio
 import attrs
 import sniffio
 
@@ -146,6 +145,13 @@ class _AnswerLost(Exception):
         super().__init__(type(cause).__name__)
         self.cause = cause
         self.status = status
+
+
+async def _sleep(seconds: float) -> None:
+    """Wait before a retry (anyio loaded by the first retry, not by an import of the SDK)."""
+    import anyio
+
+    await anyio.sleep(seconds)
 
 
 def _base_url_of(base_url: str | URL) -> URL:
@@ -497,6 +503,8 @@ class BaseClient:
                 if scope.expired():
                     raise self._deadline_error(what, deadline) from exc
                 raise
+        import anyio  # Trio: loaded by the first call, not by an import of the SDK
+
         with anyio.move_on_after(deadline) as cancel_scope:
             return await work
         if cancel_scope.cancelled_caught:
@@ -540,7 +548,7 @@ class BaseClient:
                 exc = lost.cause
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
                     attempt += 1
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 if isinstance(exc, ResponseTooLargeError):
                     if write and 200 <= lost.status < 300:
@@ -558,7 +566,7 @@ class BaseClient:
                         log_debug(
                             "retry %d after %s on %s %s", attempt, type(exc).__name__, *describe(request)
                         )
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 raise self._connection_error(exc, request, idempotent) from exc
             status = response.status_code
@@ -570,7 +578,7 @@ class BaseClient:
                 if idempotent and attempt < max_retries:
                     # A read whose JSON body arrived broken is as safe to repeat as a 503.
                     attempt += 1
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 if write:
                     raise self._unknown_outcome(request, status, "its body is not valid JSON")
@@ -583,7 +591,7 @@ class BaseClient:
                 delay = policy.status_delay(response, attempt=attempt, idempotent=idempotent)
                 if delay is not None and attempt < max_retries:
                     attempt += 1
-                    await anyio.sleep(delay)
+                    await _sleep(delay)
                     continue
             if not raise_for_status:
                 return response

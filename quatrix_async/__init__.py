@@ -11,6 +11,9 @@ The fake server for tests lives in :mod:`quatrix_async.testing`.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from mfa_common.public_api import __all__ as _public_names
@@ -27,39 +30,42 @@ from .errors import (
     UserBlacklistedError,
     map_quatrix_error,
 )
-from .models import (
-    AccountStatus,
-    ActionStatus,
-    AuthType,
-    ErrorModel,
-    Group,
-    GroupMetadata,
-    ProfileInfoResp,
-    ProfileRemoveMfaReq,
-    ProfileRemoveMfaResp,
-    ProfileResp,
-    ProfileSetMfaReq,
-    ProfileSetMfaResp,
-    ProfileSetPasswordReq,
-    ProfileSetPasswordResp,
-    ProfileSetReq,
-    ProfileSetResp,
-    ProfileShareTypes,
-    ResetAuthType,
-    SessionLoginPostResp,
-    SessionLoginResp,
-    SessionUnblockCaptchaResp,
-    ShortUserService,
-    SuperAdmin,
-    TwoFactorSecret,
-    UnblockCaptchaReq,
-    UserRemoveMfaReq,
-    UserResetMfaReq,
-    UserResp,
-    UserSetMfaReq,
-)
 from .protocol import LoginStep
 from .session_auth import QuatrixSession, QuatrixSessionAuth
+
+if TYPE_CHECKING:
+    # For type checkers; at run time these names load with quatrix_async.models on first use.
+    from .models import (
+        AccountStatus,
+        ActionStatus,
+        AuthType,
+        ErrorModel,
+        Group,
+        GroupMetadata,
+        ProfileInfoResp,
+        ProfileRemoveMfaReq,
+        ProfileRemoveMfaResp,
+        ProfileResp,
+        ProfileSetMfaReq,
+        ProfileSetMfaResp,
+        ProfileSetPasswordReq,
+        ProfileSetPasswordResp,
+        ProfileSetReq,
+        ProfileSetResp,
+        ProfileShareTypes,
+        ResetAuthType,
+        SessionLoginPostResp,
+        SessionLoginResp,
+        SessionUnblockCaptchaResp,
+        ShortUserService,
+        SuperAdmin,
+        TwoFactorSecret,
+        UnblockCaptchaReq,
+        UserRemoveMfaReq,
+        UserResetMfaReq,
+        UserResp,
+        UserSetMfaReq,
+    )
 
 __all__ = [
     "AccountStatus",
@@ -107,3 +113,20 @@ __all__ = [
     "map_quatrix_error",
     *_public_names,
 ]
+
+# The names of __all__ not bound above are the models. Their module is loaded on first use
+# (PEP 562): building its attrs classes is a large part of what an import would cost.
+_MODEL_NAMES = frozenset(__all__).difference(globals())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES or name == "models":
+        models = importlib.import_module(".models", __name__)
+        value = models if name == "models" else getattr(models, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

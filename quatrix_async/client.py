@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import ClassVar
 
-import anyio
-
 from mfa_common._httpx import URL, AsyncBaseTransport, Auth, Limits, Timeout
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient
@@ -173,6 +171,8 @@ class QuatrixClient(BaseClient):
         keepalive only if the session has been idle long enough to need one (5 minutes by
         default). Busy clients send none: their calls keep the session alive. Errors of a
         keepalive are logged, never raised into the block."""
+        import anyio  # loaded on first use, not by an import of the package
+
         auth = self.session_auth
         if auth is None:
             raise TypeError("keepalive_in_background() needs a client with a QuatrixSessionAuth")
