@@ -11,9 +11,9 @@ The fake server for tests lives in :mod:`quatrix_async.testing`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mfa_common._lazy import lazy_exports
 from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from mfa_common.public_api import __all__ as _public_names
@@ -114,19 +114,11 @@ __all__ = [
     *_public_names,
 ]
 
-# The names of __all__ not bound above are the models. Their module is loaded on first use
-# (PEP 562): building its attrs classes is a large part of what an import would cost.
-_MODEL_NAMES = frozenset(__all__).difference(globals())
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MODEL_NAMES or name == "models":
-        models = importlib.import_module(".models", __name__)
-        value = models if name == "models" else getattr(models, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# The names of __all__ not bound above are the models. Their module loads on first use:
+# building its attrs classes is a large part of what an import would cost.
+if not TYPE_CHECKING:  # type checkers take the names from the imports above
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {name: ".models" for name in [*frozenset(__all__).difference(globals()), "models"]},
+        __all__,
+    )

@@ -39,11 +39,12 @@ QUATRIX_PROGRAM = """
 import json, sys
 from quatrix_async import QuatrixClient
 import quatrix_async
-deferred = ("anyio", "aiohttp", "cattrs", "quatrix_async.models")
+deferred = ("anyio", "aiohttp", "cattrs", "pyotp", "quatrix_async.models", "mfa_common.otpauth")
 before = [name for name in deferred if name in sys.modules]
 listed = "ProfileResp" in dir(quatrix_async) and "ProfileResp" in quatrix_async.__all__
 profile_cls = quatrix_async.ProfileResp
 import quatrix_async.models as models
+import mfa_common, mfa_common.otpauth as otpauth
 namespace = {{}}
 exec("from quatrix_async import *", namespace)
 print(json.dumps({{
@@ -55,11 +56,12 @@ print(json.dumps({{
     "missing_from_star": sorted(set(quatrix_async.__all__) - set(namespace)),
     "undefined": sorted(n for n in dir(quatrix_async) if not hasattr(quatrix_async, n)),
     "unknown_raises": not hasattr(quatrix_async, "NoSuchModel"),
+    "otpauth": mfa_common.parse_otpauth_uri is otpauth.parse_otpauth_uri and "OtpauthUri" in dir(mfa_common),
 }}))
 """
 
 
-def test_import_quatrix_async_leaves_anyio_and_the_models_for_first_use() -> None:
+def test_import_quatrix_async_leaves_anyio_pyotp_and_the_models_for_first_use() -> None:
     # A regression test for an eager import: building a client needs neither the models nor
     # anyio, and the model names still resolve, list and star-import from the package.
     out = subprocess.run(
@@ -77,6 +79,7 @@ def test_import_quatrix_async_leaves_anyio_and_the_models_for_first_use() -> Non
     assert result["missing_from_star"] == []
     assert result["undefined"] == []
     assert result["unknown_raises"] is True
+    assert result["otpauth"] is True
 
 
 def test_a_lazy_converter_builds_once_on_first_use_and_forwards_the_rest() -> None:
