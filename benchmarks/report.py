@@ -262,19 +262,20 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         elif "error" in t:
             lines.append(f"TOTP: ERROR {t['error']}\n")
         lines += [
-            '`python -X importtime -c "import PKG"`, top-level cumulative, median of '
-            f"{code.get('import_runs')} "
-            "fresh processes after a warm-up run (bytecode cached):",
+            '`python -X importtime -c "STATEMENT"`, the top-level cumulative time of what the '
+            f"statement imports, median of {code.get('import_runs')} "
+            "fresh processes after a warm-up run (bytecode cached; runs interleaved across rows):",
             "",
-            "| module | cumulative ms | runs (ms) | modules imported |",
+            "| import | cumulative ms | runs (ms) | modules imported |",
             "|---|---|---|---|",
         ]
         for mod, e in code.get("imports", {}).items():
+            shown = f"`{e.get('statement', 'import ' + mod)}`"
             if "median_us" in e:
                 runs = " / ".join(f"{v / 1000:.1f}" for v in e["runs_us"])
-                lines.append(f"| {mod} | {e['median_us'] / 1000:.1f} | {runs} | {e['modules']} |")
+                lines.append(f"| {shown} | {e['median_us'] / 1000:.1f} | {runs} | {e['modules']} |")
             else:
-                lines.append(f"| {mod} | ERROR {e.get('error')} | | |")
+                lines.append(f"| {shown} | ERROR {e.get('error')} | | |")
         lines.append("")
     skipped = results.get("skipped", [])
     if skipped:

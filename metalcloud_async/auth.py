@@ -27,9 +27,8 @@ X-MFA-Token exchange) can be given to the client instead; it is bound the same w
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import anyio
 import attrs
 
 from mfa_common import _constants as CORE
@@ -49,6 +48,9 @@ from . import login_machine
 from .errors import map_error, parse_error_body
 from .login_machine import JwtSession, LoginStep, logout_request, session_headers
 from .models import LogoutResponse, User, converter
+
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = [
     "JwtSession",
@@ -76,6 +78,8 @@ class MetalCloudApiKeyAuth(ApiKeyAuth):
     def begin_rotation(self) -> None:
         """A regeneration is under way: a 401 meanwhile waits for :meth:`end_rotation`."""
         if self._rotation is None:
+            import anyio  # loaded on first use, not by an import of the package
+
             self._rotation = anyio.Event()
 
     def end_rotation(self) -> None:

@@ -6,19 +6,24 @@ recovery codes (:mod:`.recovery_codes`), code providers (:mod:`.code_providers`)
 exchange (:mod:`.xmfa`), and the batch runner (:mod:`.batch`).
 """
 
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 from .auth import ApiKeyAuth, BasicAuth, BearerTokenAuth, CredentialAuth, jwt_expiry
 from .client import BaseClient, RequestOptions
 from .clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from .errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
-from .otpauth import OtpauthUri, build_otpauth_uri, parse_otpauth_uri
 from .public_api import *  # noqa: F403 - the error hierarchy and the code providers
 from .public_api import __all__ as _public_names
-from .qr import print_qr, render_qr
 from .recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
 from .replay_guard import STEP_REGISTRY, next_totp
 from .retry import RetryPolicy
 from .secret import Secret
 from .totp import Algorithm, Totp, WeakSecretWarning
+
+if TYPE_CHECKING:
+    from .otpauth import OtpauthUri, build_otpauth_uri, parse_otpauth_uri
+    from .qr import print_qr, render_qr
 
 __version__ = "0.1.0"
 
@@ -51,3 +56,19 @@ __all__ = [
     "render_qr",
     *_public_names,
 ]
+
+# otpauth URIs and QR codes load with their first use: no client needs them to run.
+if not TYPE_CHECKING:  # type checkers take the names from the imports above
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "otpauth": ".otpauth",
+            "qr": ".qr",
+            "OtpauthUri": ".otpauth",
+            "build_otpauth_uri": ".otpauth",
+            "parse_otpauth_uri": ".otpauth",
+            "print_qr": ".qr",
+            "render_qr": ".qr",
+        },
+        __all__,
+    )

@@ -7,6 +7,7 @@ credentials; :class:`RedactingFilter` is offered to applications that log httpx 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import OrderedDict
@@ -18,26 +19,21 @@ from ._httpx import URL
 
 logger = logging.getLogger(C.LOGGER_NAME)
 
-_JSON_SECRET = re.compile(
-    r'("(?:' + "|".join(re.escape(f) for f in sorted(C.SENSITIVE_FIELDS)) + r')"\s*:\s*)"[^"]*"',
-    re.IGNORECASE,
-)
-_HEADER_SECRET = re.compile(
-    r"((?:" + "|".join(re.escape(h) for h in sorted(C.SENSITIVE_HEADERS)) + r")\s*[:=]\s*)[^\s,'\"]+",
-    re.IGNORECASE,
-)
-_BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=:-]+", re.IGNORECASE)
-# Header tuples as httpcore's DEBUG trace prints them: (b'x-mfa-token', b'...').
-_HEADER_TUPLE = re.compile(
-    r"""(\(b?['"](?:"""
-    + "|".join(re.escape(h) for h in sorted(C.SENSITIVE_HEADERS))
-    + r""")['"],\s*b?['"])[^'"]*""",
-    re.IGNORECASE,
-)
-_QUERY_SECRET = re.compile(
-    r"([?&](?:" + "|".join(re.escape(f) for f in sorted(C.SENSITIVE_FIELDS)) + r")=)[^&\s\"'#]+",
-    re.IGNORECASE,
-)
+
+# (pattern, replacement) pairs of redact_text, in order; compiled by the first redaction
+# (five case-insensitive patterns are a noticeable part of an import of the SDK otherwise).
+@functools.cache
+def _redactions() -> tuple[tuple[re.Pattern[str], str], ...]:
+    fields = "|".join(re.escape(f) for f in sorted(C.SENSITIVE_FIELDS))
+    headers = "|".join(re.escape(h) for h in sorted(C.SENSITIVE_HEADERS))
+    return (
+        (re.compile(r'("(?:' + fields + r')"\s*:\s*)"[^"]*"', re.IGNORECASE), r'\1"***"'),
+        # Header tuples as httpcore's DEBUG trace prints them: (b'x-mfa-token', b'...').
+        (re.compile(r"""(\(b?['"](?:""" + headers + r""")['"],\s*b?['"])[^'"]*""", re.IGNORECASE), r"\1***"),
+        (re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=:-]+", re.IGNORECASE), r"\1 ***"),
+        (re.compile(r"([?&](?:" + fields + r")=)[^&\s\"'#]+", re.IGNORECASE), r"\1***"),
+        (re.compile(r"((?:" + headers + r")\s*[:=]\s*)[^\s,'\"]+", re.IGNORECASE), r"\1***"),
+    )
 
 
 def redact_url(url: URL | str, path_template: str | None = None) -> str:
@@ -91,11 +87,9 @@ def redact_text(text: str) -> str:
     for fragment in list(_MASKED):
         if fragment in text:
             text = text.replace(fragment, "***")
-    text = _JSON_SECRET.sub(r'\1"***"', text)
-    text = _HEADER_TUPLE.sub(r"\1***", text)
-    text = _BEARER.sub(r"\1 ***", text)
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    return _HEADER_SECRET.sub(r"\1***", text)
+    for pattern, replacement in _redactions():
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class RedactingFilter(logging.Filter):

@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import anyio
 import attrs
 import sniffio
 
@@ -57,7 +56,7 @@ from ._logging import (
     protect_third_party_loggers,
     redact_url,
 )
-from ._transports import TransportFactory
+from ._transports import BoundedByteStream, TransportFactory, body_too_large
 from .auth._single_flight import CredentialAuth
 from .auth.static import StaticHeaderAuth
 from .errors import (
@@ -147,6 +146,22 @@ class _AnswerLost(Exception):
         super().__init__(type(cause).__name__)
         self.cause = cause
         self.status = status
+
+
+def _header_bytes(text: str | bytes) -> bytes:
+    """A header name or value as httpx encodes it (ASCII; TypeError for anything else)."""
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, str):
+        return text.encode("ascii")
+    raise TypeError(f"header names and values must be str or bytes, not {type(text).__name__}")
+
+
+async def _sleep(seconds: float) -> None:
+    """Wait before a retry (anyio loaded by the first retry, not by an import of the SDK)."""
+    import anyio
+
+    await anyio.sleep(seconds)
 
 
 def _base_url_of(base_url: str | URL) -> URL:
@@ -251,6 +266,10 @@ class BaseClient:
         self._base_headers = Headers({"Host": self.base_url.netloc.decode("ascii")})
         self._base_headers.update({"User-Agent": C.USER_AGENT, "Accept": "application/json"})
         self._base_headers.update(headers or {})
+        # The defaults as (name, lower-case name, value) bytes, merged per request without
+        # building an intermediate Headers (see _build).
+        self._base_items = [(name, name.lower(), value) for name, value in self._base_headers.raw]
+        self._base_netloc = self.base_url.netloc
         self._base_raw_path = self.base_url.raw_path
         self._urls: dict[str, URL] = {}
         self._error_mapper = error_mapper or default_error_mapper
@@ -349,30 +368,45 @@ class BaseClient:
         cache_url: bool = True,
     ) -> Request:
         """A ready-to-send ``Request``: what ``httpx.AsyncClient.build_request`` makes, built
-        from a pre-parsed base URL and pre-encoded default headers."""
+        from a pre-parsed base URL and pre-encoded default headers.
+
+        Headers: the client's defaults, then the body's ``Content-Length`` / ``Content-Type``,
+        then ``headers``; a later one replaces an earlier one of the same name (in any case),
+        as ``Headers.update`` would, and ``Host`` keeps its place in front."""
         method = method.upper()
         url = self._url(path, cache_url)
         if params:
             url = url.copy_merge_params(params)
-        merged = Headers(self._base_headers)
-        if url.netloc != self.base_url.netloc:
-            merged["Host"] = url.netloc.decode("ascii")
+        own: list[tuple[bytes, bytes]] = []
         if json is not None:
             body = _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-            merged["Content-Length"] = str(len(body))
-            merged["Content-Type"] = "application/json"
+            own.append((b"Content-Length", b"%d" % len(body)))
+            own.append((b"Content-Type", b"application/json"))
         else:
             body = b""
             if method in _BODY_METHODS:
-                merged["Content-Length"] = "0"
+                own.append((b"Content-Length", b"0"))
         if headers:
             try:
-                merged.update(headers)
+                given = [(_header_bytes(name), _header_bytes(value)) for name, value in headers.items()]
             except UnicodeError as exc:
                 raise InvalidInputError("a header value holds characters no header may carry") from exc
+            names = {name.lower() for name, _ in given}
+            own = [item for item in own if item[0].lower() not in names]
+            own.extend(given)
+        names = {name.lower() for name, _ in own}
+        items: list[tuple[bytes, bytes]] = [
+            (name, value) for name, lower, value in self._base_items if lower not in names
+        ]
+        # An absolute URL to another host: its own Host header, in the same place.
+        if "://" in path and b"host" not in names:
+            netloc = url.netloc
+            if netloc != self._base_netloc:
+                items = [(name, netloc if name.lower() == b"host" else value) for name, value in items]
+        items.extend(own)
         ext = dict(extensions) if extensions else {}
         ext["timeout"] = timeout or self._timeout_ext
-        request = Request(method, url, headers=merged, stream=httpx.ByteStream(body), extensions=ext)
+        request = Request(method, url, headers=items, stream=httpx.ByteStream(body), extensions=ext)
         request.read()
         return request
 
@@ -517,6 +551,8 @@ class BaseClient:
                 if scope.expired():
                     raise self._deadline_error(what, deadline) from exc
                 raise
+        import anyio  # Trio: loaded by the first call, not by an import of the SDK
+
         with anyio.move_on_after(deadline) as cancel_scope:
             return await work
         if cancel_scope.cancelled_caught:
@@ -560,7 +596,7 @@ class BaseClient:
                 exc = lost.cause
                 if attempt < max_retries and policy.retry_exception(exc, idempotent=idempotent):
                     attempt += 1
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 if isinstance(exc, ResponseTooLargeError):
                     if write and 200 <= lost.status < 300:
@@ -578,7 +614,7 @@ class BaseClient:
                         log_debug(
                             "retry %d after %s on %s %s", attempt, type(exc).__name__, *describe(request)
                         )
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 raise self._connection_error(exc, request, idempotent) from exc
             status = response.status_code
@@ -590,7 +626,7 @@ class BaseClient:
                 if idempotent and attempt < max_retries:
                     # A read whose JSON body arrived broken is as safe to repeat as a 503.
                     attempt += 1
-                    await anyio.sleep(policy.backoff(attempt) or 0)
+                    await _sleep(policy.backoff(attempt) or 0)
                     continue
                 if write:
                     raise self._unknown_outcome(request, status, "its body is not valid JSON")
@@ -603,7 +639,7 @@ class BaseClient:
                 delay = policy.status_delay(response, attempt=attempt, idempotent=idempotent)
                 if delay is not None and attempt < max_retries:
                     attempt += 1
-                    await anyio.sleep(delay)
+                    await _sleep(delay)
                     continue
             if not raise_for_status:
                 return response
@@ -669,8 +705,8 @@ class BaseClient:
         response = await transport.handle_async_request(request)
         response.request = request
         try:
-            self._check_head(response)
-            await self._read_body(response)
+            encoded = self._check_head(response)
+            await self._read_body(response, encoded)
         except TransportError as exc:
             await response.aclose()
             raise _AnswerLost(exc, response.status_code) from exc
@@ -682,52 +718,58 @@ class BaseClient:
             raise
         return response
 
-    def _check_head(self, response: Response) -> None:
+    def _check_head(self, response: Response) -> bool:
+        """Refuse a head above the header limit or announcing a body above the body limit;
+        return whether the body is content-encoded. One pass over the raw header lines."""
         limit = self.max_header_bytes
         size = 0
+        length: bytes | None = None
+        encoding: bytes | None = None
         for name, value in response.headers.raw:
             size += len(name) + len(value) + 4
+            lower = name.lower()
+            # Repeated fields read as one comma-joined value, as Headers.get gives them.
+            if lower == b"content-length":
+                length = value if length is None else length + b", " + value
+            elif lower == b"content-encoding":
+                encoding = value if encoding is None else encoding + b", " + value
         if size > limit:
             raise ResponseTooLargeError(
                 f"response headers of {size} bytes exceed the {limit}-byte limit",
                 limit=limit,
                 status_code=response.status_code,
             )
-        length = response.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             raise ResponseTooLargeError(
-                f"response body of {length} bytes exceeds the {self.max_body_bytes}-byte limit",
+                f"response body of {length.decode('ascii')} bytes exceeds the "
+                f"{self.max_body_bytes}-byte limit",
                 limit=self.max_body_bytes,
                 status_code=response.status_code,
             )
+        return encoding is not None and encoding.lower() not in (b"", b"identity")
 
-    async def _read_body(self, response: Response) -> None:
+    async def _read_body(self, response: Response, encoded: bool) -> None:
         """Stream the body in, counting: past the limit it is refused, never buffered whole."""
         limit = self.max_body_bytes
-        try:
-            read = response.content  # a transport that hands over a body already in memory
-        except httpx.ResponseNotRead:
-            pass
-        else:
-            if len(read) > limit:
-                raise ResponseTooLargeError(
-                    f"response body exceeds the {limit}-byte limit",
-                    limit=limit,
-                    status_code=response.status_code,
-                )
+        if hasattr(response, "_content"):  # a transport that hands over a body already in memory
+            if len(response.content) > limit:
+                raise body_too_large(limit, response.status_code)
+            return
+        stream = response.stream
+        if not encoded and isinstance(stream, BoundedByteStream):
+            # The transport reads the body within the limit in one call, without httpx's
+            # chunking iterators; the response then stands as aread() would leave it.
+            response._content = await stream.read_within(limit, response.status_code)
+            response.is_stream_consumed = True
+            response.is_closed = True
             return
         chunks: list[bytes] = []
         size = 0
-        encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-        stream = response.aiter_bytes() if encoded else response.aiter_raw()
-        async for chunk in stream:
+        chunk_iterator = response.aiter_bytes() if encoded else response.aiter_raw()
+        async for chunk in chunk_iterator:
             size += len(chunk)
             if size > limit:
-                raise ResponseTooLargeError(
-                    f"response body exceeds the {limit}-byte limit",
-                    limit=limit,
-                    status_code=response.status_code,
-                )
+                raise body_too_large(limit, response.status_code)
             chunks.append(chunk)
         response._content = b"".join(chunks)  # what Response.aread() stores
 

@@ -14,9 +14,6 @@ import time
 from datetime import timezone
 from typing import Protocol, runtime_checkable
 
-import anyio
-import anyio.lowlevel
-
 __all__ = ["SYSTEM_CLOCK", "Clock", "FakeClock", "SystemClock"]
 
 
@@ -52,6 +49,8 @@ class SystemClock:
         return time.time() + self.offset
 
     async def sleep(self, seconds: float) -> None:
+        import anyio  # loaded when something waits, not by an import of the SDK
+
         await anyio.sleep(max(0.0, seconds))
 
     def learn_offset_from_date_header(self, date_header: str, *, sent_at: float, received_at: float) -> None:
@@ -126,6 +125,8 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(duration)
             self._now += duration
+        import anyio.lowlevel
+
         await anyio.lowlevel.checkpoint()
 
     def __repr__(self) -> str:

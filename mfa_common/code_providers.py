@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Literal, Protocol, runtime_checkable
 
-import anyio
-import anyio.to_thread
 import attrs
 
 from . import _constants as C
@@ -264,6 +262,8 @@ class CallbackCodeProvider:
         if _is_async(self.callback):
             result = self.callback(challenge)
         else:
+            import anyio.to_thread  # loaded on first use, not by an import of the SDK
+
             result = await anyio.to_thread.run_sync(self.callback, challenge, abandon_on_cancel=True)
         if inspect.isawaitable(result):
             result = await result

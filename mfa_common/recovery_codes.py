@@ -19,10 +19,6 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, Literal, NoReturn, TypeVar
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
-
 from ._files import fsync_directory
 from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError
 from .secret import Secret, reveal
@@ -52,6 +48,8 @@ class RecoveryCodeStoreMismatchError(InvalidInputError):
 async def _off_loop(call: Callable[[], _R]) -> _R:
     """Run a blocking store operation in a worker thread; a cancellation waits for it to end
     (a half-done file write must not be abandoned) and is delivered afterwards."""
+    import anyio.to_thread  # loaded on first use, not by an import of the SDK
+
     with anyio.CancelScope(shield=True):
         result = await anyio.to_thread.run_sync(call)
     return result
@@ -382,6 +380,8 @@ class RecoveryCodeStore:
         meanwhile puts the code back (it was never handed out) and then propagates."""
         if self._path is None:
             return self.reserve()  # memory only: nothing blocks
+        import anyio.lowlevel
+
         reservation = await _off_loop(self.reserve)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()

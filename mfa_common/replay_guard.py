@@ -31,7 +31,6 @@ import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
-import anyio.to_thread
 import attrs
 
 from . import _constants as C
@@ -150,6 +149,8 @@ async def next_totp(
             await _wait(clock, left + C.TOTP_BOUNDARY_SLACK, "too little time left in this one")
             continue
         if registry.blocking:
+            import anyio.to_thread  # loaded on first use, not by an import of the SDK
+
             last = await anyio.to_thread.run_sync(registry.claim, totp, step)
         else:
             last = registry.claim(totp, step)

@@ -9,6 +9,7 @@ computes the step itself and only borrows pyotp's HOTP truncation.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import math
@@ -19,13 +20,13 @@ import warnings
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import pyotp
-
 from .errors import InvalidCodeError, InvalidInputError, InvalidOtpauthUriError, InvalidSecretError
 from .secret import Secret, reveal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import pyotp
 
 __all__ = [
     "Algorithm",
@@ -133,37 +134,45 @@ def validate_code_format(code: str, *, digits: int) -> str:
     return text
 
 
-class _KeyedTOTP(pyotp.TOTP):
-    """pyotp's TOTP with a key we decoded once, so short keys work and nothing is re-decoded.
+@functools.cache
+def _keyed_totp_class() -> Callable[..., pyotp.TOTP]:
+    """The pyotp subclass the codes come from, built with the first ``Totp`` (pyotp and its
+    contrib modules load then, not with an import of the SDK)."""
+    import pyotp
 
-    ``secret`` is stored wrapped so ``vars()`` of this object shows no credential.
-    """
+    class _KeyedTOTP(pyotp.TOTP):
+        """pyotp's TOTP with a key we decoded once, so short keys work and nothing is re-decoded.
 
-    def __init__(
-        self,
-        key: Secret[bytes],
-        base32: str,
-        *,
-        digits: int,
-        digest: Callable[..., Any],
-        interval: int,
-    ) -> None:
-        self._key = key
-        super().__init__(s=base32, digits=digits, digest=digest, interval=interval)
+        ``secret`` is stored wrapped so ``vars()`` of this object shows no credential.
+        """
 
-    @property
-    def secret(self) -> str:
-        return self._b32.reveal()
+        def __init__(
+            self,
+            key: Secret[bytes],
+            base32: str,
+            *,
+            digits: int,
+            digest: Callable[..., Any],
+            interval: int,
+        ) -> None:
+            self._key = key
+            super().__init__(s=base32, digits=digits, digest=digest, interval=interval)
 
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self._b32 = Secret(value)
+        @property
+        def secret(self) -> str:
+            return self._b32.reveal()
 
-    def byte_secret(self) -> bytes:
-        return self._key.reveal()
+        @secret.setter
+        def secret(self, value: str) -> None:
+            self._b32 = Secret(value)
 
-    def __reduce_ex__(self, protocol: object) -> NoReturn:
-        raise TypeError("TOTP objects hold a secret and cannot be pickled")
+        def byte_secret(self) -> bytes:
+            return self._key.reveal()
+
+        def __reduce_ex__(self, protocol: object) -> NoReturn:
+            raise TypeError("TOTP objects hold a secret and cannot be pickled")
+
+    return _KeyedTOTP
 
 
 def _check_int(name: str, value: object, low: int, high: int | None) -> int:
@@ -205,7 +214,7 @@ class Totp:
     fingerprint: str
     _secret: Secret[str]
     _key: Secret[bytes]
-    _otp: _KeyedTOTP
+    _otp: pyotp.TOTP
 
     def __init__(
         self,
@@ -225,7 +234,7 @@ class Totp:
             raise InvalidInputError("algorithm must be SHA1, SHA256 or SHA512") from None
         normalized = normalize_base32(reveal(secret))
         key = Secret(_decode_base32(normalized))
-        otp = _KeyedTOTP(
+        otp = _keyed_totp_class()(
             key,
             normalized,
             digits=digits,

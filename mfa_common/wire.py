@@ -91,7 +91,11 @@ def json_or_none(content: bytes) -> Any:
 
 def json_body_ok(response: Response) -> bool:
     """Decode a JSON body once, keeping the result for :func:`parse_json_body`; False if broken."""
-    if not response.content or "json" not in response.headers.get("content-type", ""):
+    if not response.content:
+        return True
+    # The raw lines, not Headers.get: it would first work out the header encoding of every
+    # answer (the same "json" test on the bytes of each Content-Type line).
+    if not any(name.lower() == b"content-type" and b"json" in value for name, value in response.headers.raw):
         return True
     try:
         response.extensions[JSON_EXTENSION] = _json.loads(response.content)

@@ -11,6 +11,9 @@ The fake server for tests lives in :mod:`quatrix_async.testing`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from mfa_common._lazy import lazy_exports
 from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from mfa_common.public_api import __all__ as _public_names
@@ -27,39 +30,42 @@ from .errors import (
     UserBlacklistedError,
     map_quatrix_error,
 )
-from .models import (
-    AccountStatus,
-    ActionStatus,
-    AuthType,
-    ErrorModel,
-    Group,
-    GroupMetadata,
-    ProfileInfoResp,
-    ProfileRemoveMfaReq,
-    ProfileRemoveMfaResp,
-    ProfileResp,
-    ProfileSetMfaReq,
-    ProfileSetMfaResp,
-    ProfileSetPasswordReq,
-    ProfileSetPasswordResp,
-    ProfileSetReq,
-    ProfileSetResp,
-    ProfileShareTypes,
-    ResetAuthType,
-    SessionLoginPostResp,
-    SessionLoginResp,
-    SessionUnblockCaptchaResp,
-    ShortUserService,
-    SuperAdmin,
-    TwoFactorSecret,
-    UnblockCaptchaReq,
-    UserRemoveMfaReq,
-    UserResetMfaReq,
-    UserResp,
-    UserSetMfaReq,
-)
 from .protocol import LoginStep
 from .session_auth import QuatrixSession, QuatrixSessionAuth
+
+if TYPE_CHECKING:
+    # For type checkers; at run time these names load with quatrix_async.models on first use.
+    from .models import (
+        AccountStatus,
+        ActionStatus,
+        AuthType,
+        ErrorModel,
+        Group,
+        GroupMetadata,
+        ProfileInfoResp,
+        ProfileRemoveMfaReq,
+        ProfileRemoveMfaResp,
+        ProfileResp,
+        ProfileSetMfaReq,
+        ProfileSetMfaResp,
+        ProfileSetPasswordReq,
+        ProfileSetPasswordResp,
+        ProfileSetReq,
+        ProfileSetResp,
+        ProfileShareTypes,
+        ResetAuthType,
+        SessionLoginPostResp,
+        SessionLoginResp,
+        SessionUnblockCaptchaResp,
+        ShortUserService,
+        SuperAdmin,
+        TwoFactorSecret,
+        UnblockCaptchaReq,
+        UserRemoveMfaReq,
+        UserResetMfaReq,
+        UserResp,
+        UserSetMfaReq,
+    )
 
 __all__ = [
     "AccountStatus",
@@ -107,3 +113,12 @@ __all__ = [
     "map_quatrix_error",
     *_public_names,
 ]
+
+# The names of __all__ not bound above are the models. Their module loads on first use:
+# building its attrs classes is a large part of what an import would cost.
+if not TYPE_CHECKING:  # type checkers take the names from the imports above
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {name: ".models" for name in [*frozenset(__all__).difference(globals()), "models"]},
+        __all__,
+    )

@@ -9,10 +9,9 @@ from mfa_common._httpx import Response
 from mfa_common.client import parse_json_body, structure
 from mfa_common.errors import InvalidInputError
 
-from .models import AuthType, converter
-
 if TYPE_CHECKING:
     from .client import QuatrixClient
+    from .models import AuthType
 
 T = TypeVar("T")
 
@@ -29,6 +28,8 @@ class ApiGroup:
 
 def decode(response: Response, cls: type[T]) -> T:
     """The response body as ``cls`` (ResponseDecodeError when it does not fit)."""
+    from .models import converter  # the models load with the first answer read
+
     data: Any = parse_json_body(response)
     if data is None:
         data = {}
@@ -37,6 +38,8 @@ def decode(response: Response, cls: type[T]) -> T:
 
 def auth_type_of(value: AuthType | str) -> AuthType:
     """``AuthType`` from an enum member or ``"2FA"`` / ``"PIN"`` (case-insensitive)."""
+    from .models import AuthType
+
     if isinstance(value, AuthType):
         return value
     try:

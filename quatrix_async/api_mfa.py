@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from mfa_common.client import RequestOptions
 from mfa_common.secret import Secret, wrap
 
 from ._base import ApiGroup, auth_type_of, decode, user_ids
-from .models import (
-    AuthType,
-    ProfileRemoveMfaResp,
-    ProfileSetMfaResp,
-    ResetAuthType,
-    UserRemoveMfaReq,
-    UserResetMfaReq,
-    UserSetMfaReq,
-    converter,
-)
+
+if TYPE_CHECKING:
+    # The models load with the first call (see quatrix_async/__init__.py).
+    from .models import AuthType, ProfileRemoveMfaResp, ProfileSetMfaResp
 
 __all__ = ["MfaAPI"]
 
@@ -40,6 +35,8 @@ class MfaAPI(ApiGroup):
         ``code`` is required by the API: for ``"PIN"`` the PIN to set; its meaning for ``"2FA"`` is
         UNCONFIRMED. Repeating the call leaves the same state, so it is retried like a read.
         """
+        from .models import ProfileRemoveMfaResp, UserSetMfaReq, converter
+
         body = UserSetMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type), code=wrap(code))
         response = await self._client.request(
             "POST", "user/set-mfa", json=converter.unstructure(body), idempotent=True, options=options
@@ -52,6 +49,8 @@ class MfaAPI(ApiGroup):
         """``POST /user/reset-mfa``: wipe the users' 2FA secrets; MFA stays on, their sessions are
         closed and they set 2FA up again at the next login. Not retried (a late repeat would
         wipe a secret the user has just set up again)."""
+        from .models import ProfileRemoveMfaResp, ResetAuthType, UserResetMfaReq, converter
+
         body = UserResetMfaReq(ids=user_ids(ids), auth_type=ResetAuthType.TWO_FA)
         response = await self._client.request(
             "POST", "user/reset-mfa", json=converter.unstructure(body), idempotent=False, options=options
@@ -63,6 +62,8 @@ class MfaAPI(ApiGroup):
     ) -> ProfileRemoveMfaResp:
         """``POST /user/remove-mfa``: disable MFA for the users (refused when 2FA is forced for the
         whole account). Idempotent, so retried like a read."""
+        from .models import ProfileRemoveMfaResp, UserRemoveMfaReq, converter
+
         body = UserRemoveMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type))
         response = await self._client.request(
             "POST", "user/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mfa_common.client import RequestOptions, decode_error
 from mfa_common.secret import Secret, wrap
 
 from . import protocol
 from ._base import ApiGroup, auth_type_of, decode
-from .models import (
-    AuthType,
-    ProfileInfoResp,
-    ProfileRemoveMfaReq,
-    ProfileRemoveMfaResp,
-    ProfileResp,
-    ProfileSetMfaReq,
-    ProfileSetMfaResp,
-    ProfileSetPasswordResp,
-    ProfileSetReq,
-    ProfileSetResp,
-    TwoFactorSecret,
-    converter,
-    two_factor_from_body,
-    with_decoded_qr,
-)
+
+if TYPE_CHECKING:
+    # The models load with the first call (see quatrix_async/__init__.py).
+    from .models import (
+        AuthType,
+        ProfileInfoResp,
+        ProfileRemoveMfaResp,
+        ProfileResp,
+        ProfileSetMfaResp,
+        ProfileSetPasswordResp,
+        ProfileSetResp,
+        TwoFactorSecret,
+    )
 
 __all__ = ["ProfileAPI"]
 
@@ -32,10 +31,14 @@ class ProfileAPI(ApiGroup):
 
     async def get(self, *, options: RequestOptions | None = None) -> ProfileResp:
         """``GET /profile``: the logged-in user's profile."""
+        from .models import ProfileResp
+
         return decode(await self._client.request("GET", "profile", options=options), ProfileResp)
 
     async def info(self, *, options: RequestOptions | None = None) -> ProfileInfoResp:
         """``GET /profile/info``: used and available user licences and storage of the account."""
+        from .models import ProfileInfoResp
+
         return decode(await self._client.request("GET", "profile/info", options=options), ProfileInfoResp)
 
     async def update(
@@ -51,6 +54,8 @@ class ProfileAPI(ApiGroup):
 
         Setting a field to the same value twice is harmless, so the call is retried like a read.
         """
+        from .models import ProfileSetReq, ProfileSetResp, converter
+
         body = ProfileSetReq(name=name, email=email, language=language, message_signature=message_signature)
         response = await self._client.request(
             "POST", "profile/set", json=converter.unstructure(body), idempotent=True, options=options
@@ -69,6 +74,8 @@ class ProfileAPI(ApiGroup):
         The new password must be 6 to 64 characters (checked before sending). Not retried: after
         a lost answer the current password may already have changed.
         """
+        from .models import ProfileSetPasswordResp
+
         body = protocol.set_password_body(current_password, new_password)
         response = await self._client.request(
             "POST", "profile/set-password", json=body, idempotent=False, options=options
@@ -94,6 +101,8 @@ class ProfileAPI(ApiGroup):
         )
         import cattrs  # loaded with the converter, not by an import of the package
 
+        from .models import two_factor_from_body, with_decoded_qr
+
         try:
             result = two_factor_from_body(response.content, response.headers.get("content-type"))
         except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
@@ -114,6 +123,8 @@ class ProfileAPI(ApiGroup):
         For ``"2FA"`` ``code`` is a current code of the secret from :meth:`generate_2fa`; for
         ``"PIN"`` it is the new PIN. Returns the ids of the sessions the server closed.
         """
+        from .models import ProfileSetMfaReq, ProfileSetMfaResp, converter
+
         kind = auth_type_of(auth_type)
         body = ProfileSetMfaReq(auth_type=kind, code=protocol.validate_mfa_code(kind, wrap(code)))
         response = await self._client.request(
@@ -126,6 +137,8 @@ class ProfileAPI(ApiGroup):
     ) -> ProfileRemoveMfaResp:
         """``POST /profile/remove-mfa``: turn MFA off for the logged-in user (refused when an
         administrator forced it)."""
+        from .models import ProfileRemoveMfaReq, ProfileRemoveMfaResp, converter
+
         body = ProfileRemoveMfaReq(auth_type=auth_type_of(auth_type))
         response = await self._client.request(
             "POST", "profile/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options

@@ -8,7 +8,7 @@ drive the protocol by hand.
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from mfa_common.auth.deadline import drive_by_hand
 from mfa_common.client import RequestOptions, build_status_error, parse_json_body
@@ -20,8 +20,11 @@ from . import _constants as C
 from . import login_machine, protocol
 from ._base import ApiGroup, auth_type_of, decode
 from .errors import CaptchaRejectedError
-from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
 from .session_auth import QuatrixSessionAuth
+
+if TYPE_CHECKING:
+    # The models load with the first call (see quatrix_async/__init__.py).
+    from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp
 
 __all__ = ["SessionAPI"]
 
@@ -65,6 +68,8 @@ class SessionAPI(ApiGroup):
         :class:`~mfa_common.errors.MfaCodeRejectedError` (``error_code`` 83 or 84). Never
         retried: a code is single-use. Runs the second half of the login machine.
         """
+        from .models import AuthType, SessionLoginResp
+
         kind = auth_type_of(auth_type)
         protocol.validate_mfa_code(kind, code)  # refused before anything is sent
         challenge = MfaChallenge(kind="pin" if kind == AuthType.PIN else "totp")
@@ -132,6 +137,8 @@ class SessionAPI(ApiGroup):
         ``{"valid": false}``) raises :class:`~quatrix_async.errors.CaptchaRejectedError`. After
         a successful unblock the next call of a client with credentials logs in normally.
         """
+        from .models import SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
+
         headers = {C.AUTH_TOKEN_HEADER: reveal(session_id)}
         secret_token = wrap(token)
         if method == "POST":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mfa_common.client import RequestOptions, parse_json_body, path_segment, structure
 from mfa_common.errors import ResponseDecodeError
 
 from ._base import ApiGroup, decode
-from .models import UserResp, converter
+
+if TYPE_CHECKING:
+    # The models load with the first call (see quatrix_async/__init__.py).
+    from .models import UserResp
 
 __all__ = ["UsersAPI"]
 
@@ -16,6 +21,8 @@ class UsersAPI(ApiGroup):
 
     async def list(self, *, options: RequestOptions | None = None) -> list[UserResp]:
         """``GET /user``: every user of the account (the API has no paging)."""
+        from .models import UserResp, converter
+
         response = await self._client.request("GET", "user", options=options)
         data = parse_json_body(response)
         if not isinstance(data, list):
@@ -24,6 +31,8 @@ class UsersAPI(ApiGroup):
 
     async def metadata(self, user_id: str, *, options: RequestOptions | None = None) -> UserResp:
         """``GET /user/metadata/{id}``: one user."""
+        from .models import UserResp
+
         response = await self._client.request(
             "GET", f"user/metadata/{path_segment(user_id, 'user_id')}", options=options
         )

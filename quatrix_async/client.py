@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, ClassVar
 
-import anyio
-
 from mfa_common._httpx import URL, Auth
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient
@@ -138,6 +136,8 @@ class QuatrixClient(BaseClient):
         keepalive only if the session has been idle long enough to need one (5 minutes by
         default). Busy clients send none: their calls keep the session alive. Errors of a
         keepalive are logged, never raised into the block."""
+        import anyio  # loaded on first use, not by an import of the package
+
         auth = self._session_auth("keepalive_in_background()")
 
         async def loop() -> None:

@@ -16,6 +16,7 @@ halves through the same driver.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -29,8 +30,10 @@ from mfa_common.secret import Secret
 from . import _constants as C
 from . import protocol
 from .errors import MFA_CODE_ERRORS, UnknownSecondFactorError, error_code_in, map_quatrix_error
-from .models import AuthType
 from .protocol import PinEncoding
+
+if TYPE_CHECKING:
+    from .models import AuthType
 
 __all__ = [
     "QuatrixSession",

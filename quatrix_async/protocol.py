@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -33,7 +33,10 @@ from mfa_common.totp import validate_code_format
 from mfa_common.wire import json_or_none
 
 from . import _constants as C
-from .models import AuthType, SessionLoginPostResp, converter
+
+if TYPE_CHECKING:
+    # The models load on first use (their attrs classes are most of the package's import time).
+    from .models import AuthType
 
 __all__ = [
     "LoginStep",
@@ -140,6 +143,8 @@ def read_login_response(
 
 def auth_type_for_challenge(challenge: MfaChallenge) -> AuthType:
     """``"PIN"`` for a pin challenge, ``"2FA"`` for anything else."""
+    from .models import AuthType
+
     return AuthType.PIN if challenge.kind == "pin" else AuthType.TWO_FA
 
 
@@ -149,6 +154,8 @@ def validate_mfa_code(auth_type: AuthType, code: str | Secret[str]) -> Secret[st
     A 2FA code must be 6 digits (spaces are dropped); a PIN must be 5 characters without spaces
     (Maytech's C# client: ``USER_PIN_LENGTH = 5``).
     """
+    from .models import AuthType
+
     value = reveal(code)
     if auth_type == AuthType.TWO_FA:
         return Secret(validate_code_format(value, digits=C.TOTP_DIGITS))
@@ -167,6 +174,8 @@ def mfa_step_body(
     sent ``{"auth_type", "value": {"code" | "pin"}}``; every published document says the flat
     shape, which is what is sent.)
     """
+    from .models import AuthType, SessionLoginPostResp, converter
+
     value = reveal(code)
     if auth_type == AuthType.PIN and pin_encoding == "base64":
         value = base64.b64encode(value.encode("utf-8")).decode("ascii")

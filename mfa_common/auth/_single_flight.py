@@ -31,8 +31,6 @@ import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
-import anyio
-
 from .. import _constants as C
 from .._httpx import URL, AsyncClient, Auth, Request, Response, Timeout, TimeoutException, TransportError
 from ..clock import SYSTEM_CLOCK, Clock
@@ -59,6 +57,8 @@ class _Flight(Generic[CredT]):
     __slots__ = ("epoch", "error", "event", "result", "waiters")
 
     def __init__(self, epoch: int) -> None:
+        import anyio  # loaded with the first login, not by an import of the SDK
+
         self.event = anyio.Event()
         self.epoch = epoch
         self.waiters = 0
@@ -148,6 +148,8 @@ class CredentialAuth(Auth, Generic[CredT]):
 
         A login still in flight gets a bounded time to finish, so that its session is logged
         out here rather than left alive on the server."""
+        import anyio
+
         self._epoch += 1
         flight = self._flight
         if flight is not None:
@@ -165,6 +167,8 @@ class CredentialAuth(Auth, Generic[CredT]):
 
     async def _release_bounded(self, credential: CredT) -> None:
         """The close-time logout rule: shielded, bounded, best effort."""
+        import anyio
+
         with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
             try:
                 await self.release(credential)

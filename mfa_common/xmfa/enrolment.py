@@ -23,7 +23,6 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable, Sequence
 
-import anyio
 import attrs
 
 from ..clock import Clock
@@ -85,6 +84,8 @@ async def enrol_totp(
         raise
     except Exception as exc:
         raise MfaNotEnabledError(f"enrolment stopped before enabling MFA ({type(exc).__name__})") from exc
+
+    import anyio  # loaded on first use, not by an import of the SDK
 
     codes = generated.recovery_codes
     with anyio.CancelScope(shield=True):

@@ -399,3 +399,46 @@ def test_a_unix_seconds_header_out_of_range_or_nan_is_absent(value: str) -> None
     """Found by the hostile-input test: ``X-Expires-At: nan`` crashed the X-MFA recovery step."""
     assert errors.unix_to_datetime(value) is None
     assert errors.unix_to_datetime("1700000000") is not None
+
+
+def test_per_call_headers_replace_defaults_of_the_same_name_in_any_case() -> None:
+    client = BaseClient("http://127.0.0.1:9/api", headers={"X-Team": "blue"})
+    request = client.build_request(
+        "POST",
+        "things",
+        json={"n": 1},
+        headers={"content-type": "application/merge-patch+json", "ACCEPT": "*/*"},
+    )
+    pairs = [(name.lower(), value) for name, value in request.headers.raw]
+    names = [name for name, _ in pairs]
+    assert names[0] == b"host" and dict(pairs)[b"host"] == b"127.0.0.1:9"
+    assert sorted(names) == sorted(set(names)), "a header is sent twice"
+    assert dict(pairs)[b"content-type"] == b"application/merge-patch+json"
+    assert dict(pairs)[b"accept"] == b"*/*"
+    assert dict(pairs)[b"x-team"] == b"blue"
+    assert dict(pairs)[b"content-length"] == str(len(request.content)).encode()
+    assert json.loads(request.content) == {"n": 1}
+
+
+def test_a_body_method_without_json_sends_a_zero_length_and_a_read_sends_none() -> None:
+    client = BaseClient("http://127.0.0.1:9/api")
+    post = client.build_request("POST", "things")
+    get = client.build_request("GET", "things")
+    assert post.headers["content-length"] == "0" and post.content == b""
+    assert "content-length" not in get.headers and "content-type" not in get.headers
+    assert get.headers["accept"] == "application/json"
+
+
+def test_an_absolute_url_to_another_host_carries_that_host_in_front() -> None:
+    client = BaseClient("http://127.0.0.1:9/api")
+    request = client.build_request("GET", "http://127.0.0.2:81/elsewhere")
+    assert request.headers.raw[0] == (b"Host", b"127.0.0.2:81")
+    assert [name.lower() for name, _ in request.headers.raw].count(b"host") == 1
+    same = client.build_request("GET", "http://127.0.0.1:9/api/x")
+    assert same.headers.raw[0] == (b"Host", b"127.0.0.1:9")
+
+
+def test_a_header_value_no_header_may_carry_is_a_typed_error() -> None:
+    client = BaseClient("http://127.0.0.1:9/api")
+    with pytest.raises(errors.InvalidInputError, match="header value"):
+        client.build_request("GET", "x", headers={"X-Name": "caf\u00e9 \u2615"})

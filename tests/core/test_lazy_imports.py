@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-DEFERRED = ("aiohttp", "httpcore2", "asyncio", "cattrs")
+DEFERRED = ("aiohttp", "httpcore2", "asyncio", "cattrs", "anyio")
 
 PROGRAM = """
 import json, sys
@@ -20,7 +20,7 @@ print(json.dumps({{"before": before, "cattrs_after": "cattrs" in sys.modules,
 """
 
 
-def test_importing_the_sdk_defers_transports_asyncio_and_cattrs() -> None:
+def test_importing_the_sdk_defers_transports_asyncio_anyio_and_cattrs() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROGRAM.format(deferred=DEFERRED)],
         capture_output=True,
@@ -33,6 +33,53 @@ def test_importing_the_sdk_defers_transports_asyncio_and_cattrs() -> None:
     # The converter is built on first use and reads what it read before.
     assert result["cattrs_after"] is True
     assert result["status"] == "martian"
+
+
+QUATRIX_PROGRAM = """
+import json, sys
+from quatrix_async import QuatrixClient
+import quatrix_async
+deferred = ("anyio", "aiohttp", "cattrs", "pyotp", "quatrix_async.models", "mfa_common.otpauth")
+before = [name for name in deferred if name in sys.modules]
+listed = "ProfileResp" in dir(quatrix_async) and "ProfileResp" in quatrix_async.__all__
+profile_cls = quatrix_async.ProfileResp
+import quatrix_async.models as models
+import mfa_common, mfa_common.otpauth as otpauth
+namespace = {{}}
+exec("from quatrix_async import *", namespace)
+print(json.dumps({{
+    "before": before,
+    "listed": listed,
+    "same_class": profile_cls is models.ProfileResp,
+    "every_model": all(getattr(quatrix_async, n) is getattr(models, n) for n in models.__all__
+                       if n in quatrix_async.__all__),
+    "missing_from_star": sorted(set(quatrix_async.__all__) - set(namespace)),
+    "undefined": sorted(n for n in dir(quatrix_async) if not hasattr(quatrix_async, n)),
+    "unknown_raises": not hasattr(quatrix_async, "NoSuchModel"),
+    "otpauth": mfa_common.parse_otpauth_uri is otpauth.parse_otpauth_uri and "OtpauthUri" in dir(mfa_common),
+}}))
+"""
+
+
+def test_import_quatrix_async_leaves_anyio_pyotp_and_the_models_for_first_use() -> None:
+    # A regression test for an eager import: building a client needs neither the models nor
+    # anyio, and the model names still resolve, list and star-import from the package.
+    out = subprocess.run(
+        [sys.executable, "-c", QUATRIX_PROGRAM.format()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["before"] == []
+    assert result["listed"] is True
+    assert result["same_class"] is True
+    assert result["every_model"] is True
+    assert result["missing_from_star"] == []
+    assert result["undefined"] == []
+    assert result["unknown_raises"] is True
+    assert result["otpauth"] is True
 
 
 def test_a_lazy_converter_builds_once_on_first_use_and_forwards_the_rest() -> None:

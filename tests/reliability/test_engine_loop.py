@@ -391,3 +391,27 @@ async def test_a_connection_idle_as_long_as_uvicorns_keepalive_is_not_reused(
             _advance_pool_clock(monkeypatch, 5.0)
             await client.request("POST", "x", json={})
     assert len(app.ports) == 3 and app.ports[2] != app.ports[0]
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+async def test_a_chunked_answer_within_the_limit_is_read_whole_and_closed(encoding: str) -> None:
+    import gzip
+
+    document = b'{"items": [' + b",".join(b'"%d"' % i for i in range(20_000)) + b"]}"
+    payload = gzip.compress(document) if encoding == "gzip" else document
+    pieces = [payload[i : i + 7000] for i in range(0, len(payload), 7000)]
+    frames = [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces] + [b"0\r\n\r\n"]
+    head = _head(
+        "200 OK",
+        {"Content-Type": "application/json", "Transfer-Encoding": "chunked", "Content-Encoding": encoding},
+    )
+    with raw_server(answer_then(head, lambda: iter(frames), close=False)) as (url, stats):
+        async with BaseClient(url, retry=FAST, max_body_bytes=len(document) + 10) as client:
+            with anyio.fail_after(HANG_GUARD):
+                first = await client.request("GET", "a")
+                second = await client.request("GET", "b")
+    for response in (first, second):
+        assert response.content == document  # decoded when encoded
+        assert response.is_closed and response.is_stream_consumed
+        assert response.json()["items"][-1] == "19999"
+    assert stats.requests == 2 and stats.connections == 1  # the connection went back to the pool
