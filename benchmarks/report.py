@@ -85,8 +85,8 @@ def _load_note(results: dict[str, Any]) -> list[str]:
     if not load or float(load[0]) < 1.0:
         return []
     return [
-        f"Measured while the machine was loaded (load average {float(load[0]):.2f} at start, other "
-        "work running): compare the ratios within this run, not absolute figures across runs.",
+        f"The one-minute load average was {float(load[0]):.2f} at the start (the machine was busy "
+        "then, or just before): compare the ratios within this run, not absolute figures across runs.",
         "",
     ]
 
