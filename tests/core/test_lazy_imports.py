@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 DEFERRED = ("aiohttp", "httpcore2", "asyncio", "cattrs", "anyio")
 
@@ -20,15 +21,17 @@ print(json.dumps({{"before": before, "cattrs_after": "cattrs" in sys.modules,
 """
 
 
-def test_importing_the_sdk_defers_transports_asyncio_anyio_and_cattrs() -> None:
+def _run(program: str) -> dict[str, Any]:
+    """Run ``program`` in a fresh interpreter; its last line of output, as JSON."""
     out = subprocess.run(
-        [sys.executable, "-c", PROGRAM.format(deferred=DEFERRED)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_importing_the_sdk_defers_transports_asyncio_anyio_and_cattrs() -> None:
+    result = _run(PROGRAM.format(deferred=DEFERRED))
     assert result["before"] == []
     # The converter is built on first use and reads what it read before.
     assert result["cattrs_after"] is True
@@ -64,14 +67,7 @@ print(json.dumps({{
 def test_import_quatrix_async_leaves_anyio_pyotp_and_the_models_for_first_use() -> None:
     # A regression test for an eager import: building a client needs neither the models nor
     # anyio, and the model names still resolve, list and star-import from the package.
-    out = subprocess.run(
-        [sys.executable, "-c", QUATRIX_PROGRAM.format()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _run(QUATRIX_PROGRAM.format())
     assert result["before"] == []
     assert result["listed"] is True
     assert result["same_class"] is True
