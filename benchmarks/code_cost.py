@@ -8,6 +8,9 @@
   statements) after one warm-up run each (so bytecode caches exist). ``import quatrix_async``
   has the target; ``from quatrix_async import QuatrixClient`` must cost the same (nothing is
   deferred past what a program needs to build a client); httpx and aiohttp are the reference.
+  The 120 ms target was set on the reference baselines' machine: it is checked as the same
+  multiple of the same run's ``import httpx`` without its command-line extras (the figure the
+  baselines give), so a slower or faster VM moves both sides alike.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ IMPORT_MODULES = ("mfa_common", "quatrix_async", "metalcloud_async")
 # What a program writes to build a client: a lazy package must not move the cost here.
 CLIENT_IMPORTS = ("from quatrix_async import QuatrixClient", "from metalcloud_async import MetalCloudClient")
 REFERENCE_MODULES = ("httpx", "aiohttp")
+# httpx as it imports where its command-line extras (click, rich, pygments) are not installed,
+# as in the reference baselines: the ``httpx._main`` import fails and httpx carries on without it.
+HTTPX_CORE = "httpx_core"
+HTTPX_CORE_STATEMENT = "sys.modules['httpx._main'] = None; import httpx"
+# The reference baselines' machine (../shared/reference/stack-baselines.md, section 4): httpx
+# without its CLI imported in 69,757 µs there. The 120 ms target was set on that machine, so
+# here it is read as the same multiple of the same run's httpx without its CLI.
+REFERENCE_HTTPX_CORE_MS = 69.757
 # Written to stderr between the interpreter's own imports and the statement's.
 _MARK = "--- statement ---"
 
@@ -129,11 +140,13 @@ def run(*, number: int, repeat: int, import_runs: int) -> dict[str, Any]:
     statements = {module: f"import {module}" for module in IMPORT_MODULES}
     statements.update({statement: statement for statement in CLIENT_IMPORTS})
     statements.update({module: f"import {module}" for module in REFERENCE_MODULES})
+    statements[HTTPX_CORE] = HTTPX_CORE_STATEMENT
     imports = measure_imports(statements, import_runs)
     return {"totp": totp, "imports": imports, "import_runs": import_runs, "pycache": "private prefix, warm"}
 
 
-# Import time a user pays before the first request (aiohttp and httpcore2 load on first use).
+# Import time a user pays before the first request (aiohttp and httpcore2 load on first use),
+# in ms on the reference machine: checked as a multiple of the same run's httpx without its CLI.
 IMPORT_TARGETS_MS = {"quatrix_async": 120.0}
 
 
@@ -160,6 +173,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         )
     imports = result.get("imports", {})
     httpx_us = imports.get("httpx", {}).get("median_us")
+    core_us = imports.get(HTTPX_CORE, {}).get("median_us")
     for module in (*IMPORT_MODULES, *CLIENT_IMPORTS):
         entry = imports.get(module, {})
         figure = (
@@ -173,14 +187,25 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             figure += f", {value / httpx_us:.2f}x httpx"
         passed = None
         if limit is not None and value is not None:
-            figure += f" (<= {limit:.0f} ms)"
-            passed = value / 1000 <= limit
+            if core_us:
+                allowed = limit / REFERENCE_HTTPX_CORE_MS
+                ratio = value / core_us
+                here_ms = allowed * core_us / 1000
+                figure += (
+                    f"; {ratio:.2f}x httpx without its CLI (<= {allowed:.2f}x: {limit:.0f} ms where that"
+                    f" imports in {REFERENCE_HTTPX_CORE_MS:.1f} ms, {here_ms:.0f} ms on this run's machine)"
+                )
+                passed = ratio <= allowed
+            else:
+                figure += f" (<= {limit:.0f} ms)"
+                passed = value / 1000 <= limit
         name = module if module in IMPORT_MODULES else module.replace("from ", "").replace(" import ", "_")
         out.append({"name": f"import_{name}", "figure": figure, "value": value, "passed": passed})
-    for module in REFERENCE_MODULES:
+    for module in (*REFERENCE_MODULES, HTTPX_CORE):
         entry = imports.get(module, {})
         if "median_us" in entry:
-            figure = f"{entry['median_us'] / 1000:.1f} ms cumulative (reference, same run)"
+            what = "httpx without its CLI, " if module == HTTPX_CORE else ""
+            figure = f"{entry['median_us'] / 1000:.1f} ms cumulative ({what}reference, same run)"
         else:
             figure = entry.get("error", "?")
         out.append(
