@@ -28,7 +28,7 @@ import ipaddress
 import json as _json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
@@ -39,6 +39,7 @@ from . import tracing as _tracing
 from ._httpx import (
     URL,
     AsyncBaseTransport,
+    AsyncByteStream,
     Auth,
     Headers,
     Limits,
@@ -56,7 +57,7 @@ from ._logging import (
     protect_third_party_loggers,
     redact_url,
 )
-from ._transports import BoundedByteStream, TransportFactory, body_too_large
+from ._transports import TransportFactory
 from .auth._single_flight import CredentialAuth
 from .auth.static import StaticHeaderAuth
 from .errors import (
@@ -162,6 +163,13 @@ async def _sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
+
+
+def _body_too_large(limit: int, status_code: int) -> ResponseTooLargeError:
+    """The error of a body that grew past ``limit`` bytes while it was read."""
+    return ResponseTooLargeError(
+        f"response body exceeds the {limit}-byte limit", limit=limit, status_code=status_code
+    )
 
 
 def _base_url_of(base_url: str | URL) -> URL:
@@ -753,25 +761,27 @@ class BaseClient:
         limit = self.max_body_bytes
         if hasattr(response, "_content"):  # a transport that hands over a body already in memory
             if len(response.content) > limit:
-                raise body_too_large(limit, response.status_code)
+                raise _body_too_large(limit, response.status_code)
             return
         stream = response.stream
-        if not encoded and isinstance(stream, BoundedByteStream):
-            # The transport reads the body within the limit in one call, without httpx's
-            # chunking iterators; the response then stands as aread() would leave it.
-            response._content = await stream.read_within(limit, response.status_code)
+        chunk_iterator: AsyncIterable[bytes]
+        if encoded or not isinstance(stream, AsyncByteStream):
+            chunk_iterator = response.aiter_bytes() if encoded else response.aiter_raw()
+        else:
+            # An uncompressed body comes in the transport's own chunks, without httpx's
+            # re-chunking layers (they cost about as much per small answer as reading it); the
+            # response is closed below, as aiter_raw() would close it.
             response.is_stream_consumed = True
-            response.is_closed = True
-            return
+            chunk_iterator = stream
         chunks: list[bytes] = []
         size = 0
-        chunk_iterator = response.aiter_bytes() if encoded else response.aiter_raw()
         async for chunk in chunk_iterator:
             size += len(chunk)
             if size > limit:
-                raise body_too_large(limit, response.status_code)
+                raise _body_too_large(limit, response.status_code)
             chunks.append(chunk)
         response._content = b"".join(chunks)  # what Response.aread() stores
+        await response.aclose()
 
     def _redirect_error(self, response: Response) -> RedirectError:
         location = response.headers.get("location")

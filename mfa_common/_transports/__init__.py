@@ -16,31 +16,9 @@ from __future__ import annotations
 import sniffio
 
 from .. import _constants as C
-from .._httpx import AsyncBaseTransport, AsyncByteStream, Limits
-from ..errors import ResponseTooLargeError
+from .._httpx import AsyncBaseTransport, Limits
 
-__all__ = ["BoundedByteStream", "TransportFactory", "body_too_large", "default_transport", "transport_kind"]
-
-
-def body_too_large(limit: int, status_code: int) -> ResponseTooLargeError:
-    """The error of a body that grew past ``limit`` bytes while it was read."""
-    return ResponseTooLargeError(
-        f"response body exceeds the {limit}-byte limit", limit=limit, status_code=status_code
-    )
-
-
-class BoundedByteStream(AsyncByteStream):
-    """A response body its transport can read whole in one call, never past a size limit.
-
-    ``BaseClient`` reads such a body (when it is not content-encoded) through
-    :meth:`read_within` instead of httpx's chunking iterators, which cost about as much per
-    small answer as reading it. Iterating it still works, for any other reader.
-    """
-
-    async def read_within(self, limit: int, status_code: int) -> bytes:
-        """The whole body, then the stream closed; :func:`body_too_large` as soon as more than
-        ``limit`` bytes arrived (what came is dropped, never buffered further)."""
-        raise NotImplementedError
+__all__ = ["TransportFactory", "default_transport", "transport_kind"]
 
 
 def transport_kind() -> str:

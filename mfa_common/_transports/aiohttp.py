@@ -20,6 +20,7 @@ import yarl
 from .. import _constants as C
 from .._httpx import (
     AsyncBaseTransport,
+    AsyncByteStream,
     ConnectError,
     ConnectTimeout,
     Limits,
@@ -34,7 +35,6 @@ from .._httpx import (
     httpx,
 )
 from ..errors import ClientClosedError, ResponseTooLargeError
-from . import BoundedByteStream, body_too_large
 
 _CHUNK = 64 * 1024
 # Entries of the per-transport URL and timeout caches.
@@ -79,7 +79,7 @@ def _mapped(exc: Exception, stage: str, header_limit: int) -> Exception:
     return exc
 
 
-class _AiohttpStream(BoundedByteStream):
+class _AiohttpStream(AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
@@ -96,28 +96,6 @@ class _AiohttpStream(BoundedByteStream):
             if mapped is exc:
                 raise
             raise mapped from exc
-
-    async def read_within(self, limit: int, status_code: int) -> bytes:
-        content = self._response.content
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            chunk = await content.read(_CHUNK)
-            while chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise body_too_large(limit, status_code)
-                chunks.append(chunk)
-                chunk = await content.read(_CHUNK)
-        except ResponseTooLargeError:
-            raise
-        except Exception as exc:
-            mapped = _mapped(exc, "read", C.MAX_RESPONSE_HEADER_BYTES)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        self._response.release()
-        return b"".join(chunks)
 
     async def aclose(self) -> None:
         self._response.release()
