@@ -32,6 +32,7 @@ from metalcloud_async.testing import MetalCloudFake
 from mfa_common.batch import BatchProgress, BatchSummary, Journal, Skip, run_batch
 from mfa_common.code_providers import RecoveryCodeProvider
 from mfa_common.errors import APIError
+from mfa_common.options import ClientOptions
 from mfa_common.retry import RetryPolicy
 from mfa_common.secret import Secret
 from mfa_common.testing import FaultPlan, generate_base32_secret, serve
@@ -124,8 +125,9 @@ async def act_batch(args: argparse.Namespace, workdir: Path) -> None:
             email=admin.email,
             password=admin_password,
             totp_secret=admin.secret,
-            timeout=1.5,
-            retry=RetryPolicy(max_retries=3, initial_backoff=0.05, max_backoff=0.5),
+            options=ClientOptions(
+                timeout=1.5, retry=RetryPolicy(max_retries=3, initial_backoff=0.05, max_backoff=0.5)
+            ),
         ) as client:
             started_at: dict[str, float] = {}
 

@@ -21,13 +21,15 @@ from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the se
 from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from mfa_common.public_api import __all__ as _public_names
 
-from .auth import JwtSession, LoginStep, MetalCloudApiKeyAuth, MetalCloudLoginAuth
-from .client import MetalCloudClient, SessionAPI, UserAPI, UsersAPI
+from .api_session import SessionAPI
+from .api_user import UserAPI
+from .api_users import UsersAPI
+from .auth import JwtSession, MetalCloudApiKeyAuth, MetalCloudLoginAuth
+from .client import MetalCloudClient
 from .errors import (
     DelegateAlreadyAddedError,
     EmailAlreadyInUseError,
     EmailAlreadyVerifiedError,
-    LoginLockedOutError,
     MetalCloudMfaRequiredError,
     ReenrolmentAlreadyPendingError,
     SshKeyAlreadyPresentError,
@@ -46,6 +48,7 @@ from .models import (
     Language,
     LastLoginType,
     Link,
+    LoginResult,
     LogoutResponse,
     PaginationLinks,
     PaginationMeta,
@@ -88,8 +91,7 @@ __all__ = [
     "LastLoginType",
     "Link",
     "ListQuery",
-    "LoginLockedOutError",
-    "LoginStep",
+    "LoginResult",
     "LogoutResponse",
     "MetalCloudApiKeyAuth",
     "MetalCloudClient",

@@ -46,7 +46,7 @@ from mfa_common.errors import (
     PermissionDeniedError,
 )
 
-from .api_ssh_keys import ssh_key_identity
+from .api_users_ssh_keys import ssh_key_identity
 from .client import MetalCloudClient
 from .errors import EmailAlreadyInUseError, ReenrolmentAlreadyPendingError, SshKeyAlreadyPresentError
 from .models import UserLimits, parse_timestamp

@@ -26,44 +26,30 @@ X-MFA-Token exchange) can be given to the client instead; it is bound the same w
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
 from mfa_common import _constants as CORE
 from mfa_common._httpx import Request, Response
-from mfa_common.auth import ApiKeyAuth, CredentialAuth, Sender
-from mfa_common.auth.driver import drive
+from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.auth.machine import LoginFlow
-from mfa_common.client import build_status_error, json_or_none, structure
-from mfa_common.clock import SYSTEM_CLOCK, Clock
+from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider, MfaChallenge, TotpCodeProvider
-from mfa_common.errors import APIStatusError
 from mfa_common.secret import Secret, wrap
 from mfa_common.totp import Totp
+from mfa_common.wire import json_or_none, structure
 
 from . import _constants as C
 from . import login_machine
-from .errors import map_error, parse_error_body
-from .login_machine import JwtSession, LoginStep, logout_request, session_headers
+from .login_machine import JwtSession, logout_request
 from .models import LogoutResponse, User, converter
 
 if TYPE_CHECKING:
     import anyio
 
-__all__ = [
-    "JwtSession",
-    "LoginStep",
-    "MetalCloudApiKeyAuth",
-    "MetalCloudLoginAuth",
-    "logout_request",
-    "password_step",
-    "second_factor_step",
-    "session_headers",
-]
-
-Build = Callable[..., Request]
+__all__ = ["JwtSession", "MetalCloudApiKeyAuth", "MetalCloudLoginAuth"]
 
 
 class MetalCloudApiKeyAuth(ApiKeyAuth):
@@ -107,46 +93,6 @@ class MetalCloudApiKeyAuth(ApiKeyAuth):
 
     def __repr__(self) -> str:
         return "MetalCloudApiKeyAuth(api_key=Secret('***'))"
-
-
-async def password_step(
-    send: Sender,
-    build: Build,
-    email: str,
-    password: str | Secret[str],
-    *,
-    provider: str = C.DEFAULT_PROVIDER,
-    clock: Clock | None = None,
-) -> LoginStep:
-    """``POST /api/v2/login`` by hand: the first half of the login machine, through the driver.
-    ``two_factor_required`` tells whether ``login-2fa`` must follow."""
-    return await drive(
-        lambda: login_machine.password_flow(build, email, wrap(password), provider=provider),
-        send=send,
-        provider_for=lambda _: None,
-        clock=clock or SYSTEM_CLOCK,
-    )
-
-
-async def second_factor_step(
-    send: Sender,
-    build: Build,
-    pending: LoginStep,
-    code_provider: CodeProvider,
-    *,
-    email: str | None = None,
-    clock: Clock | None = None,
-) -> LoginStep:
-    """``POST /api/v2/login-2fa`` by hand with a code from ``code_provider``: the second half of
-    the login machine, through the driver (no code retries: the caller's code is sent once). A
-    refused code raises :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
-    return await drive(
-        lambda: login_machine.two_factor_flow(build, pending, email=email),
-        send=send,
-        provider_for=lambda _: code_provider,
-        clock=clock or SYSTEM_CLOCK,
-        code_retries=0,
-    )
 
 
 def _code_provider(
@@ -203,18 +149,13 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         """Use ``password`` for the next logins (after the password was changed)."""
         self._password = wrap(password)
 
-    def _build(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
-    ) -> Request:
-        return self.build_request(method, path, json=json, headers=headers)
-
     def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:
         return self.code_provider
 
     def login_flow(self, stale: JwtSession | None) -> LoginFlow[JwtSession]:
         """The login machine: the password, then the second factor when the server asks."""
         step = yield from login_machine.login_flow(
-            self._build,
+            self.requestor.build,
             self.email,
             self._password,
             provider=self.provider,
@@ -245,7 +186,8 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
     async def release(self, credential: JwtSession) -> None:
         """``POST /api/v2/logout``; on close the driver's rule makes it shielded, bounded and
         best effort (a dead session or a network error is ignored)."""
-        await self.send(logout_request(self._build, credential.token))
+        requestor = self.requestor
+        await requestor.send(logout_request(requestor.build, credential.token))
 
     async def logout(self) -> LogoutResponse:
         """Log the current session out now (the next request logs in again)."""
@@ -253,11 +195,11 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         if credential is None:
             return LogoutResponse()
         self.invalidate(credential)
-        response = await self.send(logout_request(self._build, credential.token))
-        if response.status_code >= 400:
-            raise map_error(response)
-        body = json_or_none(response.content)
-        return structure(converter, body or {}, LogoutResponse, response)
+        requestor = self.requestor
+        response = await requestor.send(
+            logout_request(requestor.build, credential.token), raise_for_status=True
+        )
+        return structure(converter, json_or_none(response.content) or {}, LogoutResponse, response)
 
     async def login(self) -> JwtSession:
         """Log in now (replacing any current session) and return the new session."""
@@ -268,11 +210,3 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
 
     def __repr__(self) -> str:
         return f"MetalCloudLoginAuth(email={self.email!r}, password=Secret('***'))"
-
-
-def status_error(response: Response, cls: type[APIStatusError] | None = None) -> APIStatusError:
-    """A typed error for ``response`` with this API's body parsing."""
-    if cls is None:
-        return map_error(response)
-    message, body, details = parse_error_body(response)
-    return build_status_error(response, server_message=message, details=details, body=body, cls=cls)

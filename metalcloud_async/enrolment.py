@@ -15,20 +15,26 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mfa_common._httpx import Response
-from mfa_common.client import RequestOptions, parse_json_body, structure
+from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
 from mfa_common.errors import InvalidInputError
 from mfa_common.secret import Secret
 from mfa_common.totp import Totp
+from mfa_common.wire import parse_json_body, structure
 
 from . import _constants as C
-from .auth import LoginStep, session_headers, status_error
-from .errors import TwoFactorAlreadyEnabledError, TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
-from .login_machine import enable_2fa_settlement
-from .models import TwoFactorAuthenticationSecret, TwoFactorAuthenticationToken, converter
+from .errors import (
+    TwoFactorAlreadyEnabledError,
+    TwoFactorCodeRejectedError,
+    TwoFactorEnrolmentRequiredError,
+    map_error,
+)
+from .login_machine import enable_2fa_settlement, session_headers
+from .models import LoginResult, TwoFactorAuthenticationSecret, TwoFactorAuthenticationToken, converter
 
 if TYPE_CHECKING:
-    from .client import MetalCloudClient
+    from mfa_common.options import RequestOptions
+    from mfa_common.requestor import Requestor
 
 __all__ = ["EnrolmentCode", "enrol_with_login_session", "send_enable_code"]
 
@@ -43,38 +49,40 @@ EnrolmentCode = (
 )
 
 
-def pending_step(pending: LoginStep | TwoFactorEnrolmentRequiredError) -> LoginStep:
+def pending_step(pending: LoginResult | TwoFactorEnrolmentRequiredError) -> LoginResult:
     """The enrolment-only login step of ``pending`` (a step, or the error that carried one)."""
     step = pending.step if isinstance(pending, TwoFactorEnrolmentRequiredError) else pending
-    if not isinstance(step, LoginStep) or step.token is None or not step.enrolment_required:
+    if not isinstance(step, LoginResult) or step.token is None or not step.enrolment_required:
         raise InvalidInputError("this login step holds no enrolment session")
     return step
 
 
 async def enrol_with_login_session(
-    client: MetalCloudClient, step: LoginStep, code: EnrolmentCode = None
+    requestor: Requestor, step: LoginResult, code: EnrolmentCode = None, *, clock: Clock | None = None
 ) -> TwoFactorAuthenticationSecret:
     """Enrol a new authenticator with the enrolment-only session of ``step``; returns the new
     secret (store it: it is the user's second factor from now on). The session ends with it:
     log in again with the new secret."""
     headers = session_headers(step)
-    generate = await client.request(
+    generate = await requestor.request(
         "POST", f"{C.API_PREFIX}/user/actions/2fa-generate", headers=headers, authenticated=False
     )
     secret = structure(converter, parse_json_body(generate), TwoFactorAuthenticationSecret, generate)
     source: Any = secret if code is None else code
     if callable(source) and not hasattr(source, "issue"):
         source = await source(secret)
-    provider = client.user._provider(source)
+    from .api_user import code_provider_of  # the code sources of every 2FA call
+
+    provider = code_provider_of(source, clock=clock)
     issued = await provider.issue(MfaChallenge(kind="totp"))
     if step.user is not None:
         headers = {**headers, "If-Match": str(step.user.revision)}
-    await send_enable_code(client, issued, headers, authenticated=False)
+    await send_enable_code(requestor, issued, headers, authenticated=False)
     return secret
 
 
 async def send_enable_code(
-    client: MetalCloudClient,
+    requestor: Requestor,
     issued: IssuedCode,
     headers: dict[str, str] | None,
     *,
@@ -87,7 +95,7 @@ async def send_enable_code(
     :class:`TwoFactorCodeRejectedError` (400) or the mapped error of any other refusal."""
     payload = converter.unstructure(TwoFactorAuthenticationToken(issued.value))
     async with asettled_if_send_fails(issued):
-        response = await client.request(
+        response = await requestor.request(
             "POST",
             f"{C.API_PREFIX}/user/actions/2fa-enable",
             json=payload,
@@ -99,9 +107,9 @@ async def send_enable_code(
     settlement = enable_2fa_settlement(response.status_code, response.headers, response.content)
     await issued.asettle(settlement.value)
     if response.status_code == 409:
-        raise status_error(response, TwoFactorAlreadyEnabledError)
+        raise map_error(response, cls=TwoFactorAlreadyEnabledError)
     if response.status_code == 400:
-        raise status_error(response, TwoFactorCodeRejectedError)
+        raise map_error(response, cls=TwoFactorCodeRejectedError)
     if response.status_code >= 400:
-        raise client.map_error(response)
+        raise requestor.map_error(response)
     return response

@@ -15,24 +15,25 @@ ServerError.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from mfa_common._httpx import Response
 from mfa_common.errors import (
+    AccountLockedError,
     APIStatusError,
     AuthenticationError,
     ConflictError,
     MfaCodeRejectedError,
     MfaRequiredError,
-    PermissionDeniedError,
 )
-from mfa_common.wire import build_status_error, json_or_none
+from mfa_common.wire import ErrorBody, json_or_none
 
 __all__ = [
     "DelegateAlreadyAddedError",
     "EmailAlreadyInUseError",
     "EmailAlreadyVerifiedError",
-    "LoginLockedOutError",
     "MetalCloudMfaRequiredError",
     "ReenrolmentAlreadyPendingError",
     "SshKeyAlreadyPresentError",
@@ -42,6 +43,7 @@ __all__ = [
     "TwoFactorEnrolmentRequiredError",
     "map_error",
     "parse_error_body",
+    "refined",
 ]
 
 
@@ -74,12 +76,6 @@ class TwoFactorEnrolmentRequiredError(MfaRequiredError):
         self.step = step
 
 
-class LoginLockedOutError(PermissionDeniedError):
-    """``POST /login`` refused because too many failed attempts were made for this address
-    (by default 5 within 300 s on the real server). The HTTP status is UNCONFIRMED: a 403 (or
-    401) whose message speaks of too many attempts is read as a lockout."""
-
-
 class EmailAlreadyInUseError(ConflictError):
     """409 from ``POST /users``: a user with this e-mail address exists."""
 
@@ -100,27 +96,29 @@ class ReenrolmentAlreadyPendingError(ConflictError):
     """409 from a configuration update forcing re-enrolment when it is already due."""
 
 
-def parse_error_body(response: Response) -> tuple[str | None, Any, dict[str, Any]]:
-    """(message, parsed body, details) of an error response; never raises."""
+def parse_error_body(response: Response) -> ErrorBody:
+    """The :class:`~mfa_common.wire.ErrorBody` of an error answer (NestJS ``message``,
+    ``error``, ``statusCode``; ``code`` is the ``error`` text); never raises."""
     body: Any = json_or_none(response.content)
+    if not isinstance(body, dict):
+        return ErrorBody(body=body)
     details: dict[str, Any] = {}
     message: str | None = None
-    if isinstance(body, dict):
-        raw = body.get("message")
-        if isinstance(raw, list):
-            items = [str(m) for m in raw]
-            details["messages"] = items
-            message = "; ".join(items) or None
-        elif isinstance(raw, str) and raw:
-            message = raw
-        error = body.get("error")
-        if isinstance(error, str) and error:
-            details["error"] = error
-            message = message or error
-        status = body.get("statusCode")
-        if isinstance(status, int) and not isinstance(status, bool):
-            details["status_code"] = status
-    return message, body, details
+    raw = body.get("message")
+    if isinstance(raw, list):
+        items = [str(m) for m in raw]
+        details["messages"] = items
+        message = "; ".join(items) or None
+    elif isinstance(raw, str) and raw:
+        message = raw
+    error = body.get("error")
+    if isinstance(error, str) and error:
+        details["error"] = error
+        message = message or error
+    status = body.get("statusCode")
+    if isinstance(status, int) and not isinstance(status, bool):
+        details["status_code"] = status
+    return ErrorBody(code=details.get("error"), message=message, details=details, body=body)
 
 
 _LOCKOUT_HINTS = ("too many failed", "too many login", "locked out", "account is locked")
@@ -133,18 +131,26 @@ def is_lockout_message(message: str | None) -> bool:
 
 
 def map_error(response: Response, *, cls: type[APIStatusError] | None = None) -> APIStatusError:
-    """The typed error for a MetalCloud error response (the client's ``error_mapper``)."""
-    message, body, details = parse_error_body(response)
-    if cls is None and response.status_code in (401, 403, 429) and is_lockout_message(message):
-        cls = LoginLockedOutError
-    return build_status_error(
-        response,
-        server_message=message,
-        error_code=details.get("error"),
-        details=details,
-        body=body,
-        cls=cls,
-    )
+    """The typed error for a MetalCloud error response (the client's error mapper); ``cls``
+    forces a class (an operation's own, e.g. a 409 that means "already enabled"). A refused
+    login whose message says the address is locked out is an
+    :class:`~mfa_common.errors.AccountLockedError` (the real server allows 5 failures within
+    300 s; its status is UNCONFIRMED: 401, 403 or 429 are read so)."""
+    error = parse_error_body(response)
+    if cls is None and response.status_code in (401, 403, 429) and is_lockout_message(error.message):
+        cls = AccountLockedError
+    return error.error(response, cls)
+
+
+@contextlib.contextmanager
+def refined(general: type[APIStatusError], specific: type[APIStatusError]) -> Iterator[None]:
+    """Re-raise a ``general`` status error (e.g. any 409) as the operation's ``specific`` class."""
+    try:
+        yield
+    except general as exc:
+        if exc.response is None or isinstance(exc, specific):
+            raise
+        raise map_error(exc.response, cls=specific) from None
 
 
 def map_code_rejection(response: Response) -> APIStatusError:

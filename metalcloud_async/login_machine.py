@@ -3,18 +3,18 @@
 1. ``POST /api/v2/login`` with e-mail and password (:func:`password_flow`). The answer is a
    ``User``; "2FA required" is ``authenticatorEnabled: true`` on it (the fake's way) or a 401/403
    whose message mentions 2FA (both UNCONFIRMED, both understood).
-2. ``POST /api/v2/login-2fa`` with ``{"token": <code>}`` (:func:`two_factor_flow`), tied to the
+2. ``POST /api/v2/login-2fa`` with ``{"token": <code>}`` (:func:`code_flow`), tied to the
    pending session by sending back what step 1 set: its cookies (the JWT session is most
    plausibly a cookie) and its token. The cookies live only in the pending
-   :class:`LoginStep` and go only to the bound base URL, never to another origin. Settled by
-   :func:`two_factor_settlement`.
+   :class:`LoginResult` and go only to the bound base URL, never to another origin. Settled by
+   :func:`code_settlement`.
 
 Where the JWT is found is :func:`metalcloud_async.protocol.extract_jwt`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -22,10 +22,10 @@ import attrs
 from mfa_common._httpx import Headers, Request, Response
 from mfa_common.auth import jwt_expiry
 from mfa_common.auth.machine import LoginFlow, SendCode, SendStep, Settlement
-from mfa_common.client import json_or_none, structure
 from mfa_common.code_providers import IssuedCode, MfaChallenge
 from mfa_common.errors import ResponseDecodeError
 from mfa_common.secret import Secret
+from mfa_common.wire import json_or_none, structure
 
 from . import _constants as C
 from .errors import (
@@ -38,6 +38,7 @@ from .errors import (
 from .models import (
     AuthenticationProperties,
     AuthenticationRequest,
+    LoginResult,
     TwoFactorAuthenticationToken,
     User,
     converter,
@@ -46,40 +47,15 @@ from .protocol import JwtFound, cookie_header, extract_jwt, mentions_two_factor
 
 __all__ = [
     "JwtSession",
-    "LoginStep",
+    "code_flow",
+    "code_settlement",
     "login_flow",
     "logout_request",
     "password_flow",
     "session_headers",
-    "two_factor_flow",
-    "two_factor_settlement",
 ]
 
 Build = Callable[..., Request]
-
-
-@attrs.frozen
-class LoginStep:
-    """The outcome of one login exchange: the user, the session token and cookies the server
-    returned, and whether the second factor is still due (then ``token`` is only good for
-    ``login-2fa``)."""
-
-    user: User | None
-    token: Secret[str] | None
-    cookies: Mapping[str, Secret[str]]
-    two_factor_required: bool
-    source: str | None = None
-
-    @property
-    def enrolment_required(self) -> bool:
-        """An administrator forced a new authenticator (``authenticatorMustChange``): ``token``
-        only serves enrolling one (see ``SessionAPI.complete_reenrolment``)."""
-        return self.user is not None and self.user.authenticator_must_change
-
-    @property
-    def password_change_required(self) -> bool:
-        """The server says the password must be changed (expired or reset)."""
-        return self.user is not None and self.user.password_change_required
 
 
 @attrs.frozen
@@ -97,7 +73,7 @@ class JwtSession:
         return self.user is not None and self.user.password_change_required
 
 
-def two_factor_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
+def code_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
     """What became of the code sent with ``POST /api/v2/login-2fa``.
 
     * 200 → accepted;
@@ -128,21 +104,21 @@ def enable_2fa_settlement(status: int, headers: Headers, content: bytes) -> Sett
     return Settlement.UNKNOWN
 
 
-def _step(response: Response, body: Any, *, two_factor: bool) -> LoginStep:
+def _result(response: Response, body: Any, *, mfa_required: bool) -> LoginResult:
     found: JwtFound | None = extract_jwt(response, body)
     user = structure(converter, body, User, response) if isinstance(body, dict) and "id" in body else None
     if user is not None:
         user = attrs.evolve(user, etag=response.headers.get("etag"))
-    return LoginStep(
+    return LoginResult(
         user=user,
         token=found.token if found else None,
         cookies=dict(found.cookies) if found else {},
-        two_factor_required=two_factor,
+        mfa_required=mfa_required,
         source=found.source if found else None,
     )
 
 
-def session_headers(step: LoginStep) -> dict[str, str]:
+def session_headers(step: LoginResult) -> dict[str, str]:
     """What carries a login step's session (its bearer token and cookies): ties ``login-2fa``
     to the pending login, and an enrolment-only session to its enrolment calls."""
     headers: dict[str, str] = {}
@@ -158,37 +134,35 @@ def session_headers(step: LoginStep) -> dict[str, str]:
 
 def password_flow(
     build: Build, email: str, password: Secret[str], *, provider: str = C.DEFAULT_PROVIDER
-) -> LoginFlow[LoginStep]:
+) -> LoginFlow[LoginResult]:
     """Step 1. Raises the mapped error unless the answer is a success or a "2FA required"
-    refusal; ``two_factor_required`` tells whether ``login-2fa`` must follow."""
+    refusal; ``mfa_required`` tells whether ``login-2fa`` must follow."""
     payload = converter.unstructure(
         AuthenticationRequest(provider, AuthenticationProperties(email=email, password=password))
     )
     answer = yield SendStep(build("POST", f"{C.API_PREFIX}/login", json=payload), name="password")
     response = answer.response
-    if response.status_code in (401, 403):
-        message, _, _ = parse_error_body(response)
-        if mentions_two_factor(message):
-            return _step(response, None, two_factor=True)
+    if response.status_code in (401, 403) and mentions_two_factor(parse_error_body(response).message):
+        return _result(response, None, mfa_required=True)
     if response.status_code >= 400:
         raise map_error(response)
-    step = _step(response, json_or_none(response.content), two_factor=False)
+    step = _result(response, json_or_none(response.content), mfa_required=False)
     if step.user is None:
         raise ResponseDecodeError(
             "POST /api/v2/login: the answer is not a User", status_code=response.status_code
         )
     # A forced re-enrolment skips the old authenticator: the session is for enrolling a new one.
     two_factor = step.user.authenticator_enabled and not step.user.authenticator_must_change
-    return attrs.evolve(step, two_factor_required=two_factor)
+    return attrs.evolve(step, mfa_required=two_factor)
 
 
-def two_factor_flow(
+def code_flow(
     build: Build,
-    pending: LoginStep,
+    pending: LoginResult,
     *,
     email: str | None = None,
     unanswerable: BaseException | None = None,
-) -> LoginFlow[LoginStep]:
+) -> LoginFlow[LoginResult]:
     """Step 2: a code for the pending login. A refused code raises
     :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
     headers = session_headers(pending)
@@ -198,11 +172,11 @@ def two_factor_flow(
         return build("POST", f"{C.API_PREFIX}/login-2fa", json=payload, headers=headers)
 
     challenge = MfaChallenge(kind="totp", user=email)
-    answer = yield SendCode(challenge, request_for, two_factor_settlement, unanswerable)
+    answer = yield SendCode(challenge, request_for, code_settlement, unanswerable)
     response = answer.response
     if response.status_code >= 400:
         raise map_code_rejection(response)
-    return _step(response, json_or_none(response.content), two_factor=False)
+    return _result(response, json_or_none(response.content), mfa_required=False)
 
 
 def refresh_at(token: Secret[str], now: float, margin: float) -> float | None:
@@ -222,10 +196,10 @@ def login_flow(
     *,
     provider: str = C.DEFAULT_PROVIDER,
     can_answer: bool,
-) -> LoginFlow[LoginStep]:
+) -> LoginFlow[LoginResult]:
     """The whole login: the password, then the second factor when the server asks for it.
     Returns the final step, whose ``token`` is the session JWT."""
-    step: LoginStep = yield from password_flow(build, email, password, provider=provider)
+    step: LoginResult = yield from password_flow(build, email, password, provider=provider)
     if step.enrolment_required:
         raise TwoFactorEnrolmentRequiredError(
             "POST /api/v2/login: an administrator requires a new authenticator for this "
@@ -234,7 +208,7 @@ def login_flow(
             challenge=MfaChallenge(kind="totp", user=email),
             step=step,
         )
-    if step.two_factor_required:
+    if step.mfa_required:
         unanswerable = None
         if not can_answer:
             unanswerable = MetalCloudMfaRequiredError(
@@ -242,7 +216,7 @@ def login_flow(
                 status_code=200,
                 challenge=MfaChallenge(kind="totp", user=email),
             )
-        step = yield from two_factor_flow(build, step, email=email, unanswerable=unanswerable)
+        step = yield from code_flow(build, step, email=email, unanswerable=unanswerable)
     if step.token is None:
         raise ResponseDecodeError(
             "login succeeded but the answer carried no JWT (looked for a jwt/token cookie, an "

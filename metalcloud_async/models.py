@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -608,14 +609,6 @@ class ApiKeyRegeneration:
     switched: bool = False
 
 
-@attrs.frozen
-class LoginResult:
-    """Result of an explicit login: the user, and whether a second factor was completed."""
-
-    user: User
-    two_factor: bool = False
-
-
 # --------------------------------------------------------------------------- request models
 
 
@@ -855,6 +848,30 @@ def _lenient(value: Any, tp: Any) -> Any:
         return converter.structure(value, member)
     except Exception:  # noqa: BLE001 - any shape the model cannot read is dropped, see above
         return None
+
+
+@attrs.frozen
+class LoginResult:
+    """What one login step yielded: the user, the session token and cookies the server
+    returned, and whether the second factor is still due (``mfa_required``: then ``token`` is
+    only good for ``login-2fa``)."""
+
+    user: User | None
+    token: Secret[str] | None
+    cookies: Mapping[str, Secret[str]]
+    mfa_required: bool
+    source: str | None = None
+
+    @property
+    def enrolment_required(self) -> bool:
+        """An administrator forced a new authenticator (``authenticatorMustChange``): ``token``
+        only serves enrolling one (see ``SessionAPI.complete_reenrolment``)."""
+        return self.user is not None and self.user.authenticator_must_change
+
+    @property
+    def password_change_required(self) -> bool:
+        """The server says the password must be changed (expired or reset)."""
+        return self.user is not None and self.user.password_change_required
 
 
 def _make() -> cattrs.Converter:

@@ -28,6 +28,7 @@ __all__ = [
     "ListQuery",
     "Revision",
     "check_id",
+    "check_revision",
     "extract_jwt",
     "filter_eq",
     "filter_in",
@@ -35,7 +36,6 @@ __all__ = [
     "if_match_value",
     "next_page",
     "revision_from_etag",
-    "user_path",
     "user_resource",
 ]
 
@@ -79,14 +79,6 @@ def user_resource(user_id: int, *segments: str | int) -> str:
     return f"{C.API_PREFIX}/users/{user_id}" + (f"/{tail}" if tail else "")
 
 
-def user_path(user_id: int, action: str | None = None) -> str:
-    """``/api/v2/users/{id}`` or ``/api/v2/users/{id}/actions/{action}``; ids are checked."""
-    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 0:
-        raise InvalidInputError("user_id must be a non-negative integer")
-    path = f"{C.API_PREFIX}/users/{user_id}"
-    return f"{path}/actions/{action}" if action else path
-
-
 # ------------------------------------------------------------------------------ revisions
 
 
@@ -109,6 +101,14 @@ def if_match_value(revision: int | float | str) -> str:
         if parsed is not None:
             return str(parsed)
     raise InvalidInputError("revision must be a number or an ETag holding one")
+
+
+def check_revision(revision: Revision) -> None:
+    """InvalidInputError for a ``revision`` argument that could not go into ``If-Match``
+    (checked before anything is sent; ``LATEST`` and None pass)."""
+    if revision is None or revision == LATEST:
+        return
+    if_match_value(revision)
 
 
 def revision_from_etag(etag: str | None) -> int | None:

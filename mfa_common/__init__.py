@@ -2,7 +2,8 @@
 
 TOTP and otpauth URIs (:mod:`.totp`, :mod:`.otpauth`), replay-safe codes (:mod:`.replay_guard`),
 recovery codes (:mod:`.recovery_codes`), code providers (:mod:`.code_providers`), auth backends
-(:mod:`.auth`), the HTTP machinery (:mod:`.client`, :mod:`.retry`, :mod:`.errors`), the X-MFA-Token
+(:mod:`.auth`), the HTTP machinery (:mod:`.requestor`, :mod:`.client`, :mod:`.options`,
+:mod:`.retry`, :mod:`.errors`), the operation groups' base (:mod:`.api_group`), the X-MFA-Token
 exchange (:mod:`.xmfa`), and the batch runner (:mod:`.batch`).
 """
 
@@ -10,14 +11,13 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
 from .auth import ApiKeyAuth, BasicAuth, BearerTokenAuth, CredentialAuth, jwt_expiry
-from .client import BaseClient, RequestOptions
+from .client import BaseClient
 from .clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from .errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from .public_api import *  # noqa: F403 - the error hierarchy and the code providers
 from .public_api import __all__ as _public_names
 from .recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
 from .replay_guard import STEP_REGISTRY, next_totp
-from .retry import RetryPolicy
 from .secret import Secret
 from .totp import Algorithm, Totp, WeakSecretWarning
 
@@ -41,8 +41,6 @@ __all__ = [
     "OtpauthUri",
     "RecoveryCodeFormat",
     "RecoveryCodeStore",
-    "RequestOptions",
-    "RetryPolicy",
     "Secret",
     "SystemClock",
     "Totp",

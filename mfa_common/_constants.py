@@ -34,6 +34,11 @@ MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# An answer carrying this header (any value but "0") reports a locked account: never retried, since
+# each retry of a refused login would count as one more failure.
+LOCKOUT_HEADER = "X-Account-Lockout"
+# A conditional write that met 412 is re-read and sent again at most this often (when asked).
+STALE_RETRIES = 1
 
 # --- TOTP -----------------------------------------------------------------------------------
 # Never hand out a code with less than this many seconds left in its step.

@@ -1,61 +1,119 @@
-"""``ClientOptions``: the connection tunables every client takes, typed once.
+"""The tunables of a client (:class:`ClientOptions`) and of one call (:class:`RequestOptions`).
 
-``QuatrixClient``, ``MetalCloudClient`` and ``XMfaClient`` take their credentials as their own
-keywords (``api_key=``, ``email=``/``password=``, ``totp_secret=``, ``pin=``, ``code_provider=``)
-and everything about the connection as the keywords below, checked by a type checker through
-``**options: Unpack[ClientOptions]``. Build a set once and share it between clients::
+Both are frozen: a client's options are fixed when it is made, and
+``client.with_options(timeout=..., max_retries=...)`` returns another client of the same type
+that shares the connection pool and the login but sends with other per-call defaults::
 
-    options: ClientOptions = {"timeout": 5, "deadline": 30, "max_retries": 1}
-    QuatrixClient(url, api_key=key, **options)
-    MetalCloudClient(url, api_key=other_key, **options)
+    options = ClientOptions(timeout=5, deadline=30, retry=RetryPolicy(max_retries=1))
+    QuatrixClient(url, api_key=key, options=options)
+    MetalCloudClient(url, api_key=other_key, options=options)
 
-A key this type does not name is refused by the constructor (``TypeError``), so a typo never
-goes unnoticed. The defaults are those of :class:`mfa_common.client.BaseClient`.
+``check_credentials`` is the one rule every client constructor applies to its credential
+keywords.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import Any
 
-# Imported for real (not only for type checkers) so that ``typing.get_type_hints`` resolves.
-from ._httpx import AsyncBaseTransport, Limits, Timeout
+import attrs
+
+from . import _constants as C
+from ._httpx import Limits, Timeout
 from .retry import RetryPolicy
 
-__all__ = ["ClientOptions", "check_credentials"]
+__all__ = ["ClientOptions", "RequestOptions", "check_credentials"]
 
 
-class ClientOptions(TypedDict, total=False):
-    """Connection tunables, every one optional (see :class:`mfa_common.client.BaseClient`)."""
+def _timeout(value: float | Timeout | None) -> Timeout:
+    if isinstance(value, Timeout):
+        return value
+    if value is None:
+        return Timeout(
+            connect=C.CONNECT_TIMEOUT, read=C.READ_TIMEOUT, write=C.WRITE_TIMEOUT, pool=C.POOL_TIMEOUT
+        )
+    return Timeout(value)
 
-    #: An ``httpx.AsyncBaseTransport`` to send through (tests: the fakes' in-process transport).
-    transport: AsyncBaseTransport | None
-    #: Seconds per phase (connect, read, write, pool), or an ``httpx.Timeout``.
-    timeout: float | Timeout | None
-    #: Seconds for a whole call, retries and login steps included; None for no deadline.
-    deadline: float | None
-    #: The retry policy (:class:`mfa_common.retry.RetryPolicy`).
-    retry: RetryPolicy | None
-    #: Shorthand for ``retry=RetryPolicy(max_retries=...)``.
-    max_retries: int | None
-    #: Connection pool limits (``httpx.Limits``).
-    limits: Limits | None
-    #: Extra headers sent with every request.
-    headers: Mapping[str, str] | None
-    #: Allow credentials over plain ``http://`` to a host that is not the loopback.
-    allow_insecure_http: bool
-    #: TLS verification: True, False, or the path of a CA bundle.
-    verify: bool | str
-    #: Largest response body accepted, in bytes.
-    max_body_bytes: int
-    #: Largest response head accepted, in bytes.
-    max_header_bytes: int
+
+def _headers(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value or {}))
+
+
+def _limits() -> Limits:
+    return Limits(
+        max_connections=C.MAX_CONNECTIONS,
+        max_keepalive_connections=C.MAX_KEEPALIVE_CONNECTIONS,
+        keepalive_expiry=C.KEEPALIVE_EXPIRY,
+    )
+
+
+def _positive_int(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{attribute.name} must be a positive whole number of bytes")
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class ClientOptions:
+    """Everything about a client's connection; every field has a default
+    (:mod:`mfa_common._constants`).
+
+    * ``timeout``: seconds per phase (connect, write, read, pool), or an ``httpx.Timeout``;
+    * ``deadline``: seconds for a whole call, retries and login steps included (None: none);
+    * ``retry``: the :class:`~mfa_common.retry.RetryPolicy`;
+    * ``headers``: extra headers sent with every request, login steps included;
+    * ``limits``: connection pool limits (``httpx.Limits``);
+    * ``verify``: TLS verification (True, False, or the path of a CA bundle);
+    * ``allow_insecure_http``: allow credentials over plain ``http://`` to a host that is not
+      the loopback;
+    * ``max_body_bytes`` / ``max_header_bytes``: the largest answer body and head accepted.
+    """
+
+    timeout: Timeout = attrs.field(default=None, converter=_timeout)
+    deadline: float | None = C.TOTAL_DEADLINE
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    headers: Mapping[str, str] = attrs.field(default=None, converter=_headers)
+    limits: Limits = attrs.field(factory=_limits)
+    verify: bool | str = True
+    allow_insecure_http: bool = False
+    max_body_bytes: int = attrs.field(default=C.MAX_RESPONSE_BODY_BYTES, validator=_positive_int)
+    max_header_bytes: int = attrs.field(default=C.MAX_RESPONSE_HEADER_BYTES, validator=_positive_int)
+
+
+@attrs.frozen(kw_only=True)
+class RequestOptions:
+    """Per-call overrides: ``timeout`` (seconds per phase), ``deadline`` (seconds for the whole
+    call including retries), ``max_retries``, extra ``headers``. Every method of every client
+    takes one as ``options=``; ``client.with_options(...)`` makes them a client's defaults."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    max_retries: int | None = None
+    headers: Mapping[str, str] | None = None
+
+    def over(self, defaults: RequestOptions | None) -> RequestOptions:
+        """These options, each unset one taken from ``defaults``; headers are merged."""
+        if defaults is None:
+            return self
+        headers = self.headers
+        if defaults.headers:
+            headers = {**defaults.headers, **(self.headers or {})}
+        return RequestOptions(
+            timeout=self.timeout if self.timeout is not None else defaults.timeout,
+            deadline=self.deadline if self.deadline is not None else defaults.deadline,
+            max_retries=self.max_retries if self.max_retries is not None else defaults.max_retries,
+            headers=headers,
+        )
 
 
 def check_credentials(*, given: dict[str, object], login_only: dict[str, object], login_key: str) -> None:
     """The one rule of every client constructor: at most one credential (``given``: keyword →
-    value), and the login-only keywords (``login_only``) only beside ``login_key``. Raises
-    :class:`~mfa_common.errors.InvalidInputError` naming the keywords, never their values."""
+    value), and the login-only keywords (``login_only``) only beside ``login_key``, which needs
+    ``password=``. Raises :class:`~mfa_common.errors.InvalidInputError` naming the keywords,
+    never their values."""
     from .errors import InvalidInputError
 
     present = [f"{name}=" for name, value in given.items() if value is not None]
@@ -67,3 +125,5 @@ def check_credentials(*, given: dict[str, object], login_only: dict[str, object]
         stray = [f"{name}=" for name, value in login_only.items() if value is not None]
         if stray:
             raise InvalidInputError(f"{', '.join(stray)}: only with {login_key}= (a login)")
+    elif login_only.get("password") is None:
+        raise InvalidInputError(f"{login_key}= needs password=")

@@ -1,5 +1,5 @@
-"""The names every SDK package re-exports: the whole error hierarchy, the code providers and
-the typed connection options.
+"""The names every SDK package re-exports: the whole error hierarchy, the code providers, the
+options (:class:`ClientOptions`, :class:`RequestOptions`) and the retry policy.
 
 ``quatrix_async``, ``metalcloud_async`` and ``mfa_common.xmfa`` each do
 ``from mfa_common.public_api import *`` and add :data:`__all__` to their own, so
@@ -20,7 +20,8 @@ from .code_providers import (
 )
 from .errors import *  # noqa: F403 - re-exported on purpose, see the module docstring
 from .errors import __all__ as _error_names
-from .options import ClientOptions
+from .options import ClientOptions, RequestOptions
+from .retry import RetryPolicy
 
 __all__ = [
     "CallbackCodeProvider",
@@ -29,6 +30,8 @@ __all__ = [
     "IssuedCode",
     "MfaChallenge",
     "RecoveryCodeProvider",
+    "RequestOptions",
+    "RetryPolicy",
     "StaticCodeProvider",
     "TotpCodeProvider",
     *_error_names,

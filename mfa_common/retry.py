@@ -1,15 +1,26 @@
-"""When to retry, and how long to wait: pure functions, no I/O.
+"""Every retry decision of the SDK, and how long to wait: pure functions, no I/O.
 
-Rules:
-* idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) are retried on connection errors,
-  timeouts, 408, 429 and 5xx;
-* a non-idempotent write (POST, PATCH) is retried only when the request surely never reached
-  the server (the connection could not be made) or the server said so explicitly (429);
-  otherwise the error goes to the caller, who knows whether repeating the write is safe;
-* waits grow exponentially with full jitter, and honour ``Retry-After`` (seconds or an HTTP
-  date) up to a cap; a longer ``Retry-After`` is not waited for;
-* an API adds its own rules as hooks (``final_answer``): a response any hook calls final is
-  never retried (the X-MFA lockout: each retry would feed the lockout counter).
+:class:`RetryPolicy` answers each question the request path and the login driver ask; none of
+them decides on its own:
+
+* **after an error answer** (:meth:`RetryPolicy.delay_after_status`): idempotent methods (GET,
+  HEAD, OPTIONS, PUT, DELETE) are retried on 408, 429 and 5xx; a non-idempotent write (POST,
+  PATCH) only on 429, which says the server refused it unprocessed. An answer any
+  ``final_answer`` rule calls final is never retried: by default one carrying
+  ``X-Account-Lockout`` (each retry would feed the lockout counter), in every API;
+* **after a failed exchange** (:meth:`RetryPolicy.delay_after_error`): idempotent requests on
+  any transport error; a write only when the request surely never reached the server (the
+  connection could not be made);
+* **after a success whose body arrived broken** (:meth:`RetryPolicy.delay_after_broken_body`):
+  idempotent requests only;
+* **a code-bearing login step refused unread** (:meth:`RetryPolicy.delay_before_new_code`):
+  sent again with a freshly issued code, at most ``code_step_retries`` times;
+* **a conditional write that met 412** (:meth:`RetryPolicy.reread_on_stale`): re-read the
+  revision and send once more, only when the caller asked (``retry_on_stale``).
+
+Waits grow exponentially with full jitter and honour ``Retry-After`` (seconds or an HTTP date)
+up to ``max_retry_after``; a longer ``Retry-After`` is not waited for. The request path also
+never sleeps past a call's deadline: the error in hand is raised at once instead.
 """
 
 from __future__ import annotations
@@ -24,7 +35,15 @@ import attrs
 from . import _constants as C
 from ._httpx import ConnectError, ConnectTimeout, PoolTimeout, Response, TransportError
 
-#: A hook of :class:`RetryPolicy`: True when this error response must never be retried.
+__all__ = [
+    "FinalAnswerRule",
+    "RetryPolicy",
+    "account_locked_out",
+    "parse_retry_after",
+    "request_not_sent",
+]
+
+#: A rule of :class:`RetryPolicy`: True when this error answer must never be retried.
 FinalAnswerRule = Callable[[Response], bool]
 
 # Connection failures that prove the request never left the client.
@@ -56,9 +75,16 @@ def request_not_sent(exc: BaseException) -> bool:
     return isinstance(exc, _NOT_SENT)
 
 
+def account_locked_out(response: Response) -> bool:
+    """The lockout rule: an answer carrying ``X-Account-Lockout`` (any value but ``0``) is
+    final. Every retry of a refused login would count as one more failure."""
+    return response.headers.get(C.LOCKOUT_HEADER) not in (None, "", "0")
+
+
 @attrs.frozen
 class RetryPolicy:
-    """Retry decisions for one client. Override per call with ``max_retries``."""
+    """Retry decisions for one client (see the module docstring). Override ``max_retries`` per
+    call with ``RequestOptions(max_retries=...)``."""
 
     max_retries: int = C.MAX_RETRIES
     initial_backoff: float = C.INITIAL_BACKOFF
@@ -66,10 +92,15 @@ class RetryPolicy:
     max_retry_after: float = C.MAX_RETRY_AFTER
     retry_statuses: frozenset[int] = C.RETRY_STATUSES
     idempotent_methods: frozenset[str] = C.IDEMPOTENT_METHODS
-    final_answer: tuple[FinalAnswerRule, ...] = ()
+    final_answer: tuple[FinalAnswerRule, ...] = (account_locked_out,)
+    #: How often a code-bearing login step refused unread is sent again, each time with a
+    #: freshly issued code.
+    code_step_retries: int = C.CODE_STEP_RETRIES
+    #: How often a conditional write that met 412 is re-read and sent again, when asked.
+    stale_retries: int = C.STALE_RETRIES
 
     def with_rule(self, rule: FinalAnswerRule) -> RetryPolicy:
-        """This policy plus an API-specific "never retry this answer" rule."""
+        """This policy plus a "never retry this answer" rule."""
         return attrs.evolve(self, final_answer=(*self.final_answer, rule))
 
     def is_idempotent(self, method: str) -> bool:
@@ -81,22 +112,63 @@ class RetryPolicy:
             return True  # the server refused the request without processing it
         return idempotent and status in self.retry_statuses
 
-    def status_delay(self, response: Response, *, attempt: int, idempotent: bool) -> float | None:
-        """Seconds to wait before retrying after this error response (``attempt`` retries
-        done so far), or None for no retry."""
-        if not self.retry_status(response.status_code, idempotent=idempotent):
-            return None
-        if any(rule(response) for rule in self.final_answer):
-            return None
-        # An HTTP-date Retry-After is wall-clock by definition; every other wait is relative.
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
-        return self.backoff(attempt + 1, retry_after=retry_after)
+    def is_final(self, response: Response) -> bool:
+        """Whether a rule forbids retrying this answer, whatever its status."""
+        return any(rule(response) for rule in self.final_answer)
 
-    def retry_exception(self, exc: BaseException, *, idempotent: bool) -> bool:
-        """Whether a transport error may be retried."""
-        if not isinstance(exc, TransportError):
-            return False
-        return idempotent or request_not_sent(exc)
+    def delay_after_status(
+        self, response: Response, *, attempt: int, idempotent: bool, max_retries: int | None = None
+    ) -> float | None:
+        """Seconds to wait before retrying after this error answer (``attempt`` retries done so
+        far), or None for no retry."""
+        if attempt >= (self.max_retries if max_retries is None else max_retries):
+            return None
+        if not self.retry_status(response.status_code, idempotent=idempotent) or self.is_final(response):
+            return None
+        return self._delay(response, attempt + 1)
+
+    def delay_after_error(
+        self, exc: BaseException, *, attempt: int, idempotent: bool, max_retries: int | None = None
+    ) -> float | None:
+        """Seconds to wait before retrying after a failed exchange, or None for no retry."""
+        if attempt >= (self.max_retries if max_retries is None else max_retries):
+            return None
+        if not isinstance(exc, TransportError) or not (idempotent or request_not_sent(exc)):
+            return None
+        return self.backoff(attempt + 1)
+
+    def delay_after_broken_body(
+        self, *, attempt: int, idempotent: bool, max_retries: int | None = None
+    ) -> float | None:
+        """Seconds to wait before repeating a request whose success arrived with a broken JSON
+        body: as safe as after a 503 for an idempotent request, never for a write."""
+        if not idempotent or attempt >= (self.max_retries if max_retries is None else max_retries):
+            return None
+        return self.backoff(attempt + 1)
+
+    def delay_before_new_code(
+        self, response: Response, *, retry: int, now: float | None = None
+    ) -> float | None:
+        """Seconds to wait before sending a code-bearing step again, with a fresh code, after the
+        server refused it unread (429, 503); ``retry`` is 1 for the first resend. None: do not
+        (a lockout, a wait too long, the resends spent). ``now`` dates an HTTP-date
+        ``Retry-After`` (the login's clock)."""
+        if retry > self.code_step_retries or response.status_code not in (429, 503):
+            return None
+        if self.is_final(response):
+            return None
+        return self._delay(response, retry, now)
+
+    def reread_on_stale(self, *, attempt: int, requested: bool) -> bool:
+        """Whether a conditional write that met 412 (``attempt`` re-reads done) re-reads the
+        revision and is sent again: only when the caller asked, at most ``stale_retries``."""
+        return requested and attempt < self.stale_retries
+
+    def _delay(self, response: Response, attempt: int, now: float | None = None) -> float | None:
+        # An HTTP-date Retry-After is wall-clock by definition; every other wait is relative.
+        when = time.time() if now is None else now
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=when)
+        return self.backoff(attempt, retry_after=retry_after)
 
     def backoff(
         self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None

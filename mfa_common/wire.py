@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+import attrs
+
 from ._httpx import Request, Response
 from ._logging import redact_url
 from .errors import (
@@ -33,6 +35,7 @@ __all__ = [
     "JSON_ERRORS",
     "JSON_EXTENSION",
     "PATH_TEMPLATE_EXTENSION",
+    "ErrorBody",
     "build_status_error",
     "decode_error",
     "default_error_mapper",
@@ -54,6 +57,34 @@ JSON_EXTENSION = "mfa_sdk_json"
 
 # What json.loads raises on bad input: a deeply nested body exhausts the recursion limit.
 JSON_ERRORS = (ValueError, UnicodeDecodeError, RecursionError)
+
+
+@attrs.frozen
+class ErrorBody:
+    """What an API's error answer says, read the same way for every API (each API's
+    ``parse_error_body``): its ``code`` (the API's own error code, if it has one), its
+    ``message``, the ``details`` worth keeping, and the decoded ``body`` (None when it is not
+    JSON). Never raises on a hostile body."""
+
+    code: int | str | None = None
+    message: str | None = None
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+    body: Any = None
+
+    def error(
+        self, response: Response, cls: type[APIStatusError] | None = None, **extra: Any
+    ) -> APIStatusError:
+        """The typed error of ``response`` carrying this body (``cls``: a class other than the
+        status's own)."""
+        return build_status_error(
+            response,
+            server_message=self.message,
+            error_code=self.code,
+            details=self.details,
+            body=self.body,
+            cls=cls,
+            **extra,
+        )
 
 
 def path_segment(value: str, what: str = "id") -> str:

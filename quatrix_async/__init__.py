@@ -22,16 +22,15 @@ from .api_mfa import MfaAPI
 from .api_profile import ProfileAPI
 from .api_session import SessionAPI
 from .api_users import UsersAPI
+from .auth import QuatrixSession, QuatrixSessionAuth
 from .client import QuatrixClient, api_base_url
 from .errors import (
     CaptchaRejectedError,
     QuatrixErrorCode,
     SessionExpiredError,
     UserBlacklistedError,
-    map_quatrix_error,
+    map_error,
 )
-from .protocol import LoginStep
-from .session_auth import QuatrixSession, QuatrixSessionAuth
 
 if TYPE_CHECKING:
     # For type checkers; at run time these names load with quatrix_async.models on first use.
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
         ErrorModel,
         Group,
         GroupMetadata,
+        LoginResult,
         ProfileInfoResp,
         ProfileRemoveMfaReq,
         ProfileRemoveMfaResp,
@@ -76,7 +76,7 @@ __all__ = [
     "ErrorModel",
     "Group",
     "GroupMetadata",
-    "LoginStep",
+    "LoginResult",
     "MfaAPI",
     "ProfileAPI",
     "ProfileInfoResp",
@@ -110,7 +110,7 @@ __all__ = [
     "UserSetMfaReq",
     "UsersAPI",
     "api_base_url",
-    "map_quatrix_error",
+    "map_error",
     *_public_names,
 ]
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions
+from mfa_common.options import RequestOptions
+from mfa_common.requestor import Requestor
 from mfa_common.secret import Secret, wrap
 
-from ._base import ApiGroup, auth_type_of, decode, user_ids
+from ._base import QuatrixAPIGroup
+from .api_profile import ProfileAPI
+from .protocol import auth_type_of, user_ids
 
 if TYPE_CHECKING:
     # The models load with the first call (see quatrix_async/__init__.py).
@@ -17,9 +20,13 @@ if TYPE_CHECKING:
 __all__ = ["MfaAPI"]
 
 
-class MfaAPI(ApiGroup):
+class MfaAPI(QuatrixAPIGroup):
     """``client.mfa``: ``/user/set-mfa``, ``/user/reset-mfa``, ``/user/remove-mfa`` (admin), plus
     the logged-in user's own switches (same as ``client.profile``)."""
+
+    def __init__(self, requestor: Requestor, profile: ProfileAPI) -> None:
+        super().__init__(requestor)
+        self._profile = profile
 
     async def set_for_users(
         self,
@@ -38,10 +45,10 @@ class MfaAPI(ApiGroup):
         from .models import ProfileRemoveMfaResp, UserSetMfaReq, converter
 
         body = UserSetMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type), code=wrap(code))
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "user/set-mfa", json=converter.unstructure(body), idempotent=True, options=options
         )
-        return decode(response, ProfileRemoveMfaResp)
+        return self._decode(response, ProfileRemoveMfaResp)
 
     async def reset_for_users(
         self, ids: Iterable[str], *, options: RequestOptions | None = None
@@ -52,10 +59,10 @@ class MfaAPI(ApiGroup):
         from .models import ProfileRemoveMfaResp, ResetAuthType, UserResetMfaReq, converter
 
         body = UserResetMfaReq(ids=user_ids(ids), auth_type=ResetAuthType.TWO_FA)
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "user/reset-mfa", json=converter.unstructure(body), idempotent=False, options=options
         )
-        return decode(response, ProfileRemoveMfaResp)
+        return self._decode(response, ProfileRemoveMfaResp)
 
     async def remove_for_users(
         self, ids: Iterable[str], auth_type: AuthType | str, *, options: RequestOptions | None = None
@@ -65,19 +72,19 @@ class MfaAPI(ApiGroup):
         from .models import ProfileRemoveMfaResp, UserRemoveMfaReq, converter
 
         body = UserRemoveMfaReq(ids=user_ids(ids), auth_type=auth_type_of(auth_type))
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "user/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options
         )
-        return decode(response, ProfileRemoveMfaResp)
+        return self._decode(response, ProfileRemoveMfaResp)
 
     async def set_own(
         self, auth_type: AuthType | str, code: str | Secret[str], *, options: RequestOptions | None = None
     ) -> ProfileSetMfaResp:
         """``POST /profile/set-mfa`` (same as ``client.profile.set_mfa``)."""
-        return await self._client.profile.set_mfa(auth_type, code, options=options)
+        return await self._profile.set_mfa(auth_type, code, options=options)
 
     async def remove_own(
         self, auth_type: AuthType | str, *, options: RequestOptions | None = None
     ) -> ProfileRemoveMfaResp:
         """``POST /profile/remove-mfa`` (same as ``client.profile.remove_mfa``)."""
-        return await self._client.profile.remove_mfa(auth_type, options=options)
+        return await self._profile.remove_mfa(auth_type, options=options)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, decode_error
+from mfa_common.options import RequestOptions
 from mfa_common.secret import Secret, wrap
+from mfa_common.wire import decode_error
 
 from . import protocol
-from ._base import ApiGroup, auth_type_of, decode
+from ._base import QuatrixAPIGroup
+from .protocol import auth_type_of
 
 if TYPE_CHECKING:
     # The models load with the first call (see quatrix_async/__init__.py).
@@ -26,20 +28,22 @@ if TYPE_CHECKING:
 __all__ = ["ProfileAPI"]
 
 
-class ProfileAPI(ApiGroup):
+class ProfileAPI(QuatrixAPIGroup):
     """``client.profile``: ``/profile/*``."""
 
     async def get(self, *, options: RequestOptions | None = None) -> ProfileResp:
         """``GET /profile``: the logged-in user's profile."""
         from .models import ProfileResp
 
-        return decode(await self._client.request("GET", "profile", options=options), ProfileResp)
+        return self._decode(await self._requestor.request("GET", "profile", options=options), ProfileResp)
 
     async def info(self, *, options: RequestOptions | None = None) -> ProfileInfoResp:
         """``GET /profile/info``: used and available user licences and storage of the account."""
         from .models import ProfileInfoResp
 
-        return decode(await self._client.request("GET", "profile/info", options=options), ProfileInfoResp)
+        return self._decode(
+            await self._requestor.request("GET", "profile/info", options=options), ProfileInfoResp
+        )
 
     async def update(
         self,
@@ -57,10 +61,10 @@ class ProfileAPI(ApiGroup):
         from .models import ProfileSetReq, ProfileSetResp, converter
 
         body = ProfileSetReq(name=name, email=email, language=language, message_signature=message_signature)
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "profile/set", json=converter.unstructure(body), idempotent=True, options=options
         )
-        return decode(response, ProfileSetResp)
+        return self._decode(response, ProfileSetResp)
 
     async def set_password(
         self,
@@ -77,10 +81,10 @@ class ProfileAPI(ApiGroup):
         from .models import ProfileSetPasswordResp
 
         body = protocol.set_password_body(current_password, new_password)
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "profile/set-password", json=body, idempotent=False, options=options
         )
-        return decode(response, ProfileSetPasswordResp)
+        return self._decode(response, ProfileSetPasswordResp)
 
     async def generate_2fa(self, *, options: RequestOptions | None = None) -> TwoFactorSecret:
         """``GET /profile/2fa/generate``: a new pending 2FA secret, as a QR code image.
@@ -92,7 +96,7 @@ class ProfileAPI(ApiGroup):
         ``result.secret`` are set and ``result.totp()`` gives the codes: a service account can
         enrol with no person scanning anything. Confirm with :meth:`set_mfa` and a current code.
         """
-        response = await self._client.request(
+        response = await self._requestor.request(
             "GET",
             "profile/2fa/generate",
             headers={"Accept": "application/octet-stream, application/json"},
@@ -127,10 +131,10 @@ class ProfileAPI(ApiGroup):
 
         kind = auth_type_of(auth_type)
         body = ProfileSetMfaReq(auth_type=kind, code=protocol.validate_mfa_code(kind, wrap(code)))
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "profile/set-mfa", json=converter.unstructure(body), idempotent=False, options=options
         )
-        return decode(response, ProfileSetMfaResp)
+        return self._decode(response, ProfileSetMfaResp)
 
     async def remove_mfa(
         self, auth_type: AuthType | str, *, options: RequestOptions | None = None
@@ -140,7 +144,7 @@ class ProfileAPI(ApiGroup):
         from .models import ProfileRemoveMfaReq, ProfileRemoveMfaResp, converter
 
         body = ProfileRemoveMfaReq(auth_type=auth_type_of(auth_type))
-        response = await self._client.request(
+        response = await self._requestor.request(
             "POST", "profile/remove-mfa", json=converter.unstructure(body), idempotent=True, options=options
         )
-        return decode(response, ProfileRemoveMfaResp)
+        return self._decode(response, ProfileRemoveMfaResp)

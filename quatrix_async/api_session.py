@@ -11,35 +11,37 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from mfa_common.auth.deadline import drive_by_hand
-from mfa_common.client import RequestOptions, build_status_error, parse_json_body
 from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import ResponseDecodeError
+from mfa_common.options import RequestOptions
 from mfa_common.secret import Secret, reveal, wrap
+from mfa_common.wire import build_status_error, parse_json_body
 
 from . import _constants as C
 from . import login_machine, protocol
-from ._base import ApiGroup, auth_type_of, decode
+from ._base import QuatrixAPIGroup
+from .auth import QuatrixSessionAuth
 from .errors import CaptchaRejectedError
-from .session_auth import QuatrixSessionAuth
+from .protocol import auth_type_of
 
 if TYPE_CHECKING:
     # The models load with the first call (see quatrix_async/__init__.py).
-    from .models import AuthType, SessionLoginResp, SessionUnblockCaptchaResp
+    from .models import AuthType, LoginResult, SessionLoginResp, SessionUnblockCaptchaResp
 
 __all__ = ["SessionAPI"]
 
 T = TypeVar("T")
 
 
-class SessionAPI(ApiGroup):
+class SessionAPI(QuatrixAPIGroup):
     """``client.session``: ``/session/*``."""
 
     async def login(
         self, email: str, password: str | Secret[str], *, options: RequestOptions | None = None
-    ) -> protocol.LoginStep:
+    ) -> LoginResult:
         """``GET /session/login`` with HTTP Basic: the first login step.
 
-        Returns a :class:`~quatrix_async.protocol.LoginStep`: ``kind == "logged_in"`` (200) or, on
+        Returns a :class:`~quatrix_async.models.LoginResult`: ``kind == "logged_in"`` (200) or, on
         a 207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
         ``"unknown_mfa"`` (its ``mfa_code``); ``session_id`` is the (partial) session, from the
         body or an ``X-Auth-Token`` header. Bad credentials raise
@@ -47,9 +49,9 @@ class SessionAPI(ApiGroup):
         Runs the first half of the login machine under the client's deadline.
         """
         flow = partial(
-            login_machine.password_flow, self._client.build_request, email, wrap(password), known_only=False
+            login_machine.password_flow, self._requestor.build, email, wrap(password), known_only=False
         )
-        step, _ = await drive_by_hand(self._client, flow, options=options, what="GET /session/login")
+        step, _ = await drive_by_hand(self._requestor, flow, options=options, what="GET /session/login")
         return step
 
     async def login_mfa(
@@ -73,17 +75,17 @@ class SessionAPI(ApiGroup):
         kind = auth_type_of(auth_type)
         protocol.validate_mfa_code(kind, code)  # refused before anything is sent
         challenge = MfaChallenge(kind="pin" if kind == AuthType.PIN else "totp")
-        backend = self._client.auth
+        backend = self._requestor.auth
         encoding = backend.pin_encoding if isinstance(backend, QuatrixSessionAuth) else "base64"
         flow = partial(
-            login_machine.mfa_flow,
-            self._client.build_request,
+            login_machine.code_flow,
+            self._requestor.build,
             wrap(session_id),
             challenge,
             pin_encoding=encoding,
         )
         session = await drive_by_hand(
-            self._client, flow, code=wrap(code), options=options, what="POST /session/login"
+            self._requestor, flow, code=wrap(code), options=options, what="POST /session/login"
         )
         return SessionLoginResp(session_id=session.session_id)
 
@@ -93,7 +95,7 @@ class SessionAPI(ApiGroup):
         Any call refreshes it as well; see ``client.auth.keepalive_if_idle()`` and
         ``client.keepalive_in_background()`` for sending one only when needed.
         """
-        await self._client.request("GET", "session/keepalive", options=options)
+        await self._requestor.request("GET", "session/keepalive", options=options)
 
     async def logout(
         self, *, session_id: str | Secret[str] | None = None, options: RequestOptions | None = None
@@ -104,14 +106,14 @@ class SessionAPI(ApiGroup):
         again); with it, that session. Errors of the logout itself are not raised for the
         client's own session (the server may already have dropped it).
         """
-        auth = self._client.auth
+        auth = self._requestor.auth
         if session_id is None and isinstance(auth, QuatrixSessionAuth):
             await auth.logout()
             return
         if session_id is None:
-            await self._client.request("GET", "session/logout", options=options)
+            await self._requestor.request("GET", "session/logout", options=options)
             return
-        await self._client.request(
+        await self._requestor.request(
             "GET",
             "session/logout",
             headers={C.AUTH_TOKEN_HEADER: reveal(session_id)},
@@ -142,7 +144,7 @@ class SessionAPI(ApiGroup):
         headers = {C.AUTH_TOKEN_HEADER: reveal(session_id)}
         secret_token = wrap(token)
         if method == "POST":
-            response = await self._client.request(
+            response = await self._requestor.request(
                 "POST",
                 "session/unblock-captcha",
                 json=converter.unstructure(UnblockCaptchaReq(token=secret_token)),
@@ -153,7 +155,7 @@ class SessionAPI(ApiGroup):
                 raise_for_status=False,
             )
         else:
-            response = await self._client.request(
+            response = await self._requestor.request(
                 "GET",
                 "session/unblock-captcha",
                 params={"token": secret_token.reveal()},
@@ -177,5 +179,5 @@ class SessionAPI(ApiGroup):
                     valid=bool(body.get("valid")),
                 )
         if response.status_code >= 400:
-            raise self._client.map_error(response)
-        return decode(response, SessionUnblockCaptchaResp)
+            raise self._requestor.map_error(response)
+        return self._decode(response, SessionUnblockCaptchaResp)

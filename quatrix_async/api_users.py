@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, parse_json_body, path_segment, structure
 from mfa_common.errors import ResponseDecodeError
+from mfa_common.options import RequestOptions
+from mfa_common.wire import parse_json_body, path_segment, structure
 
-from ._base import ApiGroup, decode
+from ._base import QuatrixAPIGroup
 
 if TYPE_CHECKING:
     # The models load with the first call (see quatrix_async/__init__.py).
@@ -16,14 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["UsersAPI"]
 
 
-class UsersAPI(ApiGroup):
+class UsersAPI(QuatrixAPIGroup):
     """``client.users``: ``GET /user`` and ``GET /user/metadata/{id}``."""
 
     async def list(self, *, options: RequestOptions | None = None) -> list[UserResp]:
         """``GET /user``: every user of the account (the API has no paging)."""
         from .models import UserResp, converter
 
-        response = await self._client.request("GET", "user", options=options)
+        response = await self._requestor.request("GET", "user", options=options)
         data = parse_json_body(response)
         if not isinstance(data, list):
             raise ResponseDecodeError("GET /user: expected a JSON array", status_code=response.status_code)
@@ -33,7 +34,7 @@ class UsersAPI(ApiGroup):
         """``GET /user/metadata/{id}``: one user."""
         from .models import UserResp
 
-        response = await self._client.request(
+        response = await self._requestor.request(
             "GET", f"user/metadata/{path_segment(user_id, 'user_id')}", options=options
         )
-        return decode(response, UserResp)
+        return self._decode(response, UserResp)

@@ -81,9 +81,9 @@ from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissi
 from mfa_common.secret import Secret
 
 from . import _constants as C
+from .auth import QuatrixSessionAuth
 from .client import QuatrixClient
 from .models import ProfileResp, TwoFactorSecret, UserResp
-from .session_auth import QuatrixSessionAuth
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
 

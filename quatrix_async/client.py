@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from mfa_common._httpx import URL, Auth
-from mfa_common.auth import ApiKeyAuth, CredentialAuth
+from mfa_common._httpx import URL, AsyncBaseTransport, Auth, httpx
+from mfa_common.auth import ApiKeyAuth
 from mfa_common.client import BaseClient
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider
 from mfa_common.errors import APIError, InvalidInputError
 from mfa_common.options import ClientOptions, check_credentials
-from mfa_common.secret import Secret, wrap
+from mfa_common.requestor import Requestor
+from mfa_common.secret import Secret
 from mfa_common.totp import Totp
 
 from . import _constants as C
@@ -22,34 +23,25 @@ from .api_mfa import MfaAPI
 from .api_profile import ProfileAPI
 from .api_session import SessionAPI
 from .api_users import UsersAPI
-from .errors import map_quatrix_error
+from .auth import QuatrixSessionAuth
+from .errors import map_error
 from .protocol import PinEncoding
-from .session_auth import QuatrixSessionAuth
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = ["QuatrixClient", "api_base_url"]
 
 logger = logging.getLogger("quatrix_async")
 
 
-def api_base_url(base_url: str | URL) -> URL:
+def api_base_url(base_url: str | URL) -> URL | str:
     """The API root: ``https://acme.quatrix.it`` becomes ``https://acme.quatrix.it/api/1.0``;
     a URL that already has a path is kept as it is."""
-    url = URL(str(base_url))
+    try:
+        url = URL(str(base_url).strip())
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return base_url  # the client refuses it with a typed error that shows no credential
     if url.path in ("", "/"):
         url = url.copy_with(path=C.API_PREFIX)
     return url
-
-
-def _checked_api_key(api_key: str | Secret[str]) -> Secret[str]:
-    """The key as a Secret; InvalidInputError (never showing it) when it cannot be a header."""
-    key = wrap(api_key)
-    text = key.reveal()
-    if not text.strip() or text != text.strip() or any(ord(c) < 0x21 or ord(c) > 0x7E for c in text):
-        raise InvalidInputError("api_key must be a non-empty string of printable ASCII characters")
-    return key
 
 
 class QuatrixClient(BaseClient):
@@ -62,18 +54,23 @@ class QuatrixClient(BaseClient):
       step (CONFIRMED in the current Quatrix documentation). Best for batch jobs: the login
       endpoint is rate limited (about 15 logins per 15 minutes) and a key spends none of it;
     * ``email`` and ``password`` (plus ``totp_secret``, ``pin`` or ``code_provider`` for MFA
-      users): a :class:`~quatrix_async.session_auth.QuatrixSessionAuth` that logs in once and
-      reuses the session (``pin_encoding="plain"`` for a server that takes the PIN unencoded);
+      users): a :class:`~quatrix_async.auth.QuatrixSessionAuth` that logs in once and reuses the
+      session (``pin_encoding="plain"`` for a server that takes the PIN unencoded);
     * ``auth=``: any httpx auth of your own.
 
     Giving more than one raises :class:`~mfa_common.errors.InvalidInputError`.
     Operations are grouped: ``client.session`` (``/session``), ``client.profile``,
     ``client.mfa`` (admin MFA), ``client.users``. Use ``async with`` (closing logs out).
-    Other keywords are those of :class:`mfa_common.client.BaseClient`.
+    ``options`` and ``transport`` are those of :class:`mfa_common.client.BaseClient`.
     """
 
     api_name: ClassVar[str] = "quatrix"
     login_keywords: ClassVar[str] = "email= and password="
+
+    session: SessionAPI
+    profile: ProfileAPI
+    mfa: MfaAPI
+    users: UsersAPI
 
     def __init__(
         self,
@@ -88,7 +85,8 @@ class QuatrixClient(BaseClient):
         code_provider: CodeProvider | None = None,
         auth: Auth | None = None,
         clock: Clock | None = None,
-        **options: Unpack[ClientOptions],
+        transport: AsyncBaseTransport | None = None,
+        options: ClientOptions | None = None,
     ) -> None:
         check_credentials(
             given={"api_key": api_key, "email": email, "auth": auth},
@@ -100,11 +98,10 @@ class QuatrixClient(BaseClient):
             },
             login_key="email",
         )
+        root = api_base_url(base_url)
         if api_key is not None:
-            auth = ApiKeyAuth(_checked_api_key(api_key), base_url=api_base_url(base_url))
-        elif email is not None:
-            if password is None:
-                raise InvalidInputError("email= needs password=")
+            auth = ApiKeyAuth(api_key, base_url=root)
+        elif email is not None and password is not None:
             auth = QuatrixSessionAuth(
                 email,
                 password,
@@ -114,13 +111,13 @@ class QuatrixClient(BaseClient):
                 pin_encoding=pin_encoding,
                 clock=clock,
             )
-        super().__init__(api_base_url(base_url), auth=auth, error_mapper=map_quatrix_error, **options)
-        if isinstance(auth, CredentialAuth):
-            auth.bind(base_url=self.base_url, send=self.send_unauthenticated)
-        self.session = SessionAPI(self)
-        self.profile = ProfileAPI(self)
-        self.mfa = MfaAPI(self)
-        self.users = UsersAPI(self)
+        super().__init__(root, auth=auth, transport=transport, options=options, error_mapper=map_error)
+
+    def _init_groups(self, requestor: Requestor) -> None:
+        self.session = SessionAPI(requestor)
+        self.profile = ProfileAPI(requestor)
+        self.mfa = MfaAPI(requestor, self.profile)
+        self.users = UsersAPI(requestor)
 
     def _session_auth(self, what: str) -> QuatrixSessionAuth:
         auth = self.auth
@@ -154,7 +151,3 @@ class QuatrixClient(BaseClient):
                 yield
             finally:
                 group.cancel_scope.cancel()
-
-    async def __aenter__(self) -> QuatrixClient:
-        self._ensure_open()
-        return self

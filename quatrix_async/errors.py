@@ -1,7 +1,7 @@
 """Quatrix error codes and the mapping of ``{code, msg, details}`` bodies onto the SDK errors.
 
 Every error body of the Quatrix API is an ``ErrorModel``: ``{"code": int, "msg": str,
-"details": {...}}``. :func:`map_quatrix_error` turns an error response into the matching class of
+"details": {...}}``. :func:`map_error` turns an error response into the matching class of
 the :mod:`mfa_common.errors` hierarchy; the Quatrix code stays reachable as ``error.error_code``
 (an int, comparable with :class:`QuatrixErrorCode`), the text as ``error.server_message`` and the
 details as ``error.details``.
@@ -21,7 +21,7 @@ from mfa_common.errors import (
     MfaRequiredError,
     PermissionDeniedError,
 )
-from mfa_common.wire import build_status_error, json_or_none
+from mfa_common.wire import ErrorBody, json_or_none
 
 __all__ = [
     "MFA_CODE_ERRORS",
@@ -32,7 +32,7 @@ __all__ = [
     "UserBlacklistedError",
     "error_code_in",
     "is_json_response",
-    "map_quatrix_error",
+    "map_error",
     "parse_error_body",
 ]
 
@@ -131,25 +131,25 @@ class UnknownSecondFactorError(MfaRequiredError):
         self.mfa_code = mfa_code
 
 
-def parse_error_body(response: Response) -> tuple[int | None, str | None, dict[str, Any], Any]:
-    """``(code, msg, details, body)`` of a Quatrix error response; Nones when it is not JSON.
+def parse_error_body(response: Response) -> ErrorBody:
+    """The :class:`~mfa_common.wire.ErrorBody` of a Quatrix error answer (``code``, ``msg``,
+    ``details``); empty when it is not JSON.
 
     The body is read only when the content type says JSON, as Maytech's own C# client does
     (CONFIRMED there): an HTML error page from a proxy, or text that happens to parse as JSON,
     is never taken for an ``ErrorModel``; the error is then typed by its HTTP status alone.
     """
     body: Any = json_or_none(response.content) if is_json_response(response) else None
-    code: int | None = None
-    message: str | None = None
-    details: dict[str, Any] = {}
-    if isinstance(body, dict):
-        code = _integer_code(body.get("code"))
-        raw_msg = body.get("msg") or body.get("message")
-        message = raw_msg if isinstance(raw_msg, str) else None
-        raw_details = body.get("details")
-        if isinstance(raw_details, dict):
-            details = raw_details
-    return code, message, details, body
+    if not isinstance(body, dict):
+        return ErrorBody(body=body)
+    raw_msg = body.get("msg") or body.get("message")
+    raw_details = body.get("details")
+    return ErrorBody(
+        code=_integer_code(body.get("code")),
+        message=raw_msg if isinstance(raw_msg, str) else None,
+        details=raw_details if isinstance(raw_details, dict) else {},
+        body=body,
+    )
 
 
 def _class_for(status: int, code: int | None) -> type[APIStatusError] | None:
@@ -166,14 +166,15 @@ def _class_for(status: int, code: int | None) -> type[APIStatusError] | None:
     return None
 
 
-def map_quatrix_error(response: Response) -> APIStatusError:
+def map_error(response: Response) -> APIStatusError:
     """The typed error for a Quatrix error response (see the module docstring).
 
     83 / 84 → :class:`~mfa_common.errors.MfaCodeRejectedError`; 74 → :class:`UserBlacklistedError`;
     71 / 73 → :class:`~mfa_common.errors.MfaRequiredError`; 401 + 60 → :class:`SessionExpiredError`;
     anything else by HTTP status (401 → AuthenticationError, 400 → BadRequestError, ...).
     """
-    code, message, details, body = parse_error_body(response)
+    error = parse_error_body(response)
+    code = error.code if isinstance(error.code, int) else None
     cls = _class_for(response.status_code, code)
     extra: dict[str, Any] = {}
     if cls is MfaRequiredError:
@@ -181,12 +182,4 @@ def map_quatrix_error(response: Response) -> APIStatusError:
 
         kind = "totp" if code == QuatrixErrorCode.NOT_ALLOWED_WITHOUT_2FA else "pin"
         extra["challenge"] = MfaChallenge(kind=kind)
-    return build_status_error(
-        response,
-        server_message=message,
-        error_code=code,
-        details=details,
-        body=body,
-        cls=cls,
-        **extra,
-    )
+    return error.error(response, cls, **extra)

@@ -5,7 +5,7 @@
    ``Mfa-Code`` (on a 200 or a 207) is a typed challenge carrying the code and the partial
    session, never a success; 61 is a CAPTCHA block.
 2. ``POST /session/login`` with the partial session as ``X-Auth-Token`` and the code
-   (:func:`mfa_flow`), settled by :func:`mfa_step_settlement`.
+   (:func:`code_flow`), settled by :func:`code_settlement`.
 
 The session id is read from the body's ``session_id``, falling back to an ``X-Auth-Token``
 response header (an early 1.0 build sent it there), then to the partial session (step 2).
@@ -29,17 +29,17 @@ from mfa_common.secret import Secret
 
 from . import _constants as C
 from . import protocol
-from .errors import MFA_CODE_ERRORS, UnknownSecondFactorError, error_code_in, map_quatrix_error
+from .errors import MFA_CODE_ERRORS, UnknownSecondFactorError, error_code_in, map_error
 from .protocol import PinEncoding
 
 if TYPE_CHECKING:
-    from .models import AuthType
+    from .models import AuthType, LoginResult
 
 __all__ = [
     "QuatrixSession",
+    "code_flow",
+    "code_settlement",
     "login_flow",
-    "mfa_flow",
-    "mfa_step_settlement",
     "password_flow",
     "session_id_of",
 ]
@@ -60,7 +60,7 @@ class QuatrixSession:
         return max(0.0, now - self.last_used)
 
 
-def mfa_step_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
+def code_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
     """What became of the code sent with ``POST /session/login``.
 
     * 200 → accepted;
@@ -93,10 +93,10 @@ def basic_request(build: Build, email: str, password: Secret[str]) -> Request:
     return build("GET", "session/login", headers={"Authorization": header.reveal()})
 
 
-def _challenge_error(response: Response, step: protocol.LoginStep, user: str) -> Exception:
+def _challenge_error(response: Response, step: LoginResult, user: str) -> Exception:
     """The typed error of a first-step answer that is not a plain challenge."""
     if step.kind == "error":
-        return map_quatrix_error(response)
+        return map_error(response)
     if step.kind == "captcha":
         return build_status_error(
             response,
@@ -118,8 +118,8 @@ def _challenge_error(response: Response, step: protocol.LoginStep, user: str) ->
 
 def password_flow(
     build: Build, email: str, password: Secret[str], *, known_only: bool = True
-) -> LoginFlow[tuple[protocol.LoginStep, Answer]]:
-    """Step 1: the :class:`~quatrix_async.protocol.LoginStep` of the answer, with the answer.
+) -> LoginFlow[tuple[LoginResult, Answer]]:
+    """Step 1: the :class:`~quatrix_async.models.LoginResult` of the answer, with the answer.
 
     An error status raises its typed error. With ``known_only`` (a login, as opposed to a tool
     driving the steps) a CAPTCHA block or an unknown second factor raises too."""
@@ -147,7 +147,7 @@ def mfa_request(
     )
 
 
-def mfa_flow(
+def code_flow(
     build: Build,
     partial: Secret[str],
     challenge: MfaChallenge,
@@ -161,10 +161,10 @@ def mfa_flow(
     def request_for(issued: IssuedCode) -> Request:
         return mfa_request(build, partial, auth_type, issued, pin_encoding=pin_encoding)
 
-    answer = yield SendCode(challenge, request_for, mfa_step_settlement, unanswerable)
+    answer = yield SendCode(challenge, request_for, code_settlement, unanswerable)
     response = answer.response
     if response.status_code != 200:
-        raise map_quatrix_error(response)
+        raise map_error(response)
     return _session(session_id_of(response) or partial, answer)
 
 
@@ -195,7 +195,7 @@ def login_flow(
             cls=MfaRequiredError,
             challenge=step.challenge,
         )
-    session: QuatrixSession = yield from mfa_flow(
+    session: QuatrixSession = yield from code_flow(
         build, step.session_id, step.challenge, pin_encoding=pin_encoding, unanswerable=unanswerable
     )
     return session

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from mfa_common.code_providers import MfaChallenge
 from mfa_common.converters import LazyConverter, make_converter
 from mfa_common.errors import InvalidInputError
 from mfa_common.otpauth import parse_otpauth_uri
@@ -524,6 +525,31 @@ def _structure_timestamp(value: Any, _: Any) -> datetime:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise ValueError("timestamp out of range") from None
+
+
+#: What the answer of the password step asks for next (see :class:`LoginResult`).
+LoginStepKind = Literal["logged_in", "mfa", "captcha", "unknown_mfa", "error"]
+
+
+@attrs.frozen
+class LoginResult:
+    """The password step of a login (``GET /session/login``): what its answer asks for next.
+
+    ``kind``: ``"logged_in"`` (200), ``"mfa"`` (207 with 71 / 73; ``challenge`` says which),
+    ``"captcha"`` (207 with 61), ``"unknown_mfa"`` (207 with another or no code), ``"error"``
+    (any other status: map the response to an error). ``session_id`` is the (partial) session.
+    """
+
+    kind: LoginStepKind
+    status_code: int
+    session_id: Secret[str] | None = None
+    mfa_code: int | None = None
+    challenge: MfaChallenge | None = None
+
+    @property
+    def mfa_required(self) -> bool:
+        """Whether a second factor must follow (``client.session.login_mfa``)."""
+        return self.kind == "mfa"
 
 
 def _make() -> cattrs.Converter:

@@ -21,10 +21,8 @@ these pieces as the login machine.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-
-import attrs
 
 from mfa_common.code_providers import MfaChallenge
 from mfa_common.errors import InvalidCodeError, InvalidInputError
@@ -36,12 +34,12 @@ from . import _constants as C
 
 if TYPE_CHECKING:
     # The models load on first use (their attrs classes are most of the package's import time).
-    from .models import AuthType
+    from .models import AuthType, LoginResult
 
 __all__ = [
-    "LoginStep",
     "PinEncoding",
     "auth_type_for_challenge",
+    "auth_type_of",
     "basic_authorization",
     "challenge_for_mfa_code",
     "encode_password",
@@ -50,29 +48,13 @@ __all__ = [
     "read_login_response",
     "session_id_in_body",
     "set_password_body",
+    "user_ids",
     "validate_mfa_code",
     "validate_new_password",
 ]
 
-StepKind = Literal["logged_in", "mfa", "captcha", "unknown_mfa", "error"]
 #: How the PIN travels in the MFA step: base64 of its UTF-8 bytes (default) or plain.
 PinEncoding = Literal["base64", "plain"]
-
-
-@attrs.frozen
-class LoginStep:
-    """What a ``GET /session/login`` answer asks for next.
-
-    ``kind``: ``"logged_in"`` (200), ``"mfa"`` (207 with 71 / 73; ``challenge`` says which),
-    ``"captcha"`` (207 with 61), ``"unknown_mfa"`` (207 with another or no code), ``"error"``
-    (any other status: map the response to an error). ``session_id`` is the (partial) session.
-    """
-
-    kind: StepKind
-    status_code: int
-    session_id: Secret[str] | None = None
-    mfa_code: int | None = None
-    challenge: MfaChallenge | None = None
 
 
 def basic_authorization(email: str, password: str | Secret[str]) -> Secret[str]:
@@ -123,22 +105,24 @@ def session_id_in_body(content: bytes) -> Secret[str] | None:
 
 def read_login_response(
     status_code: int, headers: Mapping[str, str], content: bytes, *, user: str | None = None
-) -> LoginStep:
-    """Classify the answer of ``GET /session/login`` (see :class:`LoginStep`). An ``Mfa-Code``
-    header on a 200 is read as on a 207: the session is only partial."""
+) -> LoginResult:
+    """Classify the answer of ``GET /session/login`` (see :class:`~quatrix_async.models.LoginResult`).
+    An ``Mfa-Code`` header on a 200 is read as on a 207: the session is only partial."""
+    from .models import LoginResult
+
     mfa_code = parse_mfa_code(headers)
     if status_code == 200 and mfa_code is None:
-        return LoginStep("logged_in", status_code, session_id_in_body(content))
+        return LoginResult("logged_in", status_code, session_id_in_body(content))
     if status_code not in (200, 207):
-        return LoginStep("error", status_code)
+        return LoginResult("error", status_code)
     # A 207, or a 200 that still names a second factor: a challenge, never a success.
     session_id = session_id_in_body(content)
     if mfa_code == C.MFA_CODE_CAPTCHA:
-        return LoginStep("captcha", status_code, session_id, mfa_code)
+        return LoginResult("captcha", status_code, session_id, mfa_code)
     challenge = challenge_for_mfa_code(mfa_code, user)
     if challenge is None:
-        return LoginStep("unknown_mfa", status_code, session_id, mfa_code)
-    return LoginStep("mfa", status_code, session_id, mfa_code, challenge)
+        return LoginResult("unknown_mfa", status_code, session_id, mfa_code)
+    return LoginResult("mfa", status_code, session_id, mfa_code, challenge)
 
 
 def auth_type_for_challenge(challenge: MfaChallenge) -> AuthType:
@@ -202,3 +186,27 @@ def set_password_body(current: str | Secret[str], new: str | Secret[str]) -> dic
     """JSON body of ``POST /profile/set-password`` with both passwords base64-encoded."""
     validate_new_password(new)
     return {"password": encode_password(current).reveal(), "new_password": encode_password(new).reveal()}
+
+
+def auth_type_of(value: AuthType | str) -> AuthType:
+    """``AuthType`` from an enum member or ``"2FA"`` / ``"PIN"`` (case-insensitive)."""
+    from .models import AuthType
+
+    if isinstance(value, AuthType):
+        return value
+    try:
+        return AuthType(str(value).strip().upper())
+    except ValueError:
+        raise InvalidInputError(f"auth_type must be '2FA' or 'PIN', not {value!r}") from None
+
+
+def user_ids(ids: Iterable[str]) -> list[str]:
+    """A non-empty list of user ids (strings), order kept, duplicates removed."""
+    if isinstance(ids, str):
+        ids = [ids]
+    result = list(dict.fromkeys(ids))
+    if not result:
+        raise InvalidInputError("at least one user id is required")
+    if not all(isinstance(i, str) and i.strip() for i in result):
+        raise InvalidInputError("user ids must be non-empty strings")
+    return result

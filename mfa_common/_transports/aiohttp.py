@@ -5,11 +5,17 @@ the server: only a failure to connect (or to get a pooled connection in time) be
 ``ConnectError`` / ``ConnectTimeout`` / ``PoolTimeout``; a connection lost after the request
 was written becomes ``RemoteProtocolError`` or ``ReadError``, which the SDK never retries for
 non-idempotent writes.
+
+Every phase has its timeout, as on every transport: aiohttp bounds the pool wait, the connect
+and each read, but not the writing of a request body (its read timer starts only once the body
+is written), so a server that never reads would hold the call forever. The body writer here
+(:class:`_TimedRequest`) ends it after the ``write`` timeout with ``WriteTimeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +38,7 @@ from .._httpx import (
     Response,
     UnsupportedProtocol,
     WriteError,
+    WriteTimeout,
     httpx,
 )
 from ..errors import ClientClosedError, ResponseTooLargeError
@@ -77,6 +84,47 @@ def _mapped(exc: Exception, stage: str, header_limit: int) -> Exception:
     if isinstance(exc, asyncio.TimeoutError):
         return ReadTimeout("timed out")
     return exc
+
+
+class _WriteWatch:
+    """The write timeout of one request body, and whether it fired."""
+
+    __slots__ = ("seconds", "timed_out")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.timed_out = False
+
+
+# Set around ``session.request``: the body-writer task aiohttp starts inside it copies the
+# context, so it finds the watch of its own request.
+_WRITE_WATCH: contextvars.ContextVar[_WriteWatch | None] = contextvars.ContextVar(
+    "mfa_sdk_write_watch", default=None
+)
+
+
+class _TimedRequest(aiohttp.ClientRequest):
+    """aiohttp's request whose body writer gives up after the request's write timeout."""
+
+    async def write_bytes(self, writer: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
+        watch = _WRITE_WATCH.get()
+        if watch is None:
+            await super().write_bytes(writer, conn, *args, **kwargs)
+            return
+
+        def expire() -> None:
+            # Abort, not close: a close waits for the unsent buffer to drain, which a server
+            # that does not read never lets happen. The writer and the reader both end at once.
+            watch.timed_out = True
+            transport = conn.transport
+            if transport is not None:
+                transport.abort()
+
+        timer = asyncio.get_running_loop().call_later(watch.seconds, expire)
+        try:
+            await super().write_bytes(writer, conn, *args, **kwargs)
+        finally:
+            timer.cancel()
 
 
 class _AiohttpStream(AsyncByteStream):
@@ -144,6 +192,7 @@ class AiohttpTransport(AsyncBaseTransport):
                 # the client, the same way for every transport.
                 max_line_size=self._max_header_bytes,
                 max_field_size=self._max_header_bytes,
+                request_class=_TimedRequest,
             )
         return self._session
 
@@ -171,6 +220,9 @@ class AiohttpTransport(AsyncBaseTransport):
                 if len(self._urls) >= _CACHE_SIZE:
                     self._urls.clear()
                 self._urls[text] = url
+        write_timeout = timeouts.get("write")
+        watch = _WriteWatch(write_timeout) if body and write_timeout is not None else None
+        token = _WRITE_WATCH.set(watch) if watch is not None else None
         try:
             response = await session.request(
                 request.method,
@@ -183,10 +235,15 @@ class AiohttpTransport(AsyncBaseTransport):
                 auto_decompress=False,
             )
         except Exception as exc:
+            if watch is not None and watch.timed_out:
+                raise WriteTimeout(f"the request body was not written within {watch.seconds} s") from exc
             mapped = _mapped(exc, "send", self._max_header_bytes)
             if mapped is exc:
                 raise
             raise mapped from exc
+        finally:
+            if token is not None:
+                _WRITE_WATCH.reset(token)
         return Response(
             status_code=response.status,
             headers=response.raw_headers,

@@ -22,27 +22,25 @@ effort (a failure is logged, never raised).
 Subclasses implement :meth:`login_flow` (a sans-I/O login machine, run by
 :func:`mfa_common.auth.driver.drive` with the codes from :meth:`provider_for`) or, for a login
 without one-time codes, :meth:`acquire`; and :meth:`apply` (put the credential on a request),
-and optionally :meth:`is_expired`, :meth:`is_rejection` and :meth:`release` (logout).
+and optionally :meth:`is_expired`, :meth:`is_rejection` and :meth:`release` (logout). Every
+login step and logout is built and sent by :attr:`CredentialAuth.requestor`: the bound client's
+(:meth:`CredentialAuth.bind`), so they carry its headers and fall under its timeouts, deadline
+and retry policy; or, for a backend given to an httpx client of your own, one made from
+``base_url`` with the defaults of any SDK client.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .. import _constants as C
-from .._httpx import URL, AsyncClient, Auth, Request, Response, Timeout, TimeoutException, TransportError
+from .._httpx import URL, Auth, Request, Response
 from ..clock import SYSTEM_CLOCK, Clock
 from ..code_providers import CodeProvider, MfaChallenge
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    ClientClosedError,
-    ResponseDecodeError,
-)
-from ..retry import request_not_sent
+from ..errors import APIError, ClientClosedError, InvalidInputError, ResponseDecodeError
+from ..requestor import Requestor
 from .driver import Sender, drive
 
 __all__ = ["CredentialAuth", "Sender"]
@@ -76,14 +74,15 @@ class CredentialAuth(Auth, Generic[CredT]):
     def __init__(self, *, base_url: str | URL | None = None, clock: Clock | None = None) -> None:
         self._credential: CredT | None = None
         self._flight: _Flight[CredT] | None = None
-        self._base_url = URL(str(base_url).rstrip("/") + "/") if base_url is not None else None
+        self._base_url = base_url
         self._origin: tuple[bytes, bytes, int | None] | None = None
-        if self._base_url is not None:
-            self._origin = _origin_of(self._base_url)
-        self._sender: Sender | None = None
-        self._own_client: AsyncClient | None = None
+        if base_url is not None:
+            self._origin = _origin_of(URL(str(base_url)))
+        self._requestor: Requestor | None = None
+        self._owns_requestor = False
         # Bumped by aclose(): a login started before it must not store its credential.
         self._epoch = 0
+        self._closed = False
         self.clock: Clock = clock or SYSTEM_CLOCK
         #: Completed acquisitions (logins) so far; useful in tests and benchmarks.
         self.acquisitions = 0
@@ -92,64 +91,36 @@ class CredentialAuth(Auth, Generic[CredT]):
 
     # -- wiring ----------------------------------------------------------------------------------
 
-    def bind(self, *, base_url: URL, send: Sender) -> None:
-        """Attach to an SDK client: login requests go through ``send`` (no auth, same pool)."""
-        self._base_url = base_url
-        self._origin = _origin_of(base_url)
-        self._sender = send
+    def bind(self, requestor: Requestor) -> None:
+        """Attach to an SDK client: login steps and logouts are built and sent by the client's
+        requestor (its headers, timeouts, deadline, retry policy and connection pool)."""
+        self._requestor = requestor
+        self._owns_requestor = False
+        self._origin = _origin_of(requestor.base_url)
 
-    def build_request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Request:
-        """A request relative to the base URL, for the backend's own login steps."""
-        if self._base_url is None:
-            raise RuntimeError("this auth backend needs base_url= (or an SDK client to bind it)")
-        url = self._base_url.join(path.lstrip("/"))
-        try:
-            return Request(method, url, json=json, headers=headers, params=params)
-        except UnicodeError as exc:
-            # A header built from what the server sent (a session id) that no header may carry.
-            raise _unsendable(type(self).__name__) from exc
-
-    async def send(self, request: Request, *, max_retries: int | None = None) -> Response:
-        """Send a login-step request without auth (through the bound client when there is one).
-
-        ``max_retries=0`` for a request carrying a one-time code: only the driver repeats those.
-        A standalone backend's own client has a timeout on every phase and raises typed errors.
-        """
-        if self._sender is not None:
-            if max_retries is None:
-                return await self._sender(request)
-            return await self._sender(request, max_retries=max_retries)
-        if self._own_client is None:
-            from .._httpx import Limits
-            from .._transports import default_transport
-
-            self._own_client = AsyncClient(
-                transport=default_transport(limits=Limits()),
-                timeout=Timeout(
-                    connect=C.CONNECT_TIMEOUT, read=C.READ_TIMEOUT, write=C.WRITE_TIMEOUT, pool=C.POOL_TIMEOUT
-                ),
-                trust_env=False,
-            )
-        try:
-            return await self._own_client.send(request)
-        except TransportError as exc:
-            raise _typed_transport_error(exc, request) from exc
+    @property
+    def requestor(self) -> Requestor:
+        """The requestor of the login steps: the bound client's, or (used with an httpx client
+        of your own) one this backend makes from ``base_url`` with the default options."""
+        requestor = self._requestor
+        if requestor is None:
+            if self._base_url is None:
+                raise InvalidInputError(
+                    f"{type(self).__name__} needs base_url= (or an SDK client to bind it)"
+                )
+            requestor = self._requestor = Requestor(self._base_url, api_name=self.api_name)
+            self._owns_requestor = True
+        return requestor
 
     async def aclose(self) -> None:
-        """Log out (when the backend has a logout) and close a private client.
+        """Log out (when the backend has a logout); a backend used without an SDK client then
+        closes its own connections.
 
-        A login still in flight gets a bounded time to finish, so that its session is logged
-        out here rather than left alive on the server."""
+        No login starts after this; a login still in flight gets a bounded time to finish,
+        so that its session is logged out here rather than left alive on the server."""
         import anyio
 
+        self._closed = True
         self._epoch += 1
         flight = self._flight
         if flight is not None:
@@ -160,18 +131,20 @@ class CredentialAuth(Auth, Generic[CredT]):
             if credential is not None:
                 await self._release_bounded(credential)
         finally:
-            client, self._own_client = self._own_client, None
-            if client is not None:
+            requestor = self._requestor
+            if self._owns_requestor and requestor is not None:
                 with anyio.CancelScope(shield=True):
-                    await client.aclose()
+                    await requestor.close()
 
     async def _release_bounded(self, credential: CredT) -> None:
-        """The close-time logout rule: shielded, bounded, best effort."""
+        """The close-time logout rule: shielded, bounded, best effort; sent even while the
+        client closes (see :meth:`~mfa_common.requestor.Requestor.releasing`)."""
         import anyio
 
         with anyio.move_on_after(C.LOGOUT_TIMEOUT, shield=True):
             try:
-                await self.release(credential)
+                with self.requestor.releasing():
+                    await self.release(credential)
             except (APIError, ClientClosedError) as exc:
                 logger.debug("logout failed: %s", type(exc).__name__)
 
@@ -193,9 +166,11 @@ class CredentialAuth(Auth, Generic[CredT]):
 
     async def run_login(self, start: Callable[[], LoginFlow[CredT]]) -> CredT:
         """Drive the machine made by ``start`` with this backend's sender, providers and clock."""
+        requestor = self.requestor
         return await drive(
             start,
-            send=self.send,
+            send=requestor.send,
+            policy=requestor.retry_policy,
             provider_for=self.provider_for,
             clock=self.clock,
             on_code_sent=self._count_code_step,
@@ -249,6 +224,8 @@ class CredentialAuth(Auth, Generic[CredT]):
                 return credential
             flight = self._flight
             if flight is None:
+                if self._closed:
+                    raise ClientClosedError("the client is closed: no new login starts")
                 flight = self._flight = _Flight(self._epoch)
                 try:
                     fresh = await self.acquire(credential)
@@ -284,7 +261,7 @@ class CredentialAuth(Auth, Generic[CredT]):
         """Refuse a credential that cannot go on a request (a session id or token with
         characters no HTTP header may carry): the login fails with a typed error instead of
         every later request failing inside httpx."""
-        probe = Request("GET", self._base_url or "http://localhost/")
+        probe = self.requestor.build("GET", "")
         try:
             self.apply(probe, credential)
             printable = all(0x20 <= b < 0x7F for _, value in probe.headers.raw for b in value)
@@ -336,16 +313,6 @@ def _fresh_copy(exc: BaseException) -> BaseException:
     clone.__cause__ = exc.__cause__
     clone.__suppress_context__ = exc.__suppress_context__
     return clone
-
-
-def _typed_transport_error(exc: TransportError, request: Request) -> APIConnectionError:
-    """The SDK's error for a transport failure of a standalone backend's own client."""
-    sent = not request_not_sent(exc)
-    cls = APITimeoutError if isinstance(exc, TimeoutException) else APIConnectionError
-    what = f"{request.method} {request.url.path}: {type(exc).__name__}"
-    return cls(
-        what + ("" if sent else " (the request was not sent)"), request_sent=sent, method=request.method
-    )
 
 
 def _unsendable(backend: str) -> ResponseDecodeError:

@@ -8,34 +8,34 @@ sender's retries), and owns everything about one-time codes:
 * it sends a code-bearing request with ``max_retries=0``: the transport never repeats a code;
 * it settles the code by the API's settlement table without blocking the event loop (a
   recovery-code store writes its file in a worker thread), and when the server refused the request
-  without looking at the code (``NOT_SENT``, with a 429 / 503 answer) it waits as told and sends
-  again **with a freshly issued code** (at most ``code_retries`` times);
+  without looking at the code (``NOT_SENT``) it asks the client's
+  :class:`~mfa_common.retry.RetryPolicy` whether and when to send again
+  (:meth:`~mfa_common.retry.RetryPolicy.delay_before_new_code`), and does so **with a freshly
+  issued code**;
 * when a code took longer than the step's ``max_age`` to come (a TOTP wait behind other logins of
   the same user, a person typing), the partial login may have died meanwhile, so the machine is
   started again and the code, never sent, goes to the new partial login.
 
-Manual login steps use it too, with a provider holding the caller's code and no code retries.
+Manual login steps use it too, with a provider holding the caller's code and no code resends.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 import attrs
 
-from .. import _constants as C
 from .. import tracing
 from .._httpx import Request, Response
 from .._logging import log_debug
 from ..clock import Clock
 from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
 from ..errors import APIError, InvalidInputError
-from ..retry import RetryPolicy, parse_retry_after
+from ..retry import RetryPolicy
 from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement
 
-__all__ = ["ProviderFor", "Sender", "code_retry_delay", "drive"]
+__all__ = ["ProviderFor", "Sender", "drive"]
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class Sender(Protocol):
 
 ProviderFor = Callable[[MfaChallenge], CodeProvider | None]
 
-_POLICY = RetryPolicy()
+_DEFAULT_POLICY = RetryPolicy()
 
 
 @attrs.frozen
@@ -84,17 +84,6 @@ async def _plain_steps(
             continue
         step = _advance(flow, Answer(response, clock.now()))
     return step
-
-
-def code_retry_delay(response: Response, retry: int, *, now: float | None = None) -> float | None:
-    """Seconds to wait before sending a code-bearing step again with a fresh code after the
-    server refused it unread (429, 503), or None: not retryable (a lockout, a wait too long)."""
-    if response.status_code not in (429, 503):
-        return None
-    if response.headers.get("x-account-lockout") not in (None, "", "0"):
-        return None
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now or time.time())
-    return _POLICY.backoff(retry, retry_after=retry_after)
 
 
 async def _send_code(
@@ -141,12 +130,13 @@ async def drive(
     send: Sender,
     provider_for: ProviderFor,
     clock: Clock,
-    code_retries: int = C.CODE_STEP_RETRIES,
+    policy: RetryPolicy = _DEFAULT_POLICY,
     on_code_sent: Callable[[], None] | None = None,
     api: str = "http",
 ) -> T:
-    """Run the machine made by ``start`` to its credential; see the module docstring. ``api``
-    names the API in log lines and spans."""
+    """Run the machine made by ``start`` to its credential; see the module docstring.
+    ``policy`` decides the resends of code-bearing steps; ``api`` names the API in log lines
+    and spans."""
     flow = start()
     started = clock.now()
     try:
@@ -174,8 +164,8 @@ async def drive(
                     step = restarted
                 response, outcome = await _send_code(step, issued, send, on_code_sent, api)
                 delay = None
-                if outcome is Settlement.NOT_SENT and retries < code_retries:
-                    delay = code_retry_delay(response, retries + 1, now=clock.now())
+                if outcome is Settlement.NOT_SENT:
+                    delay = policy.delay_before_new_code(response, retry=retries + 1, now=clock.now())
                 if delay is None:
                     break
                 retries += 1

@@ -10,7 +10,21 @@ import base64
 from collections.abc import AsyncGenerator
 
 from .._httpx import URL, Auth, Request, Response
+from ..errors import InvalidInputError
 from ..secret import Secret, wrap
+
+
+def checked_token(value: str | Secret[str], what: str = "api_key") -> Secret[str]:
+    """``value`` as a Secret, or InvalidInputError (never showing it) when it cannot go into a
+    header: empty, surrounded by spaces, or holding anything but printable ASCII without
+    whitespace (a line break would end the header early)."""
+    secret = wrap(value)
+    text = secret.reveal()
+    if not isinstance(text, str) or not text or any(ord(c) < 0x21 or ord(c) > 0x7E for c in text):
+        raise InvalidInputError(
+            f"{what} must be a non-empty string of printable ASCII characters without spaces"
+        )
+    return secret
 
 
 class StaticHeaderAuth(Auth):
@@ -75,7 +89,7 @@ class ApiKeyAuth(StaticHeaderAuth):
         super().__init__(base_url)
         self.header = header
         self.scheme = scheme
-        self._key = wrap(api_key)
+        self._key = checked_token(api_key)
 
     @property
     def api_key(self) -> Secret[str]:
@@ -83,7 +97,7 @@ class ApiKeyAuth(StaticHeaderAuth):
 
     def set_key(self, api_key: str | Secret[str]) -> None:
         """Switch to a new key (after the server regenerated it)."""
-        self._key = wrap(api_key)
+        self._key = checked_token(api_key)
 
     def static_header(self) -> tuple[str, str]:
         key = self._key.reveal()

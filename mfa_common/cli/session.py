@@ -95,7 +95,9 @@ class ApiAdapter(Generic[ClientT]):
 
     def client_options(self, state: State) -> dict[str, Any]:
         """The client keywords every tool passes (the clock, ``--allow-insecure-http``)."""
-        return {"clock": state.clock, "allow_insecure_http": state.allow_insecure_http}
+        from ..options import ClientOptions
+
+        return {"clock": state.clock, "options": ClientOptions(allow_insecure_http=state.allow_insecure_http)}
 
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider

@@ -6,8 +6,11 @@ from __future__ import annotations
 from ..errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
 from ..public_api import *  # noqa: F403 - the errors and code providers of mfa_common
 from ..public_api import __all__ as _public_names
-from .auth import JwtCredential, XMfaTokenAuth
-from .client import SessionTokenAuth, XMfaClient, normalize_email_code
+from .api_mfa import MfaAPI
+from .api_session import SessionAPI
+from .api_user import UserAPI
+from .auth import JwtCredential, SessionTokenAuth, XMfaTokenAuth
+from .client import XMfaClient
 from .enrolment import Enrolment, enrol_totp
 from .errors import (
     EmailCodeRejectedError,
@@ -16,6 +19,7 @@ from .errors import (
     MfaNotEnabledError,
     RecoveryCodesNotStoredError,
     RecoveryWindowClosedError,
+    map_error,
 )
 from .models import (
     ApiError,
@@ -32,7 +36,7 @@ from .models import (
     Role,
     UserAuth,
 )
-from .protocol import LoginAnswer, Operation, XMfaErrorMapper, XMfaPaths, classify_login
+from .protocol import LoginAnswer, Operation, XMfaPaths, classify_login, normalize_email_code
 
 __all__ = [
     "ApiError",
@@ -41,6 +45,7 @@ __all__ = [
     "JwtCredential",
     "LoginAnswer",
     "LoginResult",
+    "MfaAPI",
     "MfaAuth",
     "MfaDisable",
     "MfaEnable",
@@ -57,14 +62,16 @@ __all__ = [
     "RecoveryWindowClosedError",
     "RequestResetMFA",
     "Role",
+    "SessionAPI",
     "SessionTokenAuth",
+    "UserAPI",
     "UserAuth",
     "XMfaClient",
-    "XMfaErrorMapper",
     "XMfaPaths",
     "XMfaTokenAuth",
     "classify_login",
     "enrol_totp",
+    "map_error",
     "normalize_email_code",
     *_public_names,
 ]

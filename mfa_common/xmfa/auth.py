@@ -26,14 +26,16 @@ it was sent with (compare-and-invalidate) and replays the request once (see
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import ClassVar
 
 import attrs
 
 from .. import _constants as C
-from .._httpx import URL, Request, Response
+from .._httpx import URL, Auth, Request, Response
 from ..auth import CredentialAuth, jwt_expiry
 from ..auth.machine import LoginFlow
 from ..clock import Clock
@@ -43,13 +45,14 @@ from ..recovery_codes import RecoveryCodeStore
 from ..secret import Secret, wrap
 from ..totp import Totp
 from . import login_machine
+from .errors import is_credential_rejection, map_error
 from .login_machine import SecondFactor
 from .models import UserAuth
-from .protocol import XMfaErrorMapper, XMfaPaths, is_credential_rejection
+from .protocol import XMfaPaths
 
 logger = logging.getLogger(C.LOGGER_NAME)
 
-__all__ = ["JwtCredential", "XMfaTokenAuth"]
+__all__ = ["JwtCredential", "SessionTokenAuth", "XMfaTokenAuth"]
 
 
 @attrs.frozen
@@ -106,7 +109,7 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
         #: Recovery codes kept as the last resort: spent only when there is no other source.
         self.recovery_codes = recovery_codes
         self.paths = paths or XMfaPaths()
-        self.mapper = XMfaErrorMapper(self.paths, clock=self.clock)
+        self.map_error = functools.partial(map_error, paths=self.paths, now=self.clock.now)
         self.refresh_margin = refresh_margin
         self.refresh_via_current_user = refresh_via_current_user
         #: End of the recovery window opened by the last recovery-code login, if any.
@@ -143,12 +146,17 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     def login_flow(self, stale: JwtCredential | None) -> LoginFlow[JwtCredential]:
         """Renew ``stale`` while it is still valid, else log in from the password."""
         if stale is not None and self.refresh_via_current_user and self._still_valid(stale):
-            renewed = yield from login_machine.renew_flow(self.build_request, self.paths, stale.token)
+            renewed = yield from login_machine.renew_flow(self.requestor.build, self.paths, stale.token)
             if renewed is not None:
                 self.refreshes += 1
                 return self._credential_for(renewed)
         outcome = yield from login_machine.login_flow(
-            self.build_request, self.paths, self.mapper, self.username, self._password, factor=self._factor()
+            self.requestor.build,
+            self.paths,
+            self.map_error,
+            self.username,
+            self._password,
+            factor=self._factor(),
         )
         if outcome.recovery_window_expires_at is not None:
             self.recovery_window_expires_at = outcome.recovery_window_expires_at
@@ -172,3 +180,22 @@ class XMfaTokenAuth(CredentialAuth[JwtCredential]):
             f"XMfaTokenAuth(username={self.username!r}, password=Secret('***'), "
             f"provider={self.code_provider!r})"
         )
+
+
+class SessionTokenAuth(Auth):
+    """The JWT of the last login step, sent as ``Authorization: Bearer`` to one origin only.
+
+    Used by :class:`XMfaClient` when no ``auth=`` is given; empty until a step succeeds."""
+
+    def __init__(self, base_url: URL) -> None:
+        self._origin = (base_url.raw_scheme, base_url.raw_host, base_url.port)
+        self.token: Secret[str] | None = None
+
+    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+        origin = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        if self.token is not None and origin == self._origin:
+            request.headers["Authorization"] = f"Bearer {self.token.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"SessionTokenAuth(token={'set' if self.token else 'unset'})"

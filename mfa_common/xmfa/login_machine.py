@@ -5,7 +5,7 @@
 * the password (:func:`password_flow`): ``POST /api/login`` → the user, or 401 + ``X-MFA-Token``
   (valid 30 minutes from the answer, whose time the driver hands in);
 * the second factor (:func:`code_flow`): a TOTP code with the MFA token to ``/mfa/auth``
-  (settled by :func:`auth_settlement`), or a recovery code with the identifier to
+  (settled by :func:`code_settlement`), or a recovery code with the identifier to
   ``/mfa/recover`` (:func:`recover_settlement`).
 
 A refused ``/mfa/auth`` (401, 403, or the 500 the official console was written against) is a
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
@@ -26,26 +26,24 @@ from .._constants import PARTIAL_LOGIN_MAX_AGE
 from .._httpx import Headers, Request, Response
 from ..auth import jwt_expiry
 from ..auth.machine import LoginFlow, SendCode, SendStep, Settlement
-from ..client import build_status_error
 from ..code_providers import IssuedCode, MfaChallenge
 from ..errors import APIError, APIStatusError, MfaCodeRejectedError, MfaTokenExpiredError
 from ..secret import Secret
+from .errors import OperationErrorMapper, parse_error_body
 from .models import LoginRequest, LoginResult, MfaAuth, MfaRecover, UserAuth, converter
 from .protocol import (
     MFA_TOKEN_TTL,
     Operation,
-    XMfaErrorMapper,
     XMfaPaths,
     expires_at,
-    parse_api_error,
     parse_login_response,
     parse_user_auth,
 )
 
 __all__ = [
     "LoginOutcome",
-    "auth_settlement",
     "code_flow",
+    "code_settlement",
     "login_flow",
     "password_flow",
     "recover_settlement",
@@ -65,7 +63,7 @@ class LoginOutcome:
     recovery_window_expires_at: datetime | None = None
 
 
-def auth_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
+def code_settlement(status: int, headers: Headers, content: bytes) -> Settlement:
     """What became of a TOTP code sent to ``POST /api/user/mfa/auth``.
 
     * 2xx → accepted;
@@ -102,11 +100,11 @@ def recover_settlement(status: int, headers: Headers, content: bytes) -> Settlem
 
 
 def password_flow(
-    build: Build, paths: XMfaPaths, mapper: XMfaErrorMapper, username: str, password: Secret[str]
+    build: Build, paths: XMfaPaths, map_error: OperationErrorMapper, username: str, password: Secret[str]
 ) -> LoginFlow[LoginResult]:
     """``POST /api/login``: the user, or the MFA token and when it expires."""
     answer = yield SendStep(login_request(build, paths, username, password), name="password")
-    return parse_login_response(answer.response, mapper, now=answer.now)
+    return parse_login_response(answer.response, map_error, now=answer.now)
 
 
 def login_request(build: Build, paths: XMfaPaths, username: str, password: Secret[str]) -> Request:
@@ -114,29 +112,25 @@ def login_request(build: Build, paths: XMfaPaths, username: str, password: Secre
     return build("POST", paths.login, json=converter.unstructure(LoginRequest(username, password)))
 
 
-def auth_error(response: Response, mapper: XMfaErrorMapper, *, token_age: float | None) -> APIStatusError:
+def auth_error(
+    response: Response, map_error: OperationErrorMapper, *, token_age: float | None
+) -> APIStatusError:
     """The error of a refused ``/mfa/auth``: see the module docstring. ``token_age`` is how old
     the MFA token was at the answer (None when unknown: then the server's wording decides)."""
     status = response.status_code
     if status not in (401, 403, 404, 500):
-        return mapper.map(response, Operation.AUTH)
-    error = parse_api_error(response.content)
-    kw: dict[str, Any] = {
-        "server_message": error.message if error and error.message else None,
-        "details": error.fields if error else None,
-        "body": attrs.asdict(error) if error else None,
-    }
+        return map_error(response, operation=Operation.AUTH)
     if status == 404 or (token_age is not None and token_age >= MFA_TOKEN_TTL):
-        return build_status_error(response, cls=MfaTokenExpiredError, **kw)
+        return parse_error_body(response).error(response, MfaTokenExpiredError)
     if token_age is None and status != 500:
-        return mapper.map(response, Operation.AUTH)
-    return build_status_error(response, cls=MfaCodeRejectedError, **kw)
+        return map_error(response, operation=Operation.AUTH)
+    return parse_error_body(response).error(response, MfaCodeRejectedError)
 
 
 def code_flow(
     build: Build,
     paths: XMfaPaths,
-    mapper: XMfaErrorMapper,
+    map_error: OperationErrorMapper,
     *,
     factor: SecondFactor,
     identifier: str | None,
@@ -157,7 +151,7 @@ def code_flow(
         assert mfa_token is not None
         return build("POST", paths.auth, json=converter.unstructure(MfaAuth(mfa_token, issued.value)))
 
-    table = recover_settlement if factor == "recovery" else auth_settlement
+    table = recover_settlement if factor == "recovery" else code_settlement
     # The MFA token lives 30 minutes: a code that took longer than that (less a margin) to come
     # goes to a fresh login. A recovery-code login has no partial state.
     max_age = MFA_TOKEN_TTL - PARTIAL_LOGIN_MAX_AGE if factor == "totp" else float("inf")
@@ -165,8 +159,8 @@ def code_flow(
     response = answer.response
     if not 200 <= response.status_code < 300:
         if factor == "recovery":
-            raise mapper.map(response, Operation.RECOVER)
-        raise auth_error(response, mapper, token_age=None if token_at is None else answer.now - token_at)
+            raise map_error(response, operation=Operation.RECOVER)
+        raise auth_error(response, map_error, token_age=None if token_at is None else answer.now - token_at)
     window = expires_at(response.headers) if factor == "recovery" else None
     return LoginOutcome(parse_user_auth(response), window)
 
@@ -193,7 +187,7 @@ def renew_flow(build: Build, paths: XMfaPaths, stale_token: Secret[str]) -> Logi
 def login_flow(
     build: Build,
     paths: XMfaPaths,
-    mapper: XMfaErrorMapper,
+    map_error: OperationErrorMapper,
     username: str,
     password: Secret[str],
     *,
@@ -202,18 +196,18 @@ def login_flow(
     """The password, then the second factor (``factor``; None: no code source, so an MFA
     account raises :class:`~mfa_common.errors.MfaRequiredError`)."""
     answer = yield SendStep(login_request(build, paths, username, password), name="password")
-    result = parse_login_response(answer.response, mapper, now=answer.now)
+    result = parse_login_response(answer.response, map_error, now=answer.now)
     if result.user is not None:
         return LoginOutcome(result.user)
     if factor is None:
-        raise mapper.map(answer.response, Operation.LOGIN)
+        raise map_error(answer.response, operation=Operation.LOGIN)
     token_at = None
     if result.mfa_token_expires_at is not None:
         token_at = result.mfa_token_expires_at.timestamp() - MFA_TOKEN_TTL
     outcome: LoginOutcome = yield from code_flow(
         build,
         paths,
-        mapper,
+        map_error,
         factor=factor,
         identifier=username,
         mfa_token=result.mfa_token,

@@ -1,4 +1,4 @@
-"""The X-MFA-Token exchange without I/O: paths, how to read a login answer, the error mapper.
+"""The X-MFA-Token exchange without I/O: paths, operations, and how to read a login answer.
 
 Everything here works on a ``Response`` object already received (or on headers), so it is
 tested without a network. The wire facts (ShellHub, ``openapi/spec``):
@@ -10,51 +10,29 @@ tested without a network. The wire facts (ShellHub, ``openapi/spec``):
   so they are read case-insensitively and an empty value means "absent".
 * ``POST /api/user/mfa/recover`` answers with ``X-Expires-At`` (epoch seconds): the end of the
   10-minute recovery window.
-* Error bodies are ``{"message": ..., "fields": {...}}``.
-
-The exact statuses and messages for a wrong code, an expired MFA token or a used recovery
-code are UNCONFIRMED (the MFA routes live in ShellHub's closed cloud overlay). The mapper
-therefore decides by operation first, then by what the message or ``fields`` talk about, and
-accepts 401 and 403 (and 404 for an unknown MFA token) for each case.
+* Error bodies are ``{"message": ..., "fields": {...}}`` (read by :mod:`mfa_common.xmfa.errors`).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from .._httpx import Headers, Request, Response
-from ..code_providers import MfaChallenge
-from ..errors import (
-    AccountAwaitingApprovalError,
-    AccountLockedError,
-    APIStatusError,
-    InvalidInputError,
-    MfaCodeRejectedError,
-    MfaRequiredError,
-    MfaTokenExpiredError,
-    RecoveryCodeRejectedError,
-    unix_to_datetime,
-)
-from ..secret import Secret
-from ..wire import (
-    JSON_ERRORS,
-    build_status_error,
-    default_error_mapper,
-    json_or_none,
-    parse_json_body,
-    path_segment,
-    structure,
-)
-from .errors import EmailCodeRejectedError, RecoveryWindowClosedError
-from .models import ApiError, LoginResult, UserAuth, converter
+from .. import _constants as C
+from .._httpx import Headers, Response
+from ..errors import InvalidCodeError, InvalidInputError, unix_to_datetime
+from ..secret import Secret, reveal
+from ..totp import validate_code_format
+from ..wire import parse_json_body, path_segment, structure
+from .models import LoginResult, UserAuth, converter
+
+if TYPE_CHECKING:
+    from .errors import OperationErrorMapper
 
 __all__ = [
     "EXPIRES_AT_HEADER",
@@ -64,26 +42,25 @@ __all__ = [
     "RECOVERY_WINDOW",
     "LoginAnswer",
     "Operation",
-    "XMfaErrorMapper",
     "XMfaPaths",
     "classify_login",
     "expires_at",
-    "is_code_error",
-    "is_credential_rejection",
     "lockout_until",
     "mfa_token_of",
-    "parse_api_error",
+    "normalize_email_code",
     "parse_login_response",
     "parse_user_auth",
+    "totp_code",
 ]
 
 MFA_TOKEN_HEADER = "X-MFA-Token"
-LOCKOUT_HEADER = "X-Account-Lockout"
+LOCKOUT_HEADER = C.LOCKOUT_HEADER
 EXPIRES_AT_HEADER = "X-Expires-At"
 #: Lifetime of an ``X-MFA-Token`` on ShellHub (seconds).
 MFA_TOKEN_TTL = 30 * 60.0
 #: How long a recovery code stays usable to disable MFA after ``mfaRecover`` (seconds).
 RECOVERY_WINDOW = 10 * 60.0
+_EMAIL_CODE_LENGTH = 5
 
 
 class Operation(str, Enum):
@@ -207,162 +184,6 @@ def classify_login(status: int, headers: Headers | Mapping[str, str]) -> LoginAn
     return LoginAnswer.ERROR
 
 
-# --------------------------------------------------------------------------- error bodies
-
-
-def parse_api_error(content: bytes) -> ApiError | None:
-    """The ``{message, fields}`` body, or None when the body is empty or not that shape."""
-    if not content:
-        return None
-    data = json_or_none(content)
-    if not isinstance(data, dict):
-        return None
-    message = data.get("message")
-    raw_fields = data.get("fields")
-    fields: dict[str, str] = {}
-    if isinstance(raw_fields, dict):
-        fields = {str(k): str(v) for k, v in raw_fields.items()}
-    return ApiError(message=message if isinstance(message, str) else "", fields=fields)
-
-
-def _words(error: ApiError | None) -> str:
-    if error is None:
-        return ""
-    return " ".join([error.message, *error.fields.keys(), *error.fields.values()]).lower()
-
-
-def _mentions_jwt(text: str) -> bool:
-    return "jwt" in text or "api token" in text or "bearer" in text or "authorization" in text
-
-
-def is_code_error(error: ApiError | None) -> bool:
-    """Whether an error body is about a one-time / recovery / e-mail code (not the credential)."""
-    text = _words(error)
-    return "code" in text and not _mentions_jwt(text)
-
-
-def _is_token_error(error: ApiError | None) -> bool:
-    text = _words(error)
-    return "token" in text and not _mentions_jwt(text) and "code" not in text
-
-
-def is_credential_rejection(response: Response) -> bool:
-    """Whether a response says the bearer JWT was refused (so the auth backend logs in again
-    and replays once): a 401 whose body is not about a code. A wrong TOTP code on
-    ``enable``/``disable`` must not cost a re-login."""
-    if response.status_code != 401:
-        return False
-    return not is_code_error(parse_api_error(response.content))
-
-
-def _request_of(response: Response) -> Request | None:
-    try:
-        return response.request
-    except RuntimeError:  # a response built by hand has no request
-        return None
-
-
-def _request_keys(response: Response) -> set[str]:
-    """Names (never values) of the JSON fields the request carried."""
-    request = _request_of(response)
-    if request is None:
-        return set()
-    try:
-        data = json.loads(request.content) if request.content else {}
-    except (*JSON_ERRORS, RuntimeError):
-        return set()
-    return {str(k) for k, v in data.items() if v not in (None, "")} if isinstance(data, dict) else set()
-
-
-class XMfaErrorMapper:
-    """Turn an error response into the right class of the core hierarchy.
-
-    * 429 with ``X-Account-Lockout`` → :class:`AccountLockedError` (``locked_until``,
-      ``retry_after`` = seconds left);
-    * login 401 with ``X-MFA-Token`` → :class:`MfaRequiredError`; login 423 (awaiting an
-      administrator's approval) → :class:`AccountAwaitingApprovalError`;
-    * ``authMFA`` 401/403/404 about the token → :class:`MfaTokenExpiredError`, else 401/403 →
-      :class:`MfaCodeRejectedError`;
-    * ``mfaRecover`` 401/403 → :class:`RecoveryCodeRejectedError`;
-    * ``disableMFA`` 401/403 about a code: by what was sent (recovery code →
-      RecoveryCodeRejectedError, e-mail codes → EmailCodeRejectedError, TOTP →
-      MfaCodeRejectedError); without a code (inside-window disable) 401/403 →
-      :class:`RecoveryWindowClosedError`, as for ``recoveryDisableMFA``;
-    * ``enableMFA`` 401/403 about a code → MfaCodeRejectedError;
-    * ``resetMFA`` 401/403 → :class:`EmailCodeRejectedError`;
-    * anything else by status (the core's table).
-
-    Messages carry the server's ``message`` (never request values) and ``details`` its ``fields``.
-    """
-
-    def __init__(self, paths: XMfaPaths | None = None, *, clock: Any = None) -> None:
-        self.paths = paths or XMfaPaths()
-        self._now = clock.now if clock is not None else time.time
-
-    def __call__(self, response: Response) -> APIStatusError:
-        return self.map(response)
-
-    def map(self, response: Response, operation: Operation | None = None) -> APIStatusError:
-        """The error for ``response``; ``operation`` is inferred from the request when None."""
-        status = response.status_code
-        error = parse_api_error(response.content)
-        request = _request_of(response)
-        if operation is None and request is not None:
-            operation = self.paths.operation_of(request.method, request.url.path)
-        awaiting_approval = operation is Operation.LOGIN and status == 423
-        if error is None and response.content and not awaiting_approval:
-            return default_error_mapper(response)
-        kw: dict[str, Any] = {
-            "server_message": error.message if error and error.message else None,
-            "details": error.fields if error else None,
-            "body": attrs.asdict(error) if error else None,
-        }
-        if status == 429:
-            until = lockout_until(response.headers)
-            if until is not None:
-                left = max(0.0, until.timestamp() - self._now())
-                return build_status_error(
-                    response, cls=AccountLockedError, locked_until=until, retry_after=left, **kw
-                )
-            return build_status_error(response, **kw)
-        cls = self._class_for(operation, status, error, response)
-        if cls is MfaRequiredError:
-            return build_status_error(response, cls=cls, challenge=MfaChallenge(kind="totp"), **kw)
-        return build_status_error(response, cls=cls, **kw)
-
-    def _class_for(
-        self, operation: Operation | None, status: int, error: ApiError | None, response: Response
-    ) -> type[APIStatusError] | None:
-        denied = status in (401, 403)
-        if operation is Operation.LOGIN and status == 401 and mfa_token_of(response.headers):
-            return MfaRequiredError
-        if operation is Operation.LOGIN and status == 423:
-            return AccountAwaitingApprovalError
-        if operation is Operation.AUTH:
-            if status == 404 or (denied and _is_token_error(error)):
-                return MfaTokenExpiredError
-            if denied:
-                return MfaCodeRejectedError
-        if operation is Operation.RECOVER and denied:
-            return RecoveryCodeRejectedError
-        if operation is Operation.RESET and denied:
-            return EmailCodeRejectedError
-        if operation is Operation.RECOVERY_DISABLE and denied and not _mentions_jwt(_words(error)):
-            return RecoveryWindowClosedError
-        if operation is Operation.DISABLE and denied and not _mentions_jwt(_words(error)):
-            sent = _request_keys(response)
-            if "recovery_code" in sent:
-                return RecoveryCodeRejectedError
-            if "main_email_code" in sent or "recovery_email_code" in sent:
-                return EmailCodeRejectedError
-            if "code" in sent:
-                return MfaCodeRejectedError
-            return RecoveryWindowClosedError
-        if operation is Operation.ENABLE and denied and is_code_error(error):
-            return MfaCodeRejectedError
-        return None
-
-
 def utc_from_timestamp(ts: float) -> datetime:
     """``ts`` (Unix seconds) as an aware UTC datetime."""
     return datetime.fromtimestamp(ts, tz=timezone.utc)
@@ -373,7 +194,7 @@ def parse_user_auth(response: Response) -> UserAuth:
     return structure(converter, parse_json_body(response), UserAuth, response)
 
 
-def parse_login_response(response: Response, mapper: XMfaErrorMapper, *, now: float) -> LoginResult:
+def parse_login_response(response: Response, map_error: OperationErrorMapper, *, now: float) -> LoginResult:
     """A login answer as a :class:`LoginResult`, or the typed error (lockout, wrong password).
 
     ``now`` dates the MFA token, whose 30-minute lifetime starts at the server's answer.
@@ -387,4 +208,22 @@ def parse_login_response(response: Response, mapper: XMfaErrorMapper, *, now: fl
         return LoginResult(
             mfa_token=Secret(token), mfa_token_expires_at=utc_from_timestamp(now + MFA_TOKEN_TTL)
         )
-    raise mapper.map(response, Operation.LOGIN)
+    raise map_error(response, operation=Operation.LOGIN)
+
+
+# --------------------------------------------------------------------------- codes sent
+
+
+def totp_code(code: str | Secret[str]) -> Secret[str]:
+    """A 6-digit TOTP code as sent, or :class:`~mfa_common.errors.InvalidCodeError` before
+    anything is sent."""
+    return Secret(validate_code_format(reveal(code), digits=6))
+
+
+def normalize_email_code(code: str | Secret[str]) -> Secret[str]:
+    """An MFA-reset e-mail code in canonical form: 5 upper-case letters or digits (spaces
+    removed, case folded). Anything else raises :class:`InvalidCodeError` before sending."""
+    text = "".join(reveal(code).split()).upper()
+    if len(text) != _EMAIL_CODE_LENGTH or not text.isascii() or not text.isalnum():
+        raise InvalidCodeError("an e-mail code must be 5 letters or digits")
+    return Secret(text)

@@ -1,6 +1,6 @@
 """One public API style across the three clients: ``client.auth`` is the auth backend, the
 operation groups are nouns with the same names where they mean the same thing, the credentials
-are the same keywords, the connection tunables are one typed set (``ClientOptions``), and every
+are the same keywords, the connection tunables are one frozen object (``ClientOptions``), and every
 conflicting or incomplete set of arguments raises ``InvalidInputError`` without echoing a value.
 """
 
@@ -11,6 +11,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -20,9 +21,10 @@ from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.client import BaseClient
 from mfa_common.errors import InvalidInputError
 from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
 from quatrix_async import QuatrixClient
-from quatrix_async.session_auth import QuatrixSessionAuth
+from quatrix_async.auth import QuatrixSessionAuth
 
 URL = "https://api.example.test"
 SECRET = "JBSWY3DPEHPK3PXP"
@@ -48,44 +50,58 @@ def _login(name: str, **extra: object) -> dict[str, object]:
     return {LOGIN_KEY[name]: "person@example.test", "password": PASSWORD, **extra}
 
 
-def test_client_options_name_exactly_the_connection_keywords_of_base_client() -> None:
-    # One definition of the tunables: a keyword added to BaseClient but not to ClientOptions (or
-    # the other way round) would leave the three clients unable to pass it, or pass a dead key.
-    signature = inspect.signature(BaseClient.__init__)
+def test_base_client_takes_its_tunables_as_one_options_object() -> None:
+    # One definition of the tunables: ClientOptions. No constructor repeats them as keywords.
     keywords = {
         name
-        for name, parameter in signature.parameters.items()
+        for name, parameter in inspect.signature(BaseClient.__init__).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     }
-    assert set(ClientOptions.__annotations__) == keywords - {"auth", "error_mapper"}
+    assert keywords == {"auth", "transport", "options", "error_mapper"}
+    assert not keywords & {field.name for field in attrs.fields(ClientOptions)}
 
 
 @pytest.mark.parametrize("name", CLIENTS)
-def test_every_client_takes_the_typed_options_and_nothing_untyped(name: str) -> None:
+def test_every_client_takes_the_options_object_and_nothing_untyped(name: str) -> None:
     parameters = inspect.signature(CLIENTS[name].__init__).parameters
-    var_keyword = [p for p in parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
-    assert [p.annotation for p in var_keyword] == ["Unpack[ClientOptions]"]
-    shared = ("auth", "clock", "totp_secret", "code_provider", "password")
+    assert not [p for p in parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    shared = ("auth", "clock", "totp_secret", "code_provider", "password", "transport", "options")
     assert all(keyword in parameters for keyword in shared), [k for k in shared if k not in parameters]
+    assert not {field.name for field in attrs.fields(ClientOptions)} & set(parameters)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_one_options_object_configures_every_client_the_same_way(name: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    options = ClientOptions(
+        timeout=7.5, deadline=30.0, retry=RetryPolicy(max_retries=1), headers={"X-Team": "ops"}
+    )
+    async with CLIENTS[name](URL, transport=httpx.MockTransport(handler), options=options) as client:
+        assert client.options is options
+        assert client.retry_policy.max_retries == 1
+        await client.request("GET", "anything", authenticated=False)
+    assert seen[0].headers["X-Team"] == "ops"
+    assert seen[0].extensions["timeout"] == httpx.Timeout(7.5).as_dict()
+
+
+def test_client_options_are_frozen_and_refuse_an_unknown_name() -> None:
+    options = ClientOptions(timeout=5)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        options.timeout = httpx.Timeout(6)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="timeuot"):
+        ClientOptions(timeuot=5)  # type: ignore[call-arg]
+    with pytest.raises(InvalidInputError, match="max_body_bytes"):
+        ClientOptions(max_body_bytes=0)
 
 
 @pytest.mark.parametrize("name", CLIENTS)
-def test_one_options_set_configures_every_client_the_same_way(name: str) -> None:
-    options: ClientOptions = {
-        "timeout": 7.5,
-        "deadline": 30.0,
-        "max_retries": 1,
-        "headers": {"X-Team": "ops"},
-    }
-    client = CLIENTS[name](URL, **options)
-    assert client._timeout == httpx.Timeout(7.5)
-    assert client._deadline == 30.0
-    assert client.retry_policy.max_retries == 1
-    assert client._base_headers["X-Team"] == "ops"
-
-
-@pytest.mark.parametrize("name", CLIENTS)
-def test_an_unknown_option_is_refused_by_name(name: str) -> None:
+def test_an_unknown_keyword_is_refused_by_name(name: str) -> None:
     with pytest.raises(TypeError, match="timeuot"):
         CLIENTS[name](URL, timeuot=5)  # type: ignore[call-arg]
 
@@ -189,4 +205,4 @@ async def test_login_on_a_client_without_a_login_raises_invalid_input(name: str)
 
 def test_client_options_resolve_for_type_checkers_and_introspection() -> None:
     hints = typing.get_type_hints(ClientOptions)
-    assert set(hints) == set(ClientOptions.__annotations__)
+    assert set(hints) == {field.name for field in attrs.fields(ClientOptions)}

@@ -56,7 +56,7 @@ def test_a_lockout_message_names_the_unlock_time() -> None:
 
 
 def test_the_xmfa_lockout_answer_names_the_unlock_time() -> None:
-    from mfa_common.xmfa.protocol import XMfaErrorMapper, XMfaPaths
+    from mfa_common.xmfa.errors import map_error
 
     response = httpx.Response(
         429,
@@ -64,7 +64,7 @@ def test_the_xmfa_lockout_answer_names_the_unlock_time() -> None:
         json={"message": "too many attempts"},
         request=httpx.Request("POST", "https://api.example.com/api/login"),
     )
-    error = XMfaErrorMapper(XMfaPaths())(response)
+    error = map_error(response)
     assert isinstance(error, errors.AccountLockedError)
     assert "locked until 2030-01-01T00:00:00+00:00" in str(error)
 

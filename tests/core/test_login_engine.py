@@ -26,13 +26,14 @@ from mfa_common.errors import (
     MfaCodeRejectedError,
     MfaTokenExpiredError,
 )
+from mfa_common.options import ClientOptions
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore
 from mfa_common.testing import generate_base32_secret, serve
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
 from quatrix_async import QuatrixClient
-from quatrix_async.session_auth import QuatrixSessionAuth
+from quatrix_async.auth import QuatrixSessionAuth
 from quatrix_async.testing import QuatrixFake
 from tests.gates import EVENT_GUARD, GatedTransport, SilentTransport, hold_login_until_waiters, wait_until
 
@@ -164,17 +165,19 @@ async def test_a_login_finishing_after_close_is_logged_out_not_stored() -> None:
 
 
 async def test_standalone_session_auth_raises_only_typed_errors_when_the_server_is_down() -> None:
-    """Defect 11: a standalone backend's own client (with timeouts) turns transport failures
+    """Defect 11: a standalone backend's own requestor (with timeouts) turns transport failures
     into typed errors; closing with the server down is best effort and raises nothing raw."""
     with anyio.fail_after(EVENT_GUARD):
         port = await _closed_port()
         auth = QuatrixSessionAuth("u@example.com", "pw", base_url=f"http://127.0.0.1:{port}/api/1.0")
         with pytest.raises(APIError):
-            await auth.send(auth.build_request("GET", "session/keepalive"))
+            await auth.requestor.send(auth.requestor.build("GET", "session/keepalive"))
+        with pytest.raises(APIError):
+            await auth.get_credential()
         auth.adopt_session("a-session")
         await auth.aclose()  # logs out: the server is down, nothing raw leaves
         assert auth.credential is None
-        with pytest.raises(APIError):
+        with pytest.raises(ClientClosedError):  # a closed backend starts no new login
             await auth.get_credential()
 
 
@@ -224,7 +227,11 @@ async def test_explicit_quatrix_login_against_a_silent_server_ends_in_a_typed_ti
     """Defect 1 (login side): ``login()`` runs under the client's deadline."""
     silent = SilentTransport()
     async with QuatrixClient(
-        BASE, email="u@example.com", password="pw", timeout=1, deadline=0.2, transport=silent
+        BASE,
+        email="u@example.com",
+        password="pw",
+        transport=silent,
+        options=ClientOptions(timeout=1, deadline=0.2),
     ) as client:
         with anyio.fail_after(EVENT_GUARD), pytest.raises(APITimeoutError):
             await client.login()
@@ -234,7 +241,11 @@ async def test_explicit_quatrix_login_against_a_silent_server_ends_in_a_typed_ti
 async def test_explicit_metalcloud_login_against_a_silent_server_ends_in_a_typed_timeout() -> None:
     silent = SilentTransport()
     async with MetalCloudClient(
-        "http://metalcloud.localhost", email="u@example.com", password="pw", deadline=0.2, transport=silent
+        "http://metalcloud.localhost",
+        email="u@example.com",
+        password="pw",
+        transport=silent,
+        options=ClientOptions(deadline=0.2),
     ) as client:
         with anyio.fail_after(EVENT_GUARD), pytest.raises(APITimeoutError):
             await client.session.login()
@@ -362,13 +373,20 @@ async def test_regenerate_api_key_without_the_key_in_the_answer_never_waits_on_i
     transport = PlainUserAnswer(httpx.ASGITransport(metal.app))
     base = "http://metalcloud.localhost"
     async with MetalCloudClient(
-        base, api_key=metal.user("root@example.test").api_key, deadline=None, transport=transport
+        base,
+        api_key=metal.user("root@example.test").api_key,
+        transport=transport,
+        options=ClientOptions(deadline=None),
     ) as client:
         with anyio.fail_after(EVENT_GUARD), pytest.raises(AuthenticationError) as info:
             await client.user.regenerate_api_key()
         assert "did not carry it" in str(info.value)
     async with MetalCloudClient(
-        base, email="root@example.test", password="root-password", deadline=None, transport=transport
+        base,
+        email="root@example.test",
+        password="root-password",
+        transport=transport,
+        options=ClientOptions(deadline=None),
     ) as client:
         with anyio.fail_after(EVENT_GUARD):
             rotated = await client.user.regenerate_api_key()

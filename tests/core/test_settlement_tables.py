@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from metalcloud_async.login_machine import enable_2fa_settlement, two_factor_settlement
+from metalcloud_async import login_machine as metalcloud
 from mfa_common.auth.machine import Settlement
-from mfa_common.xmfa.login_machine import auth_settlement, recover_settlement
-from quatrix_async.login_machine import mfa_step_settlement
+from mfa_common.xmfa import login_machine as xmfa
+from quatrix_async import login_machine as quatrix
 
 A, R, N, U = Settlement.ACCEPTED, Settlement.REJECTED, Settlement.NOT_SENT, Settlement.UNKNOWN
 NO_HEADERS = httpx.Headers()
@@ -28,8 +28,8 @@ NO_HEADERS = httpx.Headers()
         (502, b"", U),
     ],
 )
-def test_quatrix_mfa_step_settlement(status: int, body: bytes, expected: Settlement) -> None:
-    assert mfa_step_settlement(status, NO_HEADERS, body) is expected
+def test_quatrix_code_settlement(status: int, body: bytes, expected: Settlement) -> None:
+    assert quatrix.code_settlement(status, NO_HEADERS, body) is expected
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_quatrix_mfa_step_settlement(status: int, body: bytes, expected: Settlem
     [(200, A), (400, R), (401, R), (403, R), (404, N), (429, N), (500, U), (503, U)],
 )
 def test_metalcloud_login_2fa_settlement(status: int, expected: Settlement) -> None:
-    assert two_factor_settlement(status, NO_HEADERS, b"") is expected
+    assert metalcloud.code_settlement(status, NO_HEADERS, b"") is expected
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_metalcloud_login_2fa_settlement(status: int, expected: Settlement) -> N
     [(200, A), (204, A), (400, R), (429, N), (409, U), (412, U), (428, U), (500, U)],
 )
 def test_metalcloud_2fa_enable_settlement(status: int, expected: Settlement) -> None:
-    assert enable_2fa_settlement(status, NO_HEADERS, b"") is expected
+    assert metalcloud.enable_2fa_settlement(status, NO_HEADERS, b"") is expected
 
 
 @pytest.mark.parametrize(
@@ -62,5 +62,5 @@ def test_metalcloud_2fa_enable_settlement(status: int, expected: Settlement) -> 
     ],
 )
 def test_xmfa_settlements(status: int, auth: Settlement, recover: Settlement) -> None:
-    assert auth_settlement(status, NO_HEADERS, b"") is auth
-    assert recover_settlement(status, NO_HEADERS, b"") is recover
+    assert xmfa.code_settlement(status, NO_HEADERS, b"") is auth
+    assert xmfa.recover_settlement(status, NO_HEADERS, b"") is recover

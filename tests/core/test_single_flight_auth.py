@@ -8,6 +8,7 @@ import pytest
 
 from mfa_common.auth import CredentialAuth
 from mfa_common.client import BaseClient
+from mfa_common.requestor import Requestor
 from tests.gates import GatedTransport, hold_login_until_waiters
 
 
@@ -25,7 +26,8 @@ class TokenAuth(CredentialAuth[str]):
         await anyio.sleep(self.login_delay)
         if self.fail is not None:
             raise self.fail
-        response = await self.send(self.build_request("POST", "login"))
+        requestor = self.requestor
+        response = await requestor.send(requestor.build("POST", "login"))
         return response.json()["token"]
 
     def apply(self, request: httpx.Request, credential: str) -> None:
@@ -53,7 +55,6 @@ class Server:
 
 def make(server: Server, auth: TokenAuth) -> BaseClient:
     client = BaseClient("http://127.0.0.1:1", auth=auth, transport=httpx.MockTransport(server.handler))
-    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
     return client
 
 
@@ -64,7 +65,6 @@ async def test_thousand_concurrent_calls_cause_one_login() -> None:
     server, auth = Server(), TokenAuth(login_delay=0)
     gate = GatedTransport(httpx.MockTransport(server.handler), lambda r: r.url.path.endswith("/login"))
     client = BaseClient("http://127.0.0.1:1", auth=auth, transport=gate)
-    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
     async with client, anyio.create_task_group() as tg:
         for _ in range(1000):
             tg.start_soon(client.request, "GET", "data")
@@ -168,11 +168,12 @@ async def test_credentials_never_sent_to_another_origin() -> None:
         return httpx.Response(200, json={})
 
     auth = TokenAuth()
-    login_client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    auth.bind(base_url=httpx.URL("http://good.test/"), send=login_client.send)
-    async with login_client, httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as raw:
+    login_requestor = Requestor("http://good.test/", transport=httpx.MockTransport(handler))
+    auth.bind(login_requestor)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as raw:
         await raw.get("http://good.test/data")
         await raw.get("http://evil.test/data")
+    await login_requestor.close()
     assert seen == {"good.test": "Bearer tok", "evil.test": None}
 
 
@@ -185,7 +186,6 @@ async def test_a_credential_that_cannot_be_a_header_fails_the_login_once() -> No
 
     auth = TokenAuth()
     client = BaseClient("http://127.0.0.1:1", auth=auth, transport=httpx.MockTransport(handler))
-    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
     from mfa_common.errors import ResponseDecodeError
 
     async with client:

@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from metalcloud_async import (
+    AccountLockedError,
     AdminPasswordRevealPermissions,
     DelegateAlreadyAddedError,
     EmailAlreadyInUseError,
     EmailAlreadyVerifiedError,
     GenericGUISettings,
-    LoginLockedOutError,
     MetalCloudClient,
     ReenrolmentAlreadyPendingError,
     SpecialPermissions,
@@ -340,7 +340,7 @@ async def test_forced_reenrolment_end_to_end(
         with pytest.raises(TwoFactorEnrolmentRequiredError) as caught:
             await client.user.get()
         step = caught.value.step
-        assert step.enrolment_required and not step.two_factor_required
+        assert step.enrolment_required and not step.mfa_required
         # The enrolment-only session opens nothing else.
         async with httpx.AsyncClient(**endpoint) as raw:
             headers = {"Authorization": f"Bearer {step.token.reveal()}"}
@@ -384,7 +384,7 @@ async def test_reenrolment_with_a_raw_login_and_a_person_typing_the_code(
             headers = {"Authorization": f"Bearer {step.token.reveal()}"}
             assert (await raw.get("/api/v2/user", headers=headers)).status_code == 401
         # The next raw login goes through the second factor again.
-        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
+        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).mfa_required
 
 
 # ------------------------------------------------------------------ lockout and password change
@@ -397,11 +397,11 @@ async def test_login_lockout_after_five_failures(
         for _ in range(5):
             with pytest.raises(AuthenticationError):
                 await client.session.login(TOTP_EMAIL, "wrong-password")
-        with pytest.raises(LoginLockedOutError) as caught:
+        with pytest.raises(AccountLockedError) as caught:
             await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
         assert caught.value.status_code == 403 and fake.lockouts == 1
         clock.advance(301)
-        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
+        assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).mfa_required
 
 
 async def test_lockout_is_configurable(clock: FakeClock) -> None:
@@ -416,7 +416,7 @@ async def test_lockout_is_configurable(clock: FakeClock) -> None:
         for _ in range(2):
             with pytest.raises(AuthenticationError):
                 await client.user.get()
-        with pytest.raises(LoginLockedOutError):
+        with pytest.raises(AccountLockedError):
             await client.user.get()
     clock.advance(61)
     async with MetalCloudClient(
@@ -520,7 +520,7 @@ async def test_lockout_variants_are_typed() -> None:
             )
 
         async with MetalCloudClient(api_key="1:x", **_mock(handler)) as client:
-            with pytest.raises(LoginLockedOutError):
+            with pytest.raises(AccountLockedError):
                 await client.session.login("a@example.test", "pw")
 
 

@@ -31,6 +31,8 @@ from metalcloud_async.admin_jobs import (
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.clock import FakeClock
 from mfa_common.errors import InvalidInputError
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from mfa_common.testing import generate_base32_secret, serve
 
 from .conftest import ADMIN_EMAIL
@@ -48,7 +50,9 @@ def url(fake: MetalCloudFake) -> Iterator[str]:
 
 
 def client_for(fake: MetalCloudFake, url: str) -> MetalCloudClient:
-    return MetalCloudClient(url, api_key=fake.user(ADMIN_EMAIL).api_key, max_retries=0)
+    return MetalCloudClient(
+        url, api_key=fake.user(ADMIN_EMAIL).api_key, options=ClientOptions(retry=RetryPolicy(max_retries=0))
+    )
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -265,7 +269,10 @@ async def test_a_run_cancelled_mid_write_resumes_by_verifying(
     with anyio.CancelScope() as scope:
         transport = _CancelAfterWrite(httpx.AsyncHTTPTransport(), scope, after=3)
         async with MetalCloudClient(
-            url, api_key=fake.user(ADMIN_EMAIL).api_key, transport=transport, max_retries=0
+            url,
+            api_key=fake.user(ADMIN_EMAIL).api_key,
+            transport=transport,
+            options=ClientOptions(retry=RetryPolicy(max_retries=0)),
         ) as client:
             await run_admin_job(
                 create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal

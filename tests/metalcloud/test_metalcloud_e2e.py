@@ -149,11 +149,11 @@ async def test_raw_login_then_login_2fa(
     assert secret is not None
     async with MetalCloudClient(clock=clock, **local) as client:
         step = await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
-        assert step.two_factor_required and step.source == "cookie:jwt"
+        assert step.mfa_required and step.source == "cookie:jwt"
         assert step.token is not None
         assert await raw_status(local, step.token.reveal()) == 401  # pending: not a session
         done = await client.session.login_2fa(step, Totp(secret))
-        assert not done.two_factor_required and done.token is not None
+        assert not done.mfa_required and done.token is not None
         assert await raw_status(local, done.token.reveal()) == 200
         await client.session.logout(done.token)
         assert await raw_status(local, done.token.reveal()) == 401

@@ -38,7 +38,7 @@ from metalcloud_async.protocol import (
     mentions_two_factor,
     next_page,
     revision_from_etag,
-    user_path,
+    user_resource,
 )
 from mfa_common.errors import (
     BadRequestError,
@@ -135,11 +135,12 @@ def test_next_page_math() -> None:
     assert next_page(page=1, limit=100, received=0, total_pages=9) is None
 
 
-def test_user_path() -> None:
-    assert user_path(5) == "/api/v2/users/5"
-    assert user_path(5, "archive") == "/api/v2/users/5/actions/archive"
+def test_user_resource() -> None:
+    assert user_resource(5) == "/api/v2/users/5"
+    assert user_resource(5, "actions", "archive") == "/api/v2/users/5/actions/archive"
+    assert user_resource(3_000_000_000, "ssh-keys", 7) == "/api/v2/users/3000000000/ssh-keys/7"
     with pytest.raises(InvalidInputError):
-        user_path(True)
+        user_resource(True)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from typing import Literal
 import httpx
 import pytest
 
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from quatrix_async import QuatrixClient
 from quatrix_async.errors import CaptchaRejectedError
 from quatrix_async.testing import QuatrixFake
@@ -26,7 +28,9 @@ def recording_client(seen: list[httpx.Request], *, valid: bool = True) -> Quatri
         return httpx.Response(200 if valid else 401, json={"valid": valid})
 
     return QuatrixClient(
-        "https://acme.quatrix.example", transport=httpx.MockTransport(handler), max_retries=0
+        "https://acme.quatrix.example",
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     )
 
 

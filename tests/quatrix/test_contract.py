@@ -10,6 +10,7 @@ import yaml
 from mfa_common.clock import FakeClock
 from mfa_common.code_providers import CallbackCodeProvider
 from mfa_common.errors import AuthenticationError, BadRequestError, MfaCodeRejectedError
+from mfa_common.options import ClientOptions
 from mfa_common.totp import Totp
 from quatrix_async import AuthType, CaptchaRejectedError, QuatrixClient
 from quatrix_async.testing import QuatrixFake
@@ -95,7 +96,9 @@ async def test_every_operation_validates_against_the_document() -> None:
         assert unblocked.valid
     # A dead session id: the fake's 401 ErrorModel on an authenticated path.
     dead = {"X-Auth-Token": "00000000-0000-4000-8000-000000000000"}
-    async with QuatrixClient("http://127.0.0.1", transport=transport, headers=dead) as anonymous:
+    async with QuatrixClient(
+        "http://127.0.0.1", transport=transport, options=ClientOptions(headers=dead)
+    ) as anonymous:
         with pytest.raises(AuthenticationError):
             await anonymous.profile.get()
 

@@ -15,8 +15,10 @@ from mfa_common.errors import (
     NotFoundError,
     ServerError,
 )
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from quatrix_async import QuatrixClient
-from quatrix_async.errors import map_quatrix_error
+from quatrix_async.errors import map_error
 from quatrix_async.testing import QuatrixFake
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +38,7 @@ def answer(status: int, body: bytes, content_type: str | None) -> httpx.Response
     ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/problem+json"],
 )
 def test_a_json_error_model_is_read(content_type: str) -> None:
-    error = map_quatrix_error(answer(401, WRONG_CODE, content_type))
+    error = map_error(answer(401, WRONG_CODE, content_type))
     assert type(error) is MfaCodeRejectedError
     assert (error.error_code, error.server_message, error.details) == (
         83,
@@ -49,13 +51,13 @@ def test_a_json_error_model_is_read(content_type: str) -> None:
     "content_type", ["text/plain", "text/html; charset=utf-8", "application/octet-stream", None]
 )
 def test_the_same_bytes_under_another_content_type_are_not_an_error_model(content_type: str | None) -> None:
-    error = map_quatrix_error(answer(401, WRONG_CODE, content_type))
+    error = map_error(answer(401, WRONG_CODE, content_type))
     assert type(error) is AuthenticationError  # typed by its status alone
     assert error.error_code is None and error.server_message is None and error.details == {}
 
 
 def test_a_proxy_error_page_is_a_server_error_by_status() -> None:
-    error = map_quatrix_error(answer(502, b"<html><body>Bad Gateway</body></html>", "text/html"))
+    error = map_error(answer(502, b"<html><body>Bad Gateway</body></html>", "text/html"))
     assert type(error) is ServerError
     assert error.error_code is None
 
@@ -70,7 +72,9 @@ async def test_the_client_reads_error_bodies_by_content_type() -> None:
         )
 
     async with QuatrixClient(
-        "https://acme.quatrix.example", transport=httpx.MockTransport(handler), max_retries=0
+        "https://acme.quatrix.example",
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     ) as client:
         with pytest.raises(BadRequestError) as typed:
             await client.profile.get()

@@ -14,6 +14,8 @@ import pytest
 
 from mfa_common.clock import FakeClock
 from mfa_common.errors import RateLimitError
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 
@@ -151,7 +153,7 @@ async def test_a_429_login_is_a_rate_limit_error(body: bytes, headers: dict[str,
         email="ann@example.com",
         password=PASSWORD,
         transport=httpx.MockTransport(handler),
-        max_retries=0,
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     ) as client:
         with pytest.raises(RateLimitError) as info:
             await client.profile.get()

@@ -24,7 +24,7 @@ from quatrix_async.errors import (
     QuatrixErrorCode,
     SessionExpiredError,
     UserBlacklistedError,
-    map_quatrix_error,
+    map_error,
 )
 from quatrix_async.models import (
     AccountStatus,
@@ -201,7 +201,7 @@ def _response(status: int, body: object, *, raw: bytes | None = None) -> httpx.R
     ],
 )
 def test_error_mapper(status: int, code: int, cls: type[Exception]) -> None:
-    error = map_quatrix_error(_response(status, {"code": code, "msg": "text", "details": {"name": "x"}}))
+    error = map_error(_response(status, {"code": code, "msg": "text", "details": {"name": "x"}}))
     assert type(error) is cls
     assert error.error_code == code
     assert error.status_code == status
@@ -211,7 +211,7 @@ def test_error_mapper(status: int, code: int, cls: type[Exception]) -> None:
 
 
 def test_error_mapper_survives_non_json_bodies() -> None:
-    error = map_quatrix_error(_response(500, None, raw=b"<html>oops</html>"))
+    error = map_error(_response(500, None, raw=b"<html>oops</html>"))
     assert isinstance(error, ServerError)
     assert error.error_code is None
     assert QuatrixErrorCode.WRONG_AUTH_CODE == 83

@@ -20,6 +20,7 @@ import segno
 
 from mfa_common.clock import FakeClock
 from mfa_common.errors import ResponseDecodeError
+from mfa_common.options import ClientOptions
 from mfa_common.qr_decode import (
     QR_EXTRA_INSTALL,
     QrDecodeError,
@@ -27,6 +28,7 @@ from mfa_common.qr_decode import (
     decode_qr_text,
     png_bytes,
 )
+from mfa_common.retry import RetryPolicy
 from mfa_common.totp import Totp
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
@@ -128,7 +130,9 @@ def mock_client(body: bytes, content_type: str | None) -> QuatrixClient:
         return httpx.Response(200, content=body, headers=headers)
 
     return QuatrixClient(
-        "https://acme.quatrix.example", transport=httpx.MockTransport(handler), max_retries=0
+        "https://acme.quatrix.example",
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     )
 
 

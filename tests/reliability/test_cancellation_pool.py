@@ -21,6 +21,8 @@ from starlette.routing import Route
 
 from mfa_common.client import BaseClient
 from mfa_common.errors import APIError
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from mfa_common.testing import serve
 
 
@@ -45,9 +47,11 @@ def base_url() -> Iterator[str]:
 def make_client(base_url: str) -> BaseClient:
     return BaseClient(
         base_url,
-        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-        timeout=httpx.Timeout(5.0, pool=5.0),
-        max_retries=0,
+        options=ClientOptions(
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            timeout=httpx.Timeout(5.0, pool=5.0),
+            retry=RetryPolicy(max_retries=0),
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from mfa_common import errors
 from mfa_common.auth import CredentialAuth
 from mfa_common.batch import run_batch
 from mfa_common.client import BaseClient
+from mfa_common.options import ClientOptions
 from mfa_common.retry import RetryPolicy
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
 from quatrix_async import QuatrixClient
@@ -45,7 +46,11 @@ def _head(status: str, headers: dict[str, str]) -> bytes:
 async def test_explicit_quatrix_login_runs_under_the_deadline() -> None:
     with raw_server(silent) as (url, stats):
         client = QuatrixClient(
-            url, email="a@example.com", password="pw", totp_secret=SECRET, timeout=600, deadline=0.5
+            url,
+            email="a@example.com",
+            password="pw",
+            totp_secret=SECRET,
+            options=ClientOptions(timeout=600, deadline=0.5),
         )
         async with client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError) as caught:
@@ -57,7 +62,11 @@ async def test_explicit_quatrix_login_runs_under_the_deadline() -> None:
 async def test_explicit_metalcloud_login_runs_under_the_deadline() -> None:
     with raw_server(silent) as (url, stats):
         client = MetalCloudClient(
-            url, email="a@example.com", password="pw", totp_secret=SECRET, timeout=600, deadline=0.5
+            url,
+            email="a@example.com",
+            password="pw",
+            totp_secret=SECRET,
+            options=ClientOptions(timeout=600, deadline=0.5),
         )
         async with client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError):
@@ -69,18 +78,30 @@ async def test_explicit_metalcloud_login_runs_under_the_deadline() -> None:
 
 def _quatrix(url: str) -> Any:
     return QuatrixClient(
-        url, email="a@example.com", password="pw", totp_secret=SECRET, timeout=0.3, deadline=None
+        url,
+        email="a@example.com",
+        password="pw",
+        totp_secret=SECRET,
+        options=ClientOptions(timeout=0.3, deadline=None),
     )
 
 
 def _metalcloud(url: str) -> Any:
     return MetalCloudClient(
-        url, email="a@example.com", password="pw", totp_secret=SECRET, timeout=0.3, deadline=None
+        url,
+        email="a@example.com",
+        password="pw",
+        totp_secret=SECRET,
+        options=ClientOptions(timeout=0.3, deadline=None),
     )
 
 
 def _xmfa(url: str) -> Any:
-    return XMfaClient(url, auth=XMfaTokenAuth("alice", "pw", totp_secret=SECRET), timeout=0.3, deadline=None)
+    return XMfaClient(
+        url,
+        auth=XMfaTokenAuth("alice", "pw", totp_secret=SECRET),
+        options=ClientOptions(timeout=0.3, deadline=None),
+    )
 
 
 async def _first_call(client: Any) -> None:
@@ -118,7 +139,7 @@ def _redirect(conn: socket.socket, stats: Stats) -> None:
 
 async def test_a_redirect_is_a_typed_error_and_no_batch_item_is_done() -> None:
     with raw_server(_redirect) as (url, stats):
-        async with MetalCloudClient(url, api_key="1:key", retry=FAST) as client:
+        async with MetalCloudClient(url, api_key="1:key", options=ClientOptions(retry=FAST)) as client:
             with pytest.raises(errors.RedirectError) as caught:
                 await client.user.get()
             assert caught.value.location == "https://elsewhere.example/x?token=***"
@@ -154,7 +175,7 @@ def _dropped_mid_body(conn: socket.socket, stats: Stats) -> None:
 @pytest.mark.parametrize("behaviour", [_garbled, _dropped_mid_body], ids=["garbled-2xx", "dropped-mid-body"])
 async def test_unreadable_answer_to_a_write_is_unknown_and_the_batch_says_so(behaviour: Any) -> None:
     with raw_server(behaviour) as (url, stats):
-        async with BaseClient(url, retry=FAST) as client:
+        async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.OutcomeUnknownError) as caught:
                 await client.request("POST", "things", json={"n": 1})
             assert caught.value.request_sent and caught.value.status_code == 200
@@ -187,7 +208,7 @@ def _endless(conn: socket.socket, stats: Stats) -> None:
 async def test_an_endless_body_ends_in_a_size_error_with_bounded_reading() -> None:
     limit = 1024 * 1024
     with raw_server(_endless) as (url, stats):
-        async with BaseClient(url, retry=FAST, max_body_bytes=limit) as client:
+        async with BaseClient(url, options=ClientOptions(retry=FAST, max_body_bytes=limit)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError) as caught:
                 await client.request("GET", "big")
     assert caught.value.limit == limit
@@ -204,7 +225,7 @@ async def test_a_declared_oversized_body_is_refused_before_reading() -> None:
         )(conn, stats)
 
     with raw_server(behaviour) as (url, stats):
-        async with BaseClient(url, retry=FAST) as client:
+        async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
                 await client.request("GET", "big")
     assert stats.requests == 1
@@ -219,7 +240,7 @@ async def test_an_oversized_header_is_a_size_error_never_retried(size: int) -> N
         )(conn, stats)
 
     with raw_server(behaviour) as (url, stats):
-        async with BaseClient(url, retry=FAST) as client:
+        async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
                 await client.request("GET", "x")
     assert stats.requests == 1
@@ -233,7 +254,7 @@ async def test_many_headers_within_a_line_limit_but_over_the_total_are_refused()
         answer_then(_head("200 OK", headers), lambda: iter([b"{}"]))(conn, stats)
 
     with raw_server(behaviour) as (url, stats):
-        async with BaseClient(url, retry=FAST) as client:
+        async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
                 await client.request("GET", "x")
     assert stats.requests == 1
@@ -252,7 +273,9 @@ async def test_a_request_waiting_to_retry_is_not_sent_after_aclose() -> None:
         first_answered.set()
         return httpx.Response(503)
 
-    client = BaseClient("http://127.0.0.1:9", transport=httpx.MockTransport(handler), retry=FAST)
+    client = BaseClient(
+        "http://127.0.0.1:9", transport=httpx.MockTransport(handler), options=ClientOptions(retry=FAST)
+    )
     outcome: list[BaseException] = []
 
     async def call() -> None:
@@ -306,9 +329,8 @@ async def test_a_timeout_inside_the_auth_flow_is_not_reported_as_the_deadline() 
         "http://127.0.0.1:9",
         auth=auth,
         transport=httpx.MockTransport(lambda r: httpx.Response(200)),
-        deadline=30,
+        options=ClientOptions(deadline=30),
     )
-    auth.bind(base_url=client.base_url, send=client.send_unauthenticated)
     async with client:
         with pytest.raises(TimeoutError) as caught:
             await client.request("GET", "x")
@@ -318,7 +340,7 @@ async def test_a_timeout_inside_the_auth_flow_is_not_reported_as_the_deadline() 
 
 async def test_our_own_deadline_is_still_an_api_timeout() -> None:
     with raw_server(silent) as (url, _):
-        async with BaseClient(url, timeout=600, deadline=0.3) as client:
+        async with BaseClient(url, options=ClientOptions(timeout=600, deadline=0.3)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError) as caught:
                 await client.request("GET", "x")
     assert "deadline" in str(caught.value)
@@ -406,7 +428,9 @@ async def test_a_chunked_answer_within_the_limit_is_read_whole_and_closed(encodi
         {"Content-Type": "application/json", "Transfer-Encoding": "chunked", "Content-Encoding": encoding},
     )
     with raw_server(answer_then(head, lambda: iter(frames), close=False)) as (url, stats):
-        async with BaseClient(url, retry=FAST, max_body_bytes=len(document) + 10) as client:
+        async with BaseClient(
+            url, options=ClientOptions(retry=FAST, max_body_bytes=len(document) + 10)
+        ) as client:
             with anyio.fail_after(HANG_GUARD):
                 first = await client.request("GET", "a")
                 second = await client.request("GET", "b")

@@ -44,6 +44,7 @@ import pytest
 
 from mfa_common.batch import Journal, run_batch
 from mfa_common.errors import APIError
+from mfa_common.options import ClientOptions
 from mfa_common.retry import RetryPolicy
 from mfa_common.testing import FAULT_KINDS, FaultKind, FaultPlan, serve
 from quatrix_async import QuatrixClient
@@ -125,9 +126,11 @@ async def _soak(tmp_path: Path, operations: int, *, concurrency: int = 50, seed:
             server.base_url,
             email=admin.email,
             password=ADMIN_PASSWORD,
-            timeout=CLIENT_TIMEOUT,
-            deadline=30.0,
-            retry=RetryPolicy(max_retries=8, initial_backoff=0.005, max_backoff=0.05),
+            options=ClientOptions(
+                timeout=CLIENT_TIMEOUT,
+                deadline=30.0,
+                retry=RetryPolicy(max_retries=8, initial_backoff=0.005, max_backoff=0.05),
+            ),
         ) as client:
 
             async def operation(item: Item) -> None:
@@ -276,7 +279,7 @@ async def test_idempotent_read_is_retried_after_a_malformed_body() -> None:
             server.base_url,
             email=admin.email,
             password=ADMIN_PASSWORD,
-            retry=RetryPolicy(max_retries=3, initial_backoff=0.005, max_backoff=0.05),
+            options=ClientOptions(retry=RetryPolicy(max_retries=3, initial_backoff=0.005, max_backoff=0.05)),
         ) as client:
             fake.controls.fail_next("malformed", path=f"/api/1.0/user/metadata/{admin.id}")
             user = await client.users.metadata(admin.id)

@@ -36,8 +36,10 @@ from mfa_common.errors import (
     InvalidSecretError,
     MfaSdkError,
 )
+from mfa_common.options import ClientOptions
 from mfa_common.otpauth import parse_otpauth_uri
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
+from mfa_common.retry import RetryPolicy
 from mfa_common.totp import Totp, WeakSecretWarning, validate_code_format
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
 from quatrix_async import QuatrixClient
@@ -310,7 +312,7 @@ def test_quatrix_user_id_with_reserved_characters_stays_one_segment(user_id: str
             email="a@example.com",
             password="pw",
             transport=httpx.MockTransport(handler),
-            max_retries=0,
+            options=ClientOptions(retry=RetryPolicy(max_retries=0)),
         ) as client:
             with pytest.raises(MfaSdkError):
                 await client.users.metadata(user_id)
@@ -362,7 +364,11 @@ def test_xmfa_reset_segment_with_reserved_characters_stays_one_segment(token: st
         return httpx.Response(404, json={"message": "not found"})
 
     async def run() -> None:
-        async with XMfaClient("http://127.0.0.1", transport=httpx.MockTransport(handler), max_retries=0) as c:
+        async with XMfaClient(
+            "http://127.0.0.1",
+            transport=httpx.MockTransport(handler),
+            options=ClientOptions(retry=RetryPolicy(max_retries=0)),
+        ) as c:
             with pytest.raises(MfaSdkError):
                 await c.session.reset_mfa(token, "ABCDE", "FGHIJ")
 
@@ -407,7 +413,10 @@ def test_plain_http_to_loopback_or_with_explicit_opt_in_is_allowed() -> None:
             url: str = url, opt_in: bool = opt_in, transport: RecordingTransport = transport
         ) -> None:
             async with MetalCloudClient(
-                url, api_key="k" * 20, transport=transport, allow_insecure_http=opt_in, max_retries=0
+                url,
+                api_key="k" * 20,
+                transport=transport,
+                options=ClientOptions(allow_insecure_http=opt_in, retry=RetryPolicy(max_retries=0)),
             ) as client:
                 with pytest.raises(Exception) as info:
                     await client.user.get()
@@ -431,7 +440,9 @@ def test_secret_path_segment_with_reserved_characters_is_masked_whole() -> None:
 
     async def run() -> None:
         transport = httpx.MockTransport(lambda request: httpx.Response(404, json={"message": "nope"}))
-        async with XMfaClient("http://127.0.0.1", transport=transport, max_retries=0) as client:
+        async with XMfaClient(
+            "http://127.0.0.1", transport=transport, options=ClientOptions(retry=RetryPolicy(max_retries=0))
+        ) as client:
             with pytest.raises(MfaSdkError):
                 await client.session.reset_mfa(token, "ABCDE", "FGHIJ")
 

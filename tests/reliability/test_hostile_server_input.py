@@ -31,7 +31,9 @@ from metalcloud_async import ListQuery, MetalCloudClient
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.clock import FakeClock
 from mfa_common.errors import MfaSdkError
+from mfa_common.options import ClientOptions
 from mfa_common.recovery_codes import RecoveryCodeStore
+from mfa_common.retry import RetryPolicy
 from mfa_common.testing import encode_jwt
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import WeakSecretWarning
@@ -341,7 +343,7 @@ def _quiet_weak_secret() -> Iterator[None]:
         yield
 
 
-COMMON: dict[str, Any] = {"max_retries": 0, "deadline": 2.0}
+COMMON: dict[str, Any] = {"options": ClientOptions(retry=RetryPolicy(max_retries=0), deadline=2.0)}
 
 # --------------------------------------------------------------------------- Quatrix
 

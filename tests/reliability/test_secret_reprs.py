@@ -4,8 +4,8 @@ Every public object that holds a secret is built with known secret values — th
 with credentials, each auth backend after a real login against its fake, ``Totp``,
 ``OtpauthUri``, recovery-code stores and reservations, issued codes and code providers, the
 static auth backends, and the models that carry tokens, secrets and API keys (Quatrix
-``LoginStep``, ``TwoFactorSecret``, the session credential; X-MFA ``UserAuth``, ``LoginResult``,
-``MfaGenerate``, ``RecoverResult``, ``JwtCredential``; MetalCloud ``JwtSession``, ``LoginStep``,
+``LoginResult``, ``TwoFactorSecret``, the session credential; X-MFA ``UserAuth``, ``LoginResult``,
+``MfaGenerate``, ``RecoverResult``, ``JwtCredential``; MetalCloud ``JwtSession``, ``LoginResult``,
 ``TwoFactorAuthenticationSecret``, ``UserApiKey``). For each, ``repr()``, ``str()``, an f-string,
 ``format()`` and a ``vars()``-style dump of its attributes (``__dict__`` or slots) must not
 contain any of the secret values. The same holds for the exceptions raised on a wrong password,

@@ -30,18 +30,13 @@ from mfa_common.xmfa import (
     RecoveryWindowClosedError,
     Role,
     UserAuth,
-    XMfaErrorMapper,
     XMfaPaths,
     classify_login,
+    map_error,
 )
+from mfa_common.xmfa.errors import is_credential_rejection, parse_error_body
 from mfa_common.xmfa.models import converter
-from mfa_common.xmfa.protocol import (
-    expires_at,
-    is_credential_rejection,
-    lockout_until,
-    mfa_token_of,
-    parse_api_error,
-)
+from mfa_common.xmfa.protocol import expires_at, lockout_until, mfa_token_of
 
 BASE = "http://127.0.0.1:1"
 
@@ -113,7 +108,7 @@ def test_operation_of_matches_suffix_and_reset_template() -> None:
 
 # --------------------------------------------------------------------------- error mapper
 
-mapper = XMfaErrorMapper()
+mapper = map_error
 
 
 def test_lockout_maps_to_account_locked_with_unlock_time() -> None:
@@ -204,12 +199,15 @@ def test_credential_rejection_ignores_code_errors() -> None:
     assert not is_credential_rejection(answer(403, "GET", "/api/auth/user", body={"message": "forbidden"}))
 
 
-def test_parse_api_error_tolerates_junk() -> None:
-    assert parse_api_error(b"") is None
-    assert parse_api_error(b"not json") is None
-    assert parse_api_error(b"[1]") is None
-    parsed = parse_api_error(b'{"message": 3, "fields": {"a": 1}}')
-    assert parsed is not None and parsed.message == "" and parsed.fields == {"a": "1"}
+def test_parse_error_body_tolerates_junk() -> None:
+    def body(content: bytes) -> httpx.Response:
+        return httpx.Response(400, content=content)
+
+    assert parse_error_body(body(b"")).message is None
+    assert parse_error_body(body(b"not json")).details == {}
+    assert parse_error_body(body(b"[1]")).body == [1]
+    parsed = parse_error_body(body(b'{"message": 3, "fields": {"a": 1}}'))
+    assert parsed.message is None and parsed.details == {"a": "1"}
 
 
 # --------------------------------------------------------------------------- models

@@ -26,6 +26,8 @@ from mfa_common.errors import (
     PermissionDeniedError,
     RecoveryCodeRejectedError,
 )
+from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import EmailCodeRejectedError, XMfaClient, XMfaTokenAuth
@@ -363,7 +365,9 @@ async def test_a_423_login_is_awaiting_approval_in_every_form(body: bytes, conte
         )
 
     async with XMfaClient(
-        "https://shellhub.example", transport=httpx.MockTransport(handler), max_retries=0
+        "https://shellhub.example",
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     ) as client:
         with pytest.raises(AccountAwaitingApprovalError):
             await client.session.login("waiting", "pw")
@@ -411,7 +415,9 @@ async def test_each_known_variant_of_a_rejection_is_typed(
         return httpx.Response(status, content=content, headers=headers)
 
     async with XMfaClient(
-        "https://shellhub.example", transport=httpx.MockTransport(handler), max_retries=0
+        "https://shellhub.example",
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=0)),
     ) as client:
         with pytest.raises(expected) as info:
             await call(client, operation)

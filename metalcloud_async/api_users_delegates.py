@@ -5,28 +5,21 @@ delegate of ``user`` (the direction is UNCONFIRMED on the real server; the fake'
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, structure
 from mfa_common.errors import ConflictError
+from mfa_common.options import RequestOptions
 
-from ._results import refined, user_from
-from .errors import DelegateAlreadyAddedError
-from .models import User, UserInfo, UserList, converter
+from ._base import MetalCloudAPIGroup
+from .errors import DelegateAlreadyAddedError, refined
+from .models import User, UserInfo, UserList
 from .protocol import check_id, user_resource
-
-if TYPE_CHECKING:
-    from .client import MetalCloudClient
 
 __all__ = ["UserDelegatesAPI"]
 
 
-class UserDelegatesAPI:
+class UserDelegatesAPI(MetalCloudAPIGroup):
     """``parent-delegates``, ``child-delegates``, ``actions/add-delegate/{id}`` and
     ``actions/remove-delegate/{id}``."""
-
-    def __init__(self, client: MetalCloudClient) -> None:
-        self._c = client
 
     async def parents(
         self, user_id: int, *, options: RequestOptions | None = None
@@ -43,8 +36,8 @@ class UserDelegatesAPI:
             yield item
 
     async def _list(self, user_id: int, what: str, options: RequestOptions | None) -> AsyncIterator[UserInfo]:
-        body, response = await self._c._json("GET", user_resource(user_id, what), options=options)
-        for item in structure(converter, body, UserList, response).data:
+        listing = await self._get(user_resource(user_id, what), UserList, options=options)
+        for item in listing.data:
             yield item
 
     async def add(self, user_id: int, delegate_id: int, *, options: RequestOptions | None = None) -> User:
@@ -53,15 +46,15 @@ class UserDelegatesAPI:
         (404, unknown user) or ``BadRequestError`` (400, a user delegating to itself)."""
         check_id(delegate_id, "delegate_id")
         with refined(ConflictError, DelegateAlreadyAddedError):
-            body, response = await self._c._json(
+            response = await self._requestor.request(
                 "POST", user_resource(user_id, "actions", "add-delegate", delegate_id), options=options
             )
-        return user_from(body, response)
+        return self._user(response)
 
     async def remove(self, user_id: int, delegate_id: int, *, options: RequestOptions | None = None) -> User:
         """Remove the delegate (``NotFoundError`` when it is not one)."""
         check_id(delegate_id, "delegate_id")
-        body, response = await self._c._json(
+        response = await self._requestor.request(
             "POST", user_resource(user_id, "actions", "remove-delegate", delegate_id), options=options
         )
-        return user_from(body, response)
+        return self._user(response)

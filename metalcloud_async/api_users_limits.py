@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from mfa_common.options import RequestOptions
 
-from mfa_common.client import RequestOptions, structure
-
-from ._results import change_user
+from ._base import MetalCloudAPIGroup
 from .models import UserLimits, UserLimitsDisabled, converter
 from .protocol import LATEST, Revision, user_resource
-
-if TYPE_CHECKING:
-    from .client import MetalCloudClient
 
 __all__ = ["UserLimitsAPI"]
 
 
-class UserLimitsAPI:
+class UserLimitsAPI(MetalCloudAPIGroup):
     """``/api/v2/users/{id}/limits``, ``disabled-limits``, ``default-limits`` and
     ``actions/change-limits``."""
-
-    def __init__(self, client: MetalCloudClient) -> None:
-        self._c = client
 
     async def get(self, user_id: int, *, options: RequestOptions | None = None) -> UserLimits:
         """The user's current limits."""
@@ -33,14 +25,10 @@ class UserLimitsAPI:
 
     async def disabled(self, user_id: int, *, options: RequestOptions | None = None) -> UserLimitsDisabled:
         """The limits disabled for lack of infrastructure (field -> reason; empty: none)."""
-        body, response = await self._c._json(
-            "GET", user_resource(user_id, "disabled-limits"), options=options
-        )
-        return structure(converter, body, UserLimitsDisabled, response)
+        return await self._get(user_resource(user_id, "disabled-limits"), UserLimitsDisabled, options=options)
 
     async def _read(self, user_id: int, what: str, options: RequestOptions | None) -> UserLimits:
-        body, response = await self._c._json("GET", user_resource(user_id, what), options=options)
-        return structure(converter, body, UserLimits, response)
+        return await self._get(user_resource(user_id, what), UserLimits, options=options)
 
     async def set(
         self,
@@ -54,8 +42,7 @@ class UserLimitsAPI:
         """``PATCH .../actions/change-limits`` with the fields set in ``changes`` (the others are
         left alone); ``If-Match`` carries the user's revision (read first by default). The fake
         answers 409 when nothing would change. Returns the limits after the change."""
-        return await change_user(
-            self._c,
+        return await self._change_user(
             user_id,
             "change-limits",
             converter.unstructure(changes),

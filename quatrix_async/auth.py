@@ -39,7 +39,7 @@ from mfa_common.totp import Totp
 
 from . import _constants as C
 from . import login_machine
-from .errors import MFA_CODE_ERRORS, QuatrixErrorCode, map_quatrix_error, parse_error_body
+from .errors import MFA_CODE_ERRORS, QuatrixErrorCode, map_error, parse_error_body
 from .login_machine import QuatrixSession
 from .protocol import PinEncoding
 
@@ -104,7 +104,7 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
     def login_flow(self, stale: QuatrixSession | None) -> LoginFlow[QuatrixSession]:
         """The login machine: Basic, then the MFA step when the server answers 207."""
         return login_machine.login_flow(
-            self.build_request,
+            self.requestor.build,
             self.email,
             self._password,
             can_answer=lambda challenge: self.provider_for(challenge) is not None,
@@ -135,7 +135,7 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         a blacklisted user (74), which a new session would not fix."""
         if response.status_code != 401:
             return False
-        code, _, _, _ = parse_error_body(response)
+        code = parse_error_body(response).code
         return code not in MFA_CODE_ERRORS and code != QuatrixErrorCode.USER_BLACKLISTED
 
     async def release(self, credential: QuatrixSession) -> None:
@@ -146,10 +146,8 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         await self._logout(credential.session_id)
 
     async def _logout(self, session_id: Secret[str]) -> None:
-        request = self.build_request(
-            "GET", "session/logout", headers={C.AUTH_TOKEN_HEADER: session_id.reveal()}
-        )
-        await self.send(request)
+        requestor = self.requestor
+        await requestor.send(requestor.build("GET", "session/logout", headers=_session_header(session_id)))
 
     # -- session upkeep --------------------------------------------------------------------------
 
@@ -188,14 +186,17 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
         threshold = self.keepalive_after if min_idle is None else min_idle
         if credential.idle_for(self.clock.now()) < threshold:
             return False
-        request = self.build_request(
-            "GET", "session/keepalive", headers={C.AUTH_TOKEN_HEADER: credential.session_id.reveal()}
-        )
-        response = await self.send(request)
+        requestor = self.requestor
+        request = requestor.build("GET", "session/keepalive", headers=_session_header(credential.session_id))
+        response = await requestor.send(request)
         if response.status_code == 200:
             self.used(credential)
             return True
         if self.is_rejection(response):
             self.invalidate(credential)
             return False
-        raise map_quatrix_error(response)
+        raise map_error(response)
+
+
+def _session_header(session_id: Secret[str]) -> dict[str, str]:
+    return {C.AUTH_TOKEN_HEADER: session_id.reveal()}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from mfa_common.options import RequestOptions
 
-from mfa_common.client import RequestOptions, structure
-
-from ._results import change_user
+from ._base import MetalCloudAPIGroup
 from .models import (
     AdminPasswordRevealPermissions,
     SpecialPermissions,
@@ -16,21 +14,14 @@ from .models import (
 )
 from .protocol import LATEST, Revision, user_resource
 
-if TYPE_CHECKING:
-    from .client import MetalCloudClient
-
 __all__ = ["UserPermissionsAPI"]
 
 
-class UserPermissionsAPI:
+class UserPermissionsAPI(MetalCloudAPIGroup):
     """``GET /api/v2/users/{id}/permissions`` and ``POST .../actions/change-resource-permissions``."""
 
-    def __init__(self, client: MetalCloudClient) -> None:
-        self._c = client
-
     async def get(self, user_id: int, *, options: RequestOptions | None = None) -> UserPermissions:
-        body, response = await self._c._json("GET", user_resource(user_id, "permissions"), options=options)
-        return structure(converter, body, UserPermissions, response)
+        return await self._get(user_resource(user_id, "permissions"), UserPermissions, options=options)
 
     async def change(
         self,
@@ -47,8 +38,7 @@ class UserPermissionsAPI:
         changes = UpdateUserPermissions(
             admin_password_reveal_permissions=admin_password_reveal, special_permissions=special
         )
-        return await change_user(
-            self._c,
+        return await self._change_user(
             user_id,
             "change-resource-permissions",
             converter.unstructure(changes),

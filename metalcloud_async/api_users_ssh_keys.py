@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-from mfa_common.client import RequestOptions, structure
 from mfa_common.errors import ConflictError, InvalidInputError
+from mfa_common.options import RequestOptions
 
-from ._results import refined
-from .errors import SshKeyAlreadyPresentError
+from ._base import MetalCloudAPIGroup
+from .errors import SshKeyAlreadyPresentError, refined
 from .models import CreateUserSshKey, UserSshKey, UserSshKeyList, converter
 from .protocol import check_id, user_resource
-
-if TYPE_CHECKING:
-    from .client import MetalCloudClient
 
 __all__ = ["UserSshKeysAPI", "ssh_key_identity"]
 
@@ -25,16 +21,13 @@ def ssh_key_identity(key: str) -> str:
     return " ".join(key.strip().split()[:2])
 
 
-class UserSshKeysAPI:
+class UserSshKeysAPI(MetalCloudAPIGroup):
     """``/api/v2/users/{id}/ssh-keys`` and ``/ssh-keys/{keyId}``."""
-
-    def __init__(self, client: MetalCloudClient) -> None:
-        self._c = client
 
     async def list(self, user_id: int, *, options: RequestOptions | None = None) -> AsyncIterator[UserSshKey]:
         """The user's keys (fetched when iteration starts)."""
-        body, response = await self._c._json("GET", user_resource(user_id, "ssh-keys"), options=options)
-        for item in structure(converter, body, UserSshKeyList, response).data:
+        listing = await self._get(user_resource(user_id, "ssh-keys"), UserSshKeyList, options=options)
+        for item in listing.data:
             yield item
 
     async def add(self, user_id: int, ssh_key: str, *, options: RequestOptions | None = None) -> UserSshKey:
@@ -46,10 +39,10 @@ class UserSshKeysAPI:
             raise InvalidInputError("ssh_key must be an OpenSSH public key line: '<type> <base64> [comment]'")
         payload = converter.unstructure(CreateUserSshKey(ssh_key=ssh_key.strip()))
         with refined(ConflictError, SshKeyAlreadyPresentError):
-            body, response = await self._c._json(
+            response = await self._requestor.request(
                 "POST", user_resource(user_id, "ssh-keys"), json=payload, options=options
             )
-        return structure(converter, body, UserSshKey, response)
+        return self._decode(response, UserSshKey)
 
     async def find(
         self, user_id: int, ssh_key: str, *, options: RequestOptions | None = None
@@ -63,15 +56,12 @@ class UserSshKeysAPI:
 
     async def get(self, user_id: int, key_id: int, *, options: RequestOptions | None = None) -> UserSshKey:
         check_id(key_id, "key_id")
-        body, response = await self._c._json(
-            "GET", user_resource(user_id, "ssh-keys", key_id), options=options
-        )
-        return structure(converter, body, UserSshKey, response)
+        return await self._get(user_resource(user_id, "ssh-keys", key_id), UserSshKey, options=options)
 
     async def delete(self, user_id: int, key_id: int, *, options: RequestOptions | None = None) -> None:
         """``DELETE`` (204; ``NotFoundError`` for an unknown or already deleted key). Not
         replayed after a lost answer: a replay would meet 404 for a key it did delete."""
         check_id(key_id, "key_id")
-        await self._c.request(
+        await self._requestor.request(
             "DELETE", user_resource(user_id, "ssh-keys", key_id), options=options, idempotent=False
         )

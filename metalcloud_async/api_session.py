@@ -1,0 +1,148 @@
+"""``client.session``: the login steps (``/api/v2/login``, ``/login-2fa``), logout, the
+authentication-provider lookup and completing a forced 2FA re-enrolment."""
+
+from __future__ import annotations
+
+from mfa_common.auth.deadline import drive_by_hand
+from mfa_common.clock import Clock
+from mfa_common.code_providers import TotpCodeProvider
+from mfa_common.errors import InvalidInputError
+from mfa_common.options import RequestOptions
+from mfa_common.requestor import Requestor
+from mfa_common.secret import Secret, wrap
+
+from . import _constants as C
+from . import login_machine
+from ._base import MetalCloudAPIGroup
+from .api_user import CodeSource, code_provider_of
+from .auth import MetalCloudLoginAuth
+from .enrolment import EnrolmentCode, enrol_with_login_session, pending_step
+from .errors import TwoFactorEnrolmentRequiredError
+from .models import AuthenticationUserProvider, LoginResult, LogoutResponse, TwoFactorAuthenticationSecret
+
+__all__ = ["SessionAPI"]
+
+P = C.API_PREFIX
+
+
+class SessionAPI(MetalCloudAPIGroup):
+    """``client.session``: ``POST /api/v2/login``, ``/login-2fa`` and ``/logout``.
+
+    Without arguments, :meth:`login` and :meth:`logout` act on the client's own JWT session
+    (a client built with ``email=``/``password=``). With ``email``/``password``, :meth:`login`
+    performs the raw password step and returns a :class:`~metalcloud_async.protocol.LoginResult`
+    to finish with :meth:`login_2fa` when ``mfa_required``; its ``token`` is a Secret usable
+    with :class:`~mfa_common.auth.BearerTokenAuth`.
+    """
+
+    def __init__(self, requestor: Requestor, *, clock: Clock | None = None) -> None:
+        super().__init__(requestor)
+        self._clock = clock
+
+    def _backend(self) -> MetalCloudLoginAuth:
+        backend = self._requestor.auth
+        if not isinstance(backend, MetalCloudLoginAuth):
+            raise InvalidInputError("this client has no login session: pass email= and password=")
+        return backend
+
+    async def login(
+        self,
+        email: str | None = None,
+        password: str | Secret[str] | None = None,
+        *,
+        provider: str = C.DEFAULT_PROVIDER,
+        options: RequestOptions | None = None,
+    ) -> LoginResult:
+        """Log in: the client's session (no arguments; replaces the current JWT, completing 2FA
+        through the client's code provider) or a raw password step for ``email``/``password``
+        (``POST /api/v2/login``), whose result says whether :meth:`login_2fa` must follow."""
+        if email is None:
+            backend = self._backend()
+            session = await self._requestor.within_deadline(
+                backend.login, options=options, what="MetalCloud login"
+            )
+            return LoginResult(session.user, session.token, {}, False, session.source)
+        if password is None:
+            raise InvalidInputError("login(email, password) needs the password")
+        return await drive_by_hand(
+            self._requestor,
+            lambda: login_machine.password_flow(
+                self._requestor.build, email, wrap(password), provider=provider
+            ),
+            options=options,
+            what=f"POST {P}/login",
+        )
+
+    async def login_2fa(
+        self, pending: LoginResult, code: CodeSource, *, options: RequestOptions | None = None
+    ) -> LoginResult:
+        """``POST /api/v2/login-2fa``: finish a raw login with the second factor (a code, a
+        provider or the TOTP secret), sent once. A refused code raises
+        :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
+        if not pending.mfa_required:
+            raise InvalidInputError("this login step does not need a second factor")
+        email = pending.user.email if pending.user is not None else None
+        return await drive_by_hand(
+            self._requestor,
+            lambda: login_machine.code_flow(self._requestor.build, pending, email=email),
+            code=code_provider_of(code, clock=self._clock),
+            options=options,
+            what=f"POST {P}/login-2fa",
+        )
+
+    @property
+    def password_change_required(self) -> bool | None:
+        """Whether the last login of the client's session said the password must be changed
+        (``User.passwordChangeRequired``); None before any login or without a login session.
+        ``MetalCloudLoginAuth(on_password_change_required=...)`` is called when it is."""
+        backend = self._requestor.auth
+        if not isinstance(backend, MetalCloudLoginAuth) or backend.user is None:
+            return None
+        return backend.user.password_change_required
+
+    async def provider(
+        self, email: str, *, options: RequestOptions | None = None
+    ) -> AuthenticationUserProvider:
+        """``GET /api/v2/authentication-provider?email=``: how that address logs in (``mysql``,
+        ``ldap``, or ``saml`` with its SSO entry point). 404 when the address is unknown."""
+        if not isinstance(email, str) or "@" not in email:
+            raise InvalidInputError("email must be an e-mail address")
+        return await self._get(
+            f"{P}/authentication-provider",
+            AuthenticationUserProvider,
+            params={"email": email},
+            options=options,
+        )
+
+    async def complete_reenrolment(
+        self, pending: LoginResult | TwoFactorEnrolmentRequiredError, code: EnrolmentCode = None
+    ) -> TwoFactorAuthenticationSecret:
+        """Enrol the new authenticator an administrator forced (``force_2fa_reenrolment``).
+
+        ``pending`` is the login step (``login(email, password)`` with ``enrolment_required``) or
+        the :class:`~metalcloud_async.errors.TwoFactorEnrolmentRequiredError` a session login
+        raised. ``code``: None uses the new secret itself; else a code, a provider, or an async
+        callable given the new secret. When the client logs itself in, it adopts the new
+        secret, so its next request logs in with it; otherwise log in again yourself.
+        """
+        secret = await enrol_with_login_session(
+            self._requestor, pending_step(pending), code, clock=self._clock
+        )
+        backend = self._requestor.auth
+        if isinstance(backend, MetalCloudLoginAuth):
+            backend.code_provider = TotpCodeProvider(secret.totp(), clock=self._clock)
+        return secret
+
+    async def logout(
+        self, token: str | Secret[str] | None = None, *, options: RequestOptions | None = None
+    ) -> LogoutResponse:
+        """``POST /api/v2/logout``: the client's session (no argument) or the session ``token``."""
+        if token is None:
+            return await self._backend().logout()
+        request = login_machine.logout_request(self._requestor.build, wrap(token))
+        response = await self._requestor.within_deadline(
+            lambda: self._requestor.send(request, raise_for_status=True),
+            options=options,
+            what=f"POST {P}/logout",
+        )
+        return self._decode(response, LogoutResponse)

@@ -1,0 +1,154 @@
+"""``client.session``: the login steps by hand: the password (``/api/login``), the second
+factor (``/mfa/auth``), a recovery code (``/mfa/recover``) and the e-mailed MFA reset."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from ..auth.deadline import drive_by_hand
+from ..clock import Clock
+from ..options import RequestOptions
+from ..recovery_codes import RecoveryCodeFormat, normalize_recovery_code
+from ..requestor import Requestor
+from ..secret import Secret, reveal, wrap
+from ..wire import parse_json_body
+from . import login_machine
+from ._base import XMfaAPIGroup
+from .errors import map_error
+from .models import LoginResult, MfaReset, RecoverResult, RequestResetMFA, UserAuth, converter
+from .protocol import XMfaPaths, normalize_email_code, parse_user_auth, totp_code
+
+__all__ = ["SessionAPI"]
+
+
+class SessionAPI(XMfaAPIGroup):
+    """``client.session``: the login steps by hand (password, the second factor, recovery, the
+    e-mailed MFA reset). Without an ``auth=`` backend, the client keeps the JWT of the last step
+    and sends it on the calls that need one."""
+
+    def __init__(
+        self,
+        requestor: Requestor,
+        paths: XMfaPaths,
+        *,
+        clock: Clock,
+        recovery_code_format: RecoveryCodeFormat,
+    ) -> None:
+        super().__init__(requestor, paths)
+        self._clock = clock
+        self._recovery_code_format = recovery_code_format
+        self._map_error = functools.partial(map_error, paths=paths, now=clock.now)
+
+    async def login(
+        self, username: str, password: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> LoginResult:
+        """``POST /api/login``: password login. Returns the user (no MFA) or, when MFA is
+        required, ``mfa_token`` for :meth:`SessionAPI.auth_mfa` (valid 30 minutes, used once).
+
+        Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
+        locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
+        result = await drive_by_hand(
+            self._requestor,
+            lambda: login_machine.password_flow(
+                self._requestor.build, self._paths, self._map_error, username, wrap(password)
+            ),
+            options=options,
+            clock=self._clock,
+            what=f"POST {self._paths.login}",
+        )
+        if result.user is not None:
+            self._adopt(result.user)
+        return result
+
+    async def auth_mfa(
+        self, token: str | Secret[str], code: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> UserAuth:
+        """``POST /api/user/mfa/auth``: exchange the ``X-MFA-Token`` and a 6-digit TOTP code for
+        the JWT. Wrong or reused code → :class:`~mfa_common.errors.MfaCodeRejectedError`;
+        unknown or expired token → :class:`~mfa_common.errors.MfaTokenExpiredError`. Use a
+        replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
+        outcome = await self._code_step("totp", totp_code(code), token=wrap(token), options=options)
+        return self._adopt(outcome.user)
+
+    async def recover(
+        self, identifier: str, recovery_code: str | Secret[str], *, options: RequestOptions | None = None
+    ) -> RecoverResult:
+        """``POST /api/user/mfa/recover``: log in with a recovery code (spent for good). The
+        result's ``expires_at`` (from ``X-Expires-At``) ends the 10-minute window in which
+        :meth:`MfaAPI.disable` needs no code. Used or wrong code →
+        :class:`~mfa_common.errors.RecoveryCodeRejectedError`."""
+        code = normalize_recovery_code(recovery_code, self._recovery_code_format)
+        outcome = await self._code_step("recovery", code, identifier=identifier, options=options)
+        user = self._adopt(outcome.user)
+        return RecoverResult(user=user, expires_at=outcome.recovery_window_expires_at)
+
+    async def request_reset_mfa(
+        self, identifier: str, *, options: RequestOptions | None = None
+    ) -> Secret[str] | None:
+        """``POST /api/user/mfa/reset``: mail one code to the main and one to the recovery
+        address. Returns the reset token (current servers) or None (servers before 2026-07
+        answer without a body); then call :meth:`SessionAPI.reset_mfa` with the token, or the user id."""
+        body = converter.unstructure(RequestResetMFA(identifier))
+        response = await self._requestor.request(
+            "POST", self._paths.request_reset, json=body, authenticated=False, options=options
+        )
+        if not response.content.strip():
+            return None
+        data = parse_json_body(response)
+        token = data.get("token") if isinstance(data, Mapping) else None
+        return Secret(token) if isinstance(token, str) and token else None
+
+    async def reset_mfa(
+        self,
+        token_or_user_id: str | Secret[str],
+        main_email_code: str | Secret[str],
+        recovery_email_code: str | Secret[str],
+        *,
+        options: RequestOptions | None = None,
+    ) -> UserAuth:
+        """``PUT /api/user/mfa/reset/{token or user id}``: remove MFA with the two e-mail codes
+        and log in. The path segment (a bearer-like token) never appears in logs or errors.
+        Wrong codes → :class:`~mfa_common.xmfa.EmailCodeRejectedError`."""
+        path = self._paths.reset_path(reveal(token_or_user_id))
+        body = converter.unstructure(
+            MfaReset(normalize_email_code(main_email_code), normalize_email_code(recovery_email_code))
+        )
+        prefix = self._requestor.base_url.path.rstrip("/")
+        response = await self._requestor.request(
+            "PUT",
+            path,
+            json=body,
+            authenticated=False,
+            idempotent=False,
+            options=options,
+            path_template=prefix + self._paths.reset,
+        )
+        return self._adopt(parse_user_auth(response))
+
+    async def _code_step(
+        self,
+        factor: login_machine.SecondFactor,
+        code: Secret[str],
+        *,
+        identifier: str | None = None,
+        token: Secret[str] | None = None,
+        options: RequestOptions | None,
+    ) -> login_machine.LoginOutcome:
+        """The second-factor half of the login machine, by hand, with the caller's code."""
+        path = self._paths.recover if factor == "recovery" else self._paths.auth
+        return await drive_by_hand(
+            self._requestor,
+            lambda: login_machine.code_flow(
+                self._requestor.build,
+                self._paths,
+                self._map_error,
+                factor=factor,
+                identifier=identifier,
+                mfa_token=token,
+            ),
+            code=code,
+            options=options,
+            clock=self._clock,
+            what=f"POST {path}",
+        )
