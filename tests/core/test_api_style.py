@@ -28,6 +28,7 @@ from quatrix_async.auth import QuatrixSessionAuth
 
 URL = "https://api.example.test"
 SECRET = "JBSWY3DPEHPK3PXP"
+LONG_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PASSWORD = "pw-never-echoed-7d1f"
 KEY = "key-never-echoed-9a3c"
 
@@ -206,3 +207,59 @@ async def test_login_on_a_client_without_a_login_raises_invalid_input(name: str)
 def test_client_options_resolve_for_type_checkers_and_introspection() -> None:
     hints = typing.get_type_hints(ClientOptions)
     assert set(hints) == {field.name for field in attrs.fields(ClientOptions)}
+
+
+# --------------------------------------------------------------------------- with_options
+
+
+@pytest.mark.anyio
+async def test_with_options_shares_the_login_and_the_pool_and_changes_only_the_call_defaults() -> None:
+    from mfa_common.clock import FakeClock
+    from mfa_common.errors import ClientClosedError, ServerError
+    from mfa_common.options import RequestOptions
+    from quatrix_async.testing import QuatrixFake
+
+    clock = FakeClock(1_700_000_000.0)
+    fake = QuatrixFake(clock=clock)
+    fake.add_account("ops@example.com", "ops-password", totp_secret=LONG_SECRET, admin=True)
+    seen: list[httpx.Request] = []
+    inner = httpx.ASGITransport(app=fake)
+    failing_once: set[str] = set()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/profile/info") and "failed" not in failing_once:
+            failing_once.add("failed")
+            return httpx.Response(503, json={"code": -1, "msg": "busy"})
+        return await inner.handle_async_request(request)
+
+    client = QuatrixClient(
+        "http://127.0.0.1",
+        email="ops@example.com",
+        password="ops-password",
+        totp_secret=LONG_SECRET,
+        clock=clock,
+        transport=httpx.MockTransport(handler),
+        options=ClientOptions(retry=RetryPolicy(max_retries=2, initial_backoff=0.001, max_backoff=0.002)),
+    )
+    twin = client.with_options(max_retries=0, headers={"X-Trace": "twin"})
+    assert type(twin) is QuatrixClient and twin is not client
+    assert twin.auth is client.auth and twin.profile is not client.profile
+
+    await client.profile.get()
+    await twin.profile.get()  # the same session: no second login
+    assert fake.logins_of("ops@example.com") == 1
+    assert [r.headers.get("X-Trace") for r in seen if r.url.path.endswith("/profile")] == [None, "twin"]
+
+    with pytest.raises(ServerError):  # the twin's default: no retry
+        await twin.profile.info()
+    await twin.profile.info(options=RequestOptions(max_retries=1))  # a per-call option still wins
+
+    await twin.aclose()  # the client it came from owns the pool and the login: nothing closes
+    assert not client.closed
+    await client.profile.get()
+    await client.aclose()
+    assert twin.closed
+    with pytest.raises(ClientClosedError):
+        await twin.profile.get()
+    assert fake.sessions_of("ops@example.com", state=None) == []
