@@ -65,12 +65,14 @@ class BenchClient(BaseClient):
 
     async def get_profile(self, *, options: RequestOptions | None = None) -> Profile:
         """The caller's profile."""
-        response = await self.request("GET", "profile", options=options)
+        response = await self.requestor.request("GET", "profile", options=options)
         return structure(converter, parse_json_body(response), Profile, response)
 
     async def create_item(self, item: ItemCreate, *, options: RequestOptions | None = None) -> Item:
         """Create an item; the server echoes it with an id."""
-        response = await self.request("POST", "items", json=converter.unstructure(item), options=options)
+        response = await self.requestor.request(
+            "POST", "items", json=converter.unstructure(item), options=options
+        )
         return structure(converter, parse_json_body(response), Item, response)
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ._httpx import URL, AsyncBaseTransport, Auth, Response
+from ._httpx import URL, AsyncBaseTransport, Auth
 from .auth._single_flight import CredentialAuth
-from .errors import APIStatusError, InvalidInputError
+from .errors import InvalidInputError
 from .options import ClientOptions, RequestOptions
 from .requestor import ErrorMapper, Requestor, check_transport_security, is_loopback_host
 from .retry import RetryPolicy
@@ -185,38 +185,10 @@ class BaseClient:
         kind = type(auth).__name__ if auth is not None else None
         return f"{type(self).__name__}(base_url={str(self.base_url)!r}, auth={kind}, closed={self.closed})"
 
-    # -- calls -------------------------------------------------------------------------------
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None = None,
-        authenticated: bool = True,
-        options: RequestOptions | None = None,
-        path_template: str | None = None,
-        raise_for_status: bool = True,
-    ) -> Response:
-        """Send one call of your own (a path relative to the base URL) through the client's
-        requestor: auth, retries, deadline and typed errors as for every operation. See
-        :meth:`mfa_common.requestor.Requestor.request`."""
-        return await self._requestor.request(
-            method,
-            path,
-            json=json,
-            params=params,
-            headers=headers,
-            idempotent=idempotent,
-            authenticated=authenticated,
-            options=options,
-            path_template=path_template,
-            raise_for_status=raise_for_status,
-        )
-
-    def map_error(self, response: Response) -> APIStatusError:
-        """The typed error for an error response, by this client's API-specific mapper."""
-        return self._requestor.map_error(response)
+    @property
+    def requestor(self) -> Requestor:
+        """The :class:`~mfa_common.requestor.Requestor` that builds and sends every call of this
+        client: ``await client.requestor.request("GET", "path")`` sends a call of your own (a path
+        relative to the base URL) with the same auth, retries, deadline and typed errors as
+        every operation."""
+        return self._requestor

@@ -86,7 +86,7 @@ async def test_one_options_object_configures_every_client_the_same_way(name: str
     async with CLIENTS[name](URL, transport=httpx.MockTransport(handler), options=options) as client:
         assert client.options is options
         assert client.retry_policy.max_retries == 1
-        await client.request("GET", "anything", authenticated=False)
+        await client.requestor.request("GET", "anything", authenticated=False)
     assert seen[0].headers["X-Team"] == "ops"
     assert seen[0].extensions["timeout"] == httpx.Timeout(7.5).as_dict()
 

@@ -38,7 +38,7 @@ async def test_get_is_retried_on_503_then_succeeds() -> None:
         return httpx.Response(503 if len(calls) < 3 else 200, json={"ok": True})
 
     async with client_for(handler) as client:
-        response = await client.request("GET", "thing")
+        response = await client.requestor.request("GET", "thing")
     assert response.status_code == 200
     assert len(calls) == 3
     assert str(calls[0].url) == "http://127.0.0.1:9/api/thing"
@@ -54,7 +54,7 @@ async def test_post_is_not_retried_on_500() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.ServerError) as info:
-            await client.request("POST", "write", json={"a": 1})
+            await client.requestor.request("POST", "write", json={"a": 1})
     assert len(calls) == 1
     assert info.value.status_code == 500
     assert info.value.server_message == "boom"
@@ -72,7 +72,7 @@ async def test_post_is_retried_when_connection_never_made() -> None:
         return httpx.Response(201, json={})
 
     async with client_for(handler) as client:
-        response = await client.request("POST", "write", json={})
+        response = await client.requestor.request("POST", "write", json={})
     assert response.status_code == 201 and calls == 2
 
 
@@ -87,7 +87,7 @@ async def test_post_is_not_retried_when_connection_dropped_after_send() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.APIConnectionError) as info:
-            await client.request("POST", "write", json={})
+            await client.requestor.request("POST", "write", json={})
     assert calls == 1
     assert info.value.request_sent is True
 
@@ -103,7 +103,7 @@ async def test_429_retry_after_is_honoured_for_any_method() -> None:
         return httpx.Response(200, json={})
 
     async with client_for(handler) as client:
-        await client.request("POST", "write", json={})
+        await client.requestor.request("POST", "write", json={})
     assert len(stamps) == 2
     assert stamps[1] - stamps[0] >= 0.19
 
@@ -115,7 +115,7 @@ async def test_retry_after_beyond_cap_is_not_waited() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.RateLimitError) as info:
-            await client.request("GET", "x")
+            await client.requestor.request("GET", "x")
     assert info.value.retry_after == pytest.approx(3600)
 
 
@@ -130,7 +130,7 @@ async def test_total_deadline_spans_retries() -> None:
     async with client_for(handler, retry=slow, deadline=0.3) as client:
         start = anyio.current_time()
         with pytest.raises(errors.ServerError):
-            await client.request("GET", "x")
+            await client.requestor.request("GET", "x")
         assert anyio.current_time() - start < 1.0
 
 
@@ -145,7 +145,9 @@ async def test_per_call_options_override_retries() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.ServerError):
-            await client.request("GET", "x", options=RequestOptions(max_retries=0, headers={"X-T": "1"}))
+            await client.requestor.request(
+                "GET", "x", options=RequestOptions(max_retries=0, headers={"X-T": "1"})
+            )
     assert calls == 1
 
 
@@ -168,7 +170,7 @@ async def test_status_classes_and_request_id() -> None:
     async with client_for(handler) as client:
         for cls in expected:
             with pytest.raises(cls) as info:
-                await client.request("POST", "x")
+                await client.requestor.request("POST", "x")
             assert info.value.request_id == "rid-1"
             assert info.value.server_message == "nope"
 
@@ -180,7 +182,7 @@ async def test_error_message_never_contains_query_secrets() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.BadRequestError) as info:
-            await client.request("GET", "verify", params={"token": "s3cr3t-token"})
+            await client.requestor.request("GET", "verify", params={"token": "s3cr3t-token"})
     assert "s3cr3t-token" not in str(info.value)
     assert "token=***" in str(info.value)
 
@@ -192,7 +194,7 @@ async def test_path_template_hides_secret_path_segment() -> None:
 
     async with client_for(handler) as client:
         with pytest.raises(errors.NotFoundError) as info:
-            await client.request("PUT", "reset/abc-secret", path_template="/api/reset/{token}")
+            await client.requestor.request("PUT", "reset/abc-secret", path_template="/api/reset/{token}")
     assert "abc-secret" not in str(info.value)
     assert "{token}" in str(info.value)
 
@@ -202,7 +204,7 @@ async def test_closed_client_refuses() -> None:
     client = client_for(lambda r: httpx.Response(200))
     await client.aclose()
     with pytest.raises(errors.ClientClosedError):
-        await client.request("GET", "x")
+        await client.requestor.request("GET", "x")
 
 
 def test_plain_http_to_remote_host_with_credentials_is_refused() -> None:
@@ -250,7 +252,7 @@ async def test_redirects_are_not_followed_and_are_not_success(status: int) -> No
     async with client_for(handler, auth=BasicAuth("u", "p")) as client:
         for raise_for_status in (True, False):
             with pytest.raises(errors.RedirectError) as caught:
-                await client.request("GET", "x", raise_for_status=raise_for_status)
+                await client.requestor.request("GET", "x", raise_for_status=raise_for_status)
             assert caught.value.status_code == status
             assert caught.value.location == "https://evil.example/steal?token=***"
             assert "tok-123" not in str(caught.value)
@@ -258,7 +260,9 @@ async def test_redirects_are_not_followed_and_are_not_success(status: int) -> No
         # A login step (statuses returned to the login machine) does not follow one either,
         # and does not return it as an answer.
         with pytest.raises(errors.RedirectError):
-            await client.request("POST", "login", json={}, authenticated=False, raise_for_status=False)
+            await client.requestor.request(
+                "POST", "login", json={}, authenticated=False, raise_for_status=False
+            )
     assert seen == ["http://127.0.0.1:9/api/x"] * 2 + ["http://127.0.0.1:9/api/login"]
 
 
@@ -269,7 +273,7 @@ async def test_debug_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
 
     caplog.set_level(logging.DEBUG, logger="mfa_common")
     async with client_for(handler, auth=BasicAuth("user@example.com", "pa55word")) as client:
-        await client.request("GET", "x", params={"code": "123456"})
+        await client.requestor.request("GET", "x", params={"code": "123456"})
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "GET" in text and "-> 200" in text
     for secret in ("pa55word", "123456", "tok-123", "dXNlckBleGFtcGxlLmNvbTpwYTU1d29yZA"):
@@ -286,7 +290,7 @@ async def test_malformed_json_is_a_decode_error() -> None:
         )
 
     async with client_for(handler) as client:
-        response = await client.request("GET", "x")
+        response = await client.requestor.request("GET", "x")
         with pytest.raises(errors.ResponseDecodeError) as info:
             parse_json_body(response)
     assert "abc" not in str(info.value)
@@ -310,7 +314,7 @@ async def test_lockout_429_is_never_retried() -> None:
     assert account_locked_out in BaseClient("http://127.0.0.1:9").retry_policy.final_answer
     async with client_for(handler) as client:
         with pytest.raises(errors.RateLimitError):
-            await client.request("POST", "login", json={})
+            await client.requestor.request("POST", "login", json={})
     # A login step (sent by the requestor, statuses returned to the login machine) alike.
     requestor = Requestor(
         "http://127.0.0.1:9/api", transport=httpx.MockTransport(handler), options=ClientOptions(retry=FAST)
@@ -333,10 +337,10 @@ async def test_static_header_auth_sends_the_current_key_on_our_calls_only() -> N
 
     auth = ApiKeyAuth("1:key")
     async with client_for(handler, auth=auth) as client:
-        await client.request("GET", "x")
+        await client.requestor.request("GET", "x")
         auth.set_key("1:rotated")
-        await client.request("GET", "x")
-        await client.request("GET", "x", authenticated=False)
+        await client.requestor.request("GET", "x")
+        await client.requestor.request("GET", "x", authenticated=False)
     assert seen == ["Bearer 1:key", "Bearer 1:rotated", None]
 
 
@@ -353,13 +357,13 @@ async def test_broken_json_on_a_read_is_retried_but_not_on_a_write() -> None:
         return httpx.Response(200, json={"a": [1, 2]})
 
     async with client_for(handler) as client:
-        response = await client.request("GET", "x")
+        response = await client.requestor.request("GET", "x")
         assert parse_json_body(response) == {"a": [1, 2]}
         assert calls == ["GET", "GET"]
         calls.clear()
         # A write answered 2xx with an unreadable body may have been applied: unknown, not failed.
         with pytest.raises(errors.OutcomeUnknownError) as caught:
-            await client.request("POST", "x", json={})
+            await client.requestor.request("POST", "x", json={})
         assert caught.value.request_sent and caught.value.status_code == 200
         assert calls == ["POST"]
 
@@ -400,7 +404,7 @@ async def test_a_non_idempotent_request_lost_after_sending_is_an_unknown_outcome
 
     async with client_for(handler) as client:
         with pytest.raises(errors.APIConnectionError) as info:
-            await client.request(method, "thing", options=RequestOptions(max_retries=0))
+            await client.requestor.request(method, "thing", options=RequestOptions(max_retries=0))
     assert type(info.value) is expected
     unknown = isinstance(info.value, errors.OutcomeUnknownError)
     assert unknown is (method == "POST" and failure is not httpx.ConnectTimeout)

@@ -151,14 +151,16 @@ async def test_a_route_template_replaces_a_secret_path_and_no_query_value_is_kep
 
     async with QuatrixClient(BASE, transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(Exception) as info:
-            await client.request(
+            await client.requestor.request(
                 "GET",
                 f"reset/{token}",
                 params={"email": "someone@example.com"},
                 path_template="reset/{token}?email=***",
                 authenticated=False,
             )
-        await client.request("GET", "plain", params={"q": "hidden-query-value"}, raise_for_status=False)
+        await client.requestor.request(
+            "GET", "plain", params={"q": "hidden-query-value"}, raise_for_status=False
+        )
     assert type(info.value).__name__ == "NotFoundError"
     templated, plain = exporter.get_finished_spans()
     assert templated.name == "GET /api/1.0/reset/{token}"
@@ -182,7 +184,7 @@ async def test_a_retried_attempt_is_a_span_of_its_own_and_errors_carry_their_typ
         return httpx.Response(200, json={})
 
     async with QuatrixClient(BASE, transport=httpx.MockTransport(handler)) as client:
-        await client.request("GET", "things", authenticated=False)
+        await client.requestor.request("GET", "things", authenticated=False)
     first, second = exporter.get_finished_spans()
     assert first.attributes is not None and second.attributes is not None
     assert (first.attributes["mfa.attempt"], second.attributes["mfa.attempt"]) == (1, 2)

@@ -67,7 +67,7 @@ async def test_thousand_concurrent_calls_cause_one_login() -> None:
     client = BaseClient("http://127.0.0.1:1", auth=auth, transport=gate)
     async with client, anyio.create_task_group() as tg:
         for _ in range(1000):
-            tg.start_soon(client.request, "GET", "data")
+            tg.start_soon(client.requestor.request, "GET", "data")
         await hold_login_until_waiters(gate, auth, 999)
     assert gate.held == 1
     assert server.logins == 1
@@ -79,11 +79,11 @@ async def test_thousand_concurrent_calls_cause_one_login() -> None:
 async def test_expired_credential_is_replaced_once_and_request_replayed() -> None:
     server, auth = Server(), TokenAuth()
     async with make(server, auth) as client:
-        await client.request("GET", "data")
+        await client.requestor.request("GET", "data")
         server.generation += 1  # the server rotates: the cached token is now stale
         async with anyio.create_task_group() as tg:
             for _ in range(200):
-                tg.start_soon(client.request, "GET", "data")
+                tg.start_soon(client.requestor.request, "GET", "data")
     assert server.logins == 2  # the first login and exactly one re-login
 
 
@@ -106,7 +106,7 @@ async def test_leader_failure_is_shared_not_repeated() -> None:
         async def call() -> None:
             nonlocal failures
             try:
-                await client.request("GET", "data")
+                await client.requestor.request("GET", "data")
             except RuntimeError:
                 failures += 1
 
@@ -122,9 +122,9 @@ async def test_cancelled_leader_hands_over_and_leaves_nothing_half_set() -> None
     server, auth = Server(), TokenAuth(login_delay=0.2)
     async with make(server, auth) as client:
         with anyio.move_on_after(0.05):
-            await client.request("GET", "data")
+            await client.requestor.request("GET", "data")
         assert auth.credential is None and auth._flight is None
-        await client.request("GET", "data")
+        await client.requestor.request("GET", "data")
     assert server.logins == 1
     assert auth.acquisitions == 1
 
@@ -137,7 +137,7 @@ async def test_waiters_survive_a_cancelled_leader() -> None:
 
         async def follower() -> None:
             nonlocal done
-            await client.request("GET", "data")
+            await client.requestor.request("GET", "data")
             done += 1
 
         async with anyio.create_task_group() as tg:
@@ -145,7 +145,7 @@ async def test_waiters_survive_a_cancelled_leader() -> None:
 
             async def leader() -> None:
                 with leader_scope:
-                    await client.request("GET", "data")
+                    await client.requestor.request("GET", "data")
 
             tg.start_soon(leader)
             await anyio.sleep(0.02)
@@ -191,6 +191,6 @@ async def test_a_credential_that_cannot_be_a_header_fails_the_login_once() -> No
     async with client:
         for _ in range(2):
             with pytest.raises(ResponseDecodeError):
-                await client.request("GET", "data")
+                await client.requestor.request("GET", "data")
     assert auth.credential is None
     assert auth.logins_started == 2

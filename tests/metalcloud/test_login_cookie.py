@@ -37,7 +37,7 @@ async def test_login_2fa_goes_with_the_pending_cookie_on_the_bound_origin_only()
         transport=httpx.MockTransport(handler),
     ) as client:
         await client.user.get()
-        await client.request("GET", "http://elsewhere.localhost/steal")
+        await client.requestor.request("GET", "http://elsewhere.localhost/steal")
     second = next(r for r in seen if r.url.path.endswith("/login-2fa"))
     assert second.url.host == "metalcloud.localhost"
     assert "jwt=pending-token" in second.headers["cookie"]

@@ -358,10 +358,12 @@ async def test_forced_2fa_user_without_secret_can_set_it_up_in_the_partial_sessi
         assert step.kind == "mfa"
         assert step.session_id is not None
         headers = {"X-Auth-Token": step.session_id.reveal()}
-        response = await client.request("GET", "profile/2fa/generate", headers=headers, authenticated=False)
+        response = await client.requestor.request(
+            "GET", "profile/2fa/generate", headers=headers, authenticated=False
+        )
         assert response.headers["content-type"] == "application/octet-stream"
         totp = Totp.from_uri(decode_qr_text(response.content))
-        await client.request(
+        await client.requestor.request(
             "POST",
             "profile/set-mfa",
             json={"auth_type": "2FA", "code": totp.code_at(clock.now())},
@@ -369,5 +371,5 @@ async def test_forced_2fa_user_without_secret_can_set_it_up_in_the_partial_sessi
             authenticated=False,
         )
         # The session is now fully logged in.
-        ok = await client.request("GET", "profile", headers=headers, authenticated=False)
+        ok = await client.requestor.request("GET", "profile", headers=headers, authenticated=False)
         assert ok.json()["auth_methods"] == ["2FA"]

@@ -108,5 +108,5 @@ async def test_the_sdk_types_a_fake_404_from_its_error_model() -> None:
     key = fake.issue_api_key("staff@example.com")
     async with QuatrixClient("http://127.0.0.1", api_key=key, transport=httpx.ASGITransport(fake)) as client:
         with pytest.raises(NotFoundError) as info:
-            await client.request("GET", "no-such-operation")
+            await client.requestor.request("GET", "no-such-operation")
     assert info.value.error_code == -1

@@ -60,7 +60,7 @@ async def check_fresh_requests(client: BaseClient) -> None:
 
     async def one() -> None:
         nonlocal ok
-        response = await client.request("GET", "fast")
+        response = await client.requestor.request("GET", "fast")
         ok += response.json()["fast"] is True
 
     with anyio.fail_after(15):
@@ -82,7 +82,7 @@ async def test_per_request_deadlines_under_contention(base_url: str) -> None:
             for _ in remaining:
                 try:
                     with anyio.fail_after(0.05):
-                        await client.request("GET", "slow")
+                        await client.requestor.request("GET", "slow")
                 except TimeoutError:
                     cancelled += 1
                 except APIError:
@@ -101,7 +101,7 @@ async def test_whole_task_group_cancelled(base_url: str) -> None:
     async with make_client(base_url) as client:
         async with anyio.create_task_group() as tg:
             for _ in range(1000):
-                tg.start_soon(client.request, "GET", "slow")
+                tg.start_soon(client.requestor.request, "GET", "slow")
             await anyio.sleep(0.1)
             tg.cancel_scope.cancel()
         await check_fresh_requests(client)
@@ -114,5 +114,5 @@ async def test_move_on_after_around_a_batch(base_url: str) -> None:
             with anyio.move_on_after(0.1):
                 async with anyio.create_task_group() as tg:
                     for _ in range(300):
-                        tg.start_soon(client.request, "GET", "slow")
+                        tg.start_soon(client.requestor.request, "GET", "slow")
         await check_fresh_requests(client)

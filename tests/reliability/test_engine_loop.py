@@ -110,7 +110,7 @@ async def _first_call(client: Any) -> None:
     elif isinstance(client, MetalCloudClient):
         await client.user.get()
     else:
-        await client.request("GET", "api/users")
+        await client.requestor.request("GET", "api/users")
 
 
 @pytest.mark.parametrize("make", [_quatrix, _metalcloud, _xmfa], ids=["quatrix", "metalcloud", "xmfa"])
@@ -146,7 +146,7 @@ async def test_a_redirect_is_a_typed_error_and_no_batch_item_is_done() -> None:
             assert "tok-secret" not in str(caught.value)
 
             async def write(item: int) -> None:
-                await client.request("POST", f"api/v2/things/{item}", json={"n": item})
+                await client.requestor.request("POST", f"api/v2/things/{item}", json={"n": item})
 
             summary = await run_batch(range(5), write, key=str, concurrency=2)
     assert summary.done == 0 and summary.failed == 5
@@ -177,11 +177,11 @@ async def test_unreadable_answer_to_a_write_is_unknown_and_the_batch_says_so(beh
     with raw_server(behaviour) as (url, stats):
         async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.OutcomeUnknownError) as caught:
-                await client.request("POST", "things", json={"n": 1})
+                await client.requestor.request("POST", "things", json={"n": 1})
             assert caught.value.request_sent and caught.value.status_code == 200
 
             async def write(item: int) -> None:
-                await client.request("POST", "things", json={"n": item})
+                await client.requestor.request("POST", "things", json={"n": item})
 
             with anyio.fail_after(HANG_GUARD):
                 summary = await run_batch(range(4), write, key=str, concurrency=2)
@@ -210,7 +210,7 @@ async def test_an_endless_body_ends_in_a_size_error_with_bounded_reading() -> No
     with raw_server(_endless) as (url, stats):
         async with BaseClient(url, options=ClientOptions(retry=FAST, max_body_bytes=limit)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError) as caught:
-                await client.request("GET", "big")
+                await client.requestor.request("GET", "big")
     assert caught.value.limit == limit
     assert stats.requests == 1  # deterministic: never retried
     # The client stopped reading near the limit (what the socket buffers hold, not gigabytes).
@@ -227,7 +227,7 @@ async def test_a_declared_oversized_body_is_refused_before_reading() -> None:
     with raw_server(behaviour) as (url, stats):
         async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
-                await client.request("GET", "big")
+                await client.requestor.request("GET", "big")
     assert stats.requests == 1
 
 
@@ -242,7 +242,7 @@ async def test_an_oversized_header_is_a_size_error_never_retried(size: int) -> N
     with raw_server(behaviour) as (url, stats):
         async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
-                await client.request("GET", "x")
+                await client.requestor.request("GET", "x")
     assert stats.requests == 1
 
 
@@ -256,7 +256,7 @@ async def test_many_headers_within_a_line_limit_but_over_the_total_are_refused()
     with raw_server(behaviour) as (url, stats):
         async with BaseClient(url, options=ClientOptions(retry=FAST)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.ResponseTooLargeError):
-                await client.request("GET", "x")
+                await client.requestor.request("GET", "x")
     assert stats.requests == 1
 
 
@@ -280,7 +280,7 @@ async def test_a_request_waiting_to_retry_is_not_sent_after_aclose() -> None:
 
     async def call() -> None:
         try:
-            await client.request("GET", "x")
+            await client.requestor.request("GET", "x")
         except BaseException as exc:
             outcome.append(exc)
 
@@ -333,7 +333,7 @@ async def test_a_timeout_inside_the_auth_flow_is_not_reported_as_the_deadline() 
     )
     async with client:
         with pytest.raises(TimeoutError) as caught:
-            await client.request("GET", "x")
+            await client.requestor.request("GET", "x")
     assert not isinstance(caught.value, errors.APITimeoutError)
     assert str(caught.value) == "the code prompt timed out"
 
@@ -342,7 +342,7 @@ async def test_our_own_deadline_is_still_an_api_timeout() -> None:
     with raw_server(silent) as (url, _):
         async with BaseClient(url, options=ClientOptions(timeout=600, deadline=0.3)) as client:
             with anyio.fail_after(HANG_GUARD), pytest.raises(errors.APITimeoutError) as caught:
-                await client.request("GET", "x")
+                await client.requestor.request("GET", "x")
     assert "deadline" in str(caught.value)
 
 
@@ -407,11 +407,11 @@ async def test_a_connection_idle_as_long_as_uvicorns_keepalive_is_not_reused(
     app = _PortRecorder()
     with serve(app, lifespan="off") as handle:
         async with BaseClient(handle.base_url) as client:
-            await client.request("GET", "x")
-            await client.request("GET", "x")
+            await client.requestor.request("GET", "x")
+            await client.requestor.request("GET", "x")
             assert len(set(app.ports)) == 1  # pooled: the second call reused the connection
             _advance_pool_clock(monkeypatch, 5.0)
-            await client.request("POST", "x", json={})
+            await client.requestor.request("POST", "x", json={})
     assert len(app.ports) == 3 and app.ports[2] != app.ports[0]
 
 
@@ -432,8 +432,8 @@ async def test_a_chunked_answer_within_the_limit_is_read_whole_and_closed(encodi
             url, options=ClientOptions(retry=FAST, max_body_bytes=len(document) + 10)
         ) as client:
             with anyio.fail_after(HANG_GUARD):
-                first = await client.request("GET", "a")
-                second = await client.request("GET", "b")
+                first = await client.requestor.request("GET", "a")
+                second = await client.requestor.request("GET", "b")
     for response in (first, second):
         assert response.content == document  # decoded when encoded
         assert response.is_closed and response.is_stream_consumed
