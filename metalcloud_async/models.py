@@ -560,7 +560,7 @@ class UserApiKey:
     def user_id(self) -> int | None:
         """The user id prefix of the key, when it has one."""
         prefix = self.api_key.reveal().split(":", 1)[0]
-        return int(prefix) if prefix.isdigit() else None
+        return int(prefix) if prefix.isascii() and prefix.isdigit() else None
 
 
 @attrs.frozen

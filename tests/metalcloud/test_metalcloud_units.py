@@ -225,6 +225,10 @@ def test_request_bodies_and_api_key() -> None:
     assert converter.unstructure(UserUpdatePassword(Secret("n"))) == {"newPassword": "n"}
     key = converter.structure({"apiKey": "12:" + "a" * 63}, UserApiKey)
     assert key.user_id == 12 and "aaaa" not in repr(key)
+    assert converter.structure({"apiKey": "3000000000:" + "a" * 63}, UserApiKey).user_id == 3_000_000_000
+    # Only ASCII digits make an id: "١٢" is not user 12, "²" is no id at all.
+    for prefix in ("\u0661\u0662", "\u00b2", "1e7"):
+        assert converter.structure({"apiKey": prefix + ":" + "a" * 63}, UserApiKey).user_id is None
 
 
 # -- errors ---------------------------------------------------------------------------------
