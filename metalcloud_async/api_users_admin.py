@@ -3,8 +3,9 @@ configuration and meta, move it to another account, resend its e-mail verificati
 suspension history, and force it to enrol a new authenticator.
 
 These methods are part of ``client.users`` (:class:`~metalcloud_async.client.UsersAPI`).
-A configuration has its own revision (``UserConfiguration.revision``), separate from the
-user's: :meth:`UsersAdminMixin.update_config` reads and sends that one.
+A configuration's ``revision`` is its user's (one stored row on the server):
+:meth:`UsersAdminMixin.update_config` reads the user's revision and sends it as ``If-Match``, as
+the official ``metalcloud-cli`` does.
 """
 
 from __future__ import annotations
@@ -49,12 +50,6 @@ class UsersAdminMixin:
 
     def _reader(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
         return user_revision_reader(self._c, user_id, options)
-
-    def _config_reader(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
-        async def read() -> int:
-            return (await self.get_config(user_id, options=options)).revision
-
-        return read
 
     async def create(
         self,
@@ -105,7 +100,7 @@ class UsersAdminMixin:
         return None
 
     async def get_config(self, user_id: int, *, options: RequestOptions | None = None) -> UserConfiguration:
-        """``GET /api/v2/users/{id}/config``, with the configuration's own ``revision``."""
+        """``GET /api/v2/users/{id}/config``; its ``revision`` is the user's."""
         body, response = await self._c._json("GET", user_resource(user_id, "config"), options=options)
         return structure(converter, body, UserConfiguration, response)
 
@@ -119,7 +114,8 @@ class UsersAdminMixin:
         options: RequestOptions | None = None,
     ) -> UserConfiguration:
         """``PATCH /api/v2/users/{id}/config`` with the fields set in ``changes``; ``revision``
-        is the *configuration's* (read first by default). Returns the new configuration."""
+        is the user's (read from ``GET /api/v2/users/{id}`` by default, as the official CLI
+        does; a configuration's ``revision`` is the same number). Returns the new configuration."""
         check_revision(revision)
         payload = converter.unstructure(changes)
         if not payload:
@@ -127,7 +123,7 @@ class UsersAdminMixin:
         response = await self._c._write(
             user_resource(user_id, "config"),
             revision=revision,
-            read_revision=self._config_reader(user_id, options),
+            read_revision=self._reader(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,

@@ -12,7 +12,9 @@ documents:
   (UNCONFIRMED on the real server). For a user with 2FA the cookie holds a short-lived *pending*
   JWT that only ``POST /api/v2/login-2fa`` accepts (sent back as cookie or bearer); a correct,
   not yet used TOTP code there sets the full session cookie. Replayed steps are rejected.
-* **Optimistic locking**: reads send ``ETag: <revision>`` (bare number); writes need
+* **Optimistic locking**: every read of an object whose write takes ``If-Match`` sends
+  ``ETag: <revision>`` (bare number; the official Terraform provider sends it back verbatim);
+  writes need
   ``If-Match`` (428 when missing, 412 when stale; ``2fa-enable``/``2fa-disable`` only check
   presence, as their spec lists no 412); every applied write bumps the revision and is recorded
   in the controls' ledger.
@@ -24,8 +26,10 @@ documents:
   skips the old second factor and sets a session good only for ``GET /user``,
   ``2fa-generate``, ``2fa-enable`` and logout (403 elsewhere); enabling a new authenticator
   clears the flag and ends that session, so the next login uses the new code.
-* **Administration**: the other user operations live in :mod:`._admin`; ``users/{id}/config``
-  has its own revision (``ETag`` of ``GET .../config``), compared and bumped by its ``PATCH``.
+* **Administration**: the other user operations live in :mod:`._admin`. A user and its
+  ``users/{id}/config`` are one stored row with one revision (the ``User`` JSON spreads the
+  configuration's fields): the official CLI sends the user's ``revision`` as ``If-Match`` on
+  ``PATCH .../config``, and a configuration write bumps the user's revision.
 * **Errors**: NestJS bodies ``{"statusCode", "message", "error"}`` (``message`` a list for
   validation errors).
 * **Listing**: nestjs-paginate query syntax and the ``data/meta/links`` envelope.
@@ -112,8 +116,6 @@ class FakeUser:
     password_changed_at: float = 0.0
     authenticator_created_at: float | None = None
     suspend_reasons: list[dict[str, Any]] = field(default_factory=list)
-    #: The revision of ``users/{id}/config``, separate from the user's own ``revision``.
-    config_revision: int = 1
     #: Set by an administrator: the next login must enrol a new authenticator first.
     authenticator_must_change: bool = False
     #: Other configuration fields set through ``PATCH /users/{id}/config`` (wire names).
@@ -345,17 +347,12 @@ class MetalCloudFake:
         user.revision += 1
         self.controls.ledger.record(operation, str(user.id), revision=user.revision, **details)
 
-    def bump_config(self, user: FakeUser, operation: str, **details: Any) -> None:
-        """Apply a configuration write: bump the configuration's revision and record it."""
-        user.config_revision += 1
-        self.controls.ledger.record(operation, str(user.id), config_revision=user.config_revision, **details)
-
     def force_reenrolment(self, email_or_id: str | int) -> FakeUser:
         """What ``PATCH /users/{id}/config {"authenticatorMustChange": true}`` does, for scripting."""
         with self._lock:
             user = self.user(email_or_id)
             user.authenticator_must_change = True
-            user.config_revision += 1
+            user.revision += 1
             return user
 
     def issue_jwt(
@@ -471,9 +468,9 @@ class MetalCloudFake:
         return body  # accountId / infrastructureIdDefault come with the configuration
 
     def config_json(self, user: FakeUser) -> dict[str, Any]:
-        """The ``UserConfiguration`` representation (its own ``revision``)."""
+        """The ``UserConfiguration`` representation (its ``revision`` is the user's)."""
         config: dict[str, Any] = {
-            "revision": user.config_revision,
+            "revision": user.revision,
             "displayName": user.display_name,
             "emailStatus": "verified" if user.email_verified else "not_verified",
             "language": "en",
@@ -527,9 +524,9 @@ class MetalCloudFake:
             body.update(extra)
         return JSONResponse(body, headers={"ETag": str(user.revision)})
 
-    @staticmethod
-    def _session_response(body: Any, token: str, *, max_age: int) -> JSONResponse:
-        response = JSONResponse(body)
+    def _session_response(self, user: FakeUser, token: str, *, max_age: int) -> JSONResponse:
+        """A login answer: the ``User`` with its ``ETag``, and the session cookie."""
+        response = self._user_response(user)
         response.set_cookie(JWT_COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="strict")
         return response
 
@@ -633,19 +630,17 @@ class MetalCloudFake:
             # Forced re-enrolment: no second factor with the old authenticator; the session only
             # serves 2fa-generate / 2fa-enable until a new authenticator is enabled.
             token = self.issue_jwt(user, enrol=True)
-            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
+            return self._session_response(user, token, max_age=int(PENDING_2FA_TTL))
         if user.two_factor_enabled:
             token = self.issue_jwt(user, pending=True)
-            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
+            return self._session_response(user, token, max_age=int(PENDING_2FA_TTL))
         return self._complete_login(user)
 
     def _complete_login(self, user: FakeUser) -> Response:
         user.last_login_at = self.clock.now()
         self.logins += 1
         token = self.issue_jwt(user)
-        response = self._session_response(self.user_json(user), token, max_age=int(self.jwt_ttl))
-        response.headers["ETag"] = str(user.revision)
-        return response
+        return self._session_response(user, token, max_age=int(self.jwt_ttl))
 
     def _login_2fa(self, request: Request, body: Any) -> Response:
         token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
@@ -715,7 +710,6 @@ class MetalCloudFake:
         user.authenticator_created_at = self.clock.now()
         if user.authenticator_must_change:
             user.authenticator_must_change = False
-            user.config_revision += 1
             if claims is not None and claims.get("2fa") == "enrol":
                 # The enrolment session has served its purpose: the next login uses the new code.
                 self._revoked.add(str(claims.get("jti")))

@@ -211,20 +211,19 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
         "http://metalcloud.localhost", api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder
     ) as client:
         target.revision = 7
-        target.config_revision = 3
         calls = [
             (
                 "PATCH",
                 "/config",
                 lambda: client.users.update_config(target.id, UpdateUser(is_billable=False)),
-                "3",
+                "7",
             ),
-            ("POST", "/actions/change-account", lambda: client.users.change_account(target.id, 102), "7"),
+            ("POST", "/actions/change-account", lambda: client.users.change_account(target.id, 102), "8"),
             (
                 "PATCH",
                 "/actions/change-limits",
                 lambda: client.users.limits.set(target.id, UserLimits(user_ssh_keys_count_max=4)),
-                "8",
+                "9",
             ),
             (
                 "POST",
@@ -232,7 +231,7 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
                 lambda: client.users.permissions.change(
                     target.id, special=SpecialPermissions(create_verified_user=True)
                 ),
-                "9",
+                "10",
             ),
         ]
         for method, tail, call, expected in calls:
@@ -241,18 +240,15 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
             write = [r for r in recorder.sent if r.method == method]
             assert [r.headers.get("if-match") for r in write] == [expected], tail
             assert write[0].url.path == f"/api/v2/users/{target.id}{tail}"
-        # The configuration's own revision moved once; the user's moved with each user write.
-        assert (target.config_revision, target.revision) == (4, 10)
+        # One revision for the user and its configuration: each write moved it once.
+        assert target.revision == 11
 
 
 async def test_stale_and_missing_revisions_per_operation(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     target = fake.add_user("target@example.test", "target-password", account_id=101)
     fake.add_user("other@example.test", "other-password", account_id=102)
     async with admin(fake, local) as client:
-        # The user's revision is not the configuration's: sending it to the config is stale.
-        target.revision, target.config_revision = 5, 2
-        with pytest.raises(PreconditionFailedError):
-            await client.users.update_config(target.id, UpdateUser(is_billable=False), revision=5)
+        target.revision = 2
         writes = {
             "config": lambda rev: client.users.update_config(
                 target.id, UpdateUser(is_billable=False), revision=rev
@@ -274,9 +270,9 @@ async def test_stale_and_missing_revisions_per_operation(fake: MetalCloudFake, l
         # ETags in any of the accepted forms name the current revision.
         config = await client.users.update_config(target.id, UpdateUser(is_billable=False), revision='W/"2"')
         assert config.revision == 3
-        await client.users.change_account(target.id, 102, revision='"5"')
+        await client.users.change_account(target.id, 102, revision='"3"')
         # retry_on_stale: one re-read and resend.
-        target.config_revision = 11
+        target.revision = 11
         config = await client.users.update_config(
             target.id, UpdateUser(is_billable=True), revision=3, retry_on_stale=True
         )
@@ -300,8 +296,8 @@ async def test_fake_emits_bare_etags_and_accepts_quoted_and_weak(
                 headers={**key, "If-Match": form},
             )
             assert answer.status_code == 200, form
-        # The user's revision never moved: the config has its own.
-        assert target.revision == 1 and target.config_revision == 4
+        # A configuration write moves the user's revision: they are one.
+        assert target.revision == 4
         answer = await raw.get("/api/v2/user/api-key", headers=key)
         assert answer.status_code == 200 and answer.json()["apiKey"] == fake.user(ADMIN_EMAIL).api_key
 
@@ -581,7 +577,7 @@ async def test_fake_refuses_lone_surrogates_without_corrupting_state(
     ]
     async with httpx.AsyncClient(**local) as raw:
         for method, path, body in bodies:
-            headers = {**key, "If-Match": str(target.config_revision)}
+            headers = {**key, "If-Match": str(target.revision)}
             answer = await raw.request(method, path, content=body.encode(), headers=headers)
             assert answer.status_code == 400, (path, answer.text)
         assert (await raw.get(f"/api/v2/users/{target.id}", headers=key)).status_code == 200
