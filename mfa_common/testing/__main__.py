@@ -2,6 +2,7 @@
 
     python -m mfa_common.testing --host 127.0.0.1 --port 8080
     python -m mfa_common.testing --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+    python -m mfa_common.testing --auth-failure-status 401 --mfa-token-ttl 0
 
 ``--accounts`` names a JSON list of objects with the keywords of ``XMfaFake.add_user``
 (``username``, ``password``, ``email``, ``recovery_email``, ``mfa``, ``mfa_secret``,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -84,6 +86,7 @@ EPILOG = """\
 examples:
   python -m mfa_common.testing --port 8080
   python -m mfa_common.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+  python -m mfa_common.testing --port 8080 --auth-failure-status 401 --mfa-token-ttl 0
 
 --accounts FILE holds a JSON list of objects with the keywords of XMfaFake.add_user:
   username, password (required), email, recovery_email, mfa (true/false), mfa_secret
@@ -91,29 +94,61 @@ examples:
 MFA-reset e-mails are printed on the console instead of being sent."""
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options (``--help`` lists them all)."""
     parser = server_argument_parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("--accounts", metavar="FILE", help="JSON file with the accounts to create")
     parser.add_argument("--jwt-ttl", type=float, default=72 * 3600.0, help="JWT lifetime in seconds")
+    parser.add_argument(
+        "--mfa-token-ttl",
+        type=_seconds,
+        default=30 * 60.0,
+        metavar="SECONDS",
+        help="lifetime of an X-MFA-Token (0: every token is born expired, to test expiry)",
+    )
+    parser.add_argument(
+        "--auth-failure-status",
+        type=int,
+        choices=(500, 401),
+        default=500,
+        help="status of a wrong code on /api/user/mfa/auth: 500, what the official console was "
+        "written against, or 401",
+    )
     parser.add_argument("--legacy-reset", action="store_true", help="answer requestResetMFA with no body")
     add_control_arguments(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, build the fake and serve it until Ctrl-C."""
-    args = build_parser().parse_args(argv)
+def build_fake(args: argparse.Namespace) -> XMfaFake:
+    """The fake the command line describes."""
     accounts = load_accounts(args.accounts) if args.accounts else [dict(a) for a in DEMO_ACCOUNTS]
-    controls = controls_from_arguments(args)
-    fake = create_xmfa_app(
+    return create_xmfa_app(
         accounts,
-        controls=controls,
+        controls=controls_from_arguments(args),
         seed=args.seed,
         jwt_ttl=args.jwt_ttl,
+        mfa_token_ttl=args.mfa_token_ttl,
+        auth_failure_status=args.auth_failure_status,
         legacy_reset=args.legacy_reset,
         on_mail=print_mail,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, build the fake and serve it until Ctrl-C."""
+    args = build_parser().parse_args(argv)
+    fake = build_fake(args)
     run_forever(fake, args.host, args.port, banner(fake), prog=PROG)
     return 0
 

@@ -23,12 +23,14 @@ Use it in-process (``httpx.ASGITransport(fake)``) or over a real socket
   ``max_lockout_minutes``, default 60; ``<= 0`` disables); the counter lives
   ``max(min(2.5 * lockout, M), 2)`` minutes; a successful login resets it.
 * ``POST /api/user/mfa/auth`` ``{token, code}``: TOTP (SHA1, 30 s, +-1 step) with replay
-  rejection (one accepted code per user per step). A wrong or reused code is 401
-  ``{"message": "invalid MFA code"}`` (the fake's default; ``auth_failure_status=500``
-  reproduces the ``500 {"message": "internal server error"}`` the official console was written
-  against, CORROBORATED); an unknown or expired token gets the same status (UNCONFIRMED), 401
-  ``{"message": "MFA token is invalid or expired"}``; after ``max_code_failures`` (3) wrong codes
-  the token is dropped (INVENTED).
+  rejection (one accepted code per user per step). A wrong or reused code is
+  ``500 {"message": "internal server error"}`` by default, what the official console was written
+  against (CORROBORATED: it reads a 500 as "invalid code", its test mocks one, and on a 401 its
+  global handler logs the user out); ``auth_failure_status=401`` (``--auth-failure-status 401``)
+  answers 401 ``{"message": "invalid MFA code"}`` instead. An unknown or expired token gets the
+  same status (UNCONFIRMED; with 401 the message is ``"MFA token is invalid or expired"``); a
+  token lives ``mfa_token_ttl`` seconds (30 minutes; ``--mfa-token-ttl``); after
+  ``max_code_failures`` (3) wrong codes the token is dropped (INVENTED).
 * ``POST /api/user/mfa/recover`` ``{identifier, recovery_code}``: a wrong or used code is 403;
   single-use codes; opens a
   10-minute recovery window (``X-Expires-At``) in which ``PUT /api/user/mfa/disable`` accepts the
@@ -249,7 +251,7 @@ class XMfaFake:
         recovery_code_count: int = 6,
         legacy_reset: bool = False,
         totp_window: int = 1,
-        auth_failure_status: Literal[401, 500] = 401,
+        auth_failure_status: Literal[401, 500] = 500,
         seed: int | None = None,
         on_mail: Callable[[SentEmail], None] | None = None,
     ) -> None:

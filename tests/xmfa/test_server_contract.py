@@ -133,7 +133,6 @@ async def test_a_login_that_fails_validation_is_invalid_entity_without_fields_or
 
 
 async def test_every_5xx_body_is_generic(fake: XMfaFake) -> None:
-    fake.auth_failure_status = 500
     async with http(fake) as client:
         answer = await client.post("/api/user/mfa/auth", json={"token": "no-such-token", "code": "123456"})
     assert answer.status_code == 500
@@ -270,7 +269,7 @@ async def test_wrong_codes_get_each_endpoints_status(fake: XMfaFake, clock: Fake
             json={"main_email_code": "AAAAA", "recovery_email_code": "BBBBB"},
         )
     assert [r.status_code for r in (auth, recover, disable, enable, reset, unknown)] == [
-        401,
+        500,
         403,
         403,
         401,
@@ -281,15 +280,6 @@ async def test_wrong_codes_get_each_endpoints_status(fake: XMfaFake, clock: Fake
         isinstance(r.json().get("message"), str) for r in (auth, recover, disable, enable, reset, unknown)
     )
     assert bob.mfa and not fake.user("alice").mfa
-
-
-async def test_the_console_variant_answers_500_for_a_wrong_code(clock: FakeClock) -> None:
-    fake = XMfaFake(clock=clock, auth_failure_status=500)
-    fake.add_user("bob", "bob-password", mfa=True)
-    async with http(fake) as client:
-        token = (await login(client, "bob", "bob-password")).headers["X-MFA-Token"]
-        answer = await client.post("/api/user/mfa/auth", json={"token": token, "code": "000000"})
-    assert (answer.status_code, answer.json()) == (500, {"message": "internal server error"})
 
 
 # -- 11: enable and disable keep the JWT; GET /api/auth/user mints a current one ------------------
