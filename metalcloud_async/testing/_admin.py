@@ -7,7 +7,8 @@ applied write is recorded in the controls' ledger; writes whose operation declar
 answer 428 without it and 412 when it names another revision. A user and its configuration
 are one row with one revision: every user write, ``PATCH .../config`` included, compares and
 bumps the user's revision (what the official CLI sends there), and every read of an object whose
-write takes ``If-Match`` (the user, its configuration, its limits) carries it as ``ETag``. A
+write takes ``If-Match`` (the user, its configuration, limits and permissions) carries it as
+``ETag``. A
 created user's ``201`` names its URL in ``Location``. ``PATCH .../meta`` declares no ``If-Match`` but lists
 412/428: the fake compares a revision when one is sent and does not require it (UNCONFIRMED).
 
@@ -481,7 +482,8 @@ class AdminHandlers:
         }
 
     def get_permissions(self, request: Request, body: Any) -> Response:
-        return JSONResponse(self._permissions(self._target(request)))
+        user = self._target(request)
+        return self._tagged(self._permissions(user), user)
 
     def change_permissions(self, request: Request, body: Any) -> Response:
         user = self._target(request, admin=True)
@@ -503,7 +505,7 @@ class AdminHandlers:
         if after == before:
             raise Fail(409, "The permissions are already set to these values")
         self.fake.bump(user, "change-permissions")
-        return JSONResponse(after)
+        return self._tagged(after, user)
 
     # -- SSH keys --------------------------------------------------------------------------
 

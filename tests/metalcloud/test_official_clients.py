@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -123,22 +124,40 @@ async def test_the_sdk_update_config_reads_and_sends_the_users_revision(fake: Me
     assert spec_violations(recorder.inner) == []
 
 
-async def test_the_limits_etag_goes_back_verbatim_as_if_match(fake: MetalCloudFake) -> None:
+# Each read whose object's write takes If-Match, and that write (the Terraform provider's way).
+ETAG_READS = [
+    ("", "POST", "actions/archive", None),
+    ("config", "PATCH", "config", {"language": "ro"}),
+    ("limits", "PATCH", "actions/change-limits", {"infrastructureActiveMaxCount": 3}),
+    ("default-limits", "PATCH", "actions/change-limits", {"infrastructureActiveMaxCount": 4}),
+    (
+        "permissions",
+        "POST",
+        "actions/change-resource-permissions",
+        {"specialPermissions": {"create_verified_user": True}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("read", "method", "write", "body"), ETAG_READS)
+async def test_an_etag_read_goes_back_verbatim_as_if_match(
+    fake: MetalCloudFake, read: str, method: str, write: str, body: Any
+) -> None:
     target = fake.add_user("target@example.test", "target-password")
+    target.revision = 7
     transport = ValidatingTransport(httpx.ASGITransport(fake.app), SPEC)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as raw:
         path = f"/api/v2/users/{target.id}"
-        for tail in ("limits", "default-limits"):
-            read = await raw.get(f"{path}/{tail}", headers=admin_headers(fake))
-            assert read.headers.get("etag") == str(target.revision), tail
-        etag = (await raw.get(f"{path}/limits", headers=admin_headers(fake))).headers["etag"]
-        changed = await raw.patch(
-            f"{path}/actions/change-limits",
-            json={"infrastructureActiveMaxCount": 3},
-            headers=admin_headers(fake, **{"If-Match": etag}),
+        got = await raw.get(f"{path}/{read}".rstrip("/"), headers=admin_headers(fake))
+        assert got.headers.get("etag") == "7", read
+        changed = await raw.request(
+            method,
+            f"{path}/{write}",
+            json=body,
+            headers=admin_headers(fake, **{"If-Match": got.headers["etag"]}),
         )
         assert changed.status_code == 200, changed.text
-        assert changed.headers["etag"] == str(target.revision) == str(int(etag) + 1)
+        assert changed.headers["etag"] == "8" and target.revision == 8
     assert spec_violations(transport) == []
 
 
