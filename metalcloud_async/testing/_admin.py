@@ -289,11 +289,11 @@ class AdminHandlers:
         return JSONResponse(self.fake.user_json(user), status_code=201, headers=headers)
 
     def _send_verification(self, user: FakeUser) -> None:
-        from ._fake import OutboxMessage
+        from ._fake import SentEmail
 
         token = secrets.token_urlsafe(24)
         self.fake._tokens[token] = ("verify-email", user.id, None, False)
-        self.fake.outbox.append(OutboxMessage("verify-email", user.email, token, user.id))
+        self.fake.outbox.append(SentEmail("verify-email", user.email, token, user.id))
 
     def get_config(self, request: Request, body: Any) -> Response:
         return self._config_response(self._target(request))

@@ -5,54 +5,22 @@
     python -m mfa_common.testing --auth-failure-status 401 --mfa-token-ttl 0
 
 ``--accounts`` names a JSON list of objects with the keywords of ``XMfaFake.add_user``
-(``username``, ``password``, ``email``, ``recovery_email``, ``mfa``, ``mfa_secret``,
-``recovery_codes``, ``name``, ``admin``); without it the demo accounts are used. The accounts,
+(``username``, ``password``, ``email``, ``recovery_email``, ``mfa``, ``totp_secret``,
+``recovery_codes``, ``name``, ``admin``, ...); they replace the demo accounts. The accounts,
 their TOTP secrets and recovery codes are printed at start (this is a test server).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from mfa_common.testing._accounts import add_accounts, read_accounts
 from mfa_common.testing._controls import add_control_arguments, controls_from_arguments
 from mfa_common.testing._server import run_forever, server_argument_parser
-from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS, SentEmail, XMfaFake, create_xmfa_app
-
-_ACCOUNT_KEYS = frozenset(
-    {
-        "username",
-        "password",
-        "email",
-        "recovery_email",
-        "mfa",
-        "mfa_secret",
-        "recovery_codes",
-        "name",
-        "admin",
-    }
-)
-
-
-def load_accounts(path: str) -> list[dict[str, Any]]:
-    """Read and check an accounts file (a JSON list of objects)."""
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    if not isinstance(data, list):
-        raise SystemExit(f"{path}: expected a JSON list of account objects")
-    accounts: list[dict[str, Any]] = []
-    for position, entry in enumerate(data):
-        if not isinstance(entry, Mapping) or "username" not in entry or "password" not in entry:
-            raise SystemExit(f"{path}: entry {position} needs at least 'username' and 'password'")
-        unknown = set(entry) - _ACCOUNT_KEYS
-        if unknown:
-            raise SystemExit(f"{path}: entry {position} has unknown keys: {', '.join(sorted(unknown))}")
-        accounts.append(dict(entry))
-    return accounts
+from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS, SentEmail, XMfaFake
 
 
 def banner(fake: XMfaFake) -> str:
@@ -61,8 +29,8 @@ def banner(fake: XMfaFake) -> str:
     for username in sorted(u.username for u in fake.users):
         user = fake.user(username)
         lines.append(f"  {user.username} / {user.password}  <{user.email}>  id={user.id}")
-        if user.mfa_secret:
-            lines.append(f"    MFA on: TOTP secret {user.mfa_secret} (SHA1, 6 digits, 30 s)")
+        if user.totp_secret:
+            lines.append(f"    MFA on: totp_secret {user.totp_secret} (SHA1, 6 digits, 30 s)")
             lines.append(f"    recovery codes: {' '.join(user.recovery_codes)}")
         else:
             lines.append("    MFA off")
@@ -88,9 +56,11 @@ examples:
   python -m mfa_common.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
   python -m mfa_common.testing --port 8080 --auth-failure-status 401 --mfa-token-ttl 0
 
---accounts FILE holds a JSON list of objects with the keywords of XMfaFake.add_user:
-  username, password (required), email, recovery_email, mfa (true/false), mfa_secret
-  (base32), recovery_codes (list), name, admin.  Without it the demo accounts are used.
+--accounts FILE holds a JSON list of objects with the keywords of XMfaFake.add_user; they
+replace the demo accounts:
+  {"username": ..., "password": ... (required), "email", "recovery_email", "mfa": true
+   (a generated secret), "totp_secret": <base32>, "recovery_codes": [...], "name", "admin",
+   "user_id", "status": "confirmed" | "not-confirmed" | "pending", "local_auth"}
 MFA-reset e-mails are printed on the console instead of being sent."""
 
 
@@ -131,10 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_fake(args: argparse.Namespace) -> XMfaFake:
-    """The fake the command line describes."""
-    accounts = load_accounts(args.accounts) if args.accounts else [dict(a) for a in DEMO_ACCOUNTS]
-    return create_xmfa_app(
-        accounts,
+    """The fake the command line describes (ValueError for a bad accounts file)."""
+    fake = XMfaFake(
         controls=controls_from_arguments(args),
         seed=args.seed,
         jwt_ttl=args.jwt_ttl,
@@ -143,12 +111,21 @@ def build_fake(args: argparse.Namespace) -> XMfaFake:
         legacy_reset=args.legacy_reset,
         on_mail=print_mail,
     )
+    if args.accounts:
+        add_accounts(fake.add_user, read_accounts(args.accounts, fake.add_user), source=args.accounts)
+    else:
+        add_accounts(fake.add_user, DEMO_ACCOUNTS)
+    return fake
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build the fake and serve it until Ctrl-C."""
-    args = build_parser().parse_args(argv)
-    fake = build_fake(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        fake = build_fake(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     run_forever(fake, args.host, args.port, banner(fake), prog=PROG)
     return 0
 

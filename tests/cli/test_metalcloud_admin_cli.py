@@ -40,7 +40,7 @@ class Admin:
 def admin(socket_server: Any, clock: FakeClock, base_env: dict[str, str | None]) -> Admin:
     swap, url = socket_server
     fake = MetalCloudFake(clock=clock)
-    swap.app = fake.app
+    swap.app = fake
     return Admin(fake, url, clock, base_env)
 
 

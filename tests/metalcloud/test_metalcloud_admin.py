@@ -54,10 +54,10 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVsbG8td29ybGQtZXhhbXBsZS1rZXktY
 def checked(request: pytest.FixtureRequest, fake: MetalCloudFake) -> Any:
     """(client kwargs, validating transport) reaching the fake in-process or over a socket."""
     if request.param == "inprocess":
-        transport = ValidatingTransport(httpx.ASGITransport(fake.app), "metalcloud-v2.yaml")
+        transport = ValidatingTransport(httpx.ASGITransport(fake), "metalcloud-v2.yaml")
         yield {"base_url": "http://metalcloud.localhost", "transport": transport}, transport
     else:
-        with serve(fake.app) as server:
+        with serve(fake) as server:
             transport = ValidatingTransport(httpx.AsyncHTTPTransport(), "metalcloud-v2.yaml")
             yield {"base_url": server.base_url, "transport": transport}, transport
 
@@ -206,7 +206,7 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
 ) -> None:
     target = fake.add_user("target@example.test", "target-password", account_id=101)
     fake.add_user("other@example.test", "other-password", account_id=102)
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder
     ) as client:
@@ -304,7 +304,7 @@ async def test_fake_emits_bare_etags_and_accepts_quoted_and_weak(
 
 async def test_meta_sends_if_match_only_when_given(fake: MetalCloudFake, clock: FakeClock) -> None:
     target = fake.add_user("target@example.test", "target-password")
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder
     ) as client:
@@ -342,14 +342,14 @@ async def test_forced_reenrolment_end_to_end(
             headers = {"Authorization": f"Bearer {step.token.reveal()}"}
             assert (await raw.get("/api/v2/users", headers=headers)).status_code == 403
             assert (await raw.get("/api/v2/user/api-key", headers=headers)).status_code == 403
-        assert fake.logins == 0
+        assert fake.counts["login"] == 0
         secret = await client.session.complete_reenrolment(caught.value)
         assert secret.secret_2fa.reveal() != old_secret
         assert user.totp_secret == secret.secret_2fa.reveal() and not user.authenticator_must_change
         # The client adopted the new secret: its next request logs in with login-2fa.
         me = await client.user.get()
         assert me.email == TOTP_EMAIL and not me.authenticator_must_change
-        assert fake.logins == 1
+        assert fake.counts["login"] == 1
     # The old authenticator is dead.
     async with MetalCloudClient(
         email=TOTP_EMAIL, password=TOTP_PASSWORD, totp_secret=old_secret, clock=clock, **endpoint
@@ -395,7 +395,7 @@ async def test_login_lockout_after_five_failures(
                 await client.session.login(TOTP_EMAIL, "wrong-password")
         with pytest.raises(LoginLockedOutError) as caught:
             await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
-        assert caught.value.status_code == 403 and fake.lockouts == 1
+        assert caught.value.status_code == 403 and fake.counts["lockout"] == 1
         clock.advance(301)
         assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).two_factor_required
 
@@ -407,7 +407,7 @@ async def test_lockout_is_configurable(clock: FakeClock) -> None:
         "http://metalcloud.localhost",
         email="a@example.test",
         password="wrong",
-        transport=httpx.ASGITransport(fake.app),
+        transport=httpx.ASGITransport(fake),
     ) as client:
         for _ in range(2):
             with pytest.raises(AuthenticationError):
@@ -419,7 +419,7 @@ async def test_lockout_is_configurable(clock: FakeClock) -> None:
         "http://metalcloud.localhost",
         email="a@example.test",
         password="right-password",
-        transport=httpx.ASGITransport(fake.app),
+        transport=httpx.ASGITransport(fake),
     ) as client:
         assert (await client.user.get()).email == "a@example.test"
 
@@ -586,7 +586,7 @@ async def test_fake_refuses_lone_surrogates_without_corrupting_state(
 
 
 async def test_current_user_api_key_path_has_no_user_id(fake: MetalCloudFake) -> None:
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(TOTP_EMAIL).api_key, transport=recorder
     ) as client:
@@ -633,7 +633,7 @@ async def test_lockout_table_stays_bounded_and_a_success_clears_the_count(clock:
     fake = MetalCloudFake(clock=clock, max_failed_logins=2)
     fake.add_user("a@example.test", "right-password")
     async with httpx.AsyncClient(
-        base_url="http://metalcloud.localhost", transport=httpx.ASGITransport(fake.app)
+        base_url="http://metalcloud.localhost", transport=httpx.ASGITransport(fake)
     ) as raw:
 
         async def login(email: str, password: str) -> int:

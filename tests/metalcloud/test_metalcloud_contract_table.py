@@ -841,11 +841,11 @@ async def test_each_case_answers_its_status_within_the_spec(
             for status, run in sorted(cases.items()):
                 world = World(FakeClock(1_750_000_000.0))
                 if mode == "inprocess":
-                    inner: httpx.AsyncBaseTransport = httpx.ASGITransport(world.fake.app)
+                    inner: httpx.AsyncBaseTransport = httpx.ASGITransport(world.fake)
                     base = "http://metalcloud.localhost"
                 else:
                     swap, base = socket_server
-                    swap.app = world.fake.app
+                    swap.app = world.fake
                     inner = _KeepOpen(pool)
                 # A 400 or 401 case sends a request the spec forbids on purpose: only its answer
                 # is held to the spec.

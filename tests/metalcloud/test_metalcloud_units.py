@@ -280,7 +280,7 @@ def test_code_rejection_mapping() -> None:
 
 def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
     accounts = tmp_path / "accounts.json"
-    accounts.write_text(json.dumps([{"email": "ops@x.test", "password": "pw", "apiKey": "77:" + "k" * 63}]))
+    accounts.write_text(json.dumps([{"email": "ops@x.test", "password": "pw", "api_key": "77:" + "k" * 63}]))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -307,7 +307,8 @@ def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
             if line.startswith("Listening on "):
                 break
         text = "".join(lines)
-        assert "admin@metalcloud.test" in text and "ops@x.test" in text and "5 seeded users" in text
+        # The file's accounts replace the demo ones.
+        assert "admin@metalcloud.test" not in text and "ops@x.test" in text and "5 seeded users" in text
         url = lines[-1].split()[2]
         answer = httpx.get(url + "/api/v2/user", headers={"Authorization": "Bearer 77:" + "k" * 63})
         assert answer.status_code == 200 and answer.json()["email"] == "ops@x.test"
@@ -320,9 +321,9 @@ def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
 def test_fake_command_line_configures_the_lockout() -> None:
     from metalcloud_async.testing.__main__ import build_fake, build_parser
 
-    fake, emails = build_fake(
+    fake, users = build_fake(
         build_parser().parse_args(["--max-failed-logins", "2", "--failed-login-window", "60"])
     )
-    assert (fake.max_failed_logins, fake.failed_login_window) == (2, 60.0) and emails
+    assert (fake.max_failed_logins, fake.failed_login_window) == (2, 60.0) and users
     default, _ = build_fake(build_parser().parse_args(["--no-demo"]))
     assert (default.max_failed_logins, default.failed_login_window) == (5, 300.0)

@@ -54,7 +54,7 @@ async def test_the_cli_config_update_with_the_users_revision_works_after_other_u
     fake: MetalCloudFake,
 ) -> None:
     target = fake.add_user("target@example.test", "target-password")
-    transport = ValidatingTransport(httpx.ASGITransport(fake.app), SPEC)
+    transport = ValidatingTransport(httpx.ASGITransport(fake), SPEC)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as raw:
         path = f"/api/v2/users/{target.id}"
         suspend = {"suspendReason": "custom", "suspendReasonPublicComment": "audit"}
@@ -98,7 +98,7 @@ async def test_the_sdk_update_config_reads_and_sends_the_users_revision(fake: Me
 
     class Recorder(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
-            self.inner = ValidatingTransport(httpx.ASGITransport(fake.app), SPEC)
+            self.inner = ValidatingTransport(httpx.ASGITransport(fake), SPEC)
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             sent.append(request)
@@ -145,7 +145,7 @@ async def test_an_etag_read_goes_back_verbatim_as_if_match(
 ) -> None:
     target = fake.add_user("target@example.test", "target-password")
     target.revision = 7
-    transport = ValidatingTransport(httpx.ASGITransport(fake.app), SPEC)
+    transport = ValidatingTransport(httpx.ASGITransport(fake), SPEC)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as raw:
         path = f"/api/v2/users/{target.id}"
         got = await raw.get(f"{path}/{read}".rstrip("/"), headers=admin_headers(fake))
@@ -162,7 +162,7 @@ async def test_an_etag_read_goes_back_verbatim_as_if_match(
 
 
 async def test_create_user_answers_the_new_users_location(fake: MetalCloudFake) -> None:
-    transport = ValidatingTransport(httpx.ASGITransport(fake.app), SPEC)
+    transport = ValidatingTransport(httpx.ASGITransport(fake), SPEC)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as raw:
         created = await raw.post(
             "/api/v2/users",
@@ -208,7 +208,7 @@ async def test_large_user_ids_stay_integers_in_the_sdk_and_the_fake(
     target = fake.add_user(f"big{uid}@example.test", "big-password", user_id=uid, account_id=101)
     delegate = fake.add_user(f"d{uid}@example.test", "d-password", user_id=uid + 1)
     fake.add_user("other@example.test", "other-password", account_id=102)
-    recorder = _Recorder(ValidatingTransport(httpx.ASGITransport(fake.app), SPEC))
+    recorder = _Recorder(ValidatingTransport(httpx.ASGITransport(fake), SPEC))
     async with MetalCloudClient(
         BASE, api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder, clock=clock
     ) as client:
@@ -244,7 +244,7 @@ async def test_large_user_ids_in_batch_jobs(fake: MetalCloudFake, tmp_path: Path
     users_csv.write_text(f"user\n{uid}\n")
     limits_csv = tmp_path / "limits.csv"
     limits_csv.write_text(f"user,infrastructure_active_max_count\n{uid},7\n")
-    with serve(fake.app) as server:
+    with serve(fake) as server:
         async with MetalCloudClient(server.base_url, api_key=fake.user(ADMIN_EMAIL).api_key) as client:
             forced = await run_admin_job(
                 force_reenrolment_job(client, rows=read_csv(users_csv, parse_user_row))

@@ -65,7 +65,7 @@ async def test_every_operation_and_its_errors_match_the_spec() -> None:
         # authMFA: 500 wrong code (the console's status, the fake's default), 200
         with pytest.raises(MfaCodeRejectedError):
             await client.session.auth_mfa(challenge.mfa_token, "000000")  # type: ignore[arg-type]
-        issued = await next_totp(Totp(str(bob.mfa_secret)), clock=clock)
+        issued = await next_totp(Totp(str(bob.totp_secret)), clock=clock)
         assert (await client.session.auth_mfa(challenge.mfa_token, issued.code)).mfa  # type: ignore[arg-type]
         # generate 409 (already on), recover 401 and 200, disable 403 and 200
         with pytest.raises(ConflictError):

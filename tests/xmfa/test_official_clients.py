@@ -49,7 +49,7 @@ async def _wrong_code(fake: XMfaFake, transport: httpx.AsyncBaseTransport) -> ht
 @pytest.mark.anyio
 async def test_a_wrong_code_on_mfa_auth_is_the_consoles_500_by_default(clock: FakeClock) -> None:
     fake = XMfaFake(clock=clock)
-    fake.add_user("bob", "bob-password", mfa_secret=SECRET)
+    fake.add_user("bob", "bob-password", totp_secret=SECRET)
     transport = validating(fake)
     answer = await _wrong_code(fake, transport)
     assert (answer.status_code, answer.json()) == (500, {"message": "internal server error"})
@@ -59,7 +59,7 @@ async def test_a_wrong_code_on_mfa_auth_is_the_consoles_500_by_default(clock: Fa
 @pytest.mark.anyio
 async def test_the_401_switch_answers_a_wrong_code_with_a_401(clock: FakeClock) -> None:
     fake = XMfaFake(clock=clock, auth_failure_status=401)
-    fake.add_user("bob", "bob-password", mfa_secret=SECRET)
+    fake.add_user("bob", "bob-password", totp_secret=SECRET)
     transport = validating(fake)
     answer = await _wrong_code(fake, transport)
     assert (answer.status_code, answer.json()) == (401, {"message": "invalid MFA code"})
@@ -70,7 +70,7 @@ async def test_the_401_switch_answers_a_wrong_code_with_a_401(clock: FakeClock) 
 @pytest.mark.parametrize("status", [None, 401, 500])
 async def test_the_sdk_reads_either_status_as_a_rejected_code(clock: FakeClock, status: int | None) -> None:
     fake = XMfaFake(clock=clock) if status is None else XMfaFake(clock=clock, auth_failure_status=status)
-    fake.add_user("bob", "bob-password", mfa_secret=SECRET)
+    fake.add_user("bob", "bob-password", totp_secret=SECRET)
     transport = validating(fake)
     async with XMfaClient(
         "http://127.0.0.1",
