@@ -15,13 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mfa_common.testing import (
-    add_control_arguments,
-    controls_from_arguments,
-    run_forever,
-    server_argument_parser,
-)
-from mfa_common.testing._accounts import add_accounts, read_accounts
+from mfa_common.testing import add_control_arguments, controls_from_arguments, server_argument_parser
+from mfa_common.testing._accounts import load_accounts
+from mfa_common.testing._server import run_command
 
 from ._fake import (
     DEFAULT_FAILED_LOGIN_WINDOW,
@@ -109,11 +105,7 @@ def build_fake(args: argparse.Namespace) -> tuple[MetalCloudFake, list[FakeUser]
         max_failed_logins=args.max_failed_logins,
         failed_login_window=args.failed_login_window,
     )
-    if args.accounts:
-        accounts = read_accounts(args.accounts, fake.add_user)
-        users = add_accounts(fake.add_user, accounts, source=str(args.accounts))
-    else:
-        users = [] if args.no_demo else add_accounts(fake.add_user, DEMO_ACCOUNTS)
+    users = load_accounts(fake.add_user, args.accounts, () if args.no_demo else DEMO_ACCOUNTS)
     if args.users:
         fake.seed_users(args.users)
     return fake, users
@@ -121,14 +113,12 @@ def build_fake(args: argparse.Namespace) -> tuple[MetalCloudFake, list[FakeUser]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build the fake and serve it until Ctrl-C."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+
+    def build(args: argparse.Namespace) -> tuple[MetalCloudFake, str]:
         fake, users = build_fake(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    run_forever(fake, args.host, args.port, banner(fake, users), prog=PROG)
-    return 0
+        return fake, banner(fake, users)
+
+    return run_command(build_parser(), argv, build)
 
 
 if __name__ == "__main__":

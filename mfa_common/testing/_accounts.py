@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["add_accounts", "check_accounts", "read_accounts"]
+__all__ = ["add_accounts", "check_accounts", "load_accounts", "read_accounts"]
 
 AddUser = Callable[..., Any]
 
@@ -100,3 +100,14 @@ def add_accounts(
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: entry {position}: {exc}") from None
     return users
+
+
+def load_accounts(
+    add_user: AddUser, path: str | os.PathLike[str] | None, demo: Iterable[Mapping[str, Any]]
+) -> list[Any]:
+    """What ``--accounts`` means on every fake's command line: the accounts of the file at
+    ``path`` (read whole and checked first) when given, else ``demo``; added with ``add_user``.
+    Returns the users made; ValueError for a bad file."""
+    if path:
+        return add_accounts(add_user, read_accounts(path, add_user), source=os.fspath(path))
+    return add_accounts(add_user, demo)

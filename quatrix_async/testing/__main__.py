@@ -12,13 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mfa_common.testing import (
-    add_control_arguments,
-    controls_from_arguments,
-    run_forever,
-    server_argument_parser,
-)
-from mfa_common.testing._accounts import add_accounts, read_accounts
+from mfa_common.testing import add_control_arguments, controls_from_arguments, server_argument_parser
+from mfa_common.testing._accounts import load_accounts
+from mfa_common.testing._server import run_command
 
 from .. import _constants as C
 from ._fake import QuatrixFake, _error_body
@@ -87,23 +83,18 @@ def build_fake(args: argparse.Namespace) -> QuatrixFake:
         captcha_token=args.captcha_token,
         seed=args.seed,
     )
-    if args.accounts:
-        add_accounts(fake.add_user, read_accounts(args.accounts, fake.add_user), source=str(args.accounts))
-    else:
-        add_accounts(fake.add_user, DEMO_ACCOUNTS)
+    load_accounts(fake.add_user, args.accounts, DEMO_ACCOUNTS)
     return fake
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build the fake and serve it until Ctrl-C."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+
+    def build(args: argparse.Namespace) -> tuple[QuatrixFake, str]:
         fake = build_fake(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    run_forever(fake, args.host, args.port, banner(fake), prog=PROG)
-    return 0
+        return fake, banner(fake)
+
+    return run_command(build_parser(), argv, build)
 
 
 if __name__ == "__main__":

@@ -246,7 +246,9 @@ def _build(kind: Kind, *args: str) -> Any:
 
 
 @pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
-def test_accounts_files_hold_add_user_keywords(kind: Kind, tmp_path: Path) -> None:
+def test_accounts_files_hold_add_user_keywords(
+    kind: Kind, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "accounts.json"
     account = {kind.login: kind.login_value, "password": "ops-password-1", "totp_secret": SECRET}
     path.write_text(json.dumps([account]))
@@ -261,6 +263,12 @@ def test_accounts_files_hold_add_user_keywords(kind: Kind, tmp_path: Path) -> No
         path.write_text(json.dumps([account, bad]))
         with pytest.raises(ValueError, match=f"entry 1.*{re.escape(words)}"):
             _build(kind, "--accounts", str(path))
+    # From the command line: a usage error (exit status 2) naming the entry, before listening.
+    main = importlib.import_module(f"{kind.module}.__main__")
+    with pytest.raises(SystemExit) as exited:
+        main.main(["--port", "0", "--accounts", str(path)])
+    assert exited.value.code == 2
+    assert f"{path}: entry 1 needs {kind.login}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())

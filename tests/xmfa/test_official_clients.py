@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -46,23 +47,30 @@ async def _wrong_code(fake: XMfaFake, transport: httpx.AsyncBaseTransport) -> ht
         return await raw.post("/api/user/mfa/auth", json={"token": token, "code": "000000"})
 
 
-@pytest.mark.anyio
-async def test_a_wrong_code_on_mfa_auth_is_the_consoles_500_by_default(clock: FakeClock) -> None:
-    fake = XMfaFake(clock=clock)
-    fake.add_user("bob", "bob-password", totp_secret=SECRET)
-    transport = validating(fake)
-    answer = await _wrong_code(fake, transport)
-    assert (answer.status_code, answer.json()) == (500, {"message": "internal server error"})
-    assert unexpected_violations(transport) == []
+async def _auth_by_hand(transport: httpx.AsyncBaseTransport, clock: FakeClock, code: str) -> None:
+    """bob's password, then ``code`` for the MFA token, through ``client.session``."""
+    async with XMfaClient("http://127.0.0.1", clock=clock, transport=transport) as client:
+        challenge = await client.session.login("bob", "bob-password")
+        assert challenge.mfa_token is not None
+        await client.session.auth_mfa(challenge.mfa_token, code)
 
 
 @pytest.mark.anyio
-async def test_the_401_switch_answers_a_wrong_code_with_a_401(clock: FakeClock) -> None:
-    fake = XMfaFake(clock=clock, auth_failure_status=401)
+@pytest.mark.parametrize(
+    ("switch", "status", "body"),
+    [
+        ({}, 500, {"message": "internal server error"}),  # the default: what the console expects
+        ({"auth_failure_status": 401}, 401, {"message": "invalid MFA code"}),
+    ],
+)
+async def test_a_wrong_code_on_mfa_auth_is_the_consoles_500_unless_switched(
+    clock: FakeClock, switch: dict[str, Any], status: int, body: dict[str, str]
+) -> None:
+    fake = XMfaFake(clock=clock, **switch)
     fake.add_user("bob", "bob-password", totp_secret=SECRET)
     transport = validating(fake)
     answer = await _wrong_code(fake, transport)
-    assert (answer.status_code, answer.json()) == (401, {"message": "invalid MFA code"})
+    assert (answer.status_code, answer.json()) == (status, body)
     assert unexpected_violations(transport) == []
 
 
@@ -83,11 +91,8 @@ async def test_the_sdk_reads_either_status_as_a_rejected_code(clock: FakeClock, 
         with pytest.raises(MfaCodeRejectedError) as caught:
             await client.user.get()
         assert caught.value.status_code == (status or 500)
-    async with XMfaClient("http://127.0.0.1", clock=clock, transport=transport) as client:
-        challenge = await client.session.login("bob", "bob-password")
-        assert challenge.mfa_token is not None
-        with pytest.raises(MfaCodeRejectedError):
-            await client.session.auth_mfa(challenge.mfa_token, "000000")
+    with pytest.raises(MfaCodeRejectedError):
+        await _auth_by_hand(transport, clock, "000000")
     assert unexpected_violations(transport) == []
 
 
@@ -108,11 +113,8 @@ async def test_an_expired_mfa_token_from_the_command_line(clock: FakeClock) -> N
     fake = build_fake(build_parser().parse_args(["--auth-failure-status", "401", "--mfa-token-ttl", "0"]))
     fake.clock = clock
     transport = validating(fake)
-    async with XMfaClient("http://127.0.0.1", clock=clock, transport=transport) as client:
-        challenge = await client.session.login("bob", "bob-password")
-        assert challenge.mfa_token is not None
-        with pytest.raises(MfaTokenExpiredError):
-            await client.session.auth_mfa(challenge.mfa_token, "123456")
+    with pytest.raises(MfaTokenExpiredError):
+        await _auth_by_hand(transport, clock, "123456")
     assert unexpected_violations(transport) == []
 
 
