@@ -10,11 +10,12 @@ authenticated call on the warm client (median of 20).
 Backends (each imported lazily; missing ones are reported as SKIPPED):
 
 * ``quatrix``: ``quatrix_async.QuatrixClient`` (session + 2FA) against ``QuatrixFake``;
-  counters ``fake.stats["basic_login"]`` and ``fake.stats["mfa_step"]``.
+  counters ``fake.counts["basic_login"]`` and ``fake.counts["mfa_step"]``.
 * ``xmfa``: ``mfa_common.xmfa.client.XMfaClient`` with ``XMfaTokenAuth`` against ``XMfaFake``;
   counters ``fake.counts["login_attempt"]`` and ``fake.counts["auth_attempt"]``.
 * ``metalcloud``: ``metalcloud_async.MetalCloudClient`` (login + login-2fa) against
-  ``MetalCloudFake``; counters ``fake.password_logins`` and ``fake.logins`` (completed 2FA logins).
+  ``MetalCloudFake``; counters ``fake.counts["password_login"]`` and ``fake.counts["login"]``
+  (completed 2FA logins).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ PASSWORD = "correct horse battery staple"
 class Backend:
     """A fake to serve, a client factory, the call to storm with, and the fake's counters."""
 
-    app: Any
     fake: Any
 
     def client(self, base_url: str) -> Any:
@@ -52,33 +52,35 @@ class Quatrix(Backend):
     def __init__(self) -> None:
         from quatrix_async.testing import QuatrixFake
 
-        self.fake = self.app = QuatrixFake()
-        self.user = self.fake.add_user(email="storm@example.com", password=PASSWORD, mfa="2fa")
+        self.fake = QuatrixFake()
+        self.user = self.fake.add_user(email="storm@example.com", password=PASSWORD, mfa=True)
 
     def client(self, base_url: str) -> Any:
         from quatrix_async import QuatrixClient
 
-        return QuatrixClient(base_url, email=self.user.email, password=PASSWORD, totp_secret=self.user.secret)
+        return QuatrixClient(
+            base_url, email=self.user.email, password=PASSWORD, totp_secret=self.user.totp_secret
+        )
 
     def call(self, client: Any) -> Callable[[], Awaitable[Any]]:
         return client.profile.get  # type: ignore[no-any-return]
 
     def counters(self) -> tuple[int, int]:
-        return int(self.fake.stats["basic_login"]), int(self.fake.stats["mfa_step"])
+        return int(self.fake.counts["basic_login"]), int(self.fake.counts["mfa_step"])
 
 
 class XMfa(Backend):
     def __init__(self) -> None:
         from mfa_common.testing.xmfa_fake import XMfaFake
 
-        self.fake = self.app = XMfaFake()
+        self.fake = XMfaFake()
         self.user = self.fake.add_user("storm", PASSWORD, email="storm@example.com", mfa=True)
 
     def client(self, base_url: str) -> Any:
         from mfa_common.xmfa.auth import XMfaTokenAuth
         from mfa_common.xmfa.client import XMfaClient
 
-        auth = XMfaTokenAuth("storm", PASSWORD, totp_secret=self.user.mfa_secret)
+        auth = XMfaTokenAuth("storm", PASSWORD, totp_secret=self.user.totp_secret)
         return XMfaClient(base_url, auth=auth)
 
     def call(self, client: Any) -> Callable[[], Awaitable[Any]]:
@@ -94,7 +96,6 @@ class MetalCloud(Backend):
         from mfa_common.testing import generate_base32_secret
 
         self.fake = MetalCloudFake()
-        self.app = self.fake.app
         self.secret = generate_base32_secret(20)
         self.fake.add_user("storm@example.com", PASSWORD, totp_secret=self.secret)
 
@@ -109,7 +110,7 @@ class MetalCloud(Backend):
         return client.user.get  # type: ignore[no-any-return]
 
     def counters(self) -> tuple[int, int]:
-        return int(self.fake.password_logins), int(self.fake.logins)
+        return int(self.fake.counts["password_login"]), int(self.fake.counts["login"])
 
 
 FACTORIES: dict[str, Callable[[], Backend]] = {"quatrix": Quatrix, "xmfa": XMfa, "metalcloud": MetalCloud}
@@ -169,7 +170,7 @@ def child(name: str, calls: int) -> dict[str, Any]:
 
     from mfa_common.testing import serve
 
-    with serve(backend.app) as server:
+    with serve(backend.fake) as server:
         base_url = str(server.base_url)
         result = anyio.run(_storm, backend, base_url, calls)
     return {"backend": name, **result}

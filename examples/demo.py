@@ -101,9 +101,9 @@ async def act_batch(args: argparse.Namespace, workdir: Path) -> None:
     console.rule(f"[bold cyan]4. Batch: reset MFA for {args.users:,} Quatrix users")
     fake = QuatrixFake()
     admin_password = "Adm1n-demo-pass"
-    admin = fake.add_user(email="admin@example.com", password=admin_password, mfa="2fa", admin=True)
+    admin = fake.add_user(email="admin@example.com", password=admin_password, mfa=True, admin=True)
     user_ids = [
-        fake.add_user(email=f"user{n:05d}@example.com", password=f"pw-{n}", mfa="2fa").id
+        fake.add_user(email=f"user{n:05d}@example.com", password=f"pw-{n}", mfa=True).id
         for n in range(args.users)
     ]
     fake.controls.latency = args.latency
@@ -124,7 +124,7 @@ async def act_batch(args: argparse.Namespace, workdir: Path) -> None:
             server.base_url,
             email=admin.email,
             password=admin_password,
-            totp_secret=admin.secret,
+            totp_secret=admin.totp_secret,
             options=ClientOptions(
                 timeout=1.5, retry=RetryPolicy(max_retries=3, initial_backoff=0.05, max_backoff=0.5)
             ),
@@ -251,7 +251,7 @@ async def act_metalcloud(args: argparse.Namespace) -> None:
         secret = generate_base32_secret(20) if n % 3 == 0 else None
         fake.add_user(f"member{n:04d}@example.com", f"member-pass-{n}", totp_secret=secret)
     lacking: list[int] = []
-    with serve(fake.app) as server:
+    with serve(fake) as server:
         async with MetalCloudClient(server.base_url, api_key=root.api_key) as client:
 
             async def check(info: Any) -> Skip | None:

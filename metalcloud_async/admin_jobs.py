@@ -251,15 +251,20 @@ def _boolean(text: str, name: str) -> bool:
     raise ValueError(f"{name} must be true or false, got {text[:20]!r}")
 
 
+def _is_id(text: str) -> bool:
+    """A user id: ASCII decimal digits only (``str.isdigit`` also takes "²" and "١٢")."""
+    return text.isascii() and text.isdigit()
+
+
 def _user_ref(text: str) -> str:
-    if text.isdigit() or ("@" in text and " " not in text):
+    if _is_id(text) or ("@" in text and " " not in text):
         return text
     raise ValueError(f"user must be a user id or an e-mail address, got {text[:40]!r}")
 
 
 async def _resolve(client: MetalCloudClient, ref: str) -> tuple[int, str | None]:
     """(id, e-mail) of a user given by id or e-mail; a Skip when no such user exists."""
-    if ref.isdigit():
+    if _is_id(ref):
         return int(ref), None
     found = await client.users.find_by_email(ref)
     if found is None:
@@ -358,7 +363,7 @@ def parse_new_user_row(cells: dict[str, str]) -> NewUserRow:
     if "@" not in email or " " in email:
         raise ValueError(f"email is not an e-mail address: {email[:40]!r}")
     account = cells.get("accountid", "")
-    if account and not account.isdigit():
+    if account and not _is_id(account):
         raise ValueError("account_id must be a number")
     verified = cells.get("emailverified", "")
     return NewUserRow(

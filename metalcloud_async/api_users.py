@@ -3,8 +3,9 @@ configuration (and forced 2FA re-enrolment), meta, account moves, suspension, ar
 their reverses. The sub-groups are ``api_users_limits``, ``api_users_delegates``,
 ``api_users_permissions`` and ``api_users_ssh_keys``.
 
-A configuration has its own revision (``UserConfiguration.revision``), separate from the
-user's: :meth:`UsersAPI.update_config` reads and sends that one.
+A configuration's ``revision`` is its user's (one stored row on the server):
+:meth:`UsersAPI.update_config` reads the user's revision and sends it as ``If-Match``, as the
+official ``metalcloud-cli`` does.
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ class UsersAPI(MetalCloudAPIGroup):
         return None
 
     async def get_config(self, user_id: int, *, options: RequestOptions | None = None) -> UserConfiguration:
-        """``GET /api/v2/users/{id}/config``, with the configuration's own ``revision``."""
+        """``GET /api/v2/users/{id}/config``; its ``revision`` is the user's."""
         return await self._get(user_resource(user_id, "config"), UserConfiguration, options=options)
 
     async def update_config(
@@ -273,7 +274,8 @@ class UsersAPI(MetalCloudAPIGroup):
         options: RequestOptions | None = None,
     ) -> UserConfiguration:
         """``PATCH /api/v2/users/{id}/config`` with the fields set in ``changes``; ``revision``
-        is the *configuration's* (read first by default). Returns the new configuration."""
+        is the user's (read from ``GET /api/v2/users/{id}`` by default, as the official CLI
+        does; a configuration's ``revision`` is the same number). Returns the new configuration."""
         check_revision(revision)
         payload = converter.unstructure(changes)
         if not payload:
@@ -281,7 +283,7 @@ class UsersAPI(MetalCloudAPIGroup):
         response = await self._write(
             user_resource(user_id, "config"),
             revision=revision,
-            read_revision=self._config_revision(user_id, options),
+            read_revision=self._user_revision(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,
@@ -383,9 +385,3 @@ class UsersAPI(MetalCloudAPIGroup):
         )
         for item in reasons.data:
             yield item
-
-    def _config_revision(self, user_id: int, options: RequestOptions | None) -> Callable[[], Awaitable[int]]:
-        async def read() -> int:
-            return (await self.get_config(user_id, options=options)).revision
-
-        return read

@@ -248,9 +248,10 @@ class _UserSettings:
 class UserConfiguration(_UserSettings):
     """``GET``/``PATCH /api/v2/users/{id}/config``: the editable settings of a user.
 
-    ``revision`` is the configuration's own revision, separate from the user's: a configuration
-    update sends it as ``If-Match``. ``authenticator_must_change`` forces the user to enrol a new
-    authenticator at the next login (the only way an administrator can act on a user's 2FA).
+    ``revision`` is the user's revision (the server keeps a user and its configuration in one
+    row): a configuration update sends it as ``If-Match``. ``authenticator_must_change`` forces
+    the user to enrol a new authenticator at the next login (the only way an administrator can
+    act on a user's 2FA).
     """
 
     revision: int = 0
@@ -440,8 +441,8 @@ class User(_UserSettings):
 
     ``revision`` is the optimistic-lock revision that writes send back as ``If-Match``;
     ``etag`` is the ``ETag`` response header when the server sent one (not a wire field).
-    ``config`` carries the configuration's own ``revision`` (what a configuration update sends as
-    ``If-Match``). ``password_change_required`` tells that the password expired or was reset:
+    ``config`` carries the same ``revision`` (a user and its configuration are one row on the
+    server). ``password_change_required`` tells that the password expired or was reset:
     the user must change it (the server keeps serving the session meanwhile). Timestamps are
     aware UTC datetimes.
     """
@@ -561,7 +562,7 @@ class UserApiKey:
     def user_id(self) -> int | None:
         """The user id prefix of the key, when it has one."""
         prefix = self.api_key.reveal().split(":", 1)[0]
-        return int(prefix) if prefix.isdigit() else None
+        return int(prefix) if prefix.isascii() and prefix.isdigit() else None
 
 
 @attrs.frozen

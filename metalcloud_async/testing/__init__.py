@@ -1,15 +1,13 @@
-"""A faithful MetalCloud v2 fake server (ASGI) for tests and demos.
-
-In-process::
+"""A faithful MetalCloud v2 fake for tests and demos (needs the ``fakes`` extra)::
 
     fake = MetalCloudFake(clock=clock)
-    alice = fake.add_user("alice@example.test", "pw", access_level="admin")
+    alice = fake.add_user("alice@example.test", "alice-password", access_level="admin")
     client = MetalCloudClient("http://fake", api_key=alice.api_key,
-                              transport=httpx.ASGITransport(fake.app))
+                              transport=httpx.ASGITransport(app=fake))
 
-Over a real socket: ``with mfa_common.testing.serve(fake.app) as server: ...`` or from the
-command line: ``python -m metalcloud_async.testing --host 127.0.0.1 --port 8080``.
-Needs the ``fakes`` extra (Starlette, uvicorn).
+The fake is an ASGI app: in-process ``httpx.ASGITransport(app=fake)``; over a socket
+``with mfa_common.testing.serve(fake) as server: ...``; from a shell
+``python -m metalcloud_async.testing --port 8080``.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ from ._fake import (
     ADMIN_LEVELS,
     FakeUser,
     MetalCloudFake,
-    OutboxMessage,
-    create_metalcloud_app,
+    SentEmail,
     nest_error_body,
     qr_data_uri,
 )
@@ -32,8 +29,7 @@ __all__ = [
     "ADMIN_LEVELS",
     "FakeUser",
     "MetalCloudFake",
-    "OutboxMessage",
-    "create_metalcloud_app",
+    "SentEmail",
     "nest_error_body",
     "qr_data_uri",
 ]

@@ -4,9 +4,12 @@ and the authentication-provider lookup.
 
 Rules shared with the rest of the fake: reads of another user need an administrator; every
 applied write is recorded in the controls' ledger; writes whose operation declares ``If-Match``
-answer 428 without it and 412 when it names another revision. ``users/{id}/config`` has its
-own revision (``PATCH .../config`` compares and bumps that one); every other user write
-compares and bumps the user's revision. ``PATCH .../meta`` declares no ``If-Match`` but lists
+answer 428 without it and 412 when it names another revision. A user and its configuration
+are one row with one revision: every user write, ``PATCH .../config`` included, compares and
+bumps the user's revision (what the official CLI sends there), and every read of an object whose
+write takes ``If-Match`` (the user, its configuration, limits and permissions) carries it as
+``ETag``. A
+created user's ``201`` names its URL in ``Location``. ``PATCH .../meta`` declares no ``If-Match`` but lists
 412/428: the fake compares a revision when one is sent and does not require it (UNCONFIRMED).
 
 Where the real server is silent the fake chooses, and says so here: a delegate added to user U
@@ -221,8 +224,13 @@ class AdminHandlers:
     def _user_list(self, users: list[FakeUser]) -> JSONResponse:
         return JSONResponse({"data": [self.fake.user_info_json(u) for u in users]})
 
+    @staticmethod
+    def _tagged(body: Any, user: FakeUser) -> JSONResponse:
+        """``body`` with the user's revision as ``ETag`` (the one its writes compare)."""
+        return JSONResponse(body, headers={"ETag": str(user.revision)})
+
     def _config_response(self, user: FakeUser) -> JSONResponse:
-        return JSONResponse(self.fake.config_json(user), headers={"ETag": str(user.config_revision)})
+        return self._tagged(self.fake.config_json(user), user)
 
     # -- authentication provider -----------------------------------------------------------
 
@@ -277,14 +285,15 @@ class AdminHandlers:
         if not verified:
             self._send_verification(user)
         self.fake.controls.ledger.record("create-user", str(user.id), email=email, revision=user.revision)
-        return JSONResponse(self.fake.user_json(user), status_code=201, headers={"ETag": str(user.revision)})
+        headers = {"ETag": str(user.revision), "Location": f"/api/v2/users/{user.id}"}
+        return JSONResponse(self.fake.user_json(user), status_code=201, headers=headers)
 
     def _send_verification(self, user: FakeUser) -> None:
-        from ._fake import OutboxMessage
+        from ._fake import SentEmail
 
         token = secrets.token_urlsafe(24)
         self.fake._tokens[token] = ("verify-email", user.id, None, False)
-        self.fake.outbox.append(OutboxMessage("verify-email", user.email, token, user.id))
+        self.fake.outbox.append(SentEmail("verify-email", user.email, token, user.id))
 
     def get_config(self, request: Request, body: Any) -> Response:
         return self._config_response(self._target(request))
@@ -314,7 +323,7 @@ class AdminHandlers:
             not float(account).is_integer() or int(account) not in self._known_accounts()
         ):
             raise Fail(404, "Account not found")
-        check_if_match(request, user.config_revision)
+        check_if_match(request, user.revision)
         if data.get("authenticatorMustChange") is True and user.authenticator_must_change:
             raise Fail(409, "The authenticator is already due to change")
         for wire, value in data.items():
@@ -342,9 +351,7 @@ class AdminHandlers:
                 setattr(user, _TIMESTAMP_FIELDS[wire], stamps[wire])
             else:
                 user.config_extra[wire] = value
-        self.fake.bump_config(
-            user, "update-config", fields=sorted(k for k, v in data.items() if v is not None)
-        )
+        self.fake.bump(user, "update-config", fields=sorted(k for k, v in data.items() if v is not None))
         return self._config_response(user)
 
     def update_meta(self, request: Request, body: Any) -> Response:
@@ -395,11 +402,10 @@ class AdminHandlers:
 
     def get_limits(self, request: Request, body: Any) -> Response:
         user = self._target(request)
-        return JSONResponse({**DEFAULT_LIMITS, **user.limits})
+        return self._tagged({**DEFAULT_LIMITS, **user.limits}, user)
 
     def default_limits(self, request: Request, body: Any) -> Response:
-        self._target(request)
-        return JSONResponse(dict(DEFAULT_LIMITS))
+        return self._tagged(dict(DEFAULT_LIMITS), self._target(request))
 
     def disabled_limits(self, request: Request, body: Any) -> Response:
         self._target(request)
@@ -423,7 +429,7 @@ class AdminHandlers:
             raise Fail(409, "The limits are already set to these values")
         user.limits.update(changes)
         self.fake.bump(user, "change-limits", fields=sorted(changes))
-        return JSONResponse({**DEFAULT_LIMITS, **user.limits})
+        return self._tagged({**DEFAULT_LIMITS, **user.limits}, user)
 
     # -- delegates -------------------------------------------------------------------------
 
@@ -476,7 +482,8 @@ class AdminHandlers:
         }
 
     def get_permissions(self, request: Request, body: Any) -> Response:
-        return JSONResponse(self._permissions(self._target(request)))
+        user = self._target(request)
+        return self._tagged(self._permissions(user), user)
 
     def change_permissions(self, request: Request, body: Any) -> Response:
         user = self._target(request, admin=True)
@@ -498,7 +505,7 @@ class AdminHandlers:
         if after == before:
             raise Fail(409, "The permissions are already set to these values")
         self.fake.bump(user, "change-permissions")
-        return JSONResponse(after)
+        return self._tagged(after, user)
 
     # -- SSH keys --------------------------------------------------------------------------
 

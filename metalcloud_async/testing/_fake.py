@@ -12,7 +12,9 @@ documents:
   (UNCONFIRMED on the real server). For a user with 2FA the cookie holds a short-lived *pending*
   JWT that only ``POST /api/v2/login-2fa`` accepts (sent back as cookie or bearer); a correct,
   not yet used TOTP code there sets the full session cookie. Replayed steps are rejected.
-* **Optimistic locking**: reads send ``ETag: <revision>`` (bare number); writes need
+* **Optimistic locking**: every read of an object whose write takes ``If-Match`` sends
+  ``ETag: <revision>`` (bare number; the official Terraform provider sends it back verbatim);
+  writes need
   ``If-Match`` (428 when missing, 412 when stale; ``2fa-enable``/``2fa-disable`` only check
   presence, as their spec lists no 412); every applied write bumps the revision and is recorded
   in the controls' ledger.
@@ -24,8 +26,10 @@ documents:
   skips the old second factor and sets a session good only for ``GET /user``,
   ``2fa-generate``, ``2fa-enable`` and logout (403 elsewhere); enabling a new authenticator
   clears the flag and ends that session, so the next login uses the new code.
-* **Administration**: the other user operations live in :mod:`._admin`; ``users/{id}/config``
-  has its own revision (``ETag`` of ``GET .../config``), compared and bumped by its ``PATCH``.
+* **Administration**: the other user operations live in :mod:`._admin`. A user and its
+  ``users/{id}/config`` are one stored row with one revision (the ``User`` JSON spreads the
+  configuration's fields): the official CLI sends the user's ``revision`` as ``If-Match`` on
+  ``PATCH .../config``, and a configuration write bumps the user's revision.
 * **Errors**: NestJS bodies ``{"statusCode", "message", "error"}`` (``message`` a list for
   validation errors).
 * **Listing**: nestjs-paginate query syntax and the ``data/meta/links`` envelope.
@@ -40,6 +44,7 @@ import string
 import struct
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +77,9 @@ __all__ = [
     "ADMIN_LEVELS",
     "FakeUser",
     "MetalCloudFake",
-    "create_metalcloud_app",
+    "SentEmail",
     "nest_error_body",
+    "qr_data_uri",
 ]
 
 ADMIN_LEVELS = frozenset({"root", "admin", "full_admin"})
@@ -112,8 +118,6 @@ class FakeUser:
     password_changed_at: float = 0.0
     authenticator_created_at: float | None = None
     suspend_reasons: list[dict[str, Any]] = field(default_factory=list)
-    #: The revision of ``users/{id}/config``, separate from the user's own ``revision``.
-    config_revision: int = 1
     #: Set by an administrator: the next login must enrol a new authenticator first.
     authenticator_must_change: bool = False
     #: Other configuration fields set through ``PATCH /users/{id}/config`` (wire names).
@@ -125,7 +129,8 @@ class FakeUser:
     delegates: set[int] = field(default_factory=set)
 
     @property
-    def two_factor_enabled(self) -> bool:
+    def mfa(self) -> bool:
+        """Whether 2FA is on (a ``totp_secret`` is set)."""
         return self.totp_secret is not None
 
     @property
@@ -134,7 +139,7 @@ class FakeUser:
 
 
 @dataclass
-class OutboxMessage:
+class SentEmail:
     """An e-mail the fake would have sent: ``kind`` is ``verify-email`` or ``reset-password``
     (``token`` to pass to the matching action) or ``temporary-password``."""
 
@@ -184,7 +189,7 @@ def qr_data_uri(text: str) -> str:
 
 
 class MetalCloudFake:
-    """The fake's state and its ASGI app (:attr:`app`); thread-safe (one lock around state).
+    """The fake server; the object itself is the ASGI app. Thread-safe (one lock around state).
 
     ``clock`` drives JWT expiry, TOTP verification and timestamps (share a
     :class:`~mfa_common.clock.FakeClock` with the client to make TOTP waits instant).
@@ -197,7 +202,7 @@ class MetalCloudFake:
         clock: Clock | None = None,
         controls: FakeControls | None = None,
         jwt_ttl: float = 3600.0,
-        signing_key: bytes | None = None,
+        jwt_key: bytes | None = None,
         seed: int | None = None,
         max_failed_logins: int = DEFAULT_MAX_FAILED_LOGINS,
         failed_login_window: float = DEFAULT_FAILED_LOGIN_WINDOW,
@@ -210,7 +215,7 @@ class MetalCloudFake:
         self._failed_logins: dict[str, list[float]] = {}
         self.controls = controls or FakeControls(error_body=nest_error_body, seed=seed)
         self.jwt_ttl = jwt_ttl
-        self._key = signing_key or secrets.token_bytes(32)
+        self._key = jwt_key or secrets.token_bytes(32)
         self._lock = threading.RLock()
         self._users: dict[int, FakeUser] = {}
         self._by_key: dict[str, int] = {}
@@ -219,21 +224,22 @@ class MetalCloudFake:
         self._next_id = 1
         self._next_reason = 1
         self.verifier = ReplayRejectingVerifier()
-        self.outbox: list[OutboxMessage] = []
-        #: Completed logins (password, plus the second factor when the user has 2FA).
-        self.logins = 0
-        #: Password steps accepted (each ``POST /login`` with the right password).
-        self.password_logins = 0
-        self.logouts = 0
-        #: Logins refused because the address was locked out.
-        self.lockouts = 0
+        self.outbox: list[SentEmail] = []
+        #: What happened: ``login`` (completed: password, plus the second factor when the user
+        #: has 2FA), ``password_login`` (each ``POST /login`` with the right password),
+        #: ``logout``, ``lockout`` (logins refused because the address was locked out).
+        self.counts: Counter[str] = Counter()
         self.admin = AdminHandlers(self)
-        self.app = self._build_app()
+        self.starlette = self._build_app()
+        self._asgi = FaultInjectionMiddleware(self.starlette, self.controls, error_body=nest_error_body)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._asgi(scope, receive, send)
 
     def __repr__(self) -> str:
         with self._lock:
             accounts = len(self._users)
-        return f"MetalCloudFake(accounts={accounts}, logins={self.logins}, clock={self.clock!r})"
+        return f"MetalCloudFake(accounts={accounts}, logins={self.counts['login']}, clock={self.clock!r})"
 
     # -- scripting -----------------------------------------------------------------------------
 
@@ -252,6 +258,7 @@ class MetalCloudFake:
         user_id: int | None = None,
         revision: int = 1,
         totp_secret: str | None = None,
+        mfa: bool = False,
         suspended: bool = False,
         archived: bool = False,
         api_key: str | None = None,
@@ -260,8 +267,14 @@ class MetalCloudFake:
         is_billable: bool = True,
         email_verified: bool = True,
     ) -> FakeUser:
-        """Create a user; ``totp_secret`` (base32) enables 2FA; ``api_key`` defaults to a random
-        ``"<id>:<63 alphanumerics>"``."""
+        """Create a user and return it. ``totp_secret`` (base32) enables 2FA; ``mfa=True`` alone
+        generates the secret (read it back from ``user.totp_secret``); ``user_id`` (an integer)
+        defaults to the next free id; ``api_key`` to a random ``"<id>:<63 alphanumerics>"``.
+        Raises ValueError for an id or e-mail in use."""
+        if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 1):
+            raise ValueError(f"user_id must be a positive integer, not {user_id!r}")
+        if mfa and totp_secret is None:
+            totp_secret = generate_base32_secret(20)
         with self._lock:
             uid = user_id if user_id is not None else self._next_id
             if uid in self._users:
@@ -345,24 +358,27 @@ class MetalCloudFake:
         user.revision += 1
         self.controls.ledger.record(operation, str(user.id), revision=user.revision, **details)
 
-    def bump_config(self, user: FakeUser, operation: str, **details: Any) -> None:
-        """Apply a configuration write: bump the configuration's revision and record it."""
-        user.config_revision += 1
-        self.controls.ledger.record(operation, str(user.id), config_revision=user.config_revision, **details)
-
     def force_reenrolment(self, email_or_id: str | int) -> FakeUser:
         """What ``PATCH /users/{id}/config {"authenticatorMustChange": true}`` does, for scripting."""
         with self._lock:
             user = self.user(email_or_id)
             user.authenticator_must_change = True
-            user.config_revision += 1
+            user.revision += 1
             return user
 
     def issue_jwt(
-        self, user: FakeUser, *, pending: bool = False, ttl: float | None = None, enrol: bool = False
+        self,
+        user: FakeUser | str | int,
+        *,
+        ttl: float | None = None,
+        pending: bool = False,
+        enrol: bool = False,
     ) -> str:
-        """A session JWT for ``user`` (``pending``: only good for ``/login-2fa``; ``enrol``: only
-        good for enrolling a new authenticator, ``GET /user`` and logout)."""
+        """A session JWT for ``user`` (a :class:`FakeUser`, or its e-mail or id), to test calls
+        without logging in (``pending``: only good for ``/login-2fa``; ``enrol``: only good for
+        enrolling a new authenticator, ``GET /user`` and logout)."""
+        if not isinstance(user, FakeUser):
+            user = self.user(user)
         now = self.clock.now()
         short = pending or enrol
         lifetime = PENDING_2FA_TTL if short else (ttl if ttl is not None else self.jwt_ttl)
@@ -457,7 +473,7 @@ class MetalCloudFake:
             "revision": user.revision,
             "id": user.id,
             "email": user.email,
-            "authenticatorEnabled": user.two_factor_enabled,
+            "authenticatorEnabled": user.mfa,
             "isSuspended": user.suspended,
             "franchise": "metalsoft",
             "createdTimestamp": iso(user.created_at),
@@ -471,9 +487,9 @@ class MetalCloudFake:
         return body  # accountId / infrastructureIdDefault come with the configuration
 
     def config_json(self, user: FakeUser) -> dict[str, Any]:
-        """The ``UserConfiguration`` representation (its own ``revision``)."""
+        """The ``UserConfiguration`` representation (its ``revision`` is the user's)."""
         config: dict[str, Any] = {
-            "revision": user.config_revision,
+            "revision": user.revision,
             "displayName": user.display_name,
             "emailStatus": "verified" if user.email_verified else "not_verified",
             "language": "en",
@@ -527,15 +543,15 @@ class MetalCloudFake:
             body.update(extra)
         return JSONResponse(body, headers={"ETag": str(user.revision)})
 
-    @staticmethod
-    def _session_response(body: Any, token: str, *, max_age: int) -> JSONResponse:
-        response = JSONResponse(body)
+    def _session_response(self, user: FakeUser, token: str, *, max_age: int) -> JSONResponse:
+        """A login answer: the ``User`` with its ``ETag``, and the session cookie."""
+        response = self._user_response(user)
         response.set_cookie(JWT_COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="strict")
         return response
 
     # -- the app ---------------------------------------------------------------------------------
 
-    def _build_app(self) -> FaultInjectionMiddleware:
+    def _build_app(self) -> Starlette:
         def route(path: str, handler: Callable[[Request, Any], Response], method: str) -> Route:
             async def endpoint(request: Request) -> Response:
                 try:
@@ -589,8 +605,7 @@ class MetalCloudFake:
         app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
         app.state.fake = self
         app.state.controls = self.controls
-        middleware = FaultInjectionMiddleware(app, self.controls, error_body=nest_error_body)
-        return middleware
+        return app
 
     # -- handlers: authentication ----------------------------------------------------------------
 
@@ -618,7 +633,7 @@ class MetalCloudFake:
         if len(recent) >= self.max_failed_logins:
             # The real server's status for a throttled login is undocumented: 403 with a message.
             self._remember_failures(address, recent)
-            self.lockouts += 1
+            self.counts["lockout"] += 1
             raise Fail(403, "Too many failed login attempts: try again later")
         user = self.find_user(str(email))
         if user is None or not secrets.compare_digest(user.password.encode(), str(password).encode()):
@@ -628,24 +643,22 @@ class MetalCloudFake:
         # A right password before the lockout clears the count (it stays popped).
         if user.suspended or user.archived:
             raise Fail(403, "User is suspended or archived")
-        self.password_logins += 1
+        self.counts["password_login"] += 1
         if user.authenticator_must_change:
             # Forced re-enrolment: no second factor with the old authenticator; the session only
             # serves 2fa-generate / 2fa-enable until a new authenticator is enabled.
             token = self.issue_jwt(user, enrol=True)
-            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
-        if user.two_factor_enabled:
+            return self._session_response(user, token, max_age=int(PENDING_2FA_TTL))
+        if user.mfa:
             token = self.issue_jwt(user, pending=True)
-            return self._session_response(self.user_json(user), token, max_age=int(PENDING_2FA_TTL))
+            return self._session_response(user, token, max_age=int(PENDING_2FA_TTL))
         return self._complete_login(user)
 
     def _complete_login(self, user: FakeUser) -> Response:
         user.last_login_at = self.clock.now()
-        self.logins += 1
+        self.counts["login"] += 1
         token = self.issue_jwt(user)
-        response = self._session_response(self.user_json(user), token, max_age=int(self.jwt_ttl))
-        response.headers["ETag"] = str(user.revision)
-        return response
+        return self._session_response(user, token, max_age=int(self.jwt_ttl))
 
     def _login_2fa(self, request: Request, body: Any) -> Response:
         token = self._bearer(request) or request.cookies.get(JWT_COOKIE)
@@ -674,7 +687,7 @@ class MetalCloudFake:
         if kind != "jwt":
             raise Fail(401, "Logout needs a JWT session")
         self._revoked.add(str(claims.get("jti")))
-        self.logouts += 1
+        self.counts["logout"] += 1
         response = JSONResponse({})
         response.delete_cookie(JWT_COOKIE, path="/")
         return response
@@ -702,7 +715,7 @@ class MetalCloudFake:
         if not isinstance(code, str) or not code:
             raise Fail(400, ["token must be a string"])
         self._check_if_match(request, user, compare=False)
-        if user.two_factor_enabled and not user.authenticator_must_change:
+        if user.mfa and not user.authenticator_must_change:
             raise Fail(409, "2FA already enabled")
         if user.pending_totp_secret is None:
             raise Fail(400, "Invalid user ID or token")
@@ -715,7 +728,6 @@ class MetalCloudFake:
         user.authenticator_created_at = self.clock.now()
         if user.authenticator_must_change:
             user.authenticator_must_change = False
-            user.config_revision += 1
             if claims is not None and claims.get("2fa") == "enrol":
                 # The enrolment session has served its purpose: the next login uses the new code.
                 self._revoked.add(str(claims.get("jti")))
@@ -725,7 +737,7 @@ class MetalCloudFake:
     def _2fa_disable(self, request: Request, body: Any) -> Response:
         user, _, _ = self._authenticate(request)
         self._check_if_match(request, user, compare=False)
-        if not user.two_factor_enabled:
+        if not user.mfa:
             raise Fail(409, "2FA already disabled")
         user.totp_secret = None
         self.verifier.forget(str(user.id))
@@ -782,7 +794,7 @@ class MetalCloudFake:
             raise Fail(400, "Email address already in use")
         token = secrets.token_urlsafe(24)
         self._tokens[token] = ("verify-email", user.id, email, False)
-        self.outbox.append(OutboxMessage("verify-email", email, token, user.id))
+        self.outbox.append(SentEmail("verify-email", email, token, user.id))
         return self._user_response(user)
 
     def _initiate_password_reset(self, request: Request, body: Any) -> Response:
@@ -794,7 +806,7 @@ class MetalCloudFake:
         if target is not None:  # unknown addresses get the same answer (no enumeration)
             token = secrets.token_urlsafe(24)
             self._tokens[token] = ("reset-password", target.id, None, False)
-            self.outbox.append(OutboxMessage("reset-password", target.email, token, target.id))
+            self.outbox.append(SentEmail("reset-password", target.email, token, target.id))
         return Response(status_code=200)
 
     def _use_token(self, request: Request, kind: str) -> tuple[FakeUser, str | None]:
@@ -828,7 +840,7 @@ class MetalCloudFake:
         user.password = temporary
         user.password_change_required = True
         user.password_changed_at = self.clock.now()
-        self.outbox.append(OutboxMessage("temporary-password", user.email, temporary, user.id))
+        self.outbox.append(SentEmail("temporary-password", user.email, temporary, user.id))
         self.bump(user, "reset-password")
         return Response(status_code=200)
 
@@ -1064,9 +1076,3 @@ def _matches(actual: Any, expressions: Iterable[str]) -> bool:
         else:
             result = result and value
     return True if result is None else result
-
-
-def create_metalcloud_app(**options: Any) -> FaultInjectionMiddleware:
-    """A fresh fake's ASGI app (``options`` go to :class:`MetalCloudFake`); the fake is at
-    ``app.app.state.fake`` and the controls at ``app.controls``."""
-    return MetalCloudFake(**options).app

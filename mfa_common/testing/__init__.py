@@ -1,4 +1,12 @@
-"""Shared machinery for the fake servers: fault injection, loopback serving, TOTP and JWT.
+"""Shared machinery for the fake servers: fault injection, loopback serving, TOTP and JWT, and
+the X-MFA-Token fake (:class:`XMfaFake`).
+
+Every fake (``QuatrixFake``, ``MetalCloudFake``, ``XMfaFake``) speaks one vocabulary: it is
+itself an ASGI app (``httpx.ASGITransport(app=fake)``, ``serve(fake)``), ``add_user(<login>,
+password, *, totp_secret=..., mfa=..., ...)`` adds an account (the login is ``email`` or
+``username``, as the API's login and its client name it), ``user(...)`` finds one, ``counts``
+counts what happened, ``ledger`` records applied writes, and ``python -m <package>.testing
+--accounts FILE`` reads a JSON list of ``add_user`` keyword sets.
 
 Needs the optional ``fakes`` dependencies (Starlette, uvicorn).
 """
@@ -68,6 +76,6 @@ __all__ = [
 ]
 
 # The X-MFA-Token fake (ShellHub MfaApi).
-from mfa_common.testing.xmfa_fake import XMfaFake, create_xmfa_app  # noqa: E402
+from mfa_common.testing.xmfa_fake import XMfaFake  # noqa: E402
 
-__all__ += ["XMfaFake", "create_xmfa_app"]
+__all__ += ["XMfaFake"]

@@ -11,10 +11,19 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["HttpImpl", "ServerHandle", "bind_socket", "run_forever", "serve", "server_argument_parser"]
+__all__ = [
+    "HttpImpl",
+    "ServerHandle",
+    "bind_socket",
+    "run_command",
+    "run_forever",
+    "serve",
+    "server_argument_parser",
+]
 
 HttpImpl = Literal["auto", "h11", "httptools"]
 LifespanMode = Literal["auto", "on", "off"]
@@ -268,6 +277,24 @@ def run_forever(
         pass
     finally:
         sock.close()
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    build: Callable[[argparse.Namespace], tuple[Any, str]],
+) -> int:
+    """A fake's ``python -m <package>.testing``: parse ``argv`` (with ``parser``, built on
+    :func:`server_argument_parser`), ``build`` the app and its banner from the arguments (a
+    ValueError, such as a bad accounts file, is a usage error: exit status 2), then serve until
+    Ctrl-C."""
+    args = parser.parse_args(argv)
+    try:
+        app, banner = build(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    run_forever(app, args.host, args.port, banner, prog=parser.prog)
+    return 0
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):

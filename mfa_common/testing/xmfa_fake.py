@@ -23,12 +23,14 @@ Use it in-process (``httpx.ASGITransport(fake)``) or over a real socket
   ``max_lockout_minutes``, default 60; ``<= 0`` disables); the counter lives
   ``max(min(2.5 * lockout, M), 2)`` minutes; a successful login resets it.
 * ``POST /api/user/mfa/auth`` ``{token, code}``: TOTP (SHA1, 30 s, +-1 step) with replay
-  rejection (one accepted code per user per step). A wrong or reused code is 401
-  ``{"message": "invalid MFA code"}`` (the fake's default; ``auth_failure_status=500``
-  reproduces the ``500 {"message": "internal server error"}`` the official console was written
-  against, CORROBORATED); an unknown or expired token gets the same status (UNCONFIRMED), 401
-  ``{"message": "MFA token is invalid or expired"}``; after ``max_code_failures`` (3) wrong codes
-  the token is dropped (INVENTED).
+  rejection (one accepted code per user per step). A wrong or reused code is
+  ``500 {"message": "internal server error"}`` by default, what the official console was written
+  against (CORROBORATED: it reads a 500 as "invalid code", its test mocks one, and on a 401 its
+  global handler logs the user out); ``auth_failure_status=401`` (``--auth-failure-status 401``)
+  answers 401 ``{"message": "invalid MFA code"}`` instead. An unknown or expired token gets the
+  same status (UNCONFIRMED; with 401 the message is ``"MFA token is invalid or expired"``); a
+  token lives ``mfa_token_ttl`` seconds (30 minutes; ``--mfa-token-ttl``); after
+  ``max_code_failures`` (3) wrong codes the token is dropped (INVENTED).
 * ``POST /api/user/mfa/recover`` ``{identifier, recovery_code}``: a wrong or used code is 403;
   single-use codes; opens a
   10-minute recovery window (``X-Expires-At``) in which ``PUT /api/user/mfa/disable`` accepts the
@@ -85,7 +87,6 @@ __all__ = [
     "FakeUser",
     "SentEmail",
     "XMfaFake",
-    "create_xmfa_app",
 ]
 
 UserStatus = Literal["confirmed", "not-confirmed", "pending"]
@@ -102,7 +103,7 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
         "username": "bob",
         "password": "bob-password",
         "email": "bob@example.com",
-        "mfa_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        "totp_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
         "recovery_codes": [
             "MLNSPOB2L2ZRO2D5",
             "35QBUON4JAA4V6KP",
@@ -116,7 +117,7 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
         "username": "carol",
         "password": "carol-password",
         "email": "carol@example.com",
-        "mfa_secret": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "totp_secret": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
         "recovery_codes": ["KRSXG5CTMVRXEZLU", "ONSWG4TFOQYTEMZU"],
     },
 )
@@ -124,7 +125,8 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
 
 @dataclass
 class FakeUser:
-    """One account. ``mfa_secret`` (base32) set means MFA is enabled."""
+    """One account. ``totp_secret`` (base32) set means MFA is enabled. Made by
+    :meth:`XMfaFake.add_user`."""
 
     username: str
     password: str
@@ -136,9 +138,11 @@ class FakeUser:
     role: str = "owner"
     admin: bool = False
     max_namespaces: int = -1
-    mfa_secret: str | None = None
+    totp_secret: str | None = None
     recovery_codes: list[str] = field(default_factory=list)
-    pending: tuple[str, tuple[str, ...]] | None = None
+    #: The secret and recovery codes ``GET /api/user/mfa/generate`` offered, until enabled.
+    pending_totp_secret: str | None = None
+    pending_recovery_codes: tuple[str, ...] = ()
     #: ``"confirmed"``, ``"not-confirmed"`` (login 403) or ``"pending"`` (awaiting approval: 423).
     status: UserStatus = "confirmed"
     #: False for service accounts and users without the local login method (login 401).
@@ -146,7 +150,7 @@ class FakeUser:
 
     @property
     def mfa(self) -> bool:
-        return self.mfa_secret is not None
+        return self.totp_secret is not None
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,7 @@ class XMfaFake:
         recovery_code_count: int = 6,
         legacy_reset: bool = False,
         totp_window: int = 1,
-        auth_failure_status: Literal[401, 500] = 401,
+        auth_failure_status: Literal[401, 500] = 500,
         seed: int | None = None,
         on_mail: Callable[[SentEmail], None] | None = None,
     ) -> None:
@@ -295,10 +299,10 @@ class XMfaFake:
         ]
         self.starlette = Starlette(routes=routes, exception_handlers={HTTPException: _route_error})
         self.starlette.state.controls = self.controls
-        self.app = FaultInjectionMiddleware(self.starlette, self.controls, error_body=_error_body)
+        self._asgi = FaultInjectionMiddleware(self.starlette, self.controls, error_body=_error_body)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+        await self._asgi(scope, receive, send)
 
     def __repr__(self) -> str:
         with self._lock:
@@ -320,34 +324,35 @@ class XMfaFake:
         email: str | None = None,
         recovery_email: str | None = None,
         mfa: bool = False,
-        mfa_secret: str | None = None,
+        totp_secret: str | None = None,
         recovery_codes: Iterable[str] | None = None,
         name: str | None = None,
-        id: str | None = None,
+        user_id: str | None = None,
         admin: bool = False,
         status: UserStatus = "confirmed",
         local_auth: bool = True,
     ) -> FakeUser:
-        """Create an account. ``mfa=True`` (or a ``mfa_secret``) enables MFA; missing secret and
-        recovery codes are generated. ``recovery_email=""`` leaves it unset (enable then fails)."""
+        """Create an account and return it. ``mfa=True`` (or a ``totp_secret``) enables MFA; a
+        missing secret and missing recovery codes are generated. ``recovery_email=""`` leaves
+        it unset (enable then fails)."""
         with self._lock:
-            if mfa and mfa_secret is None:
-                mfa_secret = generate_base32_secret(20, rng=self._random())
+            if mfa and totp_secret is None:
+                totp_secret = generate_base32_secret(20, rng=self._random())
             codes = list(recovery_codes) if recovery_codes is not None else []
-            if mfa_secret is not None and recovery_codes is None:
+            if totp_secret is not None and recovery_codes is None:
                 codes = self._new_recovery_codes()
             user = FakeUser(
                 username=username,
                 password=password,
                 email=email or f"{username}@example.com",
-                id=id or self._uuid(),
+                id=user_id or self._uuid(),
                 recovery_email=(
                     recovery_email if recovery_email is not None else f"{username}.recovery@example.org"
                 ),
                 name=name or username,
                 tenant=self._uuid(),
                 admin=admin,
-                mfa_secret=mfa_secret,
+                totp_secret=totp_secret,
                 recovery_codes=codes,
                 status=status,
                 local_auth=local_auth,
@@ -403,10 +408,11 @@ class XMfaFake:
         with self._lock:
             self._api_keys.discard(key)
 
-    def mint_jwt(self, identifier: str, *, ttl: float | None = None) -> str:
-        """A valid JWT for this user (to test calls without logging in)."""
+    def issue_jwt(self, user: FakeUser | str, *, ttl: float | None = None) -> str:
+        """A valid JWT for ``user`` (a :class:`FakeUser`, or its username, e-mail or id), to test
+        calls without logging in."""
         with self._lock:
-            return self._jwt(self.user(identifier), ttl=ttl)
+            return self._jwt(user if isinstance(user, FakeUser) else self.user(user), ttl=ttl)
 
     # ------------------------------------------------------------------ helpers
 
@@ -511,9 +517,9 @@ class XMfaFake:
         return data
 
     def _disable_mfa(self, user: FakeUser, via: str) -> None:
-        user.mfa_secret = None
+        user.totp_secret = None
         user.recovery_codes = []
-        user.pending = None
+        user.pending_totp_secret, user.pending_recovery_codes = None, ()
         self._recovery.pop(user.id, None)
         for token in [t for t, r in self._resets.items() if r.user_id == user.id]:
             del self._resets[token]
@@ -612,10 +618,10 @@ class XMfaFake:
                     self._mfa_tokens.pop(body["token"], None)
                     raise _Problem(status, "MFA token is invalid or expired")
                 user = self._users.get(pending.user_id)
-                if user is None or user.mfa_secret is None:
+                if user is None or user.totp_secret is None:
                     self._mfa_tokens.pop(body["token"], None)
                     raise _Problem(status, "MFA token is invalid or expired")
-                if not self._verify_totp(user, body["code"], user.mfa_secret):
+                if not self._verify_totp(user, body["code"], user.totp_secret):
                     pending.failures += 1
                     if pending.failures >= self.max_code_failures:
                         del self._mfa_tokens[body["token"]]
@@ -634,7 +640,7 @@ class XMfaFake:
                     raise _Problem(409, "MFA is already enabled")
                 secret = generate_base32_secret(20, rng=self._random())
                 codes = tuple(self._new_recovery_codes())
-                user.pending = (secret, codes)
+                user.pending_totp_secret, user.pending_recovery_codes = secret, codes
                 link = f"otpauth://totp/{ISSUER}:{user.id}?issuer={ISSUER}&secret={secret}"
                 self.counts["generate"] += 1
                 return JSONResponse({"link": link, "secret": secret, "recovery_codes": list(codes)})
@@ -655,14 +661,14 @@ class XMfaFake:
                     raise _Problem(400, "MFA is already enabled")
                 if not user.recovery_email:
                     raise _Problem(400, "invalid entity", {"recovery_email": "required to enable MFA"})
-                if user.pending is None or (body["secret"], tuple(codes)) != user.pending:
+                secret, generated = user.pending_totp_secret, user.pending_recovery_codes
+                if secret is None or (body["secret"], tuple(codes)) != (secret, generated):
                     raise _Problem(400, "invalid entity", {"secret": "does not match the generated one"})
-                secret, generated = user.pending
                 if not self._verify_totp(user, body["code"], secret):
                     raise _Problem(401, "invalid MFA code")
-                user.mfa_secret = secret
+                user.totp_secret = secret
                 user.recovery_codes = list(generated)
-                user.pending = None
+                user.pending_totp_secret, user.pending_recovery_codes = None, ()
                 self.ledger.record("enable", user.id)
                 return Response(status_code=200)
 
@@ -687,7 +693,7 @@ class XMfaFake:
                 main, rec = body.get("main_email_code"), body.get("recovery_email_code")
                 session = self._recovery.get(user.id)
                 if code:
-                    if not self._verify_totp(user, str(code), str(user.mfa_secret)):
+                    if not self._verify_totp(user, str(code), str(user.totp_secret)):
                         raise _Problem(403, "invalid MFA code")
                     via = "code"
                 elif recovery_code:
@@ -812,15 +818,3 @@ class XMfaFake:
                 return JSONResponse(self._user_auth(user))
 
         return await self._handle(request, run)
-
-
-def create_xmfa_app(
-    accounts: Iterable[Mapping[str, Any]] = (),
-    **options: Any,
-) -> XMfaFake:
-    """An :class:`XMfaFake` (an ASGI app) with ``accounts`` added (keyword arguments of
-    :meth:`XMfaFake.add_user`); ``options`` go to :class:`XMfaFake`."""
-    fake = XMfaFake(**options)
-    for account in accounts:
-        fake.add_user(**dict(account))
-    return fake

@@ -65,8 +65,10 @@ class SessionAPI(XMfaAPIGroup):
         self, token: str | Secret[str], code: str | Secret[str], *, options: RequestOptions | None = None
     ) -> UserAuth:
         """``POST /api/user/mfa/auth``: exchange the ``X-MFA-Token`` and a 6-digit TOTP code for
-        the JWT. Wrong or reused code → :class:`~mfa_common.errors.MfaCodeRejectedError`;
-        unknown or expired token → :class:`~mfa_common.errors.MfaTokenExpiredError`. Use a
+        the JWT. Wrong or reused code (a 500, what the official console was written against, or
+        a 401 or 403) → :class:`~mfa_common.errors.MfaCodeRejectedError`; unknown or expired
+        token → :class:`~mfa_common.errors.MfaTokenExpiredError` when the answer says so (a 404,
+        or a 401/403 about the token; a bare 500 does not, and reads as a rejected code). Use a
         replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
         outcome = await self._code_step("totp", totp_code(code), token=wrap(token), options=options)
         return self._adopt(outcome.user)

@@ -67,9 +67,8 @@ def code_settlement(status: int, headers: Headers, content: bytes) -> Settlement
     """What became of a TOTP code sent to ``POST /api/user/mfa/auth``.
 
     * 2xx → accepted;
-    * 401 (the default), 403 (the authors' rule for a wrong factor) and 500 (what the official
-      console was written against: ShellHub answers 500 for service errors with no mapping)
-      → rejected;
+    * 500 (what the official console was written against: ShellHub answers 500 for service
+      errors with no mapping), 401 and 403 (the authors' rule for a wrong factor) → rejected;
     * 400 (validation failed before the code was looked at), 404 (unknown MFA token) and 429
       → not sent;
     * anything else → unknown.

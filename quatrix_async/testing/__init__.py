@@ -1,8 +1,11 @@
-"""A faithful Quatrix API 1.0 fake for tests and demos (needs the ``fakes`` extra).
+"""A faithful Quatrix API 1.0 fake for tests and demos (needs the ``fakes`` extra)::
 
-In-process: ``httpx.ASGITransport(QuatrixFake([...]))``; over a socket:
-``with mfa_common.testing.serve(fake) as server: ...``; from a shell:
-``python -m quatrix_async.testing --host 127.0.0.1 --port 8080``.
+    fake = QuatrixFake(clock=clock)
+    fake.add_user("ops@example.com", "ops-password", totp_secret=SECRET, admin=True)
+
+The fake is an ASGI app: in-process ``httpx.ASGITransport(app=fake)``; over a socket
+``with mfa_common.testing.serve(fake) as server: ...``; from a shell
+``python -m quatrix_async.testing --port 8080``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,6 @@ from mfa_common._extras import require_extra, run_as_module
 
 require_extra("fakes", "the Quatrix fake", exit_on_missing=run_as_module())
 
-from ._fake import FakeAccount, FakeSession, FakeUser, MfaKind, QuatrixFake, create_app
+from ._fake import FakeSession, FakeUser, MfaKind, QuatrixFake
 
-__all__ = ["FakeAccount", "FakeSession", "FakeUser", "MfaKind", "QuatrixFake", "create_app"]
+__all__ = ["FakeSession", "FakeUser", "MfaKind", "QuatrixFake"]

@@ -44,7 +44,7 @@ What it enforces (each rule from the public API references; invented details are
   else (CONFIRMED: octet-stream, "Image in base64 with QR code", no secret field; the exact
   encoding is UNCONFIRMED, so ``two_factor_image`` also serves ``"png"`` bytes, a ``"data-uri"``
   or the older ``"json"`` object). Tests learn the pending secret by decoding the image, or
-  from ``fake.user(email).pending_secret``.
+  from ``fake.user(email).pending_totp_secret``.
 * Errors are ``{"code", "msg"}`` ErrorModels with the real codes, always sent as
   ``application/json`` (unknown paths and methods included). Every applied write is recorded in
   ``fake.ledger``; latency, rate limiting and faults come from ``fake.controls``
@@ -62,7 +62,7 @@ import secrets
 import threading
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -87,13 +87,11 @@ from mfa_common.testing import (
 from .. import _constants as C
 
 __all__ = [
-    "FakeAccount",
     "FakeSession",
     "FakeUser",
     "MfaKind",
     "QuatrixFake",
     "TwoFactorImage",
-    "create_app",
 ]
 
 MfaKind = Literal["none", "2fa", "pin"]
@@ -104,14 +102,14 @@ TwoFactorImage = Literal["base64", "png", "data-uri", "json"]
 
 @attrs.define
 class FakeUser:
-    """A scriptable account user: e-mail, password, MFA kind (``"none"``, ``"2fa"`` with a base32
-    ``secret``, ``"pin"`` with a ``pin``), admin rights. A ``"2fa"`` user without a secret must set
-    one up at the next login."""
+    """A scriptable account user: e-mail, password, MFA kind (``mfa_kind``: ``"none"``, ``"2fa"``
+    with a base32 ``totp_secret``, ``"pin"`` with a ``pin``), admin rights. A ``"2fa"`` user
+    without a secret must set one up at the next login. Made by :meth:`QuatrixFake.add_user`."""
 
     email: str
     password: str = attrs.field(repr=False)
-    mfa: MfaKind = "none"
-    secret: str | None = attrs.field(default=None, repr=False)
+    mfa_kind: MfaKind = "none"
+    totp_secret: str | None = attrs.field(default=None, repr=False)
     pin: str | None = attrs.field(default=None, repr=False)
     admin: bool = False
     name: str = ""
@@ -123,17 +121,19 @@ class FakeUser:
     suspended: bool = False
     failed_logins: int = 0
     captcha_required: bool = False
-    pending_secret: str | None = attrs.field(default=None, repr=False)
+    pending_totp_secret: str | None = attrs.field(default=None, repr=False)
     created: float = 0.0
     modified: float = 0.0
     last_login: float | None = None
 
     @property
+    def mfa(self) -> bool:
+        """Whether the user has a second factor (2FA or PIN)."""
+        return self.mfa_kind != "none"
+
+    @property
     def auth_methods(self) -> list[str]:
-        return {"2fa": ["2FA"], "pin": ["PIN"]}.get(self.mfa, [])
-
-
-FakeAccount = FakeUser
+        return {"2fa": ["2FA"], "pin": ["PIN"]}.get(self.mfa_kind, [])
 
 
 @attrs.define
@@ -186,13 +186,12 @@ class QuatrixFake:
     ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it;
     ``two_factor_image`` chooses the encoding of the 2FA QR image; ``login_budget`` logins per
     e-mail in ``login_window`` seconds are allowed (see the module docstring).
-    Counters for tests: :attr:`stats` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
+    Counters for tests: :attr:`counts` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
     ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
     """
 
     def __init__(
         self,
-        users: Iterable[FakeUser] = (),
         *,
         clock: Clock | None = None,
         controls: FakeControls | None = None,
@@ -220,7 +219,7 @@ class QuatrixFake:
         self.login_window = login_window
         self._login_attempts: dict[str, deque[float]] = {}
         self.verifier = ReplayRejectingVerifier()
-        self.stats: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
         self._logins: Counter[str] = Counter()
         self._rng = random.Random(seed) if seed is not None else None
         self._lock = threading.RLock()
@@ -228,8 +227,6 @@ class QuatrixFake:
         self._sessions: dict[str, FakeSession] = {}
         self._api_keys: dict[str, str] = {}  # key -> user id
         self.account_id = self._new_id()
-        for user in users:
-            self.add_user(user)
         routes = [
             Route(C.API_PREFIX + "/session/login", self._login_basic, methods=["GET"]),
             Route(C.API_PREFIX + "/session/login", self._login_mfa, methods=["POST"]),
@@ -272,63 +269,48 @@ class QuatrixFake:
 
     def add_user(
         self,
-        user: FakeUser | None = None,
-        /,
-        *,
-        email: str | None = None,
-        password: str | None = None,
-        mfa: MfaKind = "none",
-        secret: str | None = None,
-        pin: str | None = None,
-        admin: bool = False,
-        name: str = "",
-    ) -> FakeUser:
-        """Add a user (a :class:`FakeUser`, or one built from the keywords) and return it.
-
-        ``mfa="2fa"`` without ``secret`` generates one (read it back from ``user.secret``).
-        """
-        if user is None:
-            if email is None or password is None:
-                raise ValueError("email and password are required")
-            if mfa == "2fa" and secret is None:
-                secret = generate_base32_secret(20, self._rng)
-            user = FakeUser(
-                email=email, password=password, mfa=mfa, secret=secret, pin=pin, admin=admin, name=name
-            )
-        now = self.clock.now()
-        user.created = user.created or now
-        user.modified = user.modified or now
-        with self._lock:
-            if any(u.email.lower() == user.email.lower() for u in self._users.values()):
-                raise ValueError(f"user {user.email!r} exists")
-            self._users[user.id] = user
-        return user
-
-    def add_account(
-        self,
         email: str,
         password: str,
         *,
+        mfa: bool = False,
         totp_secret: str | None = None,
         pin: str | None = None,
         admin: bool = False,
         name: str = "",
     ) -> FakeUser:
         """Add an account to log in with and return it: with ``totp_secret`` (base32) it has
-        2FA, with ``pin`` a PIN, with neither no MFA; ``admin=True`` may call ``/user/...``.
+        2FA, ``mfa=True`` alone generates the secret (read it back from ``user.totp_secret``),
+        with ``pin`` it has a PIN, with none of them no MFA; ``admin=True`` may call
+        ``/user/...``. Raises ValueError for a PIN together with 2FA, or an e-mail in use.
 
         ::
 
             fake = QuatrixFake()
-            fake.add_account("ops@acme.example", "ops-password", totp_secret="JBSWY3DPEHPK3PXP", admin=True)
-            fake.add_account("bob@acme.example", "bob-password", pin="12345")
+            fake.add_user("ops@acme.example", "ops-password", totp_secret="JBSWY3DPEHPK3PXP", admin=True)
+            fake.add_user("bob@acme.example", "bob-password", pin="12345")
         """
-        if totp_secret is not None and pin is not None:
-            raise ValueError("give totp_secret= or pin=, not both")
-        mfa: MfaKind = "2fa" if totp_secret is not None else "pin" if pin is not None else "none"
-        return self.add_user(
-            email=email, password=password, mfa=mfa, secret=totp_secret, pin=pin, admin=admin, name=name
+        if pin is not None and (mfa or totp_secret is not None):
+            raise ValueError("give totp_secret= (or mfa=True) or pin=, not both")
+        if mfa and totp_secret is None:
+            totp_secret = generate_base32_secret(20, self._rng)
+        kind: MfaKind = "2fa" if totp_secret is not None else "pin" if pin is not None else "none"
+        now = self.clock.now()
+        user = FakeUser(
+            email=email,
+            password=password,
+            mfa_kind=kind,
+            totp_secret=totp_secret,
+            pin=pin,
+            admin=admin,
+            name=name,
+            created=now,
+            modified=now,
         )
+        with self._lock:
+            if any(u.email.lower() == email.lower() for u in self._users.values()):
+                raise ValueError(f"user {email!r} exists")
+            self._users[user.id] = user
+        return user
 
     def __repr__(self) -> str:
         with self._lock:
@@ -451,9 +433,9 @@ class QuatrixFake:
             if session.state == "captcha":
                 raise QxError(401, 70, "Action is not allowed: solve the CAPTCHA first")
             if session.state == "mfa":
-                setup = allow_setup and user.mfa == "2fa" and user.secret is None
+                setup = allow_setup and user.mfa_kind == "2fa" and user.totp_secret is None
                 if not setup:
-                    code = 73 if user.mfa == "pin" else 71
+                    code = 73 if user.mfa_kind == "pin" else 71
                     raise QxError(401, code, "Action is not allowed without the MFA step")
             session.last_active = now
             return session, user
@@ -464,7 +446,7 @@ class QuatrixFake:
             user = self._users.get(self._api_keys.get(key, ""))
             if user is None:
                 raise QxError(401, 14, "Not authorized: the API key is not valid")
-            self.stats["api_key_call"] += 1
+            self.counts["api_key_call"] += 1
             # Not stored: a key is no session, so closing "other sessions" closes them all.
             return FakeSession("api-key", user.id, "active", self.clock.now()), user
 
@@ -477,7 +459,7 @@ class QuatrixFake:
         while attempts and now - attempts[0] >= self.login_window:
             attempts.popleft()
         if len(attempts) >= self.login_budget:
-            self.stats["login_throttled"] += 1
+            self.counts["login_throttled"] += 1
             oldest = attempts[0] if attempts else now  # a budget of 0 refuses every login
             wait = max(1, math.ceil(oldest + self.login_window - now))
             raise QxError(429, -1, "Too many logins: try again later", headers={"Retry-After": str(wait)})
@@ -508,7 +490,7 @@ class QuatrixFake:
     def _logged_in(self, user: FakeUser) -> None:
         user.failed_logins = 0
         user.last_login = self.clock.now()
-        self.stats["login_ok"] += 1
+        self.counts["login_ok"] += 1
         self._logins[user.email.lower()] += 1
 
     def _profile_json(self, user: FakeUser) -> dict[str, Any]:
@@ -585,7 +567,7 @@ class QuatrixFake:
     # -- session -------------------------------------------------------------------------------
 
     async def _login_basic(self, request: Request) -> Response:
-        self.stats["basic_login"] += 1
+        self.counts["basic_login"] += 1
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         try:
@@ -616,12 +598,12 @@ class QuatrixFake:
                     status_code=207,
                     headers={C.MFA_CODE_HEADER: str(C.MFA_CODE_CAPTCHA)},
                 )
-            if user.mfa == "none":
+            if user.mfa_kind == "none":
                 session = self._new_session(user, "active")
                 self._logged_in(user)
                 return JSONResponse({"session_id": session.id})
             session = self._new_session(user, "mfa")
-            code = C.MFA_CODE_PIN if user.mfa == "pin" else C.MFA_CODE_2FA
+            code = C.MFA_CODE_PIN if user.mfa_kind == "pin" else C.MFA_CODE_2FA
             return JSONResponse(
                 {"session_id": session.id}, status_code=207, headers={C.MFA_CODE_HEADER: str(code)}
             )
@@ -631,7 +613,7 @@ class QuatrixFake:
         token = request.headers.get(C.AUTH_TOKEN_HEADER, "")
         now = self.clock.now()
         with self._lock:
-            self.stats["mfa_step"] += 1
+            self.counts["mfa_step"] += 1
             session = self._sessions.get(token)
             if session is not None and now - session.last_active > self.session_idle_timeout:
                 del self._sessions[token]
@@ -654,7 +636,7 @@ class QuatrixFake:
                 pins.append(decoded)
             if not self.strict_mfa_body:
                 pins.append(code)
-            expected = "PIN" if user.mfa == "pin" else "2FA"
+            expected = "PIN" if user.mfa_kind == "pin" else "2FA"
             if auth_type != expected:
                 del self._sessions[token]
                 self._failed(user)
@@ -663,8 +645,9 @@ class QuatrixFake:
                 ok = user.pin is not None and any(_same(pin, user.pin) for pin in pins)
                 wrong_code, wrong_msg = 84, "Wrong user PIN"
             else:
-                ok = user.secret is not None and (
-                    self.verifier.verify(user.id, code, secret_base32=user.secret, now=now, window=1) == "ok"
+                ok = user.totp_secret is not None and (
+                    self.verifier.verify(user.id, code, secret_base32=user.totp_secret, now=now, window=1)
+                    == "ok"
                 )
                 wrong_code, wrong_msg = 83, "Wrong authentication code"
             if not ok:
@@ -678,13 +661,13 @@ class QuatrixFake:
 
     async def _keepalive(self, request: Request) -> Response:
         self._session(request)
-        self.stats["keepalive"] += 1
+        self.counts["keepalive"] += 1
         return Response(status_code=200)
 
     async def _logout(self, request: Request) -> Response:
         token = request.headers.get(C.AUTH_TOKEN_HEADER, "")
         with self._lock:
-            self.stats["logout"] += 1
+            self.counts["logout"] += 1
             self._sessions.pop(token, None)
         return Response(status_code=200)
 
@@ -706,12 +689,12 @@ class QuatrixFake:
             user.captcha_required = False
             user.failed_logins = 0
             session.last_active = self.clock.now()
-            if user.mfa == "none":
+            if user.mfa_kind == "none":
                 session.state = "active"
                 self._logged_in(user)
             else:
                 session.state = "mfa"
-            self.stats["captcha_unblocked"] += 1
+            self.counts["captcha_unblocked"] += 1
             return JSONResponse({"valid": True})
 
     # -- profile -------------------------------------------------------------------------------
@@ -780,7 +763,7 @@ class QuatrixFake:
         secret = generate_base32_secret(20, self._rng)
         uri = f"otpauth://totp/Quatrix:{quote(user.email)}?secret={secret}&issuer=Quatrix"
         with self._lock:
-            user.pending_secret = secret
+            user.pending_totp_secret = secret
         if self.two_factor_image == "json":
             png_text = base64.b64encode(_qr_png(uri)).decode("ascii")
             return JSONResponse({"qr_code": png_text, "secret": secret, "uri": uri})
@@ -802,15 +785,20 @@ class QuatrixFake:
         now = self.clock.now()
         with self._lock:
             if auth_type == "2FA":
-                secret = user.pending_secret or user.secret
+                secret = user.pending_totp_secret or user.totp_secret
                 if secret is None:
                     raise QxError(400, 10, "Generate a 2FA secret first")
                 verdict = self.verifier.verify(user.id, code, secret_base32=secret, now=now, window=1)
                 if verdict != "ok":
                     raise QxError(400, 83, "Wrong authentication code")
-                user.mfa, user.secret, user.pending_secret, user.pin = "2fa", secret, None, None
+                user.mfa_kind, user.totp_secret, user.pending_totp_secret, user.pin = (
+                    "2fa",
+                    secret,
+                    None,
+                    None,
+                )
             else:
-                user.mfa, user.pin, user.secret = "pin", code, None
+                user.mfa_kind, user.pin, user.totp_secret = "pin", code, None
             user.modified = now
             closed = self._close_sessions(user.id, keep=session.id)
             if session.state == "mfa":  # finishing a forced 2FA setup logs the session in
@@ -829,7 +817,7 @@ class QuatrixFake:
                 raise QxError(400, 70, "Action is not allowed: MFA is forced by the administrator")
             if user.auth_methods != [auth_type]:
                 raise QxError(400, 10, f"{auth_type} is not enabled")
-            user.mfa, user.secret, user.pin = "none", None, None
+            user.mfa_kind, user.totp_secret, user.pin = "none", None, None
             user.modified = self.clock.now()
             self.ledger.record("profile.remove-mfa", user.id, auth_type=auth_type)
         return JSONResponse({"status": "success"})
@@ -863,10 +851,10 @@ class QuatrixFake:
         with self._lock:
             for user in users:
                 if auth_type == "PIN":
-                    user.mfa, user.pin, user.secret = "pin", code, None
+                    user.mfa_kind, user.pin, user.totp_secret = "pin", code, None
                 else:
-                    if user.mfa != "2fa":
-                        user.mfa, user.secret, user.pin = "2fa", None, None
+                    if user.mfa_kind != "2fa":
+                        user.mfa_kind, user.totp_secret, user.pin = "2fa", None, None
                     if "2FA" not in user.forced_auth:
                         user.forced_auth.append("2FA")
                 user.modified = self.clock.now()
@@ -881,9 +869,9 @@ class QuatrixFake:
         users = self._ids(body)
         with self._lock:
             for user in users:
-                if user.mfa == "2fa":
-                    user.secret = None
-                    user.pending_secret = None
+                if user.mfa_kind == "2fa":
+                    user.totp_secret = None
+                    user.pending_totp_secret = None
                     self.verifier.forget(user.id)
                 user.modified = self.clock.now()
                 closed = self._close_sessions(user.id)
@@ -900,7 +888,7 @@ class QuatrixFake:
         with self._lock:
             for user in users:
                 if user.auth_methods == [auth_type]:
-                    user.mfa, user.secret, user.pin = "none", None, None
+                    user.mfa_kind, user.totp_secret, user.pin = "none", None, None
                 if auth_type in user.forced_auth:
                     user.forced_auth.remove(auth_type)
                 user.modified = self.clock.now()
@@ -916,8 +904,3 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(
         given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
     )
-
-
-def create_app(users: Iterable[FakeUser] = (), **options: Any) -> QuatrixFake:
-    """A :class:`QuatrixFake` (an ASGI app); ``options`` as for its constructor."""
-    return QuatrixFake(users, **options)

@@ -35,9 +35,9 @@ def quatrix(socket_server: Any, base_env: dict[str, str | None]) -> Any:
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock, seed=21)
     swap.app = fake
-    admin = fake.add_user(email="admin@acme.test", password=PASSWORD, mfa="2fa", admin=True)
+    admin = fake.add_user(email="admin@acme.test", password=PASSWORD, mfa=True, admin=True)
     env = dict(
-        base_env, QUATRIX_EMAIL=admin.email, QUATRIX_PASSWORD=PASSWORD, QUATRIX_TOTP_SECRET=admin.secret
+        base_env, QUATRIX_EMAIL=admin.email, QUATRIX_PASSWORD=PASSWORD, QUATRIX_TOTP_SECRET=admin.totp_secret
     )
     return fake, clock, url, env, admin
 
@@ -66,7 +66,7 @@ def test_global_options_after_the_subcommand(quatrix: Any, tmp_path: Path) -> No
 
 def test_choices_ignore_case(quatrix: Any) -> None:
     fake, clock, url, env, _ = quatrix
-    fake.add_user(email="p@acme.test", password="user-pass-2", mfa="pin", pin="13579")
+    fake.add_user(email="p@acme.test", password="user-pass-2", pin="13579")
     for spelling in ("pin", "Pin", "PIN"):
         args = ["--host", url, "mfa", "remove", "--all", "--auth-type", spelling, "--dry-run", "--json"]
         result = CliRunner().invoke(quatrix_app(clock=clock), args, env=env)
@@ -111,7 +111,7 @@ def test_completion_script_and_completions() -> None:
 def test_debug_log_is_redacted_from_the_flag_or_the_environment(quatrix: Any, tmp_path: Path) -> None:
     fake, _, url, env, _ = quatrix
     # A PIN login: the subprocess runs on the real clock, the fake on a FakeClock.
-    admin = fake.add_user(email="pinadmin@acme.test", password=PASSWORD, mfa="pin", pin="97531", admin=True)
+    admin = fake.add_user(email="pinadmin@acme.test", password=PASSWORD, pin="97531", admin=True)
     base = {k: v for k, v in env.items() if v is not None and k != "QUATRIX_TOTP_SECRET"}
     base.update(
         QUATRIX_HOST=url,

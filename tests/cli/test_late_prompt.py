@@ -60,9 +60,9 @@ def test_quatrix_login_survives_a_code_typed_after_keepalive(
     clock = FakeClock(1_700_000_000.0)
     fake = QuatrixFake(clock=clock, seed=3)
     swap.app = fake
-    user = fake.add_user(email="late@acme.test", password="late-pass-Quatrix-1", mfa="2fa", admin=True)
+    user = fake.add_user(email="late@acme.test", password="late-pass-Quatrix-1", mfa=True, admin=True)
     seen: list[int] = []
-    code = _after_idle_close(handle, lambda: Totp(user.secret or "").code_at(clock.now()), seen)
+    code = _after_idle_close(handle, lambda: Totp(user.totp_secret or "").code_at(clock.now()), seen)
     prompter = ScriptedPrompter({"Authentication code": code})
     env = {
         "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
@@ -87,7 +87,7 @@ def test_metalcloud_login_survives_a_code_typed_after_keepalive(
     swap, handle = short_keepalive
     clock = FakeClock(1_700_000_000.0)
     fake = MetalCloudFake(clock=clock)
-    swap.app = fake.app
+    swap.app = fake
     secret = generate_base32_secret(20)
     fake.add_user("late@metal.test", "late-pass-Metal-1", access_level="admin", totp_secret=secret)
     seen: list[int] = []

@@ -40,7 +40,7 @@ class Admin:
 def admin(socket_server: Any, clock: FakeClock, base_env: dict[str, str | None]) -> Admin:
     swap, url = socket_server
     fake = MetalCloudFake(clock=clock)
-    swap.app = fake.app
+    swap.app = fake
     return Admin(fake, url, clock, base_env)
 
 
@@ -118,6 +118,40 @@ def test_ssh_keys_and_limits_commands(admin: Admin, tmp_path: Path) -> None:
     result = admin.run("users", "limits", "set", "--csv", limits, "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert target.limits == {"infrastructureActiveMaxCount": 2}
+
+
+@pytest.mark.parametrize("uid", [10_000_000, 3_000_000_000])
+def test_large_user_ids_through_the_batch_commands(admin: Admin, tmp_path: Path, uid: int) -> None:
+    """Ids are integers end to end: a CSV id, a plan's key and every path keep all its digits
+    (one snapshot of the official Go SDK sent ``/users/1e+07``)."""
+    target = admin.fake.add_user(
+        f"big{uid}@metal.test", "pw-big-12345", user_id=uid, totp_secret=generate_base32_secret(20)
+    )
+    rows = csv_file(tmp_path, "r.csv", f"user\n{uid}\n")
+    result = admin.run("users", "force-2fa-reenrol", "--csv", rows, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["done"] == 1 and target.authenticator_must_change
+    limits = csv_file(tmp_path, "l.csv", f"user,infrastructure_active_max_count\n{uid},4\n")
+    plan = tmp_path / "limits.plan"
+    made = admin.run("users", "limits", "set", "--csv", limits, "--plan", str(plan))
+    assert made.exit_code == 0, made.output
+    assert [c["id"] for c in json.loads(plan.read_text())["changes"]] == [str(uid)]
+    applied = admin.run("apply", str(plan), "--yes", "--json")
+    assert applied.exit_code == 0, applied.output
+    assert target.limits == {"infrastructureActiveMaxCount": 4}
+    assert {e.key for e in admin.fake.ledger.entries()} == {str(uid)}
+    paths = [path for _, path in admin.fake.controls.requests_seen if "/users/" in path]
+    assert paths and all(path.startswith(f"/api/v2/users/{uid}") for path in paths)
+
+
+@pytest.mark.parametrize("cell", ["\u0661\u0662", "\u00b2", "1e7", "12.0"])
+def test_a_user_id_is_ascii_decimal_digits_only(admin: Admin, tmp_path: Path, cell: str) -> None:
+    """ "\u0661\u0662" (Arabic-Indic digits) must not become user 12, nor "\u00b2" a crash mid-run."""
+    path = csv_file(tmp_path, "ids.csv", f"user\n{cell}\n")
+    result = admin.run("users", "force-2fa-reenrol", "--csv", path, "--yes")
+    assert result.exit_code == 2, result.output
+    assert "ids.csv line 2" in result.stderr
+    assert admin.fake.controls.total_requests == 0
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ class World:
 def world(socket_server: Any, clock: FakeClock) -> World:
     swap, url = socket_server
     fake = MetalCloudFake(clock=clock)
-    swap.app = fake.app
+    swap.app = fake
     return World(fake, url, clock)
 
 
@@ -95,7 +95,7 @@ def test_login_with_password_and_totp_secret(world: World, base_env: dict[str, s
     assert result.exit_code == 0, result.output
     assert "admin@metal.test" in result.stdout
     assert "second factor: totp (from the configured secret)" in result.stdout
-    assert world.fake.logins == 1 and world.fake.logouts == 0  # the session is kept
+    assert world.fake.counts["login"] == 1 and world.fake.counts["logout"] == 0  # the session is kept
     assert world.tokens  # JWTs were issued, and none was printed (checked in invoke)
     saved = Path(str(base_env["XDG_STATE_HOME"])) / "metalcloud-async" / "credentials.json"
     assert (saved.stat().st_mode & 0o777) == 0o600
@@ -103,13 +103,13 @@ def test_login_with_password_and_totp_secret(world: World, base_env: dict[str, s
     # Later commands reuse the saved JWT: no second login, even without the password.
     again = world.invoke(["whoami", "--json"], world.env(base_env, METALCLOUD_PASSWORD=None), input="")
     assert again.exit_code == 0, again.output
-    assert world.fake.logins == 1
+    assert world.fake.counts["login"] == 1
     status = world.invoke(["auth", "status"], world.env(base_env))
     assert status.exit_code == 0 and "the server accepts it" in status.stdout
 
     out = world.invoke(["auth", "logout"], world.env(base_env))
     assert out.exit_code == 0, out.output
-    assert world.fake.logouts == 1  # ended on the server too
+    assert world.fake.counts["logout"] == 1  # ended on the server too
     assert world.invoke(["auth", "status"], world.env(base_env)).exit_code == 1
 
 
@@ -130,7 +130,7 @@ def test_wrong_2fa_code_exits_2(world: World, base_env: dict[str, str | None]) -
     result = world.invoke(["login"], world.env(base_env, METALCLOUD_TOTP_SECRET=None), input=wrong + "\n")
     assert result.exit_code == 2
     assert "CodeRejected" in result.stderr or "AuthenticationError" in result.stderr
-    assert world.fake.logins == 0
+    assert world.fake.counts["login"] == 0
 
 
 def test_api_key_login_and_whoami_json(world: World, base_env: dict[str, str | None]) -> None:
@@ -142,7 +142,7 @@ def test_api_key_login_and_whoami_json(world: World, base_env: dict[str, str | N
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["email"] == "admin@metal.test" and data["two_factor_enabled"] is True
-    assert world.fake.password_logins == 0
+    assert world.fake.counts["password_login"] == 0
 
 
 def test_whoami_table(world: World, base_env: dict[str, str | None]) -> None:

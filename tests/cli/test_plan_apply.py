@@ -41,13 +41,13 @@ def quatrix(socket_server: Any, base_env: dict[str, str | None]) -> Any:
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock, seed=9)
     swap.app = fake
-    admin = fake.add_user(email="admin@acme.test", password=ADMIN_PASSWORD, mfa="2fa", admin=True)
+    admin = fake.add_user(email="admin@acme.test", password=ADMIN_PASSWORD, mfa=True, admin=True)
     env = dict(
         base_env,
         QUATRIX_HOST=url,
         QUATRIX_EMAIL=admin.email,
         QUATRIX_PASSWORD=ADMIN_PASSWORD,
-        QUATRIX_TOTP_SECRET=admin.secret,
+        QUATRIX_TOTP_SECRET=admin.totp_secret,
     )
 
     def invoke(args: list[str], env_extra: dict[str, str] | None = None, **kwargs: Any) -> Any:
@@ -58,10 +58,7 @@ def quatrix(socket_server: Any, base_env: dict[str, str | None]) -> Any:
 
 def test_plan_then_apply_skips_a_user_changed_meanwhile(quatrix: Any, tmp_path: Path) -> None:
     fake, clock, _, invoke = quatrix
-    users = [
-        fake.add_user(email=f"p{i}@acme.test", password="user-pass-2", mfa="pin", pin="13579")
-        for i in range(4)
-    ]
+    users = [fake.add_user(email=f"p{i}@acme.test", password="user-pass-2", pin="13579") for i in range(4)]
     plan = tmp_path / "remove.plan"
     made = invoke(["mfa", "remove", "--all", "--auth-type", "pin", "--plan", str(plan)])
     assert made.exit_code == 0, made.output
@@ -75,7 +72,7 @@ def test_plan_then_apply_skips_a_user_changed_meanwhile(quatrix: Any, tmp_path: 
     assert fake.ledger.entries() == []  # a plan sends nothing
 
     changed = users[2]
-    changed.mfa, changed.pin = "2fa", None  # someone else changed this user after the plan
+    changed.mfa_kind, changed.pin = "2fa", None  # someone else changed this user after the plan
     changed.modified = clock.now() + 5
     applied = invoke(["apply", str(plan), "--yes", "--json"])
     assert applied.exit_code == 0, applied.output
@@ -83,7 +80,7 @@ def test_plan_then_apply_skips_a_user_changed_meanwhile(quatrix: Any, tmp_path: 
     assert summary["action"] == "remove PIN" and summary["done"] == 3
     assert summary["skipped_by_reason"] == {"changed since the plan (auth_methods, modified)": 1}
     assert fake.ledger.keys("user.remove-mfa") == {u.id for u in users} - {changed.id}
-    assert changed.mfa == "2fa"
+    assert changed.mfa_kind == "2fa"
     assert (tmp_path / "remove.plan.journal").exists()
 
     again = invoke(["apply", str(plan), "--yes", "--json"])
@@ -100,7 +97,7 @@ def test_plan_then_apply_skips_a_user_changed_meanwhile(quatrix: Any, tmp_path: 
 
 def test_dry_run_and_real_run_name_the_action_alike(quatrix: Any) -> None:
     fake, _, _, invoke = quatrix
-    fake.add_user(email="pin@acme.test", password="user-pass-2", mfa="pin", pin="13579")
+    fake.add_user(email="pin@acme.test", password="user-pass-2", pin="13579")
     dry = invoke(["mfa", "remove", "--all", "--auth-type", "PIN", "--dry-run", "--json"])
     real = invoke(["mfa", "remove", "--all", "--auth-type", "PIN", "--yes", "--json"])
     assert dry.exit_code == 0 and real.exit_code == 0, dry.output + real.output
@@ -127,7 +124,7 @@ def test_reset_unknowns_are_settled_on_resume(quatrix: Any, tmp_path: Path) -> N
     reported the same unknowns again and again."""
     fake, clock, swap, invoke = quatrix
     swap.app = Ticking(fake, clock, "/user/reset-mfa")
-    users = [fake.add_user(email=f"r{i}@acme.test", password="user-pass-2", mfa="2fa") for i in range(6)]
+    users = [fake.add_user(email=f"r{i}@acme.test", password="user-pass-2", mfa=True) for i in range(6)]
     csv_path = tmp_path / "users.csv"
     csv_path.write_text("email\n" + "\n".join(u.email for u in users) + "\n")
     journal = tmp_path / "reset.journal"
@@ -166,7 +163,7 @@ def test_metalcloud_apply_refuses_a_user_whose_revision_moved(
     swap, url = socket_server
     clock = FakeClock(START)
     fake = MetalCloudFake(clock=clock)
-    swap.app = fake.app
+    swap.app = fake
     admin = fake.add_user("admin@metal.test", "admin-pass-Metal-1", access_level="admin")
     targets = [fake.add_user(f"t{i}@metal.test", "user-pass-Metal-2") for i in range(3)]
     env = dict(base_env, METALCLOUD_URL=url, METALCLOUD_API_KEY=admin.api_key)
@@ -192,7 +189,7 @@ def test_set_pin_unknowns_verified_or_retried(quatrix: Any, tmp_path: Path) -> N
     re-runs leave it alone, and --retry-unknown runs it again (setting a PIN twice is harmless)."""
     fake, _, _, invoke = quatrix
     fresh = fake.add_user(email="fresh@acme.test", password="user-pass-2")
-    had = fake.add_user(email="had@acme.test", password="user-pass-2", mfa="pin", pin="13579")
+    had = fake.add_user(email="had@acme.test", password="user-pass-2", pin="13579")
     pin = {"QUATRIX_NEW_PIN": "86421"}
 
     def run(user: Any, journal: str, *extra: str) -> Any:

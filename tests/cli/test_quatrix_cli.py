@@ -30,11 +30,9 @@ class World:
         self.fake = fake
         self.url = url
         self.clock = clock
-        self.admin = fake.add_user(email="admin@acme.test", password=ADMIN_PASSWORD, mfa="2fa", admin=True)
+        self.admin = fake.add_user(email="admin@acme.test", password=ADMIN_PASSWORD, mfa=True, admin=True)
         self.users: list[FakeUser] = [
-            fake.add_user(
-                email=f"user{i}@acme.test", password=USER_PASSWORD, mfa="2fa" if i % 2 == 0 else "none"
-            )
+            fake.add_user(email=f"user{i}@acme.test", password=USER_PASSWORD, mfa=i % 2 == 0)
             for i in range(6)
         ]
         self.session_ids: list[str] = []
@@ -53,14 +51,14 @@ class World:
             QUATRIX_HOST=self.url,
             QUATRIX_EMAIL=self.admin.email,
             QUATRIX_PASSWORD=ADMIN_PASSWORD,
-            QUATRIX_TOTP_SECRET=self.admin.secret,
+            QUATRIX_TOTP_SECRET=self.admin.totp_secret,
         )
         env.update(extra)
         return env
 
     def secrets(self) -> list[str | None]:
-        values: list[str | None] = [ADMIN_PASSWORD, USER_PASSWORD, NEW_PIN, self.admin.secret]
-        values += [u.secret for u in self.users] + [u.pin for u in self.users]
+        values: list[str | None] = [ADMIN_PASSWORD, USER_PASSWORD, NEW_PIN, self.admin.totp_secret]
+        values += [u.totp_secret for u in self.users] + [u.pin for u in self.users]
         return values + self.session_ids
 
     def invoke(self, args: list[str], env: dict[str, str | None], **kwargs: Any) -> Any:
@@ -84,7 +82,7 @@ def test_login_with_totp_secret_from_environment(world: World, base_env: dict[st
     assert "administrator" in result.stdout
     assert "totp (from the configured secret)" in result.stdout
     assert world.fake.logins_of("admin@acme.test") == 1
-    assert world.fake.stats["logout"] == 0  # the session is kept for later commands
+    assert world.fake.counts["logout"] == 0  # the session is kept for later commands
     assert world.session_ids  # a session was made, and it was not printed (checked in invoke)
     saved = Path(str(base_env["XDG_STATE_HOME"])) / "quatrix-async" / "credentials.json"
     assert (saved.stat().st_mode & 0o777) == 0o600
@@ -98,12 +96,12 @@ def test_login_with_totp_secret_from_environment(world: World, base_env: dict[st
 
     out = world.invoke(["auth", "logout"], world.env(base_env))
     assert out.exit_code == 0, out.output
-    assert world.fake.stats["logout"] == 1  # ended on the server too
+    assert world.fake.counts["logout"] == 1  # ended on the server too
     assert world.invoke(["auth", "status"], world.env(base_env)).exit_code == 1
 
 
 def test_login_prompts_for_the_code_without_a_secret(world: World, base_env: dict[str, str | None]) -> None:
-    code = Totp(world.admin.secret or "").code_at(world.clock.now())
+    code = Totp(world.admin.totp_secret or "").code_at(world.clock.now())
     result = world.invoke(
         ["login", "--json"], world.env(base_env, QUATRIX_TOTP_SECRET=None), input=code + "\n"
     )
@@ -116,7 +114,7 @@ def test_login_prompts_for_the_code_without_a_secret(world: World, base_env: dic
 
 
 def test_password_prompt_is_hidden_and_pin_login(world: World, base_env: dict[str, str | None]) -> None:
-    pin_user = world.fake.add_user(email="pin@acme.test", password=USER_PASSWORD, mfa="pin", pin="24680")
+    pin_user = world.fake.add_user(email="pin@acme.test", password=USER_PASSWORD, pin="24680")
     env = world.env(base_env, QUATRIX_EMAIL=pin_user.email, QUATRIX_PASSWORD=None, QUATRIX_TOTP_SECRET=None)
     result = world.invoke(["login"], env, input=f"{USER_PASSWORD}\n24680\n")
     assert result.exit_code == 0, result.output
@@ -145,7 +143,7 @@ def test_missing_credentials_without_input_exit_2(world: World, base_env: dict[s
     result = world.invoke(["profile"], env, input="")
     assert result.exit_code == 2
     assert "QUATRIX_PASSWORD" in result.stderr
-    assert world.fake.stats["basic_login"] == 0
+    assert world.fake.counts["basic_login"] == 0
 
 
 def test_profile_json(world: World, base_env: dict[str, str | None]) -> None:
@@ -165,10 +163,10 @@ def test_profile_table(world: World, base_env: dict[str, str | None]) -> None:
 
 def test_mfa_enrol_draws_the_qr_code_and_confirms(world: World, base_env: dict[str, str | None]) -> None:
     user = world.users[1]  # no MFA yet
-    assert user.mfa == "none"
+    assert user.mfa_kind == "none"
 
     def code() -> str:  # computed when the command asks: the secret exists only then
-        return Totp(user.pending_secret or "").code_at(world.clock.now())
+        return Totp(user.pending_totp_secret or "").code_at(world.clock.now())
 
     env = world.env(
         base_env, QUATRIX_EMAIL=user.email, QUATRIX_PASSWORD=USER_PASSWORD, QUATRIX_TOTP_SECRET=None
@@ -179,17 +177,17 @@ def test_mfa_enrol_draws_the_qr_code_and_confirms(world: World, base_env: dict[s
     assert result.exit_code == 0, result.output
     assert "▀" in result.stdout or "▄" in result.stdout  # the QR code, drawn with half blocks
     assert "Two-factor authentication is on" in result.stdout
-    assert user.mfa == "2fa" and user.secret is not None
+    assert user.mfa_kind == "2fa" and user.totp_secret is not None
     assert world.fake.ledger.count("profile.set-mfa", user.id) == 1
-    typed = Totp(user.secret).code_at(world.clock.now())
-    assert_no_secrets(result, *world.secrets(), user.secret, typed)
+    typed = Totp(user.totp_secret).code_at(world.clock.now())
+    assert_no_secrets(result, *world.secrets(), user.totp_secret, typed)
 
 
 def test_mfa_enrol_show_secret_is_opt_in(world: World, base_env: dict[str, str | None]) -> None:
     user = world.users[3]
 
     def code() -> str:
-        return Totp(user.pending_secret or "").code_at(world.clock.now())
+        return Totp(user.pending_totp_secret or "").code_at(world.clock.now())
 
     env = world.env(
         base_env, QUATRIX_EMAIL=user.email, QUATRIX_PASSWORD=USER_PASSWORD, QUATRIX_TOTP_SECRET=None
@@ -199,7 +197,7 @@ def test_mfa_enrol_show_secret_is_opt_in(world: World, base_env: dict[str, str |
         build_app(clock=world.clock, prompter=prompter), ["mfa", "enrol", "--show-secret"], env=env
     )
     assert result.exit_code == 0, result.output
-    assert user.secret is not None and user.secret in result.stdout
+    assert user.totp_secret is not None and user.totp_secret in result.stdout
 
 
 def _csv(tmp_path: Path, header: str, rows: list[str]) -> Path:
@@ -239,7 +237,7 @@ def test_reset_with_failures_then_resume_repeats_no_write(
     world: World, base_env: dict[str, str | None], tmp_path: Path
 ) -> None:
     users = [
-        world.fake.add_user(email=f"bulk{i:02d}@acme.test", password=USER_PASSWORD, mfa="2fa")
+        world.fake.add_user(email=f"bulk{i:02d}@acme.test", password=USER_PASSWORD, mfa=True)
         for i in range(20)
     ]
     csv_path = _csv(tmp_path, "id", [u.id for u in users])
@@ -279,8 +277,8 @@ def test_set_pin_for_all_users(world: World, base_env: dict[str, str | None]) ->
     result = world.invoke(["mfa", "set", "--all", "--auth-type", "pin", "--rate", "200", "--yes"], env)
     assert result.exit_code == 0, result.output
     assert "set PIN" in result.stdout and "done" in result.stdout
-    assert all(u.mfa == "pin" and u.pin == NEW_PIN for u in world.users)
-    assert world.admin.mfa == "2fa"  # never the caller's own account
+    assert all(u.mfa_kind == "pin" and u.pin == NEW_PIN for u in world.users)
+    assert world.admin.mfa_kind == "2fa"  # never the caller's own account
     assert world.fake.ledger.keys("user.set-mfa") == {u.id for u in world.users}
 
 
@@ -292,7 +290,7 @@ def test_remove_by_email_with_progress_bar(
     assert result.exit_code == 0, result.output
     assert "remove 2FA" in result.stderr  # the progress bar
     assert "2FA not enabled" in result.stdout  # skipped users, by reason
-    assert all(u.mfa == "none" for u in world.users)
+    assert all(u.mfa_kind == "none" for u in world.users)
     assert world.fake.ledger.duplicates() == {}
 
 
@@ -306,7 +304,7 @@ def test_usage_errors_exit_2(world: World, base_env: dict[str, str | None], tmp_
     assert result.exit_code == 2
     result = world.invoke(["login", "--password", "x"], world.env(base_env))
     assert result.exit_code == 2  # there is no way to pass a password in argv
-    assert world.fake.stats["basic_login"] == 0
+    assert world.fake.counts["basic_login"] == 0
 
 
 def test_config_file_readable_by_group_is_refused(
@@ -315,13 +313,13 @@ def test_config_file_readable_by_group_is_refused(
     config = tmp_path / "quatrix.toml"
     config.write_text(
         f'[quatrix]\nhost = "{world.url}"\nemail = "{world.admin.email}"\n'
-        f'password = "{ADMIN_PASSWORD}"\ntotp_secret = "{world.admin.secret}"\n'
+        f'password = "{ADMIN_PASSWORD}"\ntotp_secret = "{world.admin.totp_secret}"\n'
     )
     config.chmod(0o640)
     result = world.invoke(["--config", str(config), "login"], base_env)
     assert result.exit_code == 2
     assert "chmod 600" in result.stderr and "0640" in result.stderr
-    assert world.fake.stats["basic_login"] == 0
+    assert world.fake.counts["basic_login"] == 0
 
     config.chmod(0o600)
     result = world.invoke(["--config", str(config), "login"], base_env)
@@ -335,7 +333,7 @@ def test_default_config_file_json(world: World, base_env: dict[str, str | None],
     config = folder / "config.toml"
     config.write_text(f'host = "{world.url}"\nemail = "{world.admin.email}"\npassword = "{ADMIN_PASSWORD}"\n')
     config.chmod(0o600)
-    env = dict(base_env, QUATRIX_TOTP_SECRET=world.admin.secret)  # the environment fills in the rest
+    env = dict(base_env, QUATRIX_TOTP_SECRET=world.admin.totp_secret)  # the environment fills in the rest
     result = world.invoke(["profile", "--json"], env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["email"] == "admin@acme.test"
@@ -347,7 +345,7 @@ def test_default_config_file_json(world: World, base_env: dict[str, str | None],
 
 def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
     pin_user = world.fake.add_user(
-        email="pinadmin@acme.test", password=ADMIN_PASSWORD, mfa="pin", pin="97531", admin=True
+        email="pinadmin@acme.test", password=ADMIN_PASSWORD, pin="97531", admin=True
     )
     env = subprocess_env(
         {

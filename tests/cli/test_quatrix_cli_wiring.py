@@ -68,7 +68,7 @@ def test_the_registry_lives_in_the_state_directory(
     assert result.exit_code == 0, result.output
     path = state_dir / replay_state.STATE_FILE_NAME
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert world.admin.secret is not None and world.admin.secret not in path.read_text()
+    assert world.admin.totp_secret is not None and world.admin.totp_secret not in path.read_text()
 
 
 @pytest.mark.skipif(not any(s.name == "api_key" for s in SPEC.settings), reason="no QuatrixClient(api_key=)")
@@ -91,7 +91,7 @@ def _enrol(world: World, base_env: dict[str, str | None], args: list[str]) -> tu
     user = world.users[1]  # no MFA yet
 
     def code() -> str:
-        return Totp(user.pending_secret or "").code_at(world.clock.now())
+        return Totp(user.pending_totp_secret or "").code_at(world.clock.now())
 
     env = world.env(
         base_env, QUATRIX_EMAIL=user.email, QUATRIX_PASSWORD=USER_PASSWORD, QUATRIX_TOTP_SECRET=None
@@ -100,7 +100,7 @@ def _enrol(world: World, base_env: dict[str, str | None], args: list[str]) -> tu
     result = CliRunner().invoke(
         build_app(clock=world.clock, prompter=prompter), ["mfa", "enrol", *args], env=env
     )
-    assert_no_secrets(result, *world.secrets(), user.pending_secret, user.secret)
+    assert_no_secrets(result, *world.secrets(), user.pending_totp_secret, user.totp_secret)
     return result, user
 
 
@@ -119,7 +119,7 @@ def test_enrol_without_the_qr_extra_names_it_and_changes_nothing(
     assert result.exit_code == 2, result.output
     assert "mfa-sdks[qr]" in result.stderr and "--save-qr" in result.stderr
     assert "▀" not in result.stdout and "▄" not in result.stdout
-    assert user.mfa == "none" and world.fake.ledger.count("profile.set-mfa", user.id) == 0
+    assert user.mfa_kind == "none" and world.fake.ledger.count("profile.set-mfa", user.id) == 0
 
 
 def test_enrol_without_the_qr_extra_saves_the_servers_image(
@@ -131,4 +131,4 @@ def test_enrol_without_the_qr_extra_saves_the_servers_image(
     assert result.exit_code == 0, result.output
     assert target.read_bytes().startswith(b"\x89PNG") and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert "scan the image saved to" in result.stderr and "mfa-sdks[qr]" in result.stderr
-    assert user.mfa == "2fa" and world.fake.ledger.count("profile.set-mfa", user.id) == 1
+    assert user.mfa_kind == "2fa" and world.fake.ledger.count("profile.set-mfa", user.id) == 1

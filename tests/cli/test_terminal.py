@@ -64,7 +64,7 @@ def run_in_pty(args: list[str], env: dict[str, str], answers: list[tuple[str, st
 def metal(socket_server: Any, tmp_path: Path) -> tuple[MetalCloudFake, dict[str, str]]:
     swap, url = socket_server
     fake = MetalCloudFake(clock=FakeClock(START))
-    swap.app = fake.app
+    swap.app = fake
     admin = fake.add_user("admin@metal.test", "admin-pass-Metal-1", access_level="admin")
     for i in range(3):
         fake.add_user(f"plain{i}@metal.test", "user-pass-Metal-2")
@@ -147,11 +147,9 @@ def test_ctrl_c_prints_the_summary_so_far_and_the_resume_command(socket_server: 
     swap, url = socket_server
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock, seed=5)
-    admin = fake.add_user(
-        email="admin@acme.test", password="admin-pass-Quatrix-1", mfa="pin", pin="97531", admin=True
-    )
+    admin = fake.add_user(email="admin@acme.test", password="admin-pass-Quatrix-1", pin="97531", admin=True)
     users = [
-        fake.add_user(email=f"u{i}@acme.test", password="user-pass-Quatrix-2", mfa="2fa") for i in range(5)
+        fake.add_user(email=f"u{i}@acme.test", password="user-pass-Quatrix-2", mfa=True) for i in range(5)
     ]
     gate = Gate(fake, "/user/reset-mfa", after=3)
     swap.app = gate

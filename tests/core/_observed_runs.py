@@ -46,15 +46,15 @@ async def quatrix_run(*, logins: int = 1) -> Run:
     fresh code window)."""
     clock = FakeClock(1_700_000_000.0)
     fake = QuatrixFake(clock=clock, seed=None)
-    user = fake.add_account(EMAIL, PASSWORD, totp_secret=generate_base32_secret(20))
-    assert user.secret is not None
-    secrets = [PASSWORD, user.secret, *_codes_around(user.secret, clock)]
+    user = fake.add_user(EMAIL, PASSWORD, totp_secret=generate_base32_secret(20))
+    assert user.totp_secret is not None
+    secrets = [PASSWORD, user.totp_secret, *_codes_around(user.totp_secret, clock)]
     for _ in range(logins):
         async with QuatrixClient(
             BASE,
             email=EMAIL,
             password=PASSWORD,
-            totp_secret=user.secret,
+            totp_secret=user.totp_secret,
             clock=clock,
             transport=httpx.ASGITransport(fake),
         ) as client:
@@ -77,7 +77,7 @@ async def metalcloud_run() -> Run:
         password=PASSWORD,
         totp_secret=secret,
         clock=clock,
-        transport=httpx.ASGITransport(fake.app),
+        transport=httpx.ASGITransport(fake),
     ) as client:
         await client.user.get()
         await client.user.get()
@@ -88,9 +88,9 @@ async def xmfa_run() -> Run:
     clock = FakeClock(1_700_000_000.0)
     fake = XMfaFake(clock=clock)
     user = fake.add_user("observed", PASSWORD, mfa=True)
-    assert user.mfa_secret is not None
-    secrets = [PASSWORD, user.mfa_secret, *user.recovery_codes, *_codes_around(user.mfa_secret, clock)]
-    auth = XMfaTokenAuth("observed", PASSWORD, totp_secret=user.mfa_secret, clock=clock)
+    assert user.totp_secret is not None
+    secrets = [PASSWORD, user.totp_secret, *user.recovery_codes, *_codes_around(user.totp_secret, clock)]
+    auth = XMfaTokenAuth("observed", PASSWORD, totp_secret=user.totp_secret, clock=clock)
     async with XMfaClient(BASE, transport=httpx.ASGITransport(fake), auth=auth, clock=clock) as client:
         assert (await client.user.get()).user == "observed"
         await client.user.get()

@@ -221,7 +221,7 @@ async def test_with_options_shares_the_login_and_the_pool_and_changes_only_the_c
 
     clock = FakeClock(1_700_000_000.0)
     fake = QuatrixFake(clock=clock)
-    fake.add_account("ops@example.com", "ops-password", totp_secret=LONG_SECRET, admin=True)
+    fake.add_user("ops@example.com", "ops-password", totp_secret=LONG_SECRET, admin=True)
     seen: list[httpx.Request] = []
     inner = httpx.ASGITransport(app=fake)
     failing_once: set[str] = set()

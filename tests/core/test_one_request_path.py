@@ -71,7 +71,7 @@ def _assert_every_request_carries_the_client_headers(
 async def test_quatrix_login_steps_and_logout_carry_the_client_headers() -> None:
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock)
-    fake.add_account("ops@example.com", "ops-password", totp_secret=SECRET, admin=True)
+    fake.add_user("ops@example.com", "ops-password", totp_secret=SECRET, admin=True)
     recorder = RecordingTransport(httpx.ASGITransport(app=fake))
     async with QuatrixClient(
         "http://127.0.0.1",
@@ -94,7 +94,7 @@ async def test_metalcloud_login_steps_and_logout_carry_the_client_headers() -> N
     clock = FakeClock(START)
     fake = MetalCloudFake(clock=clock)
     fake.add_user(email="ops@example.com", password="ops-password", totp_secret=SECRET)
-    recorder = RecordingTransport(httpx.ASGITransport(app=fake.app))
+    recorder = RecordingTransport(httpx.ASGITransport(app=fake))
     async with MetalCloudClient(
         "http://127.0.0.1",
         email="ops@example.com",
@@ -113,7 +113,7 @@ async def test_metalcloud_login_steps_and_logout_carry_the_client_headers() -> N
 async def test_xmfa_login_steps_carry_the_client_headers() -> None:
     clock = FakeClock(START)
     fake = XMfaFake(clock=clock)
-    fake.add_user("bob", "bob-password", mfa_secret=SECRET)
+    fake.add_user("bob", "bob-password", totp_secret=SECRET)
     recorder = RecordingTransport(httpx.ASGITransport(app=fake))
     async with XMfaClient(
         "http://127.0.0.1",
@@ -177,7 +177,7 @@ async def test_a_write_answered_with_an_oversized_head_is_an_unknown_outcome() -
 async def test_a_call_during_aclose_is_refused_and_no_session_outlives_the_close() -> None:
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock)
-    fake.add_account("ops@example.com", "ops-password", admin=True)
+    fake.add_user("ops@example.com", "ops-password", admin=True)
     gate = GatedTransport(
         httpx.ASGITransport(app=fake), lambda request: request.url.path.endswith("/session/logout")
     )

@@ -72,7 +72,7 @@ def test_fake_reprs_count_accounts_and_show_the_clock_never_a_password() -> None
     clock = FakeClock(1_700_000_000)
     quatrix = QuatrixFake(clock=clock)
     assert repr(quatrix) == "QuatrixFake(accounts=0, sessions=0, clock=FakeClock(now=1700000000.000))"
-    quatrix.add_account("ops@example.com", PASSWORD, totp_secret=TOTP_SECRET, admin=True)
+    quatrix.add_user("ops@example.com", PASSWORD, totp_secret=TOTP_SECRET, admin=True)
     assert "accounts=1" in repr(quatrix)
 
     metal = MetalCloudFake(clock=clock)
@@ -80,7 +80,7 @@ def test_fake_reprs_count_accounts_and_show_the_clock_never_a_password() -> None
     assert repr(metal) == "MetalCloudFake(accounts=1, logins=0, clock=FakeClock(now=1700000000.000))"
 
     xmfa = XMfaFake(clock=clock)
-    xmfa.add_user("bob", PASSWORD, mfa_secret=TOTP_SECRET)
+    xmfa.add_user("bob", PASSWORD, totp_secret=TOTP_SECRET)
     assert repr(xmfa) == "XMfaFake(accounts=1, clock=FakeClock(now=1700000000.000))"
     for fake in (quatrix, metal, xmfa):
         _assert_no_secret(repr(fake))

@@ -19,9 +19,9 @@ PASSWORD = "Adm1n-pass-for-tests"
 @pytest.fixture
 def fake() -> QuatrixFake:
     fake = QuatrixFake()  # a fresh TOTP secret per test: the replay guard is process-wide
-    fake.add_user(email="admin@example.com", password=PASSWORD, mfa="2fa", admin=True, name="Admin")
+    fake.add_user(email="admin@example.com", password=PASSWORD, mfa=True, admin=True, name="Admin")
     for n in range(5):
-        fake.add_user(email=f"user{n}@example.com", password=f"user-pass-{n}", mfa="2fa" if n % 2 else "none")
+        fake.add_user(email=f"user{n}@example.com", password=f"user-pass-{n}", mfa=n % 2 == 1)
     return fake
 
 
@@ -30,7 +30,7 @@ def service(fake: QuatrixFake) -> Iterator[str]:
     admin = fake.user("admin@example.com")
     with serve(fake) as quatrix:
         settings = Settings(
-            url=quatrix.base_url, email=admin.email, password=PASSWORD, totp_secret=admin.secret
+            url=quatrix.base_url, email=admin.email, password=PASSWORD, totp_secret=admin.totp_secret
         )
         with serve(create_app(settings), lifespan="on") as app_server:
             yield app_server.base_url
@@ -52,7 +52,7 @@ async def test_endpoints_share_one_client_and_one_login(fake: QuatrixFake, servi
         assert {u["email"] for u in lacking} >= {"user0@example.com", "user2@example.com"}
         assert "user1@example.com" not in {u["email"] for u in lacking}
     assert fake.logins_of("admin@example.com") == 1
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["mfa_step"] == 1
 
 
 @pytest.mark.anyio

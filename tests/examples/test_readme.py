@@ -54,7 +54,6 @@ from mfa_common.testing import XMfaFake, generate_base32_secret, serve
 from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS as XMFA_DEMO_ACCOUNTS
 from quatrix_async.testing import QuatrixFake
 from quatrix_async.testing.__main__ import DEMO_ACCOUNTS as QUATRIX_DEMO_ACCOUNTS
-from quatrix_async.testing.__main__ import users_from_json
 
 from .markdown_blocks import Block, python_blocks, shell_commands
 
@@ -92,10 +91,12 @@ class World:
 def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
     """The three fakes on loopback, with the accounts the README's blocks log in with."""
     quatrix_secret = generate_base32_secret(20)  # fresh per test: no wait for a new time step
-    quatrix = QuatrixFake(users_from_json(QUATRIX_DEMO_ACCOUNTS))
-    quatrix.add_account(QUATRIX_ADMIN, "ops-password", totp_secret=quatrix_secret, admin=True, name="Ops")
+    quatrix = QuatrixFake()
+    for account in QUATRIX_DEMO_ACCOUNTS:
+        quatrix.add_user(**account)
+    quatrix.add_user(QUATRIX_ADMIN, "ops-password", totp_secret=quatrix_secret, admin=True, name="Ops")
     for n in range(3):
-        quatrix.add_account(f"user{n}@acme.example", f"user-password-{n}")
+        quatrix.add_user(f"user{n}@acme.example", f"user-password-{n}")
 
     metalcloud_secret = generate_base32_secret(20)
     metalcloud = MetalCloudFake()
@@ -113,7 +114,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
     # the current time step; a user running a snippet starts a fresh process.
     STEP_REGISTRY.clear()
     monkeypatch.chdir(tmp_path)  # files a block writes (recovery codes) land here
-    with serve(quatrix) as q, serve(metalcloud.app) as m, serve(xmfa) as x:
+    with serve(quatrix) as q, serve(metalcloud) as m, serve(xmfa) as x:
         urls = {"quatrix": q.base_url, "metalcloud": m.base_url, "xmfa": x.base_url}
         env = {
             "QUATRIX_HOST": q.base_url,

@@ -46,9 +46,9 @@ def fake(clock: FakeClock) -> MetalCloudFake:
 def endpoint(request: pytest.FixtureRequest, fake: MetalCloudFake) -> Iterator[dict[str, Any]]:
     """Client keyword arguments reaching the fake in-process or over a real loopback socket."""
     if request.param == "inprocess":
-        yield {"base_url": "http://metalcloud.localhost", "transport": httpx.ASGITransport(fake.app)}
+        yield {"base_url": "http://metalcloud.localhost", "transport": httpx.ASGITransport(fake)}
     else:
-        with serve(fake.app) as server:
+        with serve(fake) as server:
             yield {"base_url": server.base_url}
 
 
@@ -67,4 +67,4 @@ def api_key_client(
 @pytest.fixture
 def local(fake: MetalCloudFake) -> dict[str, Any]:
     """Client keyword arguments reaching the fake in-process only (for the cheaper checks)."""
-    return {"base_url": "http://metalcloud.localhost", "transport": httpx.ASGITransport(fake.app)}
+    return {"base_url": "http://metalcloud.localhost", "transport": httpx.ASGITransport(fake)}

@@ -54,10 +54,10 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVsbG8td29ybGQtZXhhbXBsZS1rZXktY
 def checked(request: pytest.FixtureRequest, fake: MetalCloudFake) -> Any:
     """(client kwargs, validating transport) reaching the fake in-process or over a socket."""
     if request.param == "inprocess":
-        transport = ValidatingTransport(httpx.ASGITransport(fake.app), "metalcloud-v2.yaml")
+        transport = ValidatingTransport(httpx.ASGITransport(fake), "metalcloud-v2.yaml")
         yield {"base_url": "http://metalcloud.localhost", "transport": transport}, transport
     else:
-        with serve(fake.app) as server:
+        with serve(fake) as server:
             transport = ValidatingTransport(httpx.AsyncHTTPTransport(), "metalcloud-v2.yaml")
             yield {"base_url": server.base_url, "transport": transport}, transport
 
@@ -206,25 +206,24 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
 ) -> None:
     target = fake.add_user("target@example.test", "target-password", account_id=101)
     fake.add_user("other@example.test", "other-password", account_id=102)
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder
     ) as client:
         target.revision = 7
-        target.config_revision = 3
         calls = [
             (
                 "PATCH",
                 "/config",
                 lambda: client.users.update_config(target.id, UpdateUser(is_billable=False)),
-                "3",
+                "7",
             ),
-            ("POST", "/actions/change-account", lambda: client.users.change_account(target.id, 102), "7"),
+            ("POST", "/actions/change-account", lambda: client.users.change_account(target.id, 102), "8"),
             (
                 "PATCH",
                 "/actions/change-limits",
                 lambda: client.users.limits.set(target.id, UserLimits(user_ssh_keys_count_max=4)),
-                "8",
+                "9",
             ),
             (
                 "POST",
@@ -232,7 +231,7 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
                 lambda: client.users.permissions.change(
                     target.id, special=SpecialPermissions(create_verified_user=True)
                 ),
-                "9",
+                "10",
             ),
         ]
         for method, tail, call, expected in calls:
@@ -241,18 +240,15 @@ async def test_each_if_match_operation_sends_the_revision_it_read(
             write = [r for r in recorder.sent if r.method == method]
             assert [r.headers.get("if-match") for r in write] == [expected], tail
             assert write[0].url.path == f"/api/v2/users/{target.id}{tail}"
-        # The configuration's own revision moved once; the user's moved with each user write.
-        assert (target.config_revision, target.revision) == (4, 10)
+        # One revision for the user and its configuration: each write moved it once.
+        assert target.revision == 11
 
 
 async def test_stale_and_missing_revisions_per_operation(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     target = fake.add_user("target@example.test", "target-password", account_id=101)
     fake.add_user("other@example.test", "other-password", account_id=102)
     async with admin(fake, local) as client:
-        # The user's revision is not the configuration's: sending it to the config is stale.
-        target.revision, target.config_revision = 5, 2
-        with pytest.raises(PreconditionFailedError):
-            await client.users.update_config(target.id, UpdateUser(is_billable=False), revision=5)
+        target.revision = 2
         writes = {
             "config": lambda rev: client.users.update_config(
                 target.id, UpdateUser(is_billable=False), revision=rev
@@ -274,9 +270,9 @@ async def test_stale_and_missing_revisions_per_operation(fake: MetalCloudFake, l
         # ETags in any of the accepted forms name the current revision.
         config = await client.users.update_config(target.id, UpdateUser(is_billable=False), revision='W/"2"')
         assert config.revision == 3
-        await client.users.change_account(target.id, 102, revision='"5"')
+        await client.users.change_account(target.id, 102, revision='"3"')
         # retry_on_stale: one re-read and resend.
-        target.config_revision = 11
+        target.revision = 11
         config = await client.users.update_config(
             target.id, UpdateUser(is_billable=True), revision=3, retry_on_stale=True
         )
@@ -300,15 +296,15 @@ async def test_fake_emits_bare_etags_and_accepts_quoted_and_weak(
                 headers={**key, "If-Match": form},
             )
             assert answer.status_code == 200, form
-        # The user's revision never moved: the config has its own.
-        assert target.revision == 1 and target.config_revision == 4
+        # A configuration write moves the user's revision: they are one.
+        assert target.revision == 4
         answer = await raw.get("/api/v2/user/api-key", headers=key)
         assert answer.status_code == 200 and answer.json()["apiKey"] == fake.user(ADMIN_EMAIL).api_key
 
 
 async def test_meta_sends_if_match_only_when_given(fake: MetalCloudFake, clock: FakeClock) -> None:
     target = fake.add_user("target@example.test", "target-password")
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(ADMIN_EMAIL).api_key, transport=recorder
     ) as client:
@@ -346,14 +342,14 @@ async def test_forced_reenrolment_end_to_end(
             headers = {"Authorization": f"Bearer {step.token.reveal()}"}
             assert (await raw.get("/api/v2/users", headers=headers)).status_code == 403
             assert (await raw.get("/api/v2/user/api-key", headers=headers)).status_code == 403
-        assert fake.logins == 0
+        assert fake.counts["login"] == 0
         secret = await client.session.complete_reenrolment(caught.value)
         assert secret.secret_2fa.reveal() != old_secret
         assert user.totp_secret == secret.secret_2fa.reveal() and not user.authenticator_must_change
         # The client adopted the new secret: its next request logs in with login-2fa.
         me = await client.user.get()
         assert me.email == TOTP_EMAIL and not me.authenticator_must_change
-        assert fake.logins == 1
+        assert fake.counts["login"] == 1
     # The old authenticator is dead.
     async with MetalCloudClient(
         email=TOTP_EMAIL, password=TOTP_PASSWORD, totp_secret=old_secret, clock=clock, **endpoint
@@ -399,7 +395,7 @@ async def test_login_lockout_after_five_failures(
                 await client.session.login(TOTP_EMAIL, "wrong-password")
         with pytest.raises(AccountLockedError) as caught:
             await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)
-        assert caught.value.status_code == 403 and fake.lockouts == 1
+        assert caught.value.status_code == 403 and fake.counts["lockout"] == 1
         clock.advance(301)
         assert (await client.session.login(TOTP_EMAIL, TOTP_PASSWORD)).mfa_required
 
@@ -411,7 +407,7 @@ async def test_lockout_is_configurable(clock: FakeClock) -> None:
         "http://metalcloud.localhost",
         email="a@example.test",
         password="wrong",
-        transport=httpx.ASGITransport(fake.app),
+        transport=httpx.ASGITransport(fake),
     ) as client:
         for _ in range(2):
             with pytest.raises(AuthenticationError):
@@ -423,7 +419,7 @@ async def test_lockout_is_configurable(clock: FakeClock) -> None:
         "http://metalcloud.localhost",
         email="a@example.test",
         password="right-password",
-        transport=httpx.ASGITransport(fake.app),
+        transport=httpx.ASGITransport(fake),
     ) as client:
         assert (await client.user.get()).email == "a@example.test"
 
@@ -581,7 +577,7 @@ async def test_fake_refuses_lone_surrogates_without_corrupting_state(
     ]
     async with httpx.AsyncClient(**local) as raw:
         for method, path, body in bodies:
-            headers = {**key, "If-Match": str(target.config_revision)}
+            headers = {**key, "If-Match": str(target.revision)}
             answer = await raw.request(method, path, content=body.encode(), headers=headers)
             assert answer.status_code == 400, (path, answer.text)
         assert (await raw.get(f"/api/v2/users/{target.id}", headers=key)).status_code == 200
@@ -590,7 +586,7 @@ async def test_fake_refuses_lone_surrogates_without_corrupting_state(
 
 
 async def test_current_user_api_key_path_has_no_user_id(fake: MetalCloudFake) -> None:
-    recorder = Recorder(httpx.ASGITransport(fake.app))
+    recorder = Recorder(httpx.ASGITransport(fake))
     async with MetalCloudClient(
         "http://metalcloud.localhost", api_key=fake.user(TOTP_EMAIL).api_key, transport=recorder
     ) as client:
@@ -637,7 +633,7 @@ async def test_lockout_table_stays_bounded_and_a_success_clears_the_count(clock:
     fake = MetalCloudFake(clock=clock, max_failed_logins=2)
     fake.add_user("a@example.test", "right-password")
     async with httpx.AsyncClient(
-        base_url="http://metalcloud.localhost", transport=httpx.ASGITransport(fake.app)
+        base_url="http://metalcloud.localhost", transport=httpx.ASGITransport(fake)
     ) as raw:
 
         async def login(email: str, password: str) -> int:

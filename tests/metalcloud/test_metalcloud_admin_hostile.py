@@ -102,7 +102,7 @@ def test_hostile_bodies_never_answer_5xx(op: tuple[str, str], body: Any, if_matc
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-        with TestClient(fake.app, raise_server_exceptions=True) as client:
+        with TestClient(fake, raise_server_exceptions=True) as client:
             try:
                 answer = client.request(
                     method, template.format(id=uid), content=_encode(body), headers=headers
@@ -127,7 +127,7 @@ def test_hostile_provider_lookups_never_answer_5xx(email: str) -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-        with TestClient(fake.app) as client:
+        with TestClient(fake) as client:
             raw = email.encode("utf-8", "surrogatepass")
             query = "".join(f"%{b:02X}" for b in raw)
             answer = client.get(f"/api/v2/authentication-provider?email={query}", headers=headers)

@@ -45,7 +45,7 @@ KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNlY29uZC1leGFtcGxlLWtleS1ieXRlcy1
 
 @pytest.fixture
 def url(fake: MetalCloudFake) -> Iterator[str]:
-    with serve(fake.app) as server:
+    with serve(fake) as server:
         yield server.base_url
 
 

@@ -69,7 +69,7 @@ async def test_api_key_use(fake: MetalCloudFake, endpoint: dict[str, Any]) -> No
         assert key.api_key.reveal() == fake.user(ADMIN_EMAIL).api_key
         assert key.user_id == me.id
         assert "Secret('***')" in repr(key)
-    assert fake.logins == 0
+    assert fake.counts["login"] == 0
 
 
 async def test_jwt_login_use_and_logout_on_close(
@@ -83,8 +83,8 @@ async def test_jwt_login_use_and_logout_on_close(
         assert backend.credential is not None
         token = backend.credential.token.reveal()
         assert await raw_status(endpoint, token) == 200
-    assert fake.logins == 1
-    assert fake.logouts == 1
+    assert fake.counts["login"] == 1
+    assert fake.counts["logout"] == 1
     assert await raw_status(endpoint, token) == 401
 
 
@@ -95,10 +95,10 @@ async def test_jwt_refreshed_ahead_of_expiry(
         await client.user.get()
         clock.advance(3600 - 30)  # inside the refresh margin, before exp
         await client.user.get()
-        assert fake.logins == 2
+        assert fake.counts["login"] == 2
         clock.advance(10)
         await client.user.get()
-        assert fake.logins == 2
+        assert fake.counts["login"] == 2
 
 
 async def test_login_with_2fa(fake: MetalCloudFake, endpoint: dict[str, Any], clock: FakeClock) -> None:
@@ -113,15 +113,15 @@ async def test_login_with_2fa(fake: MetalCloudFake, endpoint: dict[str, Any], cl
         assert step.user is not None and step.token is not None
         assert backend.two_factor_logins == 2
         await client.user.get()
-    assert fake.logins == 2
-    assert fake.password_logins == 2
+    assert fake.counts["login"] == 2
+    assert fake.counts["password_login"] == 2
 
 
 async def test_2fa_required_without_provider(fake: MetalCloudFake, local: dict[str, Any]) -> None:
     async with MetalCloudClient(email=TOTP_EMAIL, password=TOTP_PASSWORD, **local) as client:
         with pytest.raises(MetalCloudMfaRequiredError):
             await client.user.get()
-    assert fake.logins == 0
+    assert fake.counts["login"] == 0
 
 
 async def test_wrong_2fa_code_rejected(fake: MetalCloudFake, local: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ async def test_wrong_2fa_code_rejected(fake: MetalCloudFake, local: dict[str, An
     ) as c:
         with pytest.raises(TwoFactorCodeRejectedError):
             await c.user.get()
-    assert fake.logins == 0
+    assert fake.counts["login"] == 0
 
 
 async def test_wrong_password(fake: MetalCloudFake, local: dict[str, Any]) -> None:
@@ -189,7 +189,7 @@ async def test_enable_2fa_with_wrong_code(fake: MetalCloudFake, local: dict[str,
         await client.user.generate_2fa()
         with pytest.raises(TwoFactorCodeRejectedError):
             await client.user.enable_2fa("123456")
-        assert not fake.user(ADMIN_EMAIL).two_factor_enabled
+        assert not fake.user(ADMIN_EMAIL).mfa
 
 
 class _RecordingProvider:
@@ -273,7 +273,7 @@ async def test_regenerate_jwt_salt_mid_use(
         backend = second.auth
         assert isinstance(backend, MetalCloudLoginAuth) and backend.credential is not None
         old_token = backend.credential.token.reveal()
-        assert fake.logins == 2
+        assert fake.counts["login"] == 2
         await first.user.regenerate_jwt_salt()
         assert await raw_status(endpoint, old_token) == 401
         # Both sessions died; each client logs in again cleanly (one login each).
@@ -281,7 +281,7 @@ async def test_regenerate_jwt_salt_mid_use(
             for _ in range(10):
                 tg.start_soon(second.user.get)
                 tg.start_soon(first.user.get)
-        assert fake.logins == 4
+        assert fake.counts["login"] == 4
 
 
 async def test_stale_revision_and_missing_revision(fake: MetalCloudFake, endpoint: dict[str, Any]) -> None:
@@ -364,7 +364,7 @@ async def test_1000_concurrent_calls_on_cold_jwt_client_one_login(
             await hold_login_until_waiters(gate, backend, 999)
     assert ok == 1000
     assert gate.held == 1
-    assert fake.logins == 1 and fake.password_logins == 1
+    assert fake.counts["login"] == 1 and fake.counts["password_login"] == 1
 
 
 async def test_cancellation_during_login(
@@ -397,9 +397,9 @@ async def test_cancellation_during_login(
                 await wait_until(lambda: backend.waiting == 4)
                 scope.cancel()
         assert scope.cancelled_caught
-        assert backend.credential is None and fake.logins == 0
+        assert backend.credential is None and fake.counts["login"] == 0
         await client.user.get()  # a later call logs in cleanly
-        assert backend.acquisitions == 1 and fake.logins == 1
+        assert backend.acquisitions == 1 and fake.counts["login"] == 1
 
 
 async def test_change_password_keeps_session_login_working(
@@ -411,7 +411,7 @@ async def test_change_password_keeps_session_login_working(
         await client.session.logout()
         assert (await client.user.get()).email == ADMIN_EMAIL
     assert fake.user(ADMIN_EMAIL).password == "new-secret"
-    assert fake.logins == 2
+    assert fake.counts["login"] == 2
 
 
 async def test_email_change_and_password_reset(fake: MetalCloudFake, local: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ async def test_readme_admin_block_runs_against_the_fake(
     import metalcloud_async
 
     real_client = metalcloud_async.MetalCloudClient
-    with serve(fake.app) as server:
+    with serve(fake) as server:
         source = admin_block().replace("https://metal.example.com", server.base_url)
         code = compile(source, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 

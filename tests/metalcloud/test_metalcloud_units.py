@@ -226,6 +226,10 @@ def test_request_bodies_and_api_key() -> None:
     assert converter.unstructure(UserUpdatePassword(Secret("n"))) == {"newPassword": "n"}
     key = converter.structure({"apiKey": "12:" + "a" * 63}, UserApiKey)
     assert key.user_id == 12 and "aaaa" not in repr(key)
+    assert converter.structure({"apiKey": "3000000000:" + "a" * 63}, UserApiKey).user_id == 3_000_000_000
+    # Only ASCII digits make an id: "١٢" is not user 12, "²" is no id at all.
+    for prefix in ("\u0661\u0662", "\u00b2", "1e7"):
+        assert converter.structure({"apiKey": prefix + ":" + "a" * 63}, UserApiKey).user_id is None
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -277,7 +281,7 @@ def test_code_rejection_mapping() -> None:
 
 def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
     accounts = tmp_path / "accounts.json"
-    accounts.write_text(json.dumps([{"email": "ops@x.test", "password": "pw", "apiKey": "77:" + "k" * 63}]))
+    accounts.write_text(json.dumps([{"email": "ops@x.test", "password": "pw", "api_key": "77:" + "k" * 63}]))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -304,7 +308,8 @@ def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
             if line.startswith("Listening on "):
                 break
         text = "".join(lines)
-        assert "admin@metalcloud.test" in text and "ops@x.test" in text and "5 seeded users" in text
+        # The file's accounts replace the demo ones.
+        assert "admin@metalcloud.test" not in text and "ops@x.test" in text and "5 seeded users" in text
         url = lines[-1].split()[2]
         answer = httpx.get(url + "/api/v2/user", headers={"Authorization": "Bearer 77:" + "k" * 63})
         assert answer.status_code == 200 and answer.json()["email"] == "ops@x.test"
@@ -317,9 +322,9 @@ def test_fake_command_line_starts_and_serves(tmp_path: Any) -> None:
 def test_fake_command_line_configures_the_lockout() -> None:
     from metalcloud_async.testing.__main__ import build_fake, build_parser
 
-    fake, emails = build_fake(
+    fake, users = build_fake(
         build_parser().parse_args(["--max-failed-logins", "2", "--failed-login-window", "60"])
     )
-    assert (fake.max_failed_logins, fake.failed_login_window) == (2, 60.0) and emails
+    assert (fake.max_failed_logins, fake.failed_login_window) == (2, 60.0) and users
     default, _ = build_fake(build_parser().parse_args(["--no-demo"]))
     assert (default.max_failed_logins, default.failed_login_window) == (5, 300.0)

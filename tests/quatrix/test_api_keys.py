@@ -21,17 +21,17 @@ KEY = "qx_batch-key-0123456789"
 async def test_a_key_reads_and_administers_without_any_login(
     fake: QuatrixFake, make_client: ClientFactory
 ) -> None:
-    admin = fake.add_user(email="admin@example.com", password=PASSWORD, admin=True, mfa="2fa")
+    admin = fake.add_user(email="admin@example.com", password=PASSWORD, admin=True, mfa=True)
     staff = fake.add_user(email="staff@example.com", password=PASSWORD)
     key = fake.issue_api_key(admin.email)
     async with make_client(api_key=key, validate=False) as client:
         assert (await client.profile.get()).email == "admin@example.com"
         assert {u.email for u in await client.users.list()} == {admin.email, staff.email}
         assert (await client.mfa.set_for_users([staff.id], "PIN", "13579")).status == "success"
-    assert fake.stats["basic_login"] == 0 and fake.stats["mfa_step"] == 0 and fake.stats["logout"] == 0
-    assert fake.stats["api_key_call"] == 3
+    assert fake.counts["basic_login"] == 0 and fake.counts["mfa_step"] == 0 and fake.counts["logout"] == 0
+    assert fake.counts["api_key_call"] == 3
     assert fake.sessions_of(admin.email, state=None) == []
-    assert fake.user(staff.email).mfa == "pin"
+    assert fake.user(staff.email).mfa_kind == "pin"
 
 
 async def test_keys_belong_to_their_user(fake: QuatrixFake, make_client: ClientFactory) -> None:
@@ -59,7 +59,7 @@ async def test_a_revoked_key_is_refused_at_once_and_nothing_logs_in(
     assert info.value.status_code == 401 and info.value.error_code == 14
     assert key not in str(info.value)
     assert fake.api_keys_of("staff@example.com") == 0
-    assert fake.stats["basic_login"] == 0
+    assert fake.counts["basic_login"] == 0
 
 
 async def test_the_fake_refuses_an_unknown_key_with_a_json_error() -> None:

@@ -64,13 +64,13 @@ class Gate(httpx.AsyncBaseTransport):
 async def test_cancelled_login_leaves_nothing_half_made(method: str, suffix: str, after: bool) -> None:
     clock = FakeClock()
     fake = QuatrixFake(clock=clock)
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
     gate = Gate(httpx.ASGITransport(fake), method, suffix, after=after)
     async with QuatrixClient(
         "http://127.0.0.1",
         email="totp@example.com",
         password=PASSWORD,
-        totp_secret=user.secret,
+        totp_secret=user.totp_secret,
         clock=clock,
         transport=gate,
     ) as client:
@@ -92,9 +92,9 @@ async def test_cancelled_login_leaves_nothing_half_made(method: str, suffix: str
 async def test_cancelled_while_waiting_for_a_person_to_type_the_code() -> None:
     clock = FakeClock()
     fake = QuatrixFake(clock=clock)
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    assert user.secret is not None
-    secret = user.secret
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    assert user.totp_secret is not None
+    secret = user.totp_secret
     asked = anyio.Event()
     calls = 0
 
@@ -121,16 +121,16 @@ async def test_cancelled_while_waiting_for_a_person_to_type_the_code() -> None:
                 await asked.wait()
             # Cancel only the leader's login: the others must carry on and succeed.
             group.cancel_scope.cancel()
-        assert fake.stats["mfa_step"] == 0
+        assert fake.counts["mfa_step"] == 0
         await client.profile.get()
-    assert fake.stats["mfa_step"] == 1
-    assert fake.stats["basic_login"] == 2
+    assert fake.counts["mfa_step"] == 1
+    assert fake.counts["basic_login"] == 2
 
 
 async def test_retries_on_injected_faults_for_reads_never_for_the_mfa_step() -> None:
     clock = FakeClock()
     fake = QuatrixFake(clock=clock)
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
     fake.controls.faults = FaultPlan(server_error_statuses=(503,))
     fake.controls.fail_next("server_error", path="/api/1.0/session/login", method="GET")
     fake.controls.fail_next("drop_before", path="/api/1.0/profile")
@@ -138,12 +138,12 @@ async def test_retries_on_injected_faults_for_reads_never_for_the_mfa_step() -> 
         "http://127.0.0.1",
         email="totp@example.com",
         password=PASSWORD,
-        totp_secret=user.secret,
+        totp_secret=user.totp_secret,
         clock=clock,
         transport=httpx.ASGITransport(fake),
     ) as client:
         assert (await client.profile.get()).email == "totp@example.com"
-        assert fake.stats["basic_login"] == 1  # the faulted attempt never reached the handler
+        assert fake.counts["basic_login"] == 1  # the faulted attempt never reached the handler
         # A dropped connection on the (non-idempotent) MFA step is not retried blindly.
         auth = client.auth
         assert auth is not None
@@ -151,9 +151,9 @@ async def test_retries_on_injected_faults_for_reads_never_for_the_mfa_step() -> 
         fake.controls.fail_next("drop_after", path="/api/1.0/session/login", method="POST")
         with pytest.raises(APIConnectionError):
             await client.profile.get()
-        assert fake.stats["mfa_step"] == 2
+        assert fake.counts["mfa_step"] == 2
         await client.profile.get()  # next login uses the next time step
-        assert fake.stats["mfa_step"] == 3
+        assert fake.counts["mfa_step"] == 3
 
 
 def test_command_line_fake_serves_scripted_accounts(tmp_path: Path) -> None:

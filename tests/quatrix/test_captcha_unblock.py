@@ -84,5 +84,5 @@ async def test_the_fake_unblocks_with_either_verb(method: Literal["GET", "POST"]
                 fake.captcha_token, session_id=step.session_id, method=method
             )
         ).valid
-    assert fake.stats["captcha_unblocked"] == 1
+    assert fake.counts["captcha_unblocked"] == 1
     assert len(fake.sessions_of("plain@example.com")) == 1

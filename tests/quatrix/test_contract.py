@@ -45,15 +45,15 @@ class Recording(ValidatingTransport):
 async def test_every_operation_validates_against_the_document() -> None:
     clock = FakeClock()
     fake = QuatrixFake(clock=clock)
-    admin = fake.add_user(email="admin@example.com", password=PASSWORD, admin=True, mfa="2fa")
+    admin = fake.add_user(email="admin@example.com", password=PASSWORD, admin=True, mfa=True)
     staff = [fake.add_user(email=f"u{i}@example.com", password=PASSWORD) for i in range(3)]
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="12345")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="12345")
     transport = Recording(httpx.ASGITransport(fake))
 
     def client(**kw: object) -> QuatrixClient:
         return QuatrixClient("http://127.0.0.1", transport=transport, clock=clock, **kw)  # type: ignore[arg-type]
 
-    async with client(email="admin@example.com", password=PASSWORD, totp_secret=admin.secret) as c:
+    async with client(email="admin@example.com", password=PASSWORD, totp_secret=admin.totp_secret) as c:
         await c.profile.get()
         await c.profile.info()
         await c.profile.update(name="Admin", message_signature="--")
@@ -125,9 +125,9 @@ async def test_fake_error_bodies_validate_under_fault_injection_too() -> None:
 async def test_callback_provider_request_shape_validates() -> None:
     clock = FakeClock()
     fake = QuatrixFake(clock=clock)
-    user = fake.add_user(email="t@example.com", password=PASSWORD, mfa="2fa")
-    assert user.secret is not None
-    secret = user.secret
+    user = fake.add_user(email="t@example.com", password=PASSWORD, mfa=True)
+    assert user.totp_secret is not None
+    secret = user.totp_secret
     transport = ValidatingTransport(httpx.ASGITransport(fake), SPEC, prefix="/api/1.0")
     provider = CallbackCodeProvider(lambda challenge: Totp(secret).code_at(clock.now()))
     async with QuatrixClient(

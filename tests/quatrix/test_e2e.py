@@ -34,47 +34,49 @@ async def test_login_without_mfa(fake: QuatrixFake, make_client: ClientFactory) 
         assert profile.email == "plain@example.com"
         assert profile.auth_methods == []
         assert len(fake.sessions_of("plain@example.com")) == 1
-    assert fake.stats["basic_login"] == 1
-    assert fake.stats["mfa_step"] == 0
-    assert fake.stats["logout"] == 1
+    assert fake.counts["basic_login"] == 1
+    assert fake.counts["mfa_step"] == 0
+    assert fake.counts["logout"] == 1
     assert fake.sessions_of("plain@example.com") == []
 
 
 async def test_login_with_2fa(fake: QuatrixFake, make_client: ClientFactory) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    async with make_client(email="totp@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    async with make_client(
+        email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
         info = await client.profile.info()
         assert info.user_used == 1
         assert (await client.profile.get()).auth_methods == ["2FA"]
-    assert fake.stats["basic_login"] == 1
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["basic_login"] == 1
+    assert fake.counts["mfa_step"] == 1
     assert fake.logins_of("totp@example.com") == 1
 
 
 async def test_login_with_pin(fake: QuatrixFake, make_client: ClientFactory) -> None:
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with make_client(email="pin@example.com", password=PASSWORD, pin="40516") as client:
         assert (await client.profile.get()).auth_methods == ["PIN"]
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["mfa_step"] == 1
 
 
 async def test_mfa_user_without_a_code_source_gets_mfa_required(
     fake: QuatrixFake, make_client: ClientFactory
 ) -> None:
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with make_client(email="pin@example.com", password=PASSWORD) as client:
         with pytest.raises(MfaRequiredError) as info:
             await client.profile.get()
         assert info.value.challenge.kind == "pin"
-    assert fake.stats["mfa_step"] == 0
+    assert fake.counts["mfa_step"] == 0
 
 
 async def test_wrong_totp_code_is_rejected_once_and_not_retried(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    assert user.secret is not None
-    right = Totp(user.secret).code_at(clock.now())
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    assert user.totp_secret is not None
+    right = Totp(user.totp_secret).code_at(clock.now())
     wrong = "000000" if right != "000000" else "111111"
     asked: list[MfaChallenge] = []
 
@@ -89,29 +91,29 @@ async def test_wrong_totp_code_is_rejected_once_and_not_retried(
     assert info.value.error_code == 83
     assert info.value.status_code == 401
     assert [c.kind for c in asked] == ["totp"]
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["mfa_step"] == 1
     assert right not in str(info.value)
 
 
 async def test_wrong_pin_is_rejected_with_code_84(fake: QuatrixFake, make_client: ClientFactory) -> None:
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with make_client(email="pin@example.com", password=PASSWORD, pin="99999") as client:
         with pytest.raises(MfaCodeRejectedError) as info:
             await client.users.metadata(fake.user("pin@example.com").id)
     assert info.value.error_code == 84
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["mfa_step"] == 1
 
 
 async def test_reused_code_waits_for_the_next_step(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    assert user.secret is not None
-    totp = Totp(user.secret)
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    assert user.totp_secret is not None
+    totp = Totp(user.totp_secret)
     start_step = totp.step_at(clock.now())
     for _ in range(3):
         async with make_client(
-            email="totp@example.com", password=PASSWORD, totp_secret=user.secret
+            email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
         ) as client:
             await client.profile.get()
     # Three logins, three accepted codes: each in its own step, reached by waiting on the clock.
@@ -123,9 +125,9 @@ async def test_reused_code_waits_for_the_next_step(
 async def test_the_fake_rejects_a_replayed_code(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    assert user.secret is not None
-    code = Totp(user.secret).code_at(clock.now())
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    assert user.totp_secret is not None
+    code = Totp(user.totp_secret).code_at(clock.now())
     async with make_client() as client:
         first = await client.session.login("totp@example.com", PASSWORD)
         assert first.kind == "mfa"
@@ -142,13 +144,15 @@ async def test_the_fake_rejects_a_replayed_code(
 async def test_idle_session_is_replaced_before_use(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    async with make_client(email="totp@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    async with make_client(
+        email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
         await client.profile.get()
         clock.advance(16 * 60)
         await client.profile.get()
-        assert fake.stats["basic_login"] == 2
-        assert fake.stats["mfa_step"] == 2
+        assert fake.counts["basic_login"] == 2
+        assert fake.counts["mfa_step"] == 2
         # No 401 was needed: the client knew the session was too old.
         assert fake.controls.requests_to("GET", "/api/1.0/profile") == 2
 
@@ -156,13 +160,15 @@ async def test_idle_session_is_replaced_before_use(
 async def test_expired_session_triggers_one_transparent_relogin_and_replay(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
-    async with make_client(email="totp@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
+    async with make_client(
+        email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
         await client.profile.get()
         fake.expire_all_sessions()
         profile = await client.profile.get()
         assert profile.email == "totp@example.com"
-        assert fake.stats["basic_login"] == 2
+        assert fake.counts["basic_login"] == 2
         assert fake.controls.requests_to("GET", "/api/1.0/profile") == 3
 
 
@@ -181,10 +187,10 @@ async def test_keepalive_only_when_idle_long_enough(
         assert await auth.keepalive_if_idle() is True
         clock.advance(10 * 60)  # 10 min after the keepalive: the session must still live
         await client.profile.get()
-        assert fake.stats["keepalive"] == 1
-        assert fake.stats["basic_login"] == 1
+        assert fake.counts["keepalive"] == 1
+        assert fake.counts["basic_login"] == 1
         await client.session.keepalive()
-        assert fake.stats["keepalive"] == 2
+        assert fake.counts["keepalive"] == 2
 
 
 async def test_background_keepalive_helper(
@@ -196,15 +202,15 @@ async def test_background_keepalive_helper(
         clock.advance(6 * 60)
         async with client.keepalive_in_background(interval=0.01):
             with anyio.fail_after(5):
-                while fake.stats["keepalive"] == 0:
+                while fake.counts["keepalive"] == 0:
                     await anyio.sleep(0.01)
-        assert fake.stats["basic_login"] == 1
+        assert fake.counts["basic_login"] == 1
 
 
 async def test_one_thousand_concurrent_calls_on_a_cold_client_log_in_once(
     fake: QuatrixFake, make_client: ClientFactory, request: pytest.FixtureRequest
 ) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
     # The Basic login's answer is held until the other 999 calls wait on the login in flight.
     inner = (
         httpx.ASGITransport(fake)
@@ -213,7 +219,7 @@ async def test_one_thousand_concurrent_calls_on_a_cold_client_log_in_once(
     )
     gate = GatedTransport(inner, lambda r: r.method == "GET" and r.url.path.endswith("/session/login"))
     async with make_client(
-        transport=gate, email="totp@example.com", password=PASSWORD, totp_secret=user.secret
+        transport=gate, email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
     ) as client:
         auth = client.auth
         assert auth is not None
@@ -230,18 +236,20 @@ async def test_one_thousand_concurrent_calls_on_a_cold_client_log_in_once(
         assert gate.held == 1
         assert auth.acquisitions == 1
         assert auth.mfa_steps == 1
-    assert fake.stats["basic_login"] == 1
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["basic_login"] == 1
+    assert fake.counts["mfa_step"] == 1
 
 
 async def test_captcha_path(fake: QuatrixFake, make_client: ClientFactory) -> None:
-    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa="2fa")
+    user = fake.add_user(email="totp@example.com", password=PASSWORD, mfa=True)
     for _ in range(3):
         async with make_client(email="totp@example.com", password="wrong-password") as client:
             with pytest.raises(AuthenticationError) as info:
                 await client.profile.get()
             assert info.value.error_code == 14
-    async with make_client(email="totp@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    async with make_client(
+        email="totp@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
         with pytest.raises(CaptchaRequiredError) as blocked:
             await client.profile.get()
         blocked_session = blocked.value.session_id
@@ -271,7 +279,7 @@ async def test_captcha_unblock_with_get_variant(fake: QuatrixFake, make_client: 
         assert auth is not None
         auth.adopt_session(blocked.value.session_id)
         await client.profile.get()
-    assert fake.stats["basic_login"] == 1
+    assert fake.counts["basic_login"] == 1
 
 
 async def test_admin_set_reset_remove_mfa_for_many_users(
@@ -320,7 +328,7 @@ async def test_non_admin_cannot_use_admin_calls(fake: QuatrixFake, make_client: 
         with pytest.raises(PermissionDeniedError) as info:
             await client.mfa.remove_for_users([other.id], "PIN")
         assert info.value.error_code == 70
-    assert fake.stats["basic_login"] == 1
+    assert fake.counts["basic_login"] == 1
     assert fake.ledger.entries() == []
 
 
@@ -351,8 +359,8 @@ async def test_own_mfa_setup_with_generated_secret(
 async def test_forced_2fa_user_without_secret_can_set_it_up_in_the_partial_session(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="forced@example.com", password=PASSWORD, mfa="2fa")
-    user.secret = None
+    user = fake.add_user(email="forced@example.com", password=PASSWORD, mfa=True)
+    user.totp_secret = None
     async with make_client() as client:
         step = await client.session.login("forced@example.com", PASSWORD)
         assert step.kind == "mfa"

@@ -64,7 +64,7 @@ async def test_failed_logins_count_and_other_users_keep_their_budget(fake: Quatr
     assert {r.status_code for r in wrong} == {401}
     assert [r.status_code for r in await logins(fake, "ANN@example.com", 1)] == [429]
     assert [r.status_code for r in await logins(fake, "bob@example.com", 1)] == [200]
-    assert fake.stats["login_throttled"] == 1
+    assert fake.counts["login_throttled"] == 1
 
 
 async def test_the_budget_is_configurable_and_can_be_turned_off(clock: FakeClock) -> None:
@@ -82,21 +82,25 @@ async def test_the_budget_is_configurable_and_can_be_turned_off(clock: FakeClock
 async def test_one_client_logs_in_once_for_a_long_busy_job(
     fake: QuatrixFake, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    user = fake.add_user(email="ann@example.com", password=PASSWORD, mfa="2fa")
-    async with make_client(email="ann@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    user = fake.add_user(email="ann@example.com", password=PASSWORD, mfa=True)
+    async with make_client(
+        email="ann@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
         for _ in range(40):  # 40 calls over 2h40 of fake time, never idle long enough to expire
             await client.profile.get()
             clock.advance(240)
         assert await client.auth.keepalive_if_idle() is False  # type: ignore[union-attr]
-    assert fake.stats["basic_login"] == 1 and fake.stats["mfa_step"] == 1
+    assert fake.counts["basic_login"] == 1 and fake.counts["mfa_step"] == 1
 
 
 async def test_concurrent_calls_on_a_cold_client_share_one_login(
     fake: QuatrixFake, make_client: ClientFactory
 ) -> None:
-    user = fake.add_user(email="ann@example.com", password=PASSWORD, mfa="2fa")
+    user = fake.add_user(email="ann@example.com", password=PASSWORD, mfa=True)
     started = 0
-    async with make_client(email="ann@example.com", password=PASSWORD, totp_secret=user.secret) as client:
+    async with make_client(
+        email="ann@example.com", password=PASSWORD, totp_secret=user.totp_secret
+    ) as client:
 
         async def call() -> None:
             nonlocal started
@@ -107,7 +111,7 @@ async def test_concurrent_calls_on_a_cold_client_share_one_login(
             for _ in range(60):
                 group.start_soon(call)
     assert started == 60
-    assert fake.stats["basic_login"] == 1 and fake.logins_of("ann@example.com") == 1
+    assert fake.counts["basic_login"] == 1 and fake.logins_of("ann@example.com") == 1
 
 
 async def test_a_throttled_login_is_one_typed_error_not_a_retry_storm(
@@ -122,7 +126,7 @@ async def test_a_throttled_login_is_one_typed_error_not_a_retry_storm(
     assert info.value.status_code == 429
     assert info.value.retry_after == pytest.approx(900, abs=1)
     assert PASSWORD not in str(info.value)
-    assert fake.stats["login_throttled"] == 1  # a 15-minute Retry-After is not waited for
+    assert fake.counts["login_throttled"] == 1  # a 15-minute Retry-After is not waited for
 
 
 # -- the SDK against each known form of a throttled login -----------------------------------------

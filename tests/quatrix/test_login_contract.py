@@ -33,17 +33,17 @@ def b64(text: str) -> str:
 @pytest.mark.parametrize("strict", [False, True])
 async def test_a_pin_travels_as_base64_by_default(strict: bool) -> None:
     fake = QuatrixFake(seed=None, strict_mfa_body=strict)
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with QuatrixClient(
         BASE, email="pin@example.com", password=PASSWORD, pin="40516", transport=httpx.ASGITransport(fake)
     ) as client:
         assert (await client.profile.get()).email == "pin@example.com"
-    assert fake.stats["mfa_step"] == 1
+    assert fake.counts["mfa_step"] == 1
 
 
 async def test_a_plain_pin_on_request_and_the_strict_fake_refuses_it() -> None:
     lenient = QuatrixFake(seed=None)
-    lenient.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    lenient.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with QuatrixClient(
         BASE,
         email="pin@example.com",
@@ -54,7 +54,7 @@ async def test_a_plain_pin_on_request_and_the_strict_fake_refuses_it() -> None:
     ) as client:
         await client.profile.get()
     strict = QuatrixFake(seed=None, strict_mfa_body=True)
-    strict.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    strict.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with QuatrixClient(
         BASE,
         email="pin@example.com",
@@ -71,7 +71,7 @@ async def test_a_plain_pin_on_request_and_the_strict_fake_refuses_it() -> None:
 @pytest.mark.parametrize("pin", ["4051", "405161"])
 async def test_a_pin_of_the_wrong_length_is_refused_before_sending(pin: str) -> None:
     fake = QuatrixFake(seed=None)
-    fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+    fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
     async with QuatrixClient(
         BASE, email="pin@example.com", password=PASSWORD, pin=pin, transport=httpx.ASGITransport(fake)
     ) as client:
@@ -79,7 +79,7 @@ async def test_a_pin_of_the_wrong_length_is_refused_before_sending(pin: str) -> 
             await client.profile.get()
         with pytest.raises(InvalidCodeError):
             await client.session.login_mfa("partial", "PIN", pin)
-    assert fake.stats["mfa_step"] == 0
+    assert fake.counts["mfa_step"] == 0
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ async def test_the_fake_accepts_the_body_shapes(
 ) -> None:
     for strict, ok in ((False, lenient_ok), (True, strict_ok)):
         fake = QuatrixFake(seed=None, strict_mfa_body=strict)
-        fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin="40516")
+        fake.add_user(email="pin@example.com", password=PASSWORD, pin="40516")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(fake), base_url=BASE) as raw:
             first = await raw.get("/api/1.0/session/login", auth=("pin@example.com", PASSWORD))
             assert first.status_code == 207

@@ -52,7 +52,7 @@ def test_a_timestamp_that_is_no_date_is_refused(wire: object) -> None:
 async def test_the_client_returns_datetimes_from_the_fake() -> None:
     clock = FakeClock(T)
     fake = QuatrixFake(clock=clock)
-    fake.add_account("ops@example.com", "ops-password", admin=True)
+    fake.add_user("ops@example.com", "ops-password", admin=True)
     async with QuatrixClient(
         "http://127.0.0.1:9",
         email="ops@example.com",

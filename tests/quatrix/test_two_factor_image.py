@@ -81,7 +81,7 @@ async def test_fake_serves_base64_text_of_a_png_qr_of_the_pending_uri(fake: Quat
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     uri = decode_qr_text(png).reveal()
     assert uri.startswith("otpauth://totp/Quatrix:svc%40example.com?")
-    assert f"secret={user.pending_secret}" in uri
+    assert f"secret={user.pending_totp_secret}" in uri
 
 
 # -- the SDK against the fake --------------------------------------------------------------------
@@ -97,10 +97,10 @@ async def test_a_service_account_enrols_from_the_qr_image_alone(
         generated = await client.profile.generate_2fa()
         assert generated.qr_png.reveal().startswith(b"\x89PNG")
         assert generated.uri is not None and generated.secret is not None
-        assert generated.secret.reveal() == fake.user("svc@example.com").pending_secret
+        assert generated.secret.reveal() == fake.user("svc@example.com").pending_totp_secret
         await client.profile.set_mfa("2FA", generated.totp().code_at(clock.now()))
         assert (await client.profile.get()).auth_methods == ["2FA"]
-    assert fake.user("svc@example.com").secret == generated.secret.reveal()
+    assert fake.user("svc@example.com").totp_secret == generated.secret.reveal()
 
 
 async def test_without_the_qr_extra_the_png_is_returned_and_the_message_names_the_extra(

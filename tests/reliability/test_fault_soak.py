@@ -90,12 +90,12 @@ def _state(record: dict[str, Any]) -> str:
 async def _soak(tmp_path: Path, operations: int, *, concurrency: int = 50, seed: int = 20261122) -> None:
     rng = random.Random(seed)
     fake = QuatrixFake(seed=seed)
-    admin = fake.add_user(email="admin@soak.example", password=ADMIN_PASSWORD, mfa="none", admin=True)
+    admin = fake.add_user(email="admin@soak.example", password=ADMIN_PASSWORD, admin=True)
     writes = operations // 2
     reads = operations - writes
     user_ids = [
         fake.add_user(
-            email=f"user{n:05d}@soak.example", password=f"pw-{n}", mfa="2fa", secret="JBSWY3DPEHPK3PXP"
+            email=f"user{n:05d}@soak.example", password=f"pw-{n}", totp_secret="JBSWY3DPEHPK3PXP"
         ).id
         for n in range(writes)
     ]

@@ -64,7 +64,7 @@ def _jwt(exp: Any = NOW + 3600) -> str:
 
 def _quatrix_templates() -> list[Any]:
     fake = QuatrixFake(seed=1)
-    user = fake.add_user(email="alice@example.com", password="pw", mfa="2fa", secret=SECRET, admin=True)
+    user = fake.add_user(email="alice@example.com", password="pw", totp_secret=SECRET, admin=True)
     user_json = fake._user_json(user)
     profile = fake._profile_json(user)
     return [

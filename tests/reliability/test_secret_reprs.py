@@ -175,8 +175,8 @@ def test_core_objects_hide_their_secrets() -> None:
 def test_quatrix_objects_and_errors_hide_their_secrets() -> None:
     clock = FakeClock(START)
     fake = QuatrixFake(clock=clock)
-    user = fake.add_user(email="alice@example.com", password=PASSWORD, mfa="2fa", secret=TOTP_SECRET)
-    pin_user = fake.add_user(email="pin@example.com", password=PASSWORD, mfa="pin", pin=PIN)
+    user = fake.add_user(email="alice@example.com", password=PASSWORD, totp_secret=TOTP_SECRET)
+    pin_user = fake.add_user(email="pin@example.com", password=PASSWORD, pin=PIN)
     registry = StepRegistry()
     seen: list[Any] = []
     secrets: list[str | Secret[str]] = [PASSWORD, TOTP_SECRET, PIN, WRONG_PASSWORD]
@@ -223,9 +223,11 @@ def test_quatrix_objects_and_errors_hide_their_secrets() -> None:
 
 def test_xmfa_objects_and_errors_hide_their_secrets() -> None:
     clock = FakeClock(START)
-    fake = XMfaFake(clock=clock, jwt_ttl=3600.0)
+    # The 401 switch: its answer tells an expired MFA token from a wrong code (the default 500
+    # does not), and both errors are checked here.
+    fake = XMfaFake(clock=clock, jwt_ttl=3600.0, auth_failure_status=401)
     fake.add_user(
-        "alice", PASSWORD, email="alice@example.com", mfa_secret=TOTP_SECRET, recovery_codes=RECOVERY
+        "alice", PASSWORD, email="alice@example.com", totp_secret=TOTP_SECRET, recovery_codes=RECOVERY
     )
     fake.add_user("bob", PASSWORD, email="bob@example.com")
     registry = StepRegistry()
@@ -306,7 +308,7 @@ def test_metalcloud_objects_and_errors_hide_their_secrets() -> None:
 
     def client(**kw: Any) -> MetalCloudClient:
         return MetalCloudClient(
-            "http://metalcloud.localhost", clock=clock, transport=httpx.ASGITransport(fake.app), **kw
+            "http://metalcloud.localhost", clock=clock, transport=httpx.ASGITransport(fake), **kw
         )
 
     async def run() -> None:

@@ -130,7 +130,7 @@ async def test_quatrix_session_2fa_logins_under_load(logins: int) -> None:
     verifier = CountingVerifier()
     fake.verifier = verifier
     secret = generate_base32_secret(20)
-    user = fake.add_user(email="load@example.com", password=PASSWORD, mfa="2fa", secret=secret)
+    user = fake.add_user(email="load@example.com", password=PASSWORD, totp_secret=secret)
 
     async def login(provider: TotpCodeProvider) -> None:
         async with QuatrixClient(
@@ -146,7 +146,7 @@ async def test_quatrix_session_2fa_logins_under_load(logins: int) -> None:
 
     await storm("quatrix", clock, verifier, secret, login, logins)
     assert fake.logins_of(user.email) == logins
-    assert fake.stats["mfa_step"] == logins
+    assert fake.counts["mfa_step"] == logins
 
 
 async def test_xmfa_token_exchanges_under_load() -> None:
@@ -155,7 +155,7 @@ async def test_xmfa_token_exchanges_under_load() -> None:
     verifier = CountingVerifier()
     fake.verifier = verifier
     secret = generate_base32_secret(20)
-    fake.add_user("load", PASSWORD, email="load@example.com", mfa_secret=secret)
+    fake.add_user("load", PASSWORD, email="load@example.com", totp_secret=secret)
 
     async def login(provider: TotpCodeProvider) -> None:
         auth = XMfaTokenAuth("load", PASSWORD, code_provider=provider, clock=clock)
@@ -186,7 +186,7 @@ async def test_metalcloud_login_2fa_under_load(logins: int) -> None:
             password=PASSWORD,
             code_provider=provider,
             clock=clock,
-            transport=httpx.ASGITransport(fake.app),
+            transport=httpx.ASGITransport(fake),
         ) as client:
             assert (await client.user.get()).email == "load@example.test"
             backend = client.auth

@@ -80,7 +80,7 @@ async def test_quatrix_profile_set_with_a_lone_surrogate_is_refused_and_reads_st
 )
 async def test_quatrix_mfa_step_refuses_hostile_bodies(body: bytes) -> None:
     fake = QuatrixFake()
-    fake.add_user(email="pin@example.test", password="correct-horse", mfa="pin", pin="12345")
+    fake.add_user(email="pin@example.test", password="correct-horse", pin="12345")
     basic = base64.b64encode(b"pin@example.test:correct-horse").decode()
     async with client(fake) as http:
         first = await http.get("/api/1.0/session/login", headers={"Authorization": "Basic " + basic})
@@ -123,7 +123,7 @@ def metalcloud() -> tuple[MetalCloudFake, dict[str, str]]:
 )
 async def test_metalcloud_listing_survives_non_integer_numbers(query: dict[str, str]) -> None:
     fake, auth = metalcloud()
-    async with client(fake.app) as http:
+    async with client(fake) as http:
         answer = await http.get("/api/v2/users", params=query, headers=auth)
     assert answer.status_code == 200, answer.text
     meta = answer.json()["meta"]
@@ -134,7 +134,7 @@ async def test_metalcloud_listing_survives_non_integer_numbers(query: dict[str, 
 
 async def test_metalcloud_listing_with_bad_numbers_uses_the_defaults() -> None:
     fake, auth = metalcloud()
-    async with client(fake.app) as http:
+    async with client(fake) as http:
         answer = await http.get("/api/v2/users", params={"limit": "inf", "page": "1e400"}, headers=auth)
     meta = answer.json()["meta"]
     assert (meta["itemsPerPage"], meta["currentPage"]) == (20, 1)
@@ -155,7 +155,7 @@ async def test_metalcloud_listing_with_bad_numbers_uses_the_defaults() -> None:
 )
 async def test_metalcloud_login_refuses_hostile_bodies(body: bytes) -> None:
     fake, _ = metalcloud()
-    async with client(fake.app) as http:
+    async with client(fake) as http:
         answer = await http.post("/api/v2/login", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400, answer.text
     assert answer.json()["statusCode"] == 400
@@ -164,7 +164,7 @@ async def test_metalcloud_login_refuses_hostile_bodies(body: bytes) -> None:
 async def test_metalcloud_token_with_an_infinite_subject_is_unauthorized() -> None:
     fake, _ = metalcloud()
     payload = base64.urlsafe_b64encode(b'{"sub": Infinity}').rstrip(b"=").decode()
-    async with client(fake.app) as http:
+    async with client(fake) as http:
         answer = await http.get(
             "/api/v2/user", headers={"Authorization": f"Bearer eyJhbGciOiJIUzI1NiJ9.{payload}.x"}
         )
@@ -277,14 +277,14 @@ async def test_no_metalcloud_operation_answers_5xx_to_hostile_input() -> None:
     fake, _ = metalcloud()
     root = fake.user("root@example.test")
     headers = lambda: {"Authorization": f"Bearer {root.api_key}"}  # noqa: E731
-    assert await battery(fake.app, spec_operations("metalcloud-v2.yaml"), headers) == []
-    async with client(fake.app) as http:
+    assert await battery(fake, spec_operations("metalcloud-v2.yaml"), headers) == []
+    async with client(fake) as http:
         assert (await http.get("/api/v2/user", headers=headers())).status_code == 200
 
 
 async def test_no_xmfa_operation_answers_5xx_to_hostile_input() -> None:
     fake = XMfaFake()
     fake.add_user("alice", "alice-password", mfa=True)
-    headers = lambda: {"Authorization": "Bearer " + fake.mint_jwt("alice")}  # noqa: E731
+    headers = lambda: {"Authorization": "Bearer " + fake.issue_jwt("alice")}  # noqa: E731
     assert await battery(fake, spec_operations("shellhub-mfa.yaml"), headers) == []
     assert fake.user("alice").mfa

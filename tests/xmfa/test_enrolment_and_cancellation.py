@@ -136,7 +136,7 @@ class Gate(httpx.AsyncBaseTransport):
 async def test_cancelled_login_leaves_nothing_and_next_call_logs_in(clock: FakeClock, point: str) -> None:
     fake = XMfaFake(clock=clock)
     user = fake.add_user("bob", "bob-password", mfa=True)
-    totp = Totp(str(user.mfa_secret))
+    totp = Totp(str(user.totp_secret))
     gate = Gate(httpx.ASGITransport(fake), point)
     code_reached = anyio.Event()
     first = True
