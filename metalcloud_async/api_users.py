@@ -10,7 +10,7 @@ official ``metalcloud-cli`` does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from mfa_common.errors import ConflictError, InvalidInputError
