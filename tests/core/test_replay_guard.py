@@ -222,7 +222,7 @@ def test_state_file_registry_refuses_a_shared_or_corrupt_file(tmp_path: Path) ->
     with pytest.raises(StepStateError, match="delete it"):
         registry.claim(Totp(SECRET), 1)
     path.write_text("not json")
-    with pytest.raises(StepStateError, match="not JSON"):
+    with pytest.raises(StepStateError, match="not valid JSON"):
         registry.claim(Totp(SECRET), 1)
 
 
