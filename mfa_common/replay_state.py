@@ -124,7 +124,10 @@ class FileStepRegistry(StepRegistry):
 
     def key_for(self, totp: Totp) -> str:
         with self._locked():
-            return _entry_key(bytes.fromhex(self._read()[0]["key"]), totp)
+            state, fresh = self._read()
+            if fresh:  # the key is only good for later calls if the file keeps it
+                self._write(state)
+            return _entry_key(bytes.fromhex(state["key"]), totp)
 
     def last_used(self, key: str) -> int | None:
         with self._locked():

@@ -291,3 +291,18 @@ def test_a_state_file_locked_too_long_fails_clearly(tmp_path: Path, monkeypatch:
     finally:
         os.close(holder)
     assert FileStepRegistry(path).claim(Totp(SECRET), 1) is None
+
+
+def test_a_step_reserved_through_key_for_is_not_claimed_again(tmp_path: Path) -> None:
+    """On a fresh state file the public methods agree on the key: a step reserved through
+    key_for() and reserve() is not handed out again by claim(), nor by another registry object
+    on the same file."""
+    path = tmp_path / "steps.json"
+    registry = FileStepRegistry(path)
+    totp = Totp(SECRET)
+    key = registry.key_for(totp)
+    assert registry.reserve(key, 100)
+    assert registry.last_used(key) == 100
+    assert registry.claim(totp, 100) == 100
+    assert FileStepRegistry(path).key_for(totp) == key
+    assert FileStepRegistry(path).claim(totp, 100) == 100
