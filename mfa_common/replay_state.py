@@ -1,19 +1,19 @@
 """The cross-process step registry: TOTP replay safety that outlives one process.
 
-A resumed batch, or a second command run within the same 30-second step, must not send the
-step an earlier process already used: a strict server rejects it (and counts the failure
-towards a lockout). :class:`FileStepRegistry` remembers the last step per key in a small state
-file shared by every process of the user::
+A script run twice within one 30-second step, a resumed batch, or several worker processes
+sharing one account must not send a step an earlier process already used: a strict server
+rejects it (and counts the failure towards a lockout). :class:`FileStepRegistry` remembers the
+last step per key in a small state file shared by every process of the user.
 
-    from mfa_common.replay_state import shared_step_registry
-    from mfa_common.replay_guard import using_step_registry
-
-    with using_step_registry(shared_step_registry()):
-        ...  # every code issued here (without an explicit registry=) is recorded in the file
-
-or ``TotpCodeProvider(secret, registry=shared_step_registry())`` for one provider. Library
-users opt in this way; :func:`mfa_common.batch.run_batch` uses it by default when it is given
-a journal.
+It is the default of every client: a code issued with no ``registry=`` (and outside
+:func:`~mfa_common.replay_guard.using_step_registry`) goes through
+:func:`default_step_registry`, the state file while it can be used. When it cannot (a read-only
+home, a container without one) the client falls back to the in-process registry, logs one DEBUG
+line saying so, and keeps working. Turn the file off with ``MFA_SDKS_STEP_STATE=0``, or give a
+registry explicitly (``TotpCodeProvider(secret, registry=STEP_REGISTRY)``, or
+``using_step_registry(STEP_REGISTRY)`` around a block). The command-line tools and journaled
+batches (:func:`mfa_common.batch.run_batch` given a journal) use the file without a fallback:
+there a state file that cannot be used is an error naming it.
 
 The file (``totp-steps.json``) lives in ``$MFA_SDKS_STATE_DIR`` if set, else
 ``$XDG_STATE_HOME/mfa-sdks``, else ``~/.local/state/mfa-sdks``; the directory is created 0700,
@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -42,23 +43,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import _constants as C
 from ._files import StateFile, ensure_private_directory
 from .errors import InvalidInputError, StateFileError
-from .replay_guard import StepRegistry
+from .replay_guard import STEP_REGISTRY, StepRegistry
 
 if TYPE_CHECKING:
     from .totp import Totp
 
 __all__ = [
     "STATE_DIR_ENV",
+    "STEP_STATE_ENV",
     "FileStepRegistry",
     "StepStateError",
     "default_state_dir",
+    "default_step_registry",
     "shared_step_registry",
 ]
 
+logger = logging.getLogger(C.LOGGER_NAME)
+
 #: Environment variable naming the directory of the SDK's state files (overrides XDG).
 STATE_DIR_ENV = "MFA_SDKS_STATE_DIR"
+#: ``MFA_SDKS_STEP_STATE=0`` keeps the default registry in the process (no state file).
+STEP_STATE_ENV = "MFA_SDKS_STEP_STATE"
+_OFF = ("0", "false", "no", "off")
 STATE_FILE_NAME = "totp-steps.json"
 _VERSION = 1
 #: An entry is pruned once its step ended this many seconds before the newest claim.
@@ -243,3 +252,97 @@ def shared_step_registry(path: str | os.PathLike[str] | None = None) -> FileStep
         if registry is None:
             registry = _SHARED[resolved] = FileStepRegistry(resolved)
         return registry
+
+
+class _SharedOrProcessRegistry(StepRegistry):
+    """The default registry: the shared state file while it can be used, else (for the rest of
+    the process, after one DEBUG line) the process registry. Every step claimed in the file is
+    also recorded in the process registry, so a fallback still knows this process's own steps."""
+
+    blocking: ClassVar[bool] = True
+
+    def __init__(self, shared: FileStepRegistry, local: StepRegistry) -> None:
+        super().__init__()
+        self._shared: FileStepRegistry | None = shared
+        self._local = local
+        self._switch = threading.Lock()
+
+    def _fall_back(self, exc: StepStateError) -> None:
+        with self._switch:
+            if self._shared is None:
+                return
+            self._shared = None
+        # The message names the path and the reason; it holds no secret.
+        logger.debug("%s; TOTP steps are remembered in this process only", exc)
+
+    def claim(self, totp: Totp, step: int) -> int | None:
+        shared = self._shared
+        if shared is not None:
+            try:
+                last = shared.claim(totp, step)
+            except StepStateError as exc:
+                self._fall_back(exc)
+            else:
+                if last is None:
+                    self._local.reserve(self._local.key_for(totp), step)
+                return last
+        return self._local.claim(totp, step)
+
+    def key_for(self, totp: Totp) -> str:
+        shared = self._shared
+        if shared is not None:
+            try:
+                return shared.key_for(totp)
+            except StepStateError as exc:
+                self._fall_back(exc)
+        return self._local.key_for(totp)
+
+    def last_used(self, key: str) -> int | None:
+        shared = self._shared
+        if shared is not None:
+            try:
+                return shared.last_used(key)
+            except StepStateError as exc:
+                self._fall_back(exc)
+        return self._local.last_used(key)
+
+    def reserve(self, key: str, step: int) -> bool:
+        shared = self._shared
+        if shared is not None:
+            try:
+                return shared.reserve(key, step)
+            except StepStateError as exc:
+                self._fall_back(exc)
+        return self._local.reserve(key, step)
+
+    def clear(self) -> None:
+        shared = self._shared
+        if shared is not None:
+            with contextlib.suppress(StepStateError):
+                shared.clear()
+        self._local.clear()
+
+    def __repr__(self) -> str:
+        shared = self._shared
+        where = str(shared.path) if shared is not None else "this process only"
+        return f"{type(self).__name__}({where!r})"
+
+
+_DEFAULTS: dict[Path, _SharedOrProcessRegistry] = {}
+
+
+def default_step_registry() -> StepRegistry:
+    """The registry of codes issued with none chosen (see the module docstring): the state file
+    of the user's state directory (resolved now), falling back to the process registry when it
+    cannot be used; :data:`~mfa_common.replay_guard.STEP_REGISTRY` itself when
+    ``MFA_SDKS_STEP_STATE=0``."""
+    if os.environ.get(STEP_STATE_ENV, "").strip().lower() in _OFF:
+        return STEP_REGISTRY
+    path = (default_state_dir() / STATE_FILE_NAME).absolute()
+    with _SHARED_LOCK:
+        registry = _DEFAULTS.get(path)
+    if registry is None:
+        shared = shared_step_registry(path)
+        with _SHARED_LOCK:
+            registry = _DEFAULTS.setdefault(path, _SharedOrProcessRegistry(shared, STEP_REGISTRY))
+    return registry
