@@ -81,6 +81,14 @@ def private_file_problem(st: os.stat_result) -> str | None:
     return None
 
 
+def _write_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` through ``fd`` to stable storage, then close it."""
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
@@ -258,10 +266,7 @@ class StateFile:
         except OSError as exc:
             raise self._os_failure("write", exc) from None
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            _write_synced(fd, data)
             os.replace(temporary, self.path)
         except BaseException as exc:
             with contextlib.suppress(OSError):
@@ -287,10 +292,7 @@ class StateFile:
         except OSError as exc:
             raise self._os_failure("create", exc) from None
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            _write_synced(fd, data)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)

@@ -39,9 +39,9 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import _constants as C
 from ._files import StateFile, ensure_private_directory
@@ -68,6 +68,7 @@ STATE_DIR_ENV = "MFA_SDKS_STATE_DIR"
 #: ``MFA_SDKS_STEP_STATE=0`` keeps the default registry in the process (no state file).
 STEP_STATE_ENV = "MFA_SDKS_STEP_STATE"
 _OFF = ("0", "false", "no", "off")
+_T = TypeVar("_T")
 STATE_FILE_NAME = "totp-steps.json"
 _VERSION = 1
 #: An entry is pruned once its step ended this many seconds before the newest claim.
@@ -275,45 +276,33 @@ class _SharedOrProcessRegistry(StepRegistry):
         # The message names the path and the reason; it holds no secret.
         logger.debug("%s; TOTP steps are remembered in this process only", exc)
 
-    def claim(self, totp: Totp, step: int) -> int | None:
+    def _either(self, on_file: Callable[[FileStepRegistry], _T], in_process: Callable[[], _T]) -> _T:
+        """``on_file(file registry)`` while the file can be used, else ``in_process()``."""
         shared = self._shared
         if shared is not None:
             try:
-                last = shared.claim(totp, step)
+                return on_file(shared)
             except StepStateError as exc:
                 self._fall_back(exc)
-            else:
-                if last is None:
-                    self._local.reserve(self._local.key_for(totp), step)
-                return last
-        return self._local.claim(totp, step)
+        return in_process()
+
+    def claim(self, totp: Totp, step: int) -> int | None:
+        def on_file(shared: FileStepRegistry) -> int | None:
+            last = shared.claim(totp, step)
+            if last is None:
+                self._local.reserve(self._local.key_for(totp), step)
+            return last
+
+        return self._either(on_file, lambda: self._local.claim(totp, step))
 
     def key_for(self, totp: Totp) -> str:
-        shared = self._shared
-        if shared is not None:
-            try:
-                return shared.key_for(totp)
-            except StepStateError as exc:
-                self._fall_back(exc)
-        return self._local.key_for(totp)
+        return self._either(lambda shared: shared.key_for(totp), lambda: self._local.key_for(totp))
 
     def last_used(self, key: str) -> int | None:
-        shared = self._shared
-        if shared is not None:
-            try:
-                return shared.last_used(key)
-            except StepStateError as exc:
-                self._fall_back(exc)
-        return self._local.last_used(key)
+        return self._either(lambda shared: shared.last_used(key), lambda: self._local.last_used(key))
 
     def reserve(self, key: str, step: int) -> bool:
-        shared = self._shared
-        if shared is not None:
-            try:
-                return shared.reserve(key, step)
-            except StepStateError as exc:
-                self._fall_back(exc)
-        return self._local.reserve(key, step)
+        return self._either(lambda shared: shared.reserve(key, step), lambda: self._local.reserve(key, step))
 
     def clear(self) -> None:
         shared = self._shared

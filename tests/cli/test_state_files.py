@@ -28,6 +28,7 @@ from mfa_common.cli.errors import EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT
 from mfa_common.clock import FakeClock
 from quatrix_async.cli import build_app as quatrix_app
 from quatrix_async.testing import QuatrixFake
+from tests.planted_links import KINDS, assert_untouched, plant
 
 from .conftest import PYTHON, REPO, START, finish, start, subprocess_env
 from .test_terminal import TIMEOUT, Gate
@@ -35,7 +36,6 @@ from .test_terminal import TIMEOUT, Gate
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX links, permissions and locks")
 
 PASSWORD = "admin-pass-Quatrix-1"
-VICTIM = '{"victim": "must stay as it is"}\n'
 HERE = Path(__file__).parent
 
 
@@ -96,23 +96,6 @@ def world(socket_server: Any, base_env: dict[str, str | None], tmp_path: Path) -
     return World(socket_server, base_env, tmp_path)
 
 
-def _plant(link: Path, target: Path, kind: str) -> None:
-    link.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "to a file":
-        target.write_text(VICTIM)
-        target.chmod(0o600)
-    link.symlink_to(target)
-
-
-def _untouched(target: Path, kind: str) -> None:
-    if kind == "to a file":
-        assert target.read_text() == VICTIM
-        assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    else:
-        assert not os.path.lexists(target), "a dangling link made its target appear"
-
-
 # Each case: the file's path in a world, and the command that would read or write it.
 Case = tuple[Callable[[World], Path], Callable[[World, Path], list[str]]]
 
@@ -136,20 +119,20 @@ CASES: dict[str, Case] = {
 _LOGIN_FIRST = {"totp-steps.json", "totp-steps.json.lock"}
 
 
-@pytest.mark.parametrize("kind", ["to a file", "dangling"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_link_at_a_state_file_is_refused_and_never_followed(world: World, case: str, kind: str) -> None:
     where, command = CASES[case]
     link = where(world)
     target = world.tmp / "elsewhere" / "victim.json"
     args = command(world, link)  # makes the plan first, where the command needs one
-    _plant(link, target, kind)
+    plant(link, target, kind)
     world.requests.seen.clear()
     result = world.invoke(args)
     assert result.exit_code == EXIT_STATE, result.output
     assert str(link) in result.stderr and "symbolic link" in result.stderr
     assert link.is_symlink()
-    _untouched(target, kind)
+    assert_untouched(target, kind)
     if case not in _LOGIN_FIRST:
         assert world.requests.logins() == [], "a login was spent before the state was checked"
     assert world.fake.ledger.entries() == []

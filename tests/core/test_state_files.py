@@ -8,7 +8,6 @@ was) or to nowhere (which must not be created), and checks the refusal names the
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,27 +19,12 @@ from mfa_common.errors import StateFileError
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore
 from mfa_common.replay_state import FileStepRegistry
 from mfa_common.totp import Totp
+from tests.planted_links import KINDS, assert_untouched, plant
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX links and permissions")
 
 SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-VICTIM = '{"victim": "must stay as it is"}\n'
 CODES = ["abcde-12345", "0f1e2-3d4c5"]
-
-
-def _plant(link: Path, target: Path, kind: str) -> None:
-    if kind == "to a file":
-        target.write_text(VICTIM)
-        target.chmod(0o600)
-    link.symlink_to(target)
-
-
-def _untouched(target: Path, kind: str) -> None:
-    if kind == "to a file":
-        assert target.read_text() == VICTIM
-        assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    else:
-        assert not os.path.lexists(target), "a dangling link made its target appear"
 
 
 async def _journaled(journal: Path) -> None:
@@ -89,20 +73,19 @@ CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
 }
 
 
-@pytest.mark.parametrize("kind", ["to a file", "dangling"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_link_at_a_state_file_is_refused_and_never_followed(tmp_path: Path, case: str, kind: str) -> None:
     name, use = CASES[case]
     link = tmp_path / name
     target = tmp_path / "elsewhere" / "victim.json"
-    target.parent.mkdir()
-    _plant(link, target, kind)
+    plant(link, target, kind)
     with pytest.raises(StateFileError) as info:
         use(link)
     assert str(link) in str(info.value)
     assert "symbolic link" in str(info.value)
     assert link.is_symlink()  # left in place for the person to look at
-    _untouched(target, kind)
+    assert_untouched(target, kind)
     assert sorted(p.name for p in target.parent.iterdir()) == (["victim.json"] if kind == "to a file" else [])
 
 
