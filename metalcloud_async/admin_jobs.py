@@ -218,8 +218,26 @@ class _CsvSource(Generic[T]):
                     raise CsvRowError(self.path, line, str(exc)) from None
 
     def validate(self) -> int:
-        """The number of items; raises :class:`CsvRowError` on the first bad row."""
-        return sum(1 for _ in self._rows())
+        """The number of items; raises :class:`CsvRowError` on the first bad row, or on a row
+        whose ``key`` (its journal identity) an earlier row has with another ``change`` (what
+        the write sets, for rows whose key does not say it all): the batch runs one item per
+        key, so which of the two values would win must not be left to chance."""
+        first_seen: dict[str, tuple[int, bytes]] = {}  # key -> (line, digest of its change)
+        count = 0
+        for line, item in self._rows():
+            count += 1
+            key, change = getattr(item, "key", None), getattr(item, "change", None)
+            if not isinstance(key, str) or change is None:
+                continue
+            digest = hashlib.blake2b(repr(change).encode(), digest_size=16).digest()
+            seen = first_seen.setdefault(key, (line, digest))
+            if seen[1] != digest:
+                raise CsvRowError(
+                    self.path,
+                    line,
+                    f"{key} is on line {seen[0]} too, with other values: give it one row",
+                )
+        return count
 
     def __iter__(self) -> Iterator[T]:
         for _, item in self._rows():
@@ -228,7 +246,8 @@ class _CsvSource(Generic[T]):
 
 def read_csv(path: str | os.PathLike[str], parse: Callable[[dict[str, str]], T]) -> Iterable[T]:
     """The items of a CSV file (header names compared case- and punctuation-insensitively),
-    checked whole before this returns; the items themselves are read lazily."""
+    checked whole before this returns; the items themselves are read lazily. A row may repeat
+    an earlier row's ``key`` only with the same ``change`` (see the row types below)."""
     source = _CsvSource(path, parse)
     if source.validate() == 0:
         raise InvalidInputError(f"{os.path.basename(source.path)} has no rows")
@@ -280,6 +299,10 @@ class UserRow:
     """A row naming one user (``user``: id or e-mail)."""
 
     user: str
+
+    @property
+    def key(self) -> str:
+        return self.user
 
 
 def parse_user_row(cells: dict[str, str]) -> UserRow:
@@ -344,7 +367,7 @@ def force_reenrolment_job(
         return (await client.users.get_config(uid)).authenticator_must_change
 
     items: Iterable[UserRow] | AsyncIterable[UserRow] = rows if rows is not None else listed()
-    return AdminJob("force 2FA re-enrolment", items, lambda row: row.user, check, verify)
+    return AdminJob("force 2FA re-enrolment", items, lambda row: row.key, check, verify)
 
 
 @attrs.frozen
@@ -356,6 +379,15 @@ class NewUserRow:
     access_level: str = "user"
     account_id: int | None = None
     email_verified: bool | None = None
+
+    @property
+    def key(self) -> str:
+        return self.email.lower()
+
+    @property
+    def change(self) -> NewUserRow:
+        """What the creation sets: every column."""
+        return self
 
 
 def parse_new_user_row(cells: dict[str, str]) -> NewUserRow:
@@ -399,12 +431,12 @@ def create_users_job(client: MetalCloudClient, rows: Iterable[NewUserRow]) -> Ad
             "access_level": row.access_level,
             "account_id": row.account_id,
         }
-        return PlannedChange(row.email.lower(), "create user", None, row.email, details, apply)
+        return PlannedChange(row.key, "create user", None, row.email, details, apply)
 
     async def verify(row: NewUserRow) -> bool | None:
         return await client.users.find_by_email(row.email) is not None
 
-    return AdminJob("create users", rows, lambda row: row.email.lower(), check, verify)
+    return AdminJob("create users", rows, lambda row: row.key, check, verify)
 
 
 @attrs.frozen
@@ -467,6 +499,15 @@ class LimitsRow:
     user: str
     limits: UserLimits
 
+    @property
+    def key(self) -> str:
+        return self.user
+
+    @property
+    def change(self) -> UserLimits:
+        """What the write sets."""
+        return self.limits
+
 
 def _limit_value(text: str, kind: str, name: str) -> Any:
     if kind.startswith("bool"):
@@ -526,11 +567,11 @@ def set_limits_job(client: MetalCloudClient, rows: Iterable[LimitsRow]) -> Admin
                 raise Skip("limits already set") from None
 
         details = {"changes": {k: {"from": current.get(k), "to": v} for k, v in changes.items()}}
-        return PlannedChange(row.user, "set limits", uid, email, details, apply)
+        return PlannedChange(row.key, "set limits", uid, email, details, apply)
 
     async def verify(row: LimitsRow) -> bool | None:
         uid, _ = await _resolve(client, row.user)
         current = _wanted(await client.users.limits.get(uid))
         return all(current.get(k) == v for k, v in _wanted(row.limits).items())
 
-    return AdminJob("set limits", rows, lambda row: row.user, check, verify)
+    return AdminJob("set limits", rows, lambda row: row.key, check, verify)

@@ -7,6 +7,7 @@
     │   ├── InvalidSecretError, InvalidOtpauthUriError, InvalidCodeError,
     │   ├── InvalidRecoveryCodeError, InsecureTransportError
     ├── RecoveryCodesExhaustedError, ClientClosedError
+    ├── StateFileError (also an OSError): a state file or its directory cannot be used
     └── APIError: something happened on the wire; carries method, URL (secrets redacted), request id
         ├── APIConnectionError (request_sent tells whether the server may have seen it)
         │   ├── APITimeoutError
@@ -75,6 +76,7 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ServerError",
+    "StateFileError",
     "UnprocessableEntityError",
     "status_error_class",
     "unix_to_datetime",
@@ -118,6 +120,18 @@ class RecoveryCodesExhaustedError(MfaSdkError):
 
 class ClientClosedError(MfaSdkError):
     """The client was used after ``aclose()``."""
+
+
+class StateFileError(MfaSdkError, OSError):
+    """A file the SDK keeps state in (a recovery-code store, a batch journal, the TOTP step
+    state, the command-line tools' saved sessions, login record and plans), or its directory,
+    cannot be used: a link at its path, another user's file, a file open to others, damaged or
+    of a format this version does not know, a directory that cannot be written. The message
+    names the path (also in ``path``) and what to do; the file is left as it was."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 # --------------------------------------------------------------------------- wire errors

@@ -7,24 +7,23 @@ at most once, even across concurrent tasks, threads and process restarts.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import functools
-import json
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, Literal, NoReturn, TypeVar
 
-from ._files import fsync_directory
-from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError
+from ._files import StateFile
+from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError, StateFileError
 from .secret import Secret, reveal
 
 __all__ = [
     "CodeState",
+    "RecoveryCodeFileError",
     "RecoveryCodeFormat",
     "RecoveryCodeReservation",
     "RecoveryCodeStore",
@@ -37,7 +36,19 @@ _MAX_INPUT = 256
 _SEPARATORS = str.maketrans("", "", "-_.")
 _TOTP_SHAPE = re.compile(r"[0-9]{6,8}")
 _FILE_VERSION = 1
+# A bound on what is read back: thousands of codes fit with room to spare.
+_MAX_FILE_BYTES = 1024 * 1024
 _R = TypeVar("_R")
+
+
+class RecoveryCodeFileError(StateFileError, InvalidInputError):
+    """A recovery-code file cannot be used: a link at its path, another user's file or one open
+    to others, damaged, or of a version this one does not know. The message names the path and
+    the fix; the file is left as it was."""
+
+
+def _state_file(path: str) -> StateFile:
+    return StateFile(path, what="the recovery-code file", error=RecoveryCodeFileError)
 
 
 class RecoveryCodeStoreMismatchError(InvalidInputError):
@@ -302,11 +313,16 @@ class RecoveryCodeStore:
         format: RecoveryCodeFormat | None = None,
     ) -> RecoveryCodeStore:
         """Reopen a persisted store. A code left ``reserved`` (the process died while using
-        it) comes back ``uncertain``. Files readable by group or others are refused."""
+        it) comes back ``uncertain``. A link at ``path``, another user's file, a file readable
+        by group or others, or one of another version is refused
+        (:class:`RecoveryCodeFileError`)."""
         file_path = os.fspath(path)
-        data = _read_private_json(file_path)
+        file = _state_file(file_path)
+        data = file.read_json(max_bytes=_MAX_FILE_BYTES)
+        if data is None:
+            raise FileNotFoundError(errno.ENOENT, "no recovery-code file", file_path)
         if not isinstance(data, dict) or data.get("version") != _FILE_VERSION:
-            raise InvalidInputError(f"{file_path}: not a version {_FILE_VERSION} recovery-code file")
+            raise file.unknown_format(data.get("version") if isinstance(data, dict) else None, _FILE_VERSION)
         try:
             stored_format = RecoveryCodeFormat(data.get("format"))
         except ValueError:
@@ -439,38 +455,5 @@ class RecoveryCodeStore:
 
 
 def _write_private_json(path: str, document: Any) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        if os.name != "nt":
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
-    fsync_directory(directory)
-
-
-def _read_private_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if os.name != "nt":
-                mode = os.fstat(handle.fileno()).st_mode & 0o777
-                if mode & 0o077:
-                    raise InvalidInputError(
-                        f"{path} has permissions {mode:#o}; recovery codes must be private to "
-                        f"their owner (chmod 600 {path})"
-                    )
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"{path} is not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise InvalidInputError(f"{path} is not valid JSON") from None
+    """Replace the store file atomically (the one place a store writes)."""
+    _state_file(path).replace_json(document, indent=1)

@@ -13,7 +13,10 @@ Which registry remembers the steps:
 * the ``registry=`` argument, when given;
 * else the one installed for the current context by :func:`using_step_registry` (a batch run
   with a journal installs the cross-process registry of :mod:`mfa_common.replay_state`);
-* else :data:`STEP_REGISTRY`, shared by every task and thread of this process only.
+* else the default: the user's step state file, shared by every process of the user, while it
+  can be used, else (one DEBUG line) :data:`STEP_REGISTRY`, shared by every task and thread of
+  this process only. ``MFA_SDKS_STEP_STATE=0`` makes :data:`STEP_REGISTRY` the default; see
+  :func:`mfa_common.replay_state.default_step_registry`.
 
 Reservation in the process registry is synchronous (a check and a write under a threading lock,
 no await between), so any number of asyncio or Trio tasks and threads may ask at once: each gets
@@ -38,7 +41,15 @@ from .clock import SYSTEM_CLOCK, Clock
 from .secret import Secret
 from .totp import Totp
 
-__all__ = ["STEP_REGISTRY", "IssuedTotp", "StepRegistry", "next_totp", "using_step_registry"]
+__all__ = [
+    "STEP_REGISTRY",
+    "IssuedTotp",
+    "StepRegistry",
+    "current_step_registry",
+    "next_totp",
+    "note_possible_replay",
+    "using_step_registry",
+]
 
 logger = logging.getLogger(C.LOGGER_NAME)
 
@@ -91,7 +102,8 @@ class StepRegistry:
             self._last.clear()
 
 
-#: The registry every provider uses unless given another (shared by all tasks in the process).
+#: The registry of this process (shared by all its tasks and threads): the default when the
+#: step state file cannot be used or is turned off, or when passed explicitly.
 STEP_REGISTRY = StepRegistry()
 
 _CONTEXT_REGISTRY: contextvars.ContextVar[StepRegistry | None] = contextvars.ContextVar(
@@ -113,7 +125,30 @@ def using_step_registry(registry: StepRegistry) -> Iterator[StepRegistry]:
 
 def current_step_registry() -> StepRegistry:
     """The registry :func:`next_totp` uses when none is passed (see the module docstring)."""
-    return _CONTEXT_REGISTRY.get() or STEP_REGISTRY
+    chosen = _CONTEXT_REGISTRY.get()
+    if chosen is not None:
+        return chosen
+    from .replay_state import default_step_registry  # it builds on this module
+
+    return default_step_registry()
+
+
+_REPLAY_HINT = (
+    "; it may have been a replay: a server refuses a code whose time step was already used, for "
+    "instance by another process or machine with the same TOTP secret (the processes of one user "
+    "share their used steps through the SDK's step state file unless MFA_SDKS_STEP_STATE=0 or a "
+    "registry of their own turns it off)"
+)
+
+
+def note_possible_replay(exc: BaseException) -> None:
+    """Say in ``exc`` (the error of a refused TOTP code) that the code may have been a replay."""
+    message = str(exc)
+    if _REPLAY_HINT in message:
+        return
+    exc.args = (message + _REPLAY_HINT, *exc.args[1:])
+    if isinstance(getattr(exc, "message", None), str):
+        exc.message = message + _REPLAY_HINT  # type: ignore[attr-defined]
 
 
 @attrs.frozen

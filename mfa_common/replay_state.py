@@ -1,23 +1,24 @@
 """The cross-process step registry: TOTP replay safety that outlives one process.
 
-A resumed batch, or a second command run within the same 30-second step, must not send the
-step an earlier process already used: a strict server rejects it (and counts the failure
-towards a lockout). :class:`FileStepRegistry` remembers the last step per key in a small state
-file shared by every process of the user::
+A script run twice within one 30-second step, a resumed batch, or several worker processes
+sharing one account must not send a step an earlier process already used: a strict server
+rejects it (and counts the failure towards a lockout). :class:`FileStepRegistry` remembers the
+last step per key in a small state file shared by every process of the user.
 
-    from mfa_common.replay_state import shared_step_registry
-    from mfa_common.replay_guard import using_step_registry
-
-    with using_step_registry(shared_step_registry()):
-        ...  # every code issued here (without an explicit registry=) is recorded in the file
-
-or ``TotpCodeProvider(secret, registry=shared_step_registry())`` for one provider. Library
-users opt in this way; :func:`mfa_common.batch.run_batch` uses it by default when it is given
-a journal.
+It is the default of every client: a code issued with no ``registry=`` (and outside
+:func:`~mfa_common.replay_guard.using_step_registry`) goes through
+:func:`default_step_registry`, the state file while it can be used. When it cannot (a read-only
+home, a container without one) the client falls back to the in-process registry, logs one DEBUG
+line saying so, and keeps working. Turn the file off with ``MFA_SDKS_STEP_STATE=0``, or give a
+registry explicitly (``TotpCodeProvider(secret, registry=STEP_REGISTRY)``, or
+``using_step_registry(STEP_REGISTRY)`` around a block). The command-line tools and journaled
+batches (:func:`mfa_common.batch.run_batch` given a journal) use the file without a fallback:
+there a state file that cannot be used is an error naming it.
 
 The file (``totp-steps.json``) lives in ``$MFA_SDKS_STATE_DIR`` if set, else
 ``$XDG_STATE_HOME/mfa-sdks``, else ``~/.local/state/mfa-sdks``; the directory is created 0700,
-the file 0600, and files readable by group or others are refused. It holds no secret: each key
+the file 0600, and a link at either path, another user's file or one readable by others is
+refused (see :mod:`mfa_common._files`). It holds no secret: each key
 is an HMAC-SHA256 of the secret (and its period) under a random key kept in the same file, so
 the file neither reveals a secret nor matches across machines. Entries whose step ended more
 than an hour before the newest write are pruned, and at most ``max_entries`` are kept.
@@ -34,35 +35,40 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
+import logging
 import os
 import secrets
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ._files import fsync_directory, private_file_problem
-from .errors import InvalidInputError, MfaSdkError
-from .replay_guard import StepRegistry
-from .totp import Totp
+from . import _constants as C
+from ._files import StateFile, ensure_private_directory
+from .errors import InvalidInputError, StateFileError
+from .replay_guard import STEP_REGISTRY, StepRegistry
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: see the module docstring
-    fcntl = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from .totp import Totp
 
 __all__ = [
     "STATE_DIR_ENV",
+    "STEP_STATE_ENV",
     "FileStepRegistry",
     "StepStateError",
     "default_state_dir",
+    "default_step_registry",
     "shared_step_registry",
 ]
 
+logger = logging.getLogger(C.LOGGER_NAME)
+
 #: Environment variable naming the directory of the SDK's state files (overrides XDG).
 STATE_DIR_ENV = "MFA_SDKS_STATE_DIR"
+#: ``MFA_SDKS_STEP_STATE=0`` keeps the default registry in the process (no state file).
+STEP_STATE_ENV = "MFA_SDKS_STEP_STATE"
+_OFF = ("0", "false", "no", "off")
+_T = TypeVar("_T")
 STATE_FILE_NAME = "totp-steps.json"
 _VERSION = 1
 #: An entry is pruned once its step ended this many seconds before the newest claim.
@@ -73,8 +79,13 @@ DEFAULT_MAX_ENTRIES = 4096
 LOCK_TIMEOUT_SECONDS = 10.0
 
 
-class StepStateError(MfaSdkError, OSError):
-    """The step state file cannot be used (unreadable, not private, corrupt): fix or delete it."""
+class StepStateError(StateFileError):
+    """The step state file cannot be used (a link, not private, corrupt, its directory not
+    writable): the message names the path and the fix."""
+
+
+_WHAT = "the TOTP step state"
+_DIRECTORY_FIX = f"set {STATE_DIR_ENV} to a directory you own"
 
 
 def default_state_dir() -> Path:
@@ -110,7 +121,7 @@ class FileStepRegistry(StepRegistry):
 
     def claim(self, totp: Totp, step: int) -> int | None:
         with self._locked():
-            state = self._read()
+            state, _ = self._read()
             key = _entry_key(bytes.fromhex(state["key"]), totp)
             steps: dict[str, list[int]] = state["steps"]
             entry = steps.get(key)
@@ -123,16 +134,19 @@ class FileStepRegistry(StepRegistry):
 
     def key_for(self, totp: Totp) -> str:
         with self._locked():
-            return _entry_key(bytes.fromhex(self._read()["key"]), totp)
+            state, fresh = self._read()
+            if fresh:  # the key is only good for later calls if the file keeps it
+                self._write(state)
+            return _entry_key(bytes.fromhex(state["key"]), totp)
 
     def last_used(self, key: str) -> int | None:
         with self._locked():
-            entry = self._read()["steps"].get(key)
+            entry = self._read()[0]["steps"].get(key)
             return None if entry is None else int(entry[0])
 
     def reserve(self, key: str, step: int) -> bool:
         with self._locked():
-            state = self._read()
+            state, _ = self._read()
             entry = state["steps"].get(key)
             if entry is not None and step <= entry[0]:
                 return False
@@ -144,14 +158,14 @@ class FileStepRegistry(StepRegistry):
 
     def clear(self) -> None:
         with self._locked():
-            state = self._read()
+            state, _ = self._read()
             state["steps"] = {}
             self._write(state)
 
     def __len__(self) -> int:
         """How many keys the file remembers."""
         with self._locked():
-            return len(self._read()["steps"])
+            return len(self._read()[0]["steps"])
 
     def __bool__(self) -> bool:
         return True
@@ -161,52 +175,37 @@ class FileStepRegistry(StepRegistry):
 
     # -- file handling ---------------------------------------------------------------------
 
+    @property
+    def _file(self) -> StateFile:
+        return StateFile(self.path, what=_WHAT, error=StepStateError, damaged="delete it to start afresh")
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with self._thread_lock:
-            directory = self.path.parent
-            try:
-                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-            except OSError as exc:
-                raise StepStateError(
-                    f"cannot open the TOTP step state in {directory}: {exc.strerror}"
-                ) from None
-            try:
-                _flock_within(fd, LOCK_TIMEOUT_SECONDS, self.path)
+            ensure_private_directory(self.path.parent, what=_WHAT, fix=_DIRECTORY_FIX, error=StepStateError)
+            lock = StateFile(f"{self.path}.lock", what=f"{_WHAT} lock", error=StepStateError)
+            timeout = LOCK_TIMEOUT_SECONDS
+            with lock.locked(
+                wait=timeout,
+                busy=f"{_WHAT} {self.path} stayed locked by another process for {timeout:g} s",
+            ):
                 yield
-            finally:
-                os.close(fd)  # also releases the lock
 
-    def _read(self) -> dict[str, Any]:
-        try:
-            with open(self.path, "rb") as handle:
-                _check_private(self.path, os.fstat(handle.fileno()))
-                raw = handle.read(_MAX_FILE_BYTES + 1)
-        except FileNotFoundError:
-            return {"version": _VERSION, "key": secrets.token_hex(32), "steps": {}}
-        except StepStateError:
-            raise
-        except OSError as exc:
-            raise StepStateError(f"cannot read the TOTP step state {self.path}: {exc.strerror}") from None
-        if len(raw) > _MAX_FILE_BYTES:
-            raise self._corrupt("too large")
-        try:
-            state = json.loads(raw)
-        except ValueError:
-            raise self._corrupt("not JSON") from None
-        if not (
-            isinstance(state, dict)
-            and state.get("version") == _VERSION
-            and isinstance(state.get("key"), str)
-            and len(state["key"]) == 64
-            and isinstance(state.get("steps"), dict)
-        ):
-            raise self._corrupt(f"not a version {_VERSION} step state")
+    def _read(self) -> tuple[dict[str, Any], bool]:
+        """The state, and whether it is new (no file yet: a new random key)."""
+        file = self._file
+        state = file.read_json(max_bytes=_MAX_FILE_BYTES)
+        if state is None:
+            return {"version": _VERSION, "key": secrets.token_hex(32), "steps": {}}, True
+        if not isinstance(state, dict) or state.get("version") != _VERSION:
+            raise file.unknown_format(state.get("version") if isinstance(state, dict) else None, _VERSION)
+        key, steps = state.get("key"), state.get("steps")
+        if not (isinstance(key, str) and len(key) == 64 and isinstance(steps, dict)):
+            raise file.fail("is unusable (no key or no steps)")
         try:
             bytes.fromhex(state["key"])
         except ValueError:
-            raise self._corrupt("bad key") from None
+            raise file.fail("is unusable (a bad key)") from None
         for entry in state["steps"].values():
             if not (
                 isinstance(entry, list)
@@ -214,13 +213,8 @@ class FileStepRegistry(StepRegistry):
                 and all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
                 and entry[1] >= 1
             ):
-                raise self._corrupt("a malformed entry")
-        return state
-
-    def _corrupt(self, why: str) -> StepStateError:
-        return StepStateError(
-            f"the TOTP step state {self.path} is unusable ({why}); delete it to start afresh"
-        )
+                raise file.fail("is unusable (a malformed entry)")
+        return state, False
 
     def _prune(self, steps: dict[str, list[int]], *, newest_end: int) -> None:
         horizon = newest_end - RETENTION_SECONDS
@@ -232,51 +226,16 @@ class FileStepRegistry(StepRegistry):
                 del steps[key]
 
     def _write(self, state: dict[str, Any]) -> None:
-        directory = str(self.path.parent)
-        tmp = f"{self.path}.{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(json.dumps(state, separators=(",", ":")).encode())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StepStateError(f"cannot write the TOTP step state {self.path}: {exc.strerror}") from None
-        fsync_directory(directory)
+        self._file.replace_json(state)
 
 
 # A bound on what is read back: max entries of ~60 bytes, with room to spare.
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
-def _flock_within(fd: int, timeout: float, path: Path) -> None:
-    if fcntl is None:  # pragma: no cover - Windows: see the module docstring
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise StepStateError(
-                    f"the TOTP step state {path} stayed locked by another process for {timeout:g} s"
-                ) from None
-            time.sleep(0.005)
-
-
 def _entry_key(file_key: bytes, totp: Totp) -> str:
     digest = hmac.new(file_key, b"totp-step\0" + totp.secret.reveal().encode("ascii"), hashlib.sha256)
     return f"{digest.hexdigest()[:32]}/{totp.period}"
-
-
-def _check_private(path: Path, st: os.stat_result) -> None:
-    problem = private_file_problem(st)
-    if problem is not None:
-        raise StepStateError(f"the TOTP step state {path} {problem}: make it yours and chmod 600 {path}")
 
 
 _SHARED: dict[Path, FileStepRegistry] = {}
@@ -294,3 +253,85 @@ def shared_step_registry(path: str | os.PathLike[str] | None = None) -> FileStep
         if registry is None:
             registry = _SHARED[resolved] = FileStepRegistry(resolved)
         return registry
+
+
+class _SharedOrProcessRegistry(StepRegistry):
+    """The default registry: the shared state file while it can be used, else (for the rest of
+    the process, after one DEBUG line) the process registry. Every step claimed in the file is
+    also recorded in the process registry, so a fallback still knows this process's own steps."""
+
+    blocking: ClassVar[bool] = True
+
+    def __init__(self, shared: FileStepRegistry, local: StepRegistry) -> None:
+        super().__init__()
+        self._shared: FileStepRegistry | None = shared
+        self._local = local
+        self._switch = threading.Lock()
+
+    def _fall_back(self, exc: StepStateError) -> None:
+        with self._switch:
+            if self._shared is None:
+                return
+            self._shared = None
+        # The message names the path and the reason; it holds no secret.
+        logger.debug("%s; TOTP steps are remembered in this process only", exc)
+
+    def _either(self, on_file: Callable[[FileStepRegistry], _T], in_process: Callable[[], _T]) -> _T:
+        """``on_file(file registry)`` while the file can be used, else ``in_process()``."""
+        shared = self._shared
+        if shared is not None:
+            try:
+                return on_file(shared)
+            except StepStateError as exc:
+                self._fall_back(exc)
+        return in_process()
+
+    def claim(self, totp: Totp, step: int) -> int | None:
+        def on_file(shared: FileStepRegistry) -> int | None:
+            last = shared.claim(totp, step)
+            if last is None:
+                self._local.reserve(self._local.key_for(totp), step)
+            return last
+
+        return self._either(on_file, lambda: self._local.claim(totp, step))
+
+    def key_for(self, totp: Totp) -> str:
+        return self._either(lambda shared: shared.key_for(totp), lambda: self._local.key_for(totp))
+
+    def last_used(self, key: str) -> int | None:
+        return self._either(lambda shared: shared.last_used(key), lambda: self._local.last_used(key))
+
+    def reserve(self, key: str, step: int) -> bool:
+        return self._either(lambda shared: shared.reserve(key, step), lambda: self._local.reserve(key, step))
+
+    def clear(self) -> None:
+        shared = self._shared
+        if shared is not None:
+            with contextlib.suppress(StepStateError):
+                shared.clear()
+        self._local.clear()
+
+    def __repr__(self) -> str:
+        shared = self._shared
+        where = str(shared.path) if shared is not None else "this process only"
+        return f"{type(self).__name__}({where!r})"
+
+
+_DEFAULTS: dict[Path, _SharedOrProcessRegistry] = {}
+
+
+def default_step_registry() -> StepRegistry:
+    """The registry of codes issued with none chosen (see the module docstring): the state file
+    of the user's state directory (resolved now), falling back to the process registry when it
+    cannot be used; :data:`~mfa_common.replay_guard.STEP_REGISTRY` itself when
+    ``MFA_SDKS_STEP_STATE=0``."""
+    if os.environ.get(STEP_STATE_ENV, "").strip().lower() in _OFF:
+        return STEP_REGISTRY
+    path = (default_state_dir() / STATE_FILE_NAME).absolute()
+    with _SHARED_LOCK:
+        registry = _DEFAULTS.get(path)
+    if registry is None:
+        shared = shared_step_registry(path)
+        with _SHARED_LOCK:
+            registry = _DEFAULTS.setdefault(path, _SharedOrProcessRegistry(shared, STEP_REGISTRY))
+    return registry

@@ -31,7 +31,8 @@ from .._httpx import Request, Response
 from .._logging import log_debug
 from ..clock import Clock
 from ..code_providers import CodeProvider, IssuedCode, MfaChallenge, asettled_if_send_fails
-from ..errors import APIError, InvalidInputError
+from ..errors import APIError, InvalidInputError, MfaCodeRejectedError
+from ..replay_guard import note_possible_replay
 from ..retry import RetryPolicy
 from .machine import Answer, LoginFlow, SendCode, SendStep, Settlement
 
@@ -171,7 +172,12 @@ async def drive(
                 retries += 1
                 await clock.sleep(delay)
                 issued = await provider.issue(step.challenge)
-            step = await _plain_steps(flow, _advance(flow, Answer(response, clock.now())), send, clock)
+            try:
+                step = await _plain_steps(flow, _advance(flow, Answer(response, clock.now())), send, clock)
+            except MfaCodeRejectedError as exc:
+                if issued.kind == "totp" and outcome is Settlement.REJECTED:
+                    note_possible_replay(exc)
+                raise
         return step.value
     finally:
         flow.close()

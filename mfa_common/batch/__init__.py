@@ -35,7 +35,7 @@ about writes a crash left unknown instead of repeating them blindly.
 
 from __future__ import annotations
 
-from .journal import Journal, JournalError, JournalLockedError
+from .journal import Journal, JournalError, JournalLockedError, JournalMismatchError
 from .outcome import OUTCOME_UNKNOWN, ItemState, Skip, describe_failure, is_outcome_unknown
 from .rate_limit import RateLimiter
 from .runner import DEFAULT_CONCURRENCY, run_batch
@@ -51,6 +51,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "JournalLockedError",
+    "JournalMismatchError",
     "RateLimiter",
     "Skip",
     "describe_failure",

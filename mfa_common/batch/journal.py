@@ -25,7 +25,15 @@ second concurrent batch while in use. The lock is taken on the *path*, not only 
 file: a lock file beside the journal (``<journal>.lock``, 0600, left in place) is held for the
 whole run, so a journal moved or deleted during a run does not let a second run start on the
 same path and repeat every write. (POSIX ``flock``; without ``fcntl`` a second concurrent run
-is not detected.)
+is not detected.) :meth:`Journal.hold` takes that lock early, before a caller spends a login or
+writes anything beside the journal; the run then uses the held lock. Neither file is opened
+through a link, and another user's journal is refused (see :mod:`mfa_common._files`).
+
+A journal can be bound to what it was made for (``binding``, say a digest of the plan, the CSV
+and the server): its first line then records it, ``{"journal": 1, "binding": "..."}``, and a
+run with another binding is refused (:class:`JournalMismatchError`) before anything is written,
+so the keys done for one plan are never taken as done for another. A journal whose first line
+names a newer format is refused too. Journals without that line (unbound) are read as before.
 """
 
 from __future__ import annotations
@@ -34,11 +42,11 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from json.encoder import encode_basestring_ascii as _quote  # a JSON string literal, ASCII only
 
-from .._files import fsync_directory
-from ..errors import InvalidInputError, MfaSdkError
+from .._files import StateFile, fsync_directory
+from ..errors import InvalidInputError, StateFileError
 from .outcome import ItemState
 
 try:  # POSIX only; elsewhere a second concurrent run is not detected.
@@ -46,17 +54,52 @@ try:  # POSIX only; elsewhere a second concurrent run is not detected.
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Journal", "JournalError", "JournalLockedError", "JournalWriter"]
+__all__ = ["Journal", "JournalError", "JournalLockedError", "JournalMismatchError", "JournalWriter"]
 
 _STATES = {s.value: s for s in (ItemState.STARTED, ItemState.DONE, ItemState.FAILED, ItemState.SKIPPED)}
+#: The journal format this version writes (in a bound journal's first line) and reads.
+JOURNAL_FORMAT = 1
+# The first line is short (a format and a digest); more than this is not a header of ours.
+_MAX_HEADER_BYTES = 4096
 
 
-class JournalError(MfaSdkError, OSError):
+class JournalError(StateFileError):
     """The journal cannot be opened or written; the batch stops rather than run unjournaled."""
 
 
 class JournalLockedError(JournalError):
     """Another process (or another batch in this one) is using the journal right now."""
+
+
+class JournalMismatchError(JournalError):
+    """The journal was made for another run (another plan, CSV, command or server)."""
+
+
+def _journal_file(path: str) -> StateFile:
+    return StateFile(path, what="the batch journal", error=JournalError)
+
+
+def _busy(path: str) -> str:
+    return f"the batch journal {path} is in use by another run; try again when it has finished"
+
+
+def _check_first_line(path: str, first: bytes, binding: str | None) -> None:
+    """Refuse a journal of a newer format, or one bound to another run than ``binding``."""
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return  # an unbound journal's first event cut short by a kill: read as before
+    if not isinstance(record, dict) or "journal" not in record:
+        return  # an unbound journal
+    file = _journal_file(path)
+    if record.get("journal") != JOURNAL_FORMAT:
+        raise file.unknown_format(record.get("journal"), JOURNAL_FORMAT)
+    if binding is not None and record.get("binding") != binding:
+        raise JournalMismatchError(
+            f"the batch journal {path} was made for another run (another plan, CSV, command or "
+            "server): use a new journal for this run, or resume this one with what it was made for",
+            path=path,
+        )
 
 
 class Journal:
@@ -66,13 +109,48 @@ class Journal:
     the length of one run, so the same ``Journal`` serves any number of successive runs.
     """
 
-    __slots__ = ("fsync_interval", "path")
+    __slots__ = ("_holding", "binding", "fsync_interval", "path")
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float | None = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync_interval: float | None = 1.0,
+        binding: str | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         if fsync_interval is not None and fsync_interval < 0:
             raise InvalidInputError("fsync_interval must be >= 0 or None")
         self.fsync_interval = fsync_interval
+        self.binding = binding
+        self._holding = False
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[Journal]:
+        """Lock the journal's path for the block and check the journal was made for this run
+        (its format and ``binding``): raises :class:`JournalLockedError` at once when another
+        run holds it, :class:`JournalMismatchError` when it was made for another. A run started
+        inside the block (``run_batch(journal=this)``) uses the held lock. Take it before any
+        network call or any write beside the journal."""
+        if self._holding:
+            raise JournalError(f"the batch journal {self.path} is already held by this process")
+        fd = _lock_exclusively(self.path)
+        self._holding = True
+        try:
+            self.check()
+            yield self
+        finally:
+            self._holding = False
+            if fd is not None:
+                os.close(fd)  # also releases the lock
+
+    def check(self) -> None:
+        """Refuse (before anything is written) a journal of a newer format, another user's or
+        one behind a link, or one made for another run than :attr:`binding`."""
+        with _journal_file(self.path).reading(tighten=True) as handle:
+            first = handle.readline(_MAX_HEADER_BYTES) if handle is not None else b""
+        if first:
+            _check_first_line(self.path, first, self.binding)
 
     def read(self) -> dict[str, ItemState]:
         """The state of every key in the file: done, failed, skipped or unknown.
@@ -82,14 +160,13 @@ class Journal:
         (a last line cut short by a kill mid-write) are ignored. A missing file reads as empty.
         """
         states: dict[str, ItemState] = {}
-        try:
-            with open(self.path, "rb") as handle:
-                for raw in handle:
-                    parsed = _parse_line(raw)
-                    if parsed is not None:
-                        states[parsed[0]] = parsed[1]
-        except FileNotFoundError:
-            return {}
+        with _journal_file(self.path).reading(tighten=True) as handle:
+            if handle is None:
+                return {}
+            for raw in handle:
+                parsed = _parse_line(raw)
+                if parsed is not None:
+                    states[parsed[0]] = parsed[1]
         return states
 
     def counts(self) -> Mapping[str, int]:
@@ -102,8 +179,11 @@ class Journal:
         return result
 
     def open_writer(self) -> JournalWriter:
-        """Open the file for appending (creating it 0600) and lock it; close the writer after."""
-        return JournalWriter(self.path, fsync_interval=self.fsync_interval)
+        """Open the file for appending (creating it 0600) and lock it (unless :meth:`hold`
+        holds the lock already); close the writer after."""
+        return JournalWriter(
+            self.path, fsync_interval=self.fsync_interval, binding=self.binding, path_locked=self._holding
+        )
 
     def __repr__(self) -> str:
         return f"Journal({self.path!r})"
@@ -129,30 +209,40 @@ def _parse_line(raw: bytes) -> tuple[str, ItemState] | None:
 class JournalWriter:
     """An open journal: appends one line per event, each with a single ``write(2)``."""
 
-    def __init__(self, path: str, *, fsync_interval: float | None = 1.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        fsync_interval: float | None = 1.0,
+        binding: str | None = None,
+        path_locked: bool = False,
+    ) -> None:
         self._fsync_interval = fsync_interval
         self._last_sync = time.monotonic()
         self._dirty = False
         self._fd: int | None = None
         # The path lock first: it outlives any rename of the journal itself.
-        self._lock_fd: int | None = _lock_exclusively(f"{path}.lock", path)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        existed = os.path.exists(path)
+        self._lock_fd: int | None = None if path_locked else _lock_exclusively(path)
+        existed = os.path.lexists(path)
         try:
-            fd = os.open(path, flags, 0o600)
-        except OSError as exc:
+            fd = _journal_file(path).open(os.O_RDWR | os.O_APPEND | os.O_CREAT, tighten=True)
+        except BaseException:
             self.close()
-            raise JournalError(f"cannot open the batch journal {path!r}: {exc.strerror}") from None
+            raise
         self._fd = fd
         try:
-            if os.name != "nt":
-                os.fchmod(fd, 0o600)
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    raise JournalLockedError(f"the batch journal {path!r} is in use by another run") from None
+                    raise JournalLockedError(_busy(path), path=path) from None
             size = os.fstat(fd).st_size
+            if size > 0:
+                first = os.pread(fd, _MAX_HEADER_BYTES, 0).split(b"\n", 1)[0]
+                _check_first_line(path, first, binding)
+            elif binding is not None:
+                header = {"journal": JOURNAL_FORMAT, "binding": binding}
+                self._append(json.dumps(header, separators=(",", ":"), ensure_ascii=True) + "\n")
             # A kill mid-write can leave a partial last line: end it so the next line stands alone.
             if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
                 os.write(fd, b"\n")
@@ -187,7 +277,7 @@ class JournalWriter:
             while written < len(data):  # short writes are rare (disk full, signals): finish the line
                 written += os.write(fd, data[written:])
         except OSError as exc:
-            raise JournalError(f"cannot write the batch journal: {exc.strerror}") from None
+            raise JournalError(f"cannot write the batch journal: {exc.strerror or exc}") from None
         interval = self._fsync_interval
         if interval is None:
             return
@@ -219,20 +309,8 @@ class JournalWriter:
                 os.close(lock_fd)  # the path lock goes last
 
 
-def _lock_exclusively(lock_path: str, journal_path: str) -> int | None:
-    """Open (creating it 0600) and lock ``lock_path`` without waiting; the descriptor holds it."""
-    if fcntl is None:  # pragma: no cover - Windows
-        return None
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    except OSError as exc:
-        raise JournalError(f"cannot open the batch journal lock {lock_path!r}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise JournalLockedError(f"the batch journal {journal_path!r} is in use by another run") from None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+def _lock_exclusively(journal_path: str) -> int | None:
+    """Lock ``<journal>.lock`` (created 0600, left in place) without waiting; the returned
+    descriptor holds the lock until closed (None without ``fcntl``)."""
+    lock = StateFile(f"{journal_path}.lock", what="the batch journal lock", error=JournalError)
+    return lock.lock(wait=None, busy=_busy(journal_path), busy_error=JournalLockedError)

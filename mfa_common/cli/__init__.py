@@ -36,9 +36,11 @@ from .app import (  # noqa: E402
 )
 from .credentials import CredentialStore, SavedCredential  # noqa: E402
 from .errors import (  # noqa: E402
+    EXIT_BUSY,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STATE,
     EXIT_USAGE,
     CliError,
     ConfigFileError,
@@ -79,9 +81,11 @@ from .settings import (  # noqa: E402
 
 __all__ = [
     "DEBUG_ENV",
+    "EXIT_BUSY",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_STATE",
     "EXIT_USAGE",
     "ApiAdapter",
     "BatchCommands",

@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from .._logging import RedactingFilter, protect_third_party_loggers
 from ..clock import Clock, SystemClock
+from ..errors import StateFileError
 from ..replay_guard import StepRegistry, using_step_registry
 from ..replay_state import shared_step_registry
 from .credentials import CredentialStore, keyring_backend
@@ -344,16 +345,17 @@ def build_app(
 
 
 def cli_command(func: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a command so that a :class:`CliError` raised before :func:`run_command` (a bad
-    option combination, an unreadable CSV) is reported like any other: one line, its exit code."""
+    """Wrap a command so that a :class:`CliError` or a refused state file raised before
+    :func:`run_command` (a bad option combination, an unreadable CSV, a saved-sessions file this
+    version cannot read) is reported like any other: one line, its exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             func(*args, **kwargs)
-        except CliError as exc:
-            stderr_console().print(f"error: {exc.message}", markup=False)
-            raise SystemExit(exc.exit_code) from None
+        except (CliError, StateFileError) as exc:  # a state file refused before the loop, too
+            stderr_console().print(f"error: {describe_error(exc)}", markup=False)
+            raise SystemExit(exit_code_for_error(exc)) from None
 
     return wrapper
 

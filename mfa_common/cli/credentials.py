@@ -6,7 +6,10 @@ a trip to their phone: a tool that logs in for every command soon locks itself o
 Where: the OS keyring when the ``keyring`` package imports (and ``MFA_SDKS_KEYRING`` is not
 ``0``), else an owner-only (0600) JSON file, ``$XDG_STATE_HOME/<tool>/credentials.json``, in an
 owner-only directory. The file always holds the index (URL, kind, user, expiry; no secret when
-the keyring holds it). A file that others can read or that another user owns is refused.
+the keyring holds it). It is a state file (:mod:`mfa_common._files`): a link at its path,
+another user's file, one others can read, a damaged one or one of a format this version does
+not know is refused, named, and never overwritten. Each change is a read-modify-write under a
+lock (``credentials.json.lock``), so processes saving sessions at the same moment lose none.
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
+from .._files import StateFile
 from ..secret import Secret
-from .errors import CliError
-from .output import write_private_file
+from .settings import ensure_state_dir
 
 __all__ = ["CredentialKind", "CredentialStore", "SavedCredential", "keyring_backend"]
 
@@ -30,6 +33,11 @@ CredentialKind = Literal["session", "jwt", "api_key"]
 
 _FILE_NAME = "credentials.json"
 _FORMAT = 1
+_WHAT = "the saved sessions"
+# Sessions of a few servers: far below this.
+_MAX_FILE_BYTES = 4 * 1024 * 1024
+#: A save waits this long for another process's save to finish (each takes milliseconds).
+LOCK_WAIT_SECONDS = 10.0
 
 
 @attrs.frozen
@@ -84,31 +92,47 @@ class CredentialStore:
 
     # -- the index file ------------------------------------------------------------------------
 
+    def _file(self) -> StateFile:
+        return StateFile(
+            self.path,
+            what=_WHAT,
+            damaged="move it away and run auth login again",
+            exposed="remove it and run auth login again (others could read the sessions in it)",
+        )
+
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if os.name == "posix" and (st.st_uid != os.geteuid() or st.st_mode & 0o077):
-                    raise CliError(
-                        f"{self.path} holds saved sessions but others can read it or it is not yours "
-                        f"(mode {stat.S_IMODE(st.st_mode):04o}); remove it and run auth login again"
-                    )
-                raw = handle.read()
-        except FileNotFoundError:
+        file = self._file()
+        data = file.read_json(max_bytes=_MAX_FILE_BYTES)
+        if data is None:
             return {}
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise CliError(f"{self.path} is damaged; remove it and run auth login again") from None
-        entries = data.get("credentials") if isinstance(data, dict) else None
-        return {k: v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}
+        if not isinstance(data, dict) or "format" not in data:
+            raise file.fail("is not a saved-sessions file")
+        if data["format"] != _FORMAT:
+            raise file.unknown_format(data["format"], _FORMAT)
+        entries = data.get("credentials")
+        if not isinstance(entries, dict):
+            raise file.fail("is damaged (it lists no sessions)")
+        return {k: v for k, v in entries.items() if isinstance(v, dict)}
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(OSError):
-            os.chmod(self.directory, 0o700)
         document = {"format": _FORMAT, "credentials": entries}
-        write_private_file(self.path, json.dumps(document, indent=2, sort_keys=True).encode(), replace=True)
+        self._file().replace(json.dumps(document, indent=2, sort_keys=True).encode())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The directory made (0700) and the store locked for a read-modify-write."""
+        ensure_state_dir(self.directory)
+        lock = StateFile(f"{self.path}.lock", what=f"{_WHAT} lock")
+        busy = f"{_WHAT} {self.path} stayed locked by another process for {LOCK_WAIT_SECONDS:g} s"
+        with lock.locked(wait=LOCK_WAIT_SECONDS, busy=busy):
+            yield
+
+    def check(self) -> None:
+        """Make sure a session can be saved here (the directory, the lock, the file readable)
+        before a login spends a code on one; a :class:`~mfa_common.errors.StateFileError`
+        names what is wrong. Nothing is written."""
+        with self._locked():
+            self._read()
 
     # -- the public operations -----------------------------------------------------------------
 
@@ -129,7 +153,6 @@ class CredentialStore:
 
     def put(self, credential: SavedCredential) -> None:
         """Save ``credential`` (replacing any for its URL)."""
-        entries = self._read()
         entry: dict[str, Any] = {
             "kind": credential.kind,
             "user": credential.user,
@@ -142,19 +165,22 @@ class CredentialStore:
             entry["secret_in"] = "keyring"
         else:
             entry["secret"] = credential.secret.reveal()
-        entries[credential.url] = entry
-        self._write(entries)
+        with self._locked():
+            entries = self._read()
+            entries[credential.url] = entry
+            self._write(entries)
 
     def remove(self, url: str) -> bool:
         """Forget the credential for ``url``; whether there was one."""
-        entries = self._read()
-        entry = entries.pop(url, None)
-        if entry is None:
-            return False
-        if entry.get("secret_in") == "keyring" and self.keyring is not None:
-            with contextlib.suppress(Exception):  # already gone from the keyring
-                self.keyring.delete_password(self.tool, url)
-        self._write(entries)
+        with self._locked():
+            entries = self._read()
+            entry = entries.pop(url, None)
+            if entry is None:
+                return False
+            if entry.get("secret_in") == "keyring" and self.keyring is not None:
+                with contextlib.suppress(Exception):  # already gone from the keyring
+                    self.keyring.delete_password(self.tool, url)
+            self._write(entries)
         return True
 
     def _load(self, url: str, entry: dict[str, Any]) -> SavedCredential | None:

@@ -2,15 +2,17 @@
 
 Exit codes (the README documents them): 0 everything done or skipped; 1 some item failed or
 its outcome is unknown, or the API failed; 2 wrong usage or credentials (a refused second
-factor, a config file others can read, a missing extra, a confirmation refused); 130
-interrupted (Ctrl-C).
+factor, a config file others can read, a missing extra, a confirmation refused); 74 the local
+state cannot be used (a state file or the state directory: the message names it and the fix);
+75 another run holds the journal (try again later); 130 interrupted (Ctrl-C). 74 and 75 mean
+the command could not start: nothing was sent, unlike 1.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..batch import BatchSummary, JournalError
+from ..batch import BatchSummary, JournalLockedError
 from ..errors import (
     AccountLockedError,
     AuthenticationError,
@@ -21,12 +23,15 @@ from ..errors import (
     MfaSdkError,
     PermissionDeniedError,
     RateLimitError,
+    StateFileError,
 )
 
 __all__ = [
+    "EXIT_BUSY",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_STATE",
     "EXIT_USAGE",
     "CliError",
     "ConfigFileError",
@@ -42,6 +47,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: Wrong usage, missing or refused credentials, a config file with loose permissions.
 EXIT_USAGE = 2
+#: The local state cannot be used: a state file or directory (the message names it and the
+#: fix), or a journal made for another run. Nothing was sent (sysexits' EX_IOERR).
+EXIT_STATE = 74
+#: Another run holds the journal: nothing was sent; try again later (sysexits' EX_TEMPFAIL).
+EXIT_BUSY = 75
 #: Ctrl-C (the shell convention 128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -65,9 +75,14 @@ def exit_code_for(summary: BatchSummary) -> int:
 
 
 def exit_code_for_error(exc: BaseException) -> int:
-    """2 for usage, credential and MFA problems (the command cannot work as invoked), else 1."""
+    """2 for usage, credential and MFA problems (the command cannot work as invoked), 75 for a
+    journal another run holds, 74 for local state that cannot be used, else 1."""
     if isinstance(exc, CliError):
         return exc.exit_code
+    if isinstance(exc, JournalLockedError):
+        return EXIT_BUSY
+    if isinstance(exc, StateFileError):
+        return EXIT_STATE
     if isinstance(
         exc,
         (AuthenticationError, PermissionDeniedError, MfaError, CaptchaRequiredError, InvalidInputError),
@@ -93,8 +108,8 @@ def describe_error(exc: BaseException) -> str:
     """
     if isinstance(exc, CliError):
         return exc.message
-    if isinstance(exc, JournalError):
-        return f"journal: {exc}"
+    if isinstance(exc, StateFileError):
+        return " ".join(str(exc).split())  # it names the file and what to do
     if isinstance(exc, InsecureTransportError):
         text = " ".join(str(exc).split()).replace("allow_insecure_http=True", "--allow-insecure-http")
         return f"{type(exc).__name__}: {text}"

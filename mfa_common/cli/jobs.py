@@ -10,7 +10,10 @@ reason), and *applies* a change. The frame does the rest:
 * a real run shows the count and asks before a destructive change (``--yes`` skips the
   question; without a terminal the run is refused unless ``--yes``), then applies every change
   through :func:`~mfa_common.batch.run_batch` with a journal (``--journal``, else an automatic
-  one under the tool's state directory) and the progress bar;
+  one under the tool's state directory) and the progress bar. The journal is locked, and checked
+  to be made for this run, before any network call or any write beside it: a run another holds
+  exits 75, a journal made for another plan, CSV, command or server exits 74 (it is bound to
+  them by a digest in its first line), both having sent nothing;
 * ``apply FILE`` executes exactly the saved list: each target's state is read again first, and a
   target whose state differs from the plan's is **skipped** with the reason ``changed since the
   plan (<fields>)`` (per item; the rest of the plan runs). Re-running ``apply FILE`` resumes it
@@ -26,6 +29,8 @@ A new batch command is a :class:`Job` subclass and a few lines with :meth:`Batch
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import inspect
 import json
 import time
@@ -39,21 +44,15 @@ from typing import Any, Generic, TypeVar
 import attrs
 import typer
 
+from .._files import StateFile
 from ..batch import BatchSummary, FailureReason, Journal, Skip, run_batch
 from ..errors import AuthenticationError, PermissionDeniedError
 from .app import State, add_command, flag, run_command, state_of
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
-from .output import (
-    BatchProgressDisplay,
-    emit_json,
-    print_summary,
-    stderr_console,
-    stdout_console,
-    write_private_file,
-)
+from .output import BatchProgressDisplay, emit_json, print_summary, stderr_console, stdout_console
 from .prompts import confirm_off_loop
-from .session import ApiAdapter, Session, open_session, prepare
-from .settings import Settings
+from .session import ApiAdapter, Prepared, Session, open_session, prepare
+from .settings import Settings, ensure_state_dir
 
 __all__ = ["PLAN_FORMAT", "BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"]
 
@@ -62,6 +61,8 @@ ItemT = TypeVar("ItemT")
 
 #: Version of the plan file format.
 PLAN_FORMAT = 1
+# A plan of many thousand changes is a few MB; far more is not a plan of this tool.
+_MAX_PLAN_BYTES = 256 * 1024 * 1024
 _STOP_ON = (AuthenticationError, PermissionDeniedError)
 
 
@@ -272,7 +273,8 @@ class BatchCommands(Generic[ClientT]):
                 options = BatchOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in _COMMON_NAMES})
                 job = factory(**kwargs)
                 params = {k: _json_value(v) for k, v in kwargs.items()}
-                self.run(state_of(ctx), job, options, path=path, params=params)
+                inputs = {k: _digest_of_file(v) for k, v in kwargs.items() if isinstance(v, Path)}
+                self.run(state_of(ctx), job, options, path=path, params=params, inputs=inputs)
 
             run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
             run.__annotations__ = {p.name: p.annotation for p in params}
@@ -346,6 +348,7 @@ class BatchCommands(Generic[ClientT]):
         *,
         path: str,
         params: dict[str, Any],
+        inputs: dict[str, str] | None = None,
         planned: tuple[dict[str, Any], list[Change]] | None = None,
     ) -> None:
         if options.dry_run and options.plan is not None:
@@ -354,6 +357,28 @@ class BatchCommands(Generic[ClientT]):
         prepared = prepare(state, self.adapter, needs=job.needs if writes else ())
         if planned is not None and planned[0]["url"] != prepared.url:
             raise CliError(f"the plan is for {planned[0]['url']}, not {prepared.url}")
+        journal: Journal | None = None
+        if writes:
+            made_for = _made_for(state, path, prepared.url, params, inputs or {}, planned)
+            journal = Journal(options.journal or _auto_journal(state, path), binding=made_for)
+        # Before any network call and any write beside it: the journal is ours (locked) and was
+        # made for this run, and the state kept beside it can be read.
+        with journal.hold() if journal is not None else contextlib.nullcontext():
+            earlier = _earlier_states(journal) if journal is not None else {}
+            self._run(state, job, options, prepared, path, params, planned, journal, earlier)
+
+    def _run(
+        self,
+        state: State,
+        job: Job[ClientT, Any],
+        options: BatchOptions,
+        prepared: Prepared,
+        path: str,
+        params: dict[str, Any],
+        planned: tuple[dict[str, Any], list[Change]] | None,
+        journal: Journal | None,
+        earlier: dict[str, dict[str, Any]],
+    ) -> None:
         adapter = self.adapter
 
         async def main() -> int:
@@ -378,9 +403,12 @@ class BatchCommands(Generic[ClientT]):
                         f"on {prepared.url}.",
                         yes=options.yes,
                     )
-                summary, journal = await _execute(run, job, changes, options, checked=planned is not None)
+                assert journal is not None  # a run that writes holds one
+                summary = await _execute(
+                    run, job, changes, options, journal, earlier, checked=planned is not None
+                )
             return _report(
-                state, job, _merge(outcome.summary, summary), options, journal, planned is not None
+                state, job, _merge(outcome.summary, summary), options, Path(journal.path), planned is not None
             )
 
         run_command(main, state)
@@ -492,7 +520,7 @@ def _write_plan(
         "failed": [{"key": k, "message": m} for k, m in outcome.failed],
     }
     try:
-        write_private_file(path, (json.dumps(document, indent=2) + "\n").encode())
+        _plan_file(path).create((json.dumps(document, indent=2) + "\n").encode())
     except FileExistsError:
         raise CliError(f"{path} exists already: choose a new file for the plan") from None
     err = stderr_console()
@@ -506,55 +534,117 @@ def _write_plan(
     return EXIT_OK if not outcome.failed else EXIT_FAILED
 
 
+def _plan_file(path: Path) -> StateFile:
+    return StateFile(path, what="the plan", damaged="make a new plan with --plan")
+
+
 def _read_plan(path: Path, tool: str) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CliError(f"{path} is not a readable plan (JSON)") from None
-    if not isinstance(document, dict) or document.get("format") != PLAN_FORMAT:
-        raise CliError(f"{path} is not a plan of format {PLAN_FORMAT}")
+    """The plan at ``path``: a state file (owner-only, never through a link) of this format."""
+    file = _plan_file(path)
+    document = file.read_json(max_bytes=_MAX_PLAN_BYTES)
+    if document is None:
+        raise CliError(f"{path} is not a readable plan (it does not exist)")
+    if not isinstance(document, dict) or "format" not in document:
+        raise file.fail("is not a plan")
+    if document["format"] != PLAN_FORMAT:
+        raise file.unknown_format(document["format"], PLAN_FORMAT)
     if document.get("tool") != tool:
         raise CliError(f"{path} is a plan of {document.get('tool')!r}, not of {tool}")
     changes = document.get("changes")
     if not isinstance(changes, list) or not all(isinstance(c, dict) and "id" in c for c in changes):
-        raise CliError(f"{path}: the list of changes is damaged")
+        raise file.fail("is damaged: the list of changes")
     if not isinstance(document.get("params"), dict) or not isinstance(document.get("command"), str):
-        raise CliError(f"{path}: the command or its parameters are missing")
+        raise file.fail("is damaged: the command or its parameters are missing")
     if not isinstance(document.get("url"), str):
-        raise CliError(f"{path}: the server URL is missing")
+        raise file.fail("is damaged: the server URL is missing")
     return document
 
 
-def _planned_beside(journal: Path, changes: list[Change]) -> dict[str, dict[str, Any]]:
-    """Keep each target's state from before its first attempt beside the journal (owner-only):
-    a resumed run verifies an unknown outcome against it. Returns that earliest state by key."""
-    path = journal.with_name(journal.name + ".before.json")
-    earlier: dict[str, dict[str, Any]] = {}
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest_of_file(path: Path) -> str:
+    """A digest of an input file's content (a CSV), or of its absence."""
+    digest = hashlib.sha256()
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(loaded, dict):
-            earlier = {str(k): v for k, v in loaded.items() if isinstance(v, dict)}
-    except (OSError, ValueError):
-        pass
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:  # the job reports the file itself; the digest only tells runs apart
+        return f"unreadable: {exc.errno}"
+    return "sha256:" + digest.hexdigest()
+
+
+def _made_for(
+    state: State,
+    command: str,
+    url: str,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    planned: tuple[dict[str, Any], list[Change]] | None,
+) -> str:
+    """What a journal is bound to: the plan applied (its command, server, parameters and
+    changes), or the command run, its server, parameters and the content of its input files.
+    A run of anything else on the same journal is refused instead of taking its keys as done."""
+    if planned is not None:
+        document = planned[0]
+        return _digest({"plan": {k: document.get(k) for k in _PLAN_IDENTITY}})
+    return _digest(
+        {"tool": state.spec.name, "command": command, "url": url, "params": params, "inputs": inputs}
+    )
+
+
+# What makes two plans the same plan (not when it was made, nor its notes on unchanged targets).
+_PLAN_IDENTITY = ("tool", "command", "url", "params", "changes")
+
+
+def _before_file(journal: Journal) -> StateFile:
+    return StateFile(f"{journal.path}.before.json", what="the state kept beside the journal")
+
+
+def _earlier_states(journal: Journal) -> dict[str, dict[str, Any]]:
+    """Each target's state from before its first attempt, kept beside the journal by an earlier
+    run (a resumed run verifies an unknown outcome against it); read before anything is sent."""
+    file = _before_file(journal)
+    loaded = file.read_json(max_bytes=_MAX_PLAN_BYTES)
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise file.fail("is not a map of states", "move it away (a resumed run then verifies from the plan)")
+    return {str(k): v for k, v in loaded.items() if isinstance(v, dict)}
+
+
+def _planned_beside(
+    journal: Journal, changes: list[Change], earlier: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Keep each target's state from before its first attempt beside the journal (owner-only):
+    ``earlier`` (from a previous run) wins over this run's plan. Returns it by key."""
     merged = {c.key: c.before for c in changes}
     merged.update({k: v for k, v in earlier.items() if k in merged})
-    write_private_file(path, json.dumps(merged).encode(), replace=True)
+    _before_file(journal).replace_json(merged)
     return merged
 
 
-def _auto_journal(state: State, path: str) -> Path:
-    folder = state.state_dir() / "journals"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _auto_journal(state: State, command: str) -> Path:
+    folder = ensure_state_dir(ensure_state_dir(state.state_dir()) / "journals")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return folder / f"{path.replace(' ', '-')}-{stamp}.journal"
+    return folder / f"{command.replace(' ', '-')}-{stamp}.journal"
 
 
 async def _execute(
-    run: JobRun[Any], job: Job[Any, Any], changes: list[Change], options: BatchOptions, *, checked: bool
-) -> tuple[BatchSummary, Path]:
+    run: JobRun[Any],
+    job: Job[Any, Any],
+    changes: list[Change],
+    options: BatchOptions,
+    journal: Journal,
+    earlier: dict[str, dict[str, Any]],
+    *,
+    checked: bool,
+) -> BatchSummary:
     state = run.state
-    journal = options.journal or _auto_journal(state, job.action)
-    before = _planned_beside(journal, changes)
+    before = _planned_beside(journal, changes, earlier)
 
     async def operation(change: Change) -> Skip | None:
         if checked:
@@ -580,7 +670,7 @@ async def _execute(
                 f"{progress.skipped} skipped of {len(changes)}; a write cut off is checked on resume.",
                 markup=False,
             )
-        resume = state.command_line(drop=("--journal", "--plan"), add=("--journal", str(journal)))
+        resume = state.command_line(drop=("--journal", "--plan"), add=("--journal", journal.path))
         err.print(f"Resume with:  {resume}", markup=False)
 
     state.on_interrupt.append(interrupted)
@@ -591,14 +681,14 @@ async def _execute(
             key=lambda c: c.key,
             concurrency=options.concurrency,
             rate=options.rate,
-            journal=Journal(journal),
+            journal=journal,
             on_progress=display,
             verify_unknown=verify,
             retry_unknown=options.retry_unknown,
             stop_on=_STOP_ON,
         )
     state.on_interrupt.remove(interrupted)
-    return summary, journal
+    return summary
 
 
 def _merge(planning: BatchSummary | None, execution: BatchSummary) -> BatchSummary:

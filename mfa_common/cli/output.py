@@ -3,9 +3,7 @@ codes, owner-only files, the batch progress bar and summary, JSON documents."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -14,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._files import StateFile
 from ..batch import BatchProgress, BatchSummary
 from ..qr import render_qr
 
@@ -52,29 +51,19 @@ def _console(stream: IO[str]) -> Console:
     )
 
 
-def write_private_file(path: Path, data: bytes, *, replace: bool = False) -> None:
-    """Write ``data`` to a file only its owner can read (0600).
+def write_private_file(path: Path, data: bytes, *, replace: bool = False, what: str = "the file") -> None:
+    """Write ``data`` to a file only its owner can read (0600), never through a link.
 
-    A new file by default (refuses to overwrite); ``replace=True`` swaps the file atomically
-    (written beside it, then renamed), so a reader never sees half of it.
+    A new file by default (:class:`FileExistsError` when anything is at the path);
+    ``replace=True`` swaps the file atomically (written beside it, then renamed), so a reader
+    never sees half of it. Other failures raise a
+    :class:`~mfa_common.errors.StateFileError` naming the path (``what`` names the file).
     """
-    if not replace:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    file = StateFile(path, what=what)
+    if replace:
+        file.replace(data)
+    else:
+        file.create(data)
 
 
 class BatchProgressDisplay:

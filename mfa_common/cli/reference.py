@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from .app import ToolSpec
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_BUSY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATE, EXIT_USAGE
 
 __all__ = ["EXIT_CODE_MEANINGS", "command_reference", "exit_code_table", "settings_table"]
 
@@ -26,6 +26,14 @@ EXIT_CODE_MEANINGS: tuple[tuple[int, str], ...] = (
         "wrong usage, missing or refused credentials, a config file with loose permissions, "
         "a refused confirmation, a missing extra",
     ),
+    (
+        EXIT_STATE,
+        "could not start: the local state cannot be used (saved sessions, the login record, the TOTP "
+        "step state, a plan, a journal or the state directory is a link, another user's, open to "
+        "others, damaged, of a newer format or not writable; or the journal was made for another "
+        "run); the message names the path and the fix, and nothing was sent",
+    ),
+    (EXIT_BUSY, "could not start: another run holds the journal; nothing was sent, try again later"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); the summary so far and the resume command are printed"),
 )
 

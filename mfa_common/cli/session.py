@@ -12,22 +12,22 @@ second factor is asked for during the login, off the loop (see :mod:`.prompts`).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
 import attrs
 import typer
 
+from .._files import StateFile
 from .._httpx import URL
 from ..errors import AuthenticationError, MfaError
 from ..secret import Secret
 from .app import State, add_command, new_group, run_command, state_of
-from .credentials import CredentialKind, CredentialStore, SavedCredential
+from .credentials import LOCK_WAIT_SECONDS, CredentialKind, CredentialStore, SavedCredential
 from .errors import EXIT_FAILED, EXIT_OK, CliError
 from .output import emit_json, stderr_console, stdout_console
 from .prompts import InteractiveCodeProvider
-from .settings import Settings
+from .settings import Settings, ensure_state_dir
 
 __all__ = [
     "ApiAdapter",
@@ -44,6 +44,8 @@ __all__ = [
 ClientT = TypeVar("ClientT")
 
 _LOGINS_FILE = "logins.json"
+# A list of recent login times: a few hundred bytes.
+_MAX_LOGINS_BYTES = 64 * 1024
 
 
 @attrs.frozen
@@ -262,21 +264,29 @@ def run_session(
 
 def _count_login(state: State) -> None:
     """Record a login and warn when this tool's logins within the API's window reach its budget
-    (Quatrix: about 15 per 15 minutes); ``auth login`` once avoids them."""
+    (Quatrix: about 15 per 15 minutes); ``auth login`` once avoids them. The record is a state
+    file like the saved sessions (owner-only, never through a link, refused when this version
+    cannot read it), changed under its lock; it is checked before the login is spent."""
     budget = state.spec.login_budget
     if budget is None:
         return
     allowed, window = budget
     now = state.now()
-    path = state.state_dir() / _LOGINS_FILE
-    try:
-        times = [t for t in json.loads(path.read_text()) if isinstance(t, (int, float)) and now - t < window]
-    except (OSError, ValueError, TypeError):
-        times = []
-    times.append(now)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(json.dumps(times))
+    record = StateFile(ensure_state_dir(state.state_dir()) / _LOGINS_FILE, what="the login record")
+    with StateFile(f"{record.path}.lock", what="the login record lock").locked(
+        wait=LOCK_WAIT_SECONDS, busy=f"the login record {record.path} stayed locked by another process"
+    ):
+        # Nothing secret in it, and earlier versions wrote it 0644: ours is made 0600.
+        found = record.read_json(max_bytes=_MAX_LOGINS_BYTES, tighten=True)
+        if found is None:
+            found = []
+        if not isinstance(found, list):  # this version writes a list of times (format 1)
+            raise record.unknown_format(found.get("format") if isinstance(found, dict) else None, 1)
+        times = [
+            t for t in found if isinstance(t, (int, float)) and not isinstance(t, bool) and now - t < window
+        ]
+        times.append(now)
+        record.replace_json(times)
     if len(times) >= allowed - 2:
         stderr_console().print(
             f"warning: this is login {len(times)} of about {allowed} the server allows per "
@@ -300,6 +310,7 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
         for later commands, owner-only (or in the OS keyring)."""
         state = state_of(ctx)
         prepared = prepare(state, adapter, fresh=True)
+        state.store().check()  # a session that could not be saved is not worth a login
 
         async def run() -> int:
             assert prepared.settings is not None

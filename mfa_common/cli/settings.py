@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._files import ensure_private_directory
 from ..secret import Secret, reveal
 from .errors import ConfigFileError
 
@@ -26,6 +27,7 @@ __all__ = [
     "SettingsResolver",
     "default_config_path",
     "default_state_dir",
+    "ensure_state_dir",
     "load_config_file",
 ]
 
@@ -52,6 +54,15 @@ def default_state_dir(tool: str) -> Path:
     """``$XDG_STATE_HOME/<tool>`` (``~/.local/state/<tool>``): saved sessions, automatic journals."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / tool
+
+
+def ensure_state_dir(directory: Path) -> Path:
+    """``directory`` (a tool's state directory, or one inside it) made owner-only (0700), or a
+    :class:`~mfa_common.errors.StateFileError` naming it and the setting that moves it."""
+    ensure_private_directory(
+        directory, what="the tool's state", fix="set XDG_STATE_HOME to a directory you own"
+    )
+    return directory
 
 
 def _check_private(path: Path, st: os.stat_result) -> None:

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from metalcloud_async.cli import build_app as metalcloud_app
 from mfa_common.batch import BatchProgress
-from mfa_common.cli import BatchProgressDisplay, CliError, CredentialStore, SavedCredential, describe_error
+from mfa_common.cli import BatchProgressDisplay, CredentialStore, SavedCredential, describe_error
 from mfa_common.clock import FakeClock
-from mfa_common.errors import AccountLockedError, InsecureTransportError
+from mfa_common.errors import AccountLockedError, InsecureTransportError, StateFileError
 from mfa_common.secret import Secret
 from quatrix_async.cli import build_app as quatrix_app
 from quatrix_async.testing import QuatrixFake
@@ -209,7 +209,7 @@ def test_credentials_file_is_owner_only_and_sessions_expire(tmp_path: Path) -> N
 
     store.put(_credential("https://b.test"))
     store.path.chmod(0o644)
-    with pytest.raises(CliError, match="others can read it"):
+    with pytest.raises(StateFileError, match="open to other users: remove it and run auth login again"):
         store.get("https://b.test", now=0.0)
 
 

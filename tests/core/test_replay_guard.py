@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -36,6 +37,7 @@ from mfa_common.replay_state import (
     FileStepRegistry,
     StepStateError,
     default_state_dir,
+    default_step_registry,
     shared_step_registry,
 )
 from mfa_common.totp import Totp
@@ -174,7 +176,7 @@ async def test_using_step_registry_applies_to_codes_without_an_explicit_registry
     with using_step_registry(registry):
         issued = await next_totp(Totp(SECRET), clock=clock)
     assert registry.last_used(registry.key_for(Totp(SECRET))) == issued.step
-    assert current_step_registry() is STEP_REGISTRY
+    assert current_step_registry() is default_step_registry()  # the default again after the block
 
 
 # ------------------------------------------------------------------ the state-file registry
@@ -222,7 +224,7 @@ def test_state_file_registry_refuses_a_shared_or_corrupt_file(tmp_path: Path) ->
     with pytest.raises(StepStateError, match="delete it"):
         registry.claim(Totp(SECRET), 1)
     path.write_text("not json")
-    with pytest.raises(StepStateError, match="not JSON"):
+    with pytest.raises(StepStateError, match="not valid JSON"):
         registry.claim(Totp(SECRET), 1)
 
 
@@ -291,3 +293,151 @@ def test_a_state_file_locked_too_long_fails_clearly(tmp_path: Path, monkeypatch:
     finally:
         os.close(holder)
     assert FileStepRegistry(path).claim(Totp(SECRET), 1) is None
+
+
+def test_a_step_reserved_through_key_for_is_not_claimed_again(tmp_path: Path) -> None:
+    """On a fresh state file the public methods agree on the key: a step reserved through
+    key_for() and reserve() is not handed out again by claim(), nor by another registry object
+    on the same file."""
+    path = tmp_path / "steps.json"
+    registry = FileStepRegistry(path)
+    totp = Totp(SECRET)
+    key = registry.key_for(totp)
+    assert registry.reserve(key, 100)
+    assert registry.last_used(key) == 100
+    assert registry.claim(totp, 100) == 100
+    assert FileStepRegistry(path).key_for(totp) == key
+    assert FileStepRegistry(path).claim(totp, 100) == 100
+
+
+# ------------------------------------------------------------------ the default registry
+
+
+def test_the_shared_registry_is_the_default_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No opt-in: a code issued with no registry is recorded in the user's state file, where
+    another process finds it. MFA_SDKS_STEP_STATE=0 or an explicit registry keep it in the process."""
+    from mfa_common.replay_state import STEP_STATE_ENV
+
+    totp = Totp(SECRET)
+    clock = FakeClock(1_000_000_005.0)
+    issued = anyio.run(lambda: next_totp(totp, clock=clock))
+    on_disk = FileStepRegistry()  # the default path, as another process would open it
+    assert on_disk.last_used(on_disk.key_for(totp)) == issued.step
+
+    # An explicit registry is used alone: it knows nothing of the file's step, nor the file of it.
+    explicit = StepRegistry()
+    anyio.run(lambda: TotpCodeProvider(totp, clock=clock, registry=explicit).issue(MfaChallenge()))
+    assert explicit.last_used(explicit.key_for(totp)) == issued.step
+    clock.advance(30)
+    anyio.run(lambda: TotpCodeProvider(totp, clock=clock, registry=explicit).issue(MfaChallenge()))
+    assert on_disk.last_used(on_disk.key_for(totp)) == issued.step
+
+    monkeypatch.setenv(STEP_STATE_ENV, "0")
+    assert current_step_registry() is STEP_REGISTRY
+    with using_step_registry(explicit):
+        assert current_step_registry() is explicit
+
+
+def _script(server_url: str, user: Any, now: float, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the user's script (tests/core/_totp_script.py) in a new process and wait for it."""
+    child_env = {
+        **os.environ,
+        "SCRIPT_URL": server_url,
+        "SCRIPT_EMAIL": user.email,
+        "SCRIPT_PASSWORD": SCRIPT_PASSWORD,
+        "SCRIPT_TOTP_SECRET": user.totp_secret,
+        "SCRIPT_NOW": repr(now),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, str(HERE / "_totp_script.py")],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+SCRIPT_PASSWORD = "dev-pass-12345"
+
+
+def test_a_totp_script_run_twice_back_to_back_succeeds_both_times(tmp_path: Path) -> None:
+    """The same script, no opt-in, two processes one after the other within one 30-second step,
+    against the Quatrix fake on a loopback socket (which refuses a reused step): the second run
+    waits (on its fake clock) for the next step instead of sending the used one."""
+    from mfa_common.testing import serve
+    from quatrix_async.testing import QuatrixFake
+
+    now = 1_000_000_005.0
+    fake = QuatrixFake(clock=FakeClock(now), seed=7)
+    user = fake.add_user(email="dev@acme.test", password=SCRIPT_PASSWORD, mfa=True)
+    with serve(fake) as server:
+        first = _script(server.base_url, user, now)
+        second = _script(server.base_url, user, now)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert json.loads(first.stdout)["slept"] == 0
+    assert json.loads(second.stdout)["slept"] > 0
+    assert fake.logins_of(user.email) == 2
+    assert fake.verifier.last_step(user.id) == Totp(user.totp_secret).step_at(now) + 1
+
+
+def test_with_an_unusable_state_directory_the_script_still_succeeds(tmp_path: Path) -> None:
+    """A state directory that cannot be made (a file where it belongs, which stops root too):
+    the script falls back to the in-process registry, says so in one DEBUG line, and works."""
+    from mfa_common.testing import serve
+    from quatrix_async.testing import QuatrixFake
+
+    blocker = tmp_path / "read-only-home"
+    blocker.write_text("")
+    now = 1_000_000_005.0
+    fake = QuatrixFake(clock=FakeClock(now), seed=8)
+    user = fake.add_user(email="dev@acme.test", password=SCRIPT_PASSWORD, mfa=True)
+    with serve(fake) as server:
+        result = _script(
+            server.base_url, user, now, MFA_SDKS_STATE_DIR=str(blocker / "state"), SCRIPT_DEBUG="1"
+        )
+    assert result.returncode == 0, result.stderr
+    fallback = [line for line in result.stderr.splitlines() if "in this process only" in line]
+    assert len(fallback) == 1, result.stderr
+    assert str(blocker / "state") in fallback[0] and fallback[0].startswith("DEBUG")
+    assert user.totp_secret not in result.stderr
+    assert not (blocker / "state").exists()
+
+
+@pytest.mark.anyio
+async def test_a_rejected_totp_code_that_may_have_been_a_replay_says_so() -> None:
+    """Two logins of one user in one step with nothing shared between them (as two processes
+    with the shared registry turned off): the server refuses the second code as reused, and the
+    error says the code may have been a replay and what shares the steps."""
+    import httpx
+
+    from mfa_common.errors import MfaCodeRejectedError
+    from quatrix_async import QuatrixClient
+    from quatrix_async.testing import QuatrixFake
+
+    clock = FakeClock(1_000_000_005.0)
+    fake = QuatrixFake(clock=clock, seed=9)
+    user = fake.add_user(email="dev@acme.test", password=SCRIPT_PASSWORD, mfa=True)
+
+    def client() -> QuatrixClient:
+        provider = TotpCodeProvider(user.totp_secret, clock=clock, registry=StepRegistry())
+        return QuatrixClient(
+            "http://127.0.0.1",
+            email=user.email,
+            password=SCRIPT_PASSWORD,
+            code_provider=provider,
+            clock=clock,
+            transport=httpx.ASGITransport(fake),
+        )
+
+    async with client() as first:
+        await first.profile.get()
+    async with client() as second:
+        with pytest.raises(MfaCodeRejectedError) as info:
+            await second.profile.get()
+    message = str(info.value)
+    assert "replay" in message and "MFA_SDKS_STEP_STATE" in message
+    assert info.value.error_code == 83
+    assert user.totp_secret not in message

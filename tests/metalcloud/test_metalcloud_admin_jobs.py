@@ -224,6 +224,13 @@ async def test_ssh_keys_and_limits_jobs(fake: MetalCloudFake, url: str, tmp_path
         ("user,ssh_key\n1,nonsense\n", parse_ssh_key_row, 2, "OpenSSH"),
         ("user\nJohn Smith\n", parse_user_row, 2, "user id or an e-mail"),
         ("user\n1,2\n", parse_user_row, 2, "more values"),
+        ("user,drive_max_size_mbytes\n7,5\n8,1\n7,6\n", parse_limits_row, 4, "7 is on line 2 too"),
+        (
+            "email,display_name\nA@example.test,One\na@example.test,Two\n",
+            parse_new_user_row,
+            3,
+            "a@example.test is on line 2 too",
+        ),
     ],
 )
 def test_bad_csv_rows_are_refused_before_anything_is_sent(
@@ -232,6 +239,13 @@ def test_bad_csv_rows_are_refused_before_anything_is_sent(
     with pytest.raises(CsvRowError) as caught:
         read_csv(write_csv(tmp_path / "bad.csv", text), parse)
     assert caught.value.line == line and words in str(caught.value)
+
+
+def test_a_row_repeated_with_the_same_change_is_accepted(tmp_path: Path) -> None:
+    rows = read_csv(write_csv(tmp_path / "l.csv", "user,drive_max_size_mbytes\n7,5\n7,5\n"), parse_limits_row)
+    assert [row.key for row in rows] == ["7", "7"]  # the runner skips the second as a duplicate
+    same_key = f'user,ssh_key\n3,"{KEY_A}"\n3,"{KEY_A.replace("a@x", "other")}"\n'
+    assert len(list(read_csv(write_csv(tmp_path / "k.csv", same_key), parse_ssh_key_row))) == 2
 
 
 def test_empty_or_missing_csv(tmp_path: Path) -> None:
