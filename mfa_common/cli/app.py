@@ -226,6 +226,8 @@ def add_command(group: typer.Typer, name: str, func: Callable[..., None], *, hel
 
 
 _NOT_GLOBAL = ("help", "install_completion", "show_completion")
+#: ``-h`` is ``--help``, as in gh and aws.
+HELP_OPTIONS = ("-h", "--help")
 
 
 class _ToolGroup(QuietGroup):
@@ -333,7 +335,8 @@ def build_app(
         no_args_is_help=True,
         add_completion=True,
         pretty_exceptions_enable=False,
-        context_settings={"obj": base},
+        # Sub-commands inherit the help option names from the root's context.
+        context_settings={"obj": base, "help_option_names": list(HELP_OPTIONS)},
     )
     app.callback()(main_options)
     register(app)
