@@ -334,9 +334,10 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
             else:
                 out = stdout_console()
                 out.print(f"Logged in to {prepared.url} as {who.name or '-'} <{who.email}> ({who.role})")
-                out.print(f"Method: {info['method']}; second factor: {second}")
+                method = "API key" if credential.kind == "api_key" else "password"
+                out.print(f"Method: {method}; second factor: {second}")
                 out.print(
-                    f"{_kind_text(credential.kind).capitalize()} saved to "
+                    f"{_sentence(_kind_text(credential.kind))} saved to "
                     f"{store.location}{_expiry(credential)}."
                 )
             return EXIT_OK
@@ -377,7 +378,7 @@ def add_auth_commands(app: typer.Typer, adapter: ApiAdapter[Any]) -> None:
                 out = stdout_console()
                 out.print(f"Logged in to {url} as {who.name or '-'} <{who.email}> ({who.role})")
                 out.print(
-                    f"{_kind_text(saved.kind).capitalize()} kept in {store.location}; the server accepts it."
+                    f"{_sentence(_kind_text(saved.kind))} kept in {store.location}; the server accepts it."
                 )
             return EXIT_OK
 
@@ -419,6 +420,11 @@ def _warn(who: Identity) -> None:
 
 def _kind_text(kind: CredentialKind) -> str:
     return {"session": "session", "jwt": "JWT session", "api_key": "API key"}[kind]
+
+
+def _sentence(text: str) -> str:
+    """``text`` starting a sentence: its first letter upper-case, the rest as written (API)."""
+    return text[:1].upper() + text[1:]
 
 
 def _expiry(credential: Login) -> str:

@@ -137,7 +137,8 @@ def test_api_key_login_and_whoami_json(world: World, base_env: dict[str, str | N
     env = dict(base_env, METALCLOUD_URL=world.url, METALCLOUD_API_KEY=world.admin.api_key)
     result = world.invoke(["login"], env)
     assert result.exit_code == 0, result.output
-    assert "Method: api key" in result.stdout
+    assert "Method: API key" in result.stdout
+    assert "API key saved to" in result.stdout and "Api key" not in result.stdout
     result = world.invoke(["whoami", "--json"], env)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
