@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import typer
 
-from ..batch import BatchSummary, FailureReason, Journal, Skip, run_batch
+from ..batch import BatchSummary, FailureReason, ItemState, Journal, Skip, run_batch
 from ..errors import AuthenticationError, PermissionDeniedError
 from .app import State, add_command, flag, run_command, state_of
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
@@ -370,12 +370,14 @@ class BatchCommands(Generic[ClientT]):
                 else:
                     outcome = _Planned([], [], [], None)
                     changes = planned[1]
-                if changes and job.destructive:
-                    count = len(changes)
+                settled = _settled_in_journal(options.journal, changes)
+                if len(changes) > settled and job.destructive:
+                    count = len(changes) - settled
+                    already = f" ({settled} already done in the journal)" if settled else ""
                     await confirm_off_loop(
                         state.prompter,
                         f"This will {job.action} for {count} {job.unit if count != 1 else job.unit[:-1]} "
-                        f"on {prepared.url}.",
+                        f"on {prepared.url}{already}.",
                         yes=options.yes,
                     )
                 summary, journal = await _execute(run, job, changes, options, checked=planned is not None)
@@ -523,6 +525,15 @@ def _read_plan(path: Path, tool: str) -> dict[str, Any]:
     if not isinstance(document.get("url"), str):
         raise CliError(f"{path}: the server URL is missing")
     return document
+
+
+def _settled_in_journal(journal: Path | None, changes: list[Change]) -> int:
+    """How many of ``changes`` the journal of a resumed run has as done (or skipped): the run
+    passes over them, so the confirmation counts only the rest."""
+    if journal is None:
+        return 0
+    states = Journal(journal).read()
+    return sum(1 for c in changes if states.get(c.key) in (ItemState.DONE, ItemState.SKIPPED))
 
 
 def _planned_beside(journal: Path, changes: list[Change]) -> dict[str, dict[str, Any]]:
