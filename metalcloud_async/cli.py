@@ -44,30 +44,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mfa_common.auth import BearerTokenAuth, jwt_expiry
-from mfa_common.batch import Skip, run_batch
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
-    BatchProgressDisplay,
     Change,
     CliError,
     Identity,
-    InteractiveCodeProvider,
     Job,
-    JobRun,
     Login,
     NoChange,
-    Prompter,
-    SavedCredential,
-    Session,
     Setting,
-    Settings,
-    State,
     ToolSpec,
     add_auth_commands,
     add_command,
@@ -83,14 +73,25 @@ from mfa_common.cli import (
 from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
 from mfa_common.cli.prompts import ask_off_loop
-from mfa_common.clock import Clock
 from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
-from . import admin_jobs
-from .auth import MetalCloudLoginAuth
-from .client import MetalCloudClient
-from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
-from .models import TwoFactorAuthenticationSecret, User, UserInfo, parse_timestamp
+if TYPE_CHECKING:
+    # The SDK loads when a command runs: --help, --version and completion never import it.
+    from mfa_common.batch import Skip
+    from mfa_common.cli import (
+        InteractiveCodeProvider,
+        JobRun,
+        Prompter,
+        SavedCredential,
+        Session,
+        Settings,
+        State,
+    )
+    from mfa_common.clock import Clock
+
+    from . import admin_jobs
+    from .client import MetalCloudClient
+    from .models import TwoFactorAuthenticationSecret, User, UserInfo
 
 __all__ = ["SPEC", "MetalCloudAdapter", "build_app", "main"]
 
@@ -130,12 +131,14 @@ def _user_dict(user: User) -> dict[str, Any]:
     }
 
 
-class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
+class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
     """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
 
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
     ) -> MetalCloudClient:
+        from .client import MetalCloudClient
+
         api_key = settings.secret("api_key")
         if api_key is not None:
             return MetalCloudClient(url, api_key=api_key, **self.client_options(state))
@@ -148,11 +151,19 @@ class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
         )
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+        from mfa_common.auth import BearerTokenAuth
+
+        from .client import MetalCloudClient
+
         if saved.kind == "api_key":
             return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
         return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
 
     async def password_login(self, client: MetalCloudClient) -> Login:
+        from mfa_common.auth import jwt_expiry
+
+        from .auth import MetalCloudLoginAuth
+
         backend = client.auth
         if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
             raise CliError("internal: no password login")
@@ -160,6 +171,8 @@ class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
         return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
 
     def keep(self, client: MetalCloudClient) -> None:
+        from .auth import MetalCloudLoginAuth
+
         backend = client.auth
         if isinstance(backend, MetalCloudLoginAuth):
             backend.invalidate()  # closing then has no session to log out
@@ -229,6 +242,8 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         uri = generated.totp(account=account).to_uri()
         show_new_secret(uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret)
 
+    from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+
     async def run(session: Session[MetalCloudClient]) -> int:
         client = session.client
         try:
@@ -276,6 +291,9 @@ def without_2fa(
     json_out: bool = _JSON,
 ) -> None:
     """Report the users that have no two-factor authentication (a table, or --json)."""
+
+    from mfa_common.batch import Skip, run_batch
+    from mfa_common.cli import BatchProgressDisplay
 
     async def run(session: Session[MetalCloudClient]) -> int:
         found: list[User] = []
@@ -341,7 +359,7 @@ def _suspension_state(user: User) -> dict[str, Any]:
     }
 
 
-class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
+class SuspendWithout2fa(Job["MetalCloudClient", "UserInfo"]):
     """Suspend every user without 2FA (never the caller)."""
 
     action = "suspend users without 2FA"
@@ -373,6 +391,8 @@ class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
         return _suspension_state(await run.client.users.get(int(change.key)))
 
     async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        from mfa_common.batch import Skip
+
         try:
             # If-Match with the revision planned from: a user changed since is refused (412).
             await run.client.users.suspend(
@@ -395,7 +415,7 @@ def _plain(value: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-class AdminBatch(Job[MetalCloudClient, Any]):
+class AdminBatch(Job["MetalCloudClient", Any]):
     """An :mod:`~metalcloud_async.admin_jobs` job run as a batch job of the frame.
 
     The job's read-only check plans each item (its details are the state the change is planned
@@ -443,12 +463,16 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return self.by_key.get(key)
 
     async def _check(self, item: Any) -> admin_jobs.PlannedChange | Skip:
+        from mfa_common.batch import Skip
+
         try:
             return await self._job().check(item)
         except Skip as skip:  # raised by a lookup (no such user)
             return skip
 
     async def plan(self, run: JobRun[MetalCloudClient], item: Any) -> Change | NoChange:
+        from mfa_common.batch import Skip
+
         key = self._job().key(item)
         decided = await self._check(item)
         if isinstance(decided, Skip):
@@ -457,6 +481,8 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return Change(key, decided.email or "", decided.action, _plain(_before(decided)))
 
     async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
+        from mfa_common.batch import Skip
+
         item = self._item(change.key)
         if item is None:
             return {"row": "no longer in the CSV"}
@@ -469,6 +495,8 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return _plain(_before(decided))
 
     async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        from mfa_common.batch import Skip
+
         pending = self.pending.pop(change.key, None)
         if pending is None:
             item = self._item(change.key)
@@ -497,6 +525,8 @@ def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Iterable
     """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
     if path is None:
         raise CliError("--csv FILE is required")
+    from . import admin_jobs
+
     try:
         return admin_jobs.read_csv(path, parse)
     except InvalidInputError as exc:
@@ -517,7 +547,7 @@ def _register(app: typer.Typer) -> None:
     def suspend_without_2fa(
         include_archived: bool = _ARCHIVED,
         comment: str = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension."),
-    ) -> Job[MetalCloudClient, Any]:
+    ) -> SuspendWithout2fa:
         """Suspend every user without two-factor authentication (never yourself)."""
         return SuspendWithout2fa(include_archived, comment)
 
@@ -529,11 +559,14 @@ def _register(app: typer.Typer) -> None:
             "--created-before",
             help="Instead of a CSV: every user whose authenticator is older (ISO date).",
         ),
-    ) -> Job[MetalCloudClient, Any]:
+    ) -> AdminBatch:
         """Force users to enrol a new authenticator at their next login (CSV column: user, an id
         or an e-mail; or every user whose authenticator was created before a date)."""
         if (csv_file is None) == (created_before is None):
             raise CliError("give exactly one of --csv FILE and --created-before DATE")
+        from . import admin_jobs
+        from .models import parse_timestamp
+
         rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
         try:
             cutoff = parse_timestamp(created_before) if created_before is not None else None
@@ -546,17 +579,21 @@ def _register(app: typer.Typer) -> None:
         )
 
     @batch.command(users, "create", path="users create", idempotent=False)
-    def create_users(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def create_users(csv_file: Path | None = _CSV) -> AdminBatch:
         """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
         existing e-mails are skipped, so a re-run never duplicates."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_new_user_row)
         return AdminBatch(lambda client: admin_jobs.create_users_job(client, rows), rows=rows)
 
     ssh_keys = new_group("Users' SSH keys.")
 
     @batch.command(ssh_keys, "add", path="users ssh-keys add", idempotent=True)
-    def add_ssh_keys(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def add_ssh_keys(csv_file: Path | None = _CSV) -> AdminBatch:
         """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
         return AdminBatch(
             lambda client: admin_jobs.add_ssh_keys_job(client, rows), rows=rows, unit="SSH keys"
@@ -566,9 +603,11 @@ def _register(app: typer.Typer) -> None:
     limits = new_group("Users' resource limits.")
 
     @batch.command(limits, "set", path="users limits set", idempotent=True)
-    def set_limits(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def set_limits(csv_file: Path | None = _CSV) -> AdminBatch:
         """Set user limits from a CSV (user, then one column per limit, e.g.
         infrastructure_active_max_count); limits already at those values are skipped."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_limits_row)
         return AdminBatch(lambda client: admin_jobs.set_limits_job(client, rows), rows=rows)
 

@@ -6,7 +6,7 @@ can check their extra before importing typer, rich, starlette or uvicorn.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import sys
 
 __all__ = ["EXIT_USAGE", "EXTRAS", "install_hint", "require_extra", "run_as_module"]
@@ -27,10 +27,14 @@ def install_hint(extra: str) -> str:
 
 
 def _missing(extra: str) -> str | None:
+    # Found, not imported: a tool printing its help must not pay for modules it does not use
+    # (segno draws QR codes); the ones it needs are imported by the code that needs them.
     for module in EXTRAS[extra]:
         try:
-            importlib.import_module(module)
-        except ImportError:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
             return module
     return None
 

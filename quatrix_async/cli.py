@@ -32,35 +32,25 @@ or credentials, 130 interrupted.
 from __future__ import annotations
 
 import csv
-import inspect
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import typer
 
-from mfa_common.auth import ApiKeyAuth
-from mfa_common.batch import Skip
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
     Change,
     CliError,
     Identity,
-    InteractiveCodeProvider,
     Job,
-    JobRun,
     Login,
     NoChange,
-    Prompter,
-    SavedCredential,
-    Session,
     Setting,
-    Settings,
-    State,
     ToolSpec,
     add_auth_commands,
     add_command,
@@ -74,21 +64,27 @@ from mfa_common.cli import (
     build_app as build_tool_app,
 )
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
-from mfa_common.clock import Clock
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
-from mfa_common.otpauth import build_otpauth_uri
-from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissingError
 from mfa_common.secret import Secret
 
-from . import _constants as C
-from .client import QuatrixClient
-from .models import ProfileResp, TwoFactorSecret, UserResp
-from .session_auth import QuatrixSessionAuth
+if TYPE_CHECKING:
+    # The SDK loads when a command runs: --help, --version and completion never import it.
+    from mfa_common.batch import Skip
+    from mfa_common.cli import (
+        InteractiveCodeProvider,
+        JobRun,
+        Prompter,
+        SavedCredential,
+        Session,
+        Settings,
+        State,
+    )
+    from mfa_common.clock import Clock
+
+    from .client import QuatrixClient
+    from .models import ProfileResp, TwoFactorSecret, UserResp
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
-
-# QUATRIX_API_KEY is wired as soon as QuatrixClient takes ``api_key=`` (Authorization: Bearer).
-API_KEYS = "api_key" in inspect.signature(QuatrixClient.__init__).parameters
 
 SPEC = ToolSpec(
     name="quatrix-async",
@@ -100,7 +96,7 @@ SPEC = ToolSpec(
         Setting("totp_secret", "QUATRIX_TOTP_SECRET", secret=True),
         Setting("pin", "QUATRIX_PIN", secret=True),
         Setting("new_pin", "QUATRIX_NEW_PIN", secret=True, prompt="PIN to set for the users"),
-        *((Setting("api_key", "QUATRIX_API_KEY", secret=True),) if API_KEYS else ()),
+        Setting("api_key", "QUATRIX_API_KEY", secret=True),
     ),
     url_setting="host",
     url_options=("--host",),
@@ -151,12 +147,14 @@ def _profile_dict(profile: ProfileResp) -> dict[str, Any]:
     }
 
 
-class QuatrixAdapter(ApiAdapter[QuatrixClient]):
+class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
     """How the frame builds, logs in and identifies a :class:`QuatrixClient`."""
 
     def new_client(
         self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
     ) -> QuatrixClient:
+        from .client import QuatrixClient
+
         if settings.has("api_key"):
             key: dict[str, Any] = {"api_key": settings.secret("api_key")}
             return QuatrixClient(url, **key, **self.client_options(state))
@@ -169,6 +167,11 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
         )
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
+        from mfa_common.auth import ApiKeyAuth
+
+        from . import _constants as C
+        from .client import QuatrixClient
+
         # A saved session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
         if saved.kind == "api_key":
             auth = ApiKeyAuth(saved.secret)
@@ -177,6 +180,8 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
         return QuatrixClient(url, auth=auth, **self.client_options(state))
 
     async def password_login(self, client: QuatrixClient) -> Login:
+        from .session_auth import QuatrixSessionAuth
+
         auth = client.auth
         if not isinstance(auth, QuatrixSessionAuth):  # pragma: no cover - new_client makes one
             raise CliError("internal: no session login")
@@ -186,6 +191,8 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
         )
 
     def keep(self, client: QuatrixClient) -> None:
+        from .session_auth import QuatrixSessionAuth
+
         auth = client.auth
         if isinstance(auth, QuatrixSessionAuth):
             auth.logout_on_close = False
@@ -239,6 +246,9 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
 def _enrolment_uri(generated: TwoFactorSecret, account: str) -> tuple[Secret[str] | None, str]:
     """The ``otpauth://`` URI to draw: the server's, else one made from the secret it sent, else
     the one decoded from its QR image (the ``qr`` extra). Without one, why not."""
+    from mfa_common.otpauth import build_otpauth_uri
+    from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissingError
+
     if generated.uri is not None:
         return generated.uri, ""
     if generated.secret is not None:
@@ -337,7 +347,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-class MfaJob(Job[QuatrixClient, Target]):
+class MfaJob(Job["QuatrixClient", Target]):
     """``mfa set`` / ``mfa reset`` / ``mfa remove`` for the users of a CSV or for ``--all``.
 
     ``auth_methods`` / ``forced_auth`` in the user listing are UNCONFIRMED on the real server;
@@ -453,14 +463,12 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> Job[QuatrixClient, Any]:
+    ) -> MfaJob:
         """Turn MFA on for users (2FA is then forced; PIN takes the PIN from QUATRIX_NEW_PIN or a prompt)."""
         return MfaJob("set", AuthTypeOption(auth_type).value, csv_path, all_users, force)
 
     @batch.command(mfa, "reset", path="mfa reset", idempotent=False)
-    def mfa_reset(
-        csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE
-    ) -> Job[QuatrixClient, Any]:
+    def mfa_reset(csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE) -> MfaJob:
         """Wipe users' 2FA secrets: they set 2FA up again at their next login."""
         return MfaJob("reset", "2FA", csv_path, all_users, force)
 
@@ -470,7 +478,7 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> Job[QuatrixClient, Any]:
+    ) -> MfaJob:
         """Turn MFA off for users (refused by the server where it is forced for the account)."""
         return MfaJob("remove", AuthTypeOption(auth_type).value, csv_path, all_users, force)
 

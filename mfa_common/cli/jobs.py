@@ -34,12 +34,11 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import typer
 
-from ..batch import BatchSummary, FailureReason, ItemState, Journal, Skip, run_batch
 from ..errors import AuthenticationError, PermissionDeniedError
 from .app import State, add_command, flag, run_command, state_of
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
@@ -54,6 +53,10 @@ from .output import (
 from .prompts import confirm_off_loop
 from .session import ApiAdapter, Session, open_session, prepare
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # The batch runner loads when a batch runs (never for --help).
+    from ..batch import BatchSummary, Skip
 
 __all__ = ["PLAN_FORMAT", "BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"]
 
@@ -397,6 +400,8 @@ class _Planned:
 
 
 async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> _Planned:
+    from ..batch import Skip, run_batch
+
     outcome = _Planned([], [], [], None)
 
     async def one(item: Any) -> Skip | None:
@@ -532,6 +537,8 @@ def _settled_in_journal(journal: Path | None, changes: list[Change]) -> int:
     passes over them, so the confirmation counts only the rest."""
     if journal is None:
         return 0
+    from ..batch import ItemState, Journal
+
     states = Journal(journal).read()
     return sum(1 for c in changes if states.get(c.key) in (ItemState.DONE, ItemState.SKIPPED))
 
@@ -563,6 +570,8 @@ def _auto_journal(state: State, path: str) -> Path:
 async def _execute(
     run: JobRun[Any], job: Job[Any, Any], changes: list[Change], options: BatchOptions, *, checked: bool
 ) -> tuple[BatchSummary, Path]:
+    from ..batch import Journal, Skip, run_batch
+
     state = run.state
     journal = options.journal or _auto_journal(state, job.action)
     before = _planned_beside(journal, changes)
@@ -614,6 +623,8 @@ async def _execute(
 
 def _merge(planning: BatchSummary | None, execution: BatchSummary) -> BatchSummary:
     """One summary: the planning's skips and failures with the execution's outcomes."""
+    from ..batch import BatchSummary, FailureReason
+
     if planning is None:
         return execution
     failures: dict[str, FailureReason] = dict(execution.failures_by_reason)

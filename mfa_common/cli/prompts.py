@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import typer
 
-from ..clock import Clock
-from ..code_providers import (
-    CallbackCodeProvider,
-    CodeProvider,
-    IssuedCode,
-    MfaChallenge,
-    StaticCodeProvider,
-    TotpCodeProvider,
-)
-from ..replay_guard import StepRegistry
-from ..secret import Secret
 from .errors import EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..code_providers import CodeProvider, IssuedCode, MfaChallenge
+    from ..replay_guard import StepRegistry
+    from ..secret import Secret
 
 __all__ = ["InteractiveCodeProvider", "Prompter", "ask_off_loop", "confirm_off_loop"]
 
@@ -63,6 +57,8 @@ class Prompter:
 
 async def ask_off_loop(prompter: Prompter, text: str, *, hide: bool, hint: str = "") -> str:
     """:meth:`Prompter.ask` in a worker thread, so the event loop keeps serving connections."""
+    import anyio.to_thread
+
     return await anyio.to_thread.run_sync(lambda: prompter.ask(text, hide=hide, hint=hint))
 
 
@@ -74,6 +70,8 @@ async def confirm_off_loop(prompter: Prompter, text: str, *, yes: bool) -> None:
     """
     if yes:
         return
+    import anyio.to_thread
+
     if not prompter.interactive():
         raise CliError(f"{text} Refused: no terminal to confirm on; pass --yes to proceed", EXIT_USAGE)
     if not await anyio.to_thread.run_sync(lambda: prompter.confirm(f"{text} Continue?")):
@@ -99,6 +97,8 @@ class InteractiveCodeProvider:
         clock: Clock | None = None,
         registry: StepRegistry | None = None,
     ) -> None:
+        from ..code_providers import StaticCodeProvider, TotpCodeProvider
+
         self.prompter = prompter or Prompter()
         self._totp = (
             TotpCodeProvider(totp_secret, clock=clock, registry=registry) if totp_secret is not None else None
@@ -114,6 +114,8 @@ class InteractiveCodeProvider:
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
         """A code for ``challenge`` (see the class docstring)."""
+        from ..code_providers import CallbackCodeProvider
+
         provider: CodeProvider
         if challenge.kind == "pin":
             if self._pin is not None:

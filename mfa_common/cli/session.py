@@ -14,20 +14,21 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import attrs
 import typer
 
-from .._httpx import URL
 from ..errors import AuthenticationError, MfaError
-from ..secret import Secret
 from .app import State, add_command, new_group, run_command, state_of
 from .credentials import CredentialKind, CredentialStore, SavedCredential
 from .errors import EXIT_FAILED, EXIT_OK, CliError
 from .output import emit_json, stderr_console, stdout_console
 from .prompts import InteractiveCodeProvider
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from ..secret import Secret
 
 __all__ = [
     "ApiAdapter",
@@ -74,6 +75,8 @@ class ApiAdapter(Generic[ClientT]):
     def normalize_url(self, raw: str) -> str:
         """The canonical form of the URL the user gave (also the key of saved sessions):
         no trailing slash, ``https://`` when no scheme was given."""
+        from .._httpx import URL
+
         url = raw.strip().rstrip("/")
         url = url if "://" in url else "https://" + url
         try:
@@ -171,6 +174,7 @@ def _saved(
 ) -> tuple[str | None, SavedCredential | None]:
     """The URL these settings name (or the only saved one) and its saved credential, if any."""
     url = _url_of(state, adapter, state.resolver().resolve(), store.urls())
+    state.url = url
     return url, (store.get(url, now=state.now()) if url is not None else None)
 
 
@@ -188,6 +192,7 @@ def prepare(
     settings = resolver.resolve()
     store = state.store()
     url = _url_of(state, adapter, settings, store.urls())
+    state.url = url
     if url is not None and not fresh:
         saved = store.get(url, now=state.now())
         if saved is not None:
@@ -196,7 +201,7 @@ def prepare(
             return Prepared(url=url, saved=saved, settings=settings)
     if url is None:
         resolver.require(settings, state.spec.url_setting)
-        url = adapter.normalize_url(settings.get(state.spec.url_setting) or "")
+        url = state.url = adapter.normalize_url(settings.get(state.spec.url_setting) or "")
     for name in (*adapter.required(settings), *needs):
         resolver.require(settings, name)
     return Prepared(url=url, saved=None, settings=settings)
