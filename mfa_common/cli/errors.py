@@ -8,7 +8,6 @@ interrupted (Ctrl-C).
 
 from __future__ import annotations
 
-import ssl
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -167,6 +166,9 @@ def _connection_failure(exc: APIConnectionError, where: str) -> str:
         )
     if isinstance(exc, APITimeoutError):
         return f"{where} did not answer in time: is the URL right, and is the server up?"
+    import socket
+    import ssl
+
     causes = _causes(exc)
     if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
         return (
@@ -175,8 +177,6 @@ def _connection_failure(exc: APIConnectionError, where: str) -> str:
         )
     if any(isinstance(c, ssl.SSLError) for c in causes):
         return f"the TLS handshake with {where} failed: does the server speak https? (else use http://)"
-    import socket
-
     if any(isinstance(c, socket.gaierror) for c in causes):
         return f"cannot find {_host(where)} (the name does not resolve): is the URL right?"
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
