@@ -72,6 +72,15 @@ from mfa_common.cli import (
 )
 from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.errors import EXIT_FAILED
+from mfa_common.cli.listing import (
+    FIELDS_OPTION,
+    JSON_OPTION,
+    add_record_command,
+    choose_fields,
+    print_record,
+    print_records,
+)
 from mfa_common.cli.prompts import ask_off_loop
 from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
@@ -197,6 +206,45 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
 
 
 ADAPTER = MetalCloudAdapter()
+
+
+#: What ``users list`` prints (the listing's fields) and ``users get`` (the whole user).
+LIST_FIELDS = (
+    "id",
+    "email",
+    "display_name",
+    "access_level",
+    "archived",
+    "account_id",
+    "created",
+    "last_login",
+)
+_LIST_TABLE = ("id", "email", "display_name", "access_level", "last_login")
+GET_FIELDS = (
+    "id",
+    "email",
+    "display_name",
+    "access_level",
+    "two_factor_enabled",
+    "suspended",
+    "archived",
+    "account_id",
+    "last_login",
+    "password_change_required",
+)
+
+
+def _listed_user(info: UserInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "email": info.email,
+        "display_name": info.display_name,
+        "access_level": info.access_level,
+        "archived": info.is_archived,
+        "account_id": info.account_id,
+        "created": info.created_timestamp.isoformat() if info.created_timestamp else None,
+        "last_login": info.last_login_timestamp.isoformat() if info.last_login_timestamp else None,
+    }
 
 
 def _show_user(user: User, title: str) -> None:
@@ -347,6 +395,60 @@ def without_2fa(
             if not summary.ok:
                 print_summary(stderr_console(), summary, title="Some users could not be checked")
         return exit_code_for(summary)
+
+    run_session(ctx, ADAPTER, run)
+
+
+def users_list(
+    ctx: typer.Context,
+    include_archived: bool = _ARCHIVED,
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """List the users (needs an administrator), fetching pages as they are printed: a table, or
+    --json [FIELDS]."""
+    chosen = choose_fields(fields, LIST_FIELDS, LIST_FIELDS if json_out else _LIST_TABLE)
+
+    async def run(session: Session[MetalCloudClient]) -> int:
+        records = (_listed_user(info) async for info in _source(session.client, include_archived))
+        await print_records(records, chosen, json_out=json_out, title="Users")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
+def users_get(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """Show one user (needs an administrator), by id or e-mail address."""
+    chosen = choose_fields(fields, GET_FIELDS, GET_FIELDS)
+    wanted = user.strip()
+    if "@" not in wanted and not wanted.isdigit():
+        raise CliError(f"{user!r} is neither a user id (a number) nor an e-mail address")
+
+    async def run(session: Session[MetalCloudClient]) -> int:
+        from mfa_common.errors import NotFoundError
+
+        client = session.client
+        user_id: int | None = int(wanted) if wanted.isdigit() else None
+        if user_id is None:
+            async for info in client.users.list(filters={"email": wanted}):
+                if info.email.lower() == wanted.lower():
+                    user_id = info.id
+                    break
+        found = None
+        if user_id is not None:
+            try:
+                found = await client.users.get(user_id)
+            except NotFoundError:
+                found = None
+        if found is None:
+            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
+        print_record(_user_dict(found), chosen, json_out=json_out, title=f"User {found.email or user}")
+        return 0
 
     run_session(ctx, ADAPTER, run)
 
@@ -540,6 +642,8 @@ def _register(app: typer.Typer) -> None:
     add_command(mfa, "enrol", enrol)
     app.add_typer(mfa, name="mfa")
     users = new_group("User administration (needs an administrator).")
+    add_record_command(users, "list", users_list, LIST_FIELDS)
+    add_record_command(users, "get", users_get, GET_FIELDS)
     add_command(users, "without-2fa", without_2fa)
     batch = BatchCommands(ADAPTER)
 

@@ -64,6 +64,15 @@ from mfa_common.cli import (
     build_app as build_tool_app,
 )
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.errors import EXIT_FAILED
+from mfa_common.cli.listing import (
+    FIELDS_OPTION,
+    JSON_OPTION,
+    add_record_command,
+    choose_fields,
+    print_record,
+    print_records,
+)
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
 from mfa_common.secret import Secret
 
@@ -238,6 +247,85 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
                 )
                 table.add_row(name, shown or "-")
             stdout_console().print(table)
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
+# --------------------------------------------------------------------------- users
+
+#: What ``users list`` and ``users get`` can print, and what the table shows by default.
+USER_FIELDS = (
+    "id",
+    "email",
+    "name",
+    "administrator",
+    "status",
+    "auth_methods",
+    "forced_auth",
+    "language",
+    "created",
+    "modified",
+    "last_login",
+)
+_USER_TABLE = ("id", "email", "name", "administrator", "auth_methods", "last_login")
+
+
+def _user_record(user: UserResp) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "administrator": _is_admin(user),
+        "status": user.status,
+        "auth_methods": sorted(user.auth_methods),
+        "forced_auth": sorted(user.forced_auth),
+        "language": user.language,
+        "created": _iso(user.created),
+        "modified": _iso(user.modified),
+        "last_login": _iso(user.last_login),
+    }
+
+
+def users_list(ctx: typer.Context, json_out: bool = JSON_OPTION, fields: str | None = FIELDS_OPTION) -> None:
+    """List the account's users (needs an administrator): a table, or --json [FIELDS]."""
+    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS if json_out else _USER_TABLE)
+
+    async def run(session: Session[QuatrixClient]) -> int:
+        # GET /user answers every user at once: the API has no pages.
+        users = await session.client.users.list()
+        await print_records((_user_record(u) for u in users), chosen, json_out=json_out, title="Users")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
+def users_get(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """Show one user (needs an administrator), by id or e-mail address."""
+    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS)
+
+    async def run(session: Session[QuatrixClient]) -> int:
+        from mfa_common.errors import BadRequestError, NotFoundError
+
+        found: UserResp | None = None
+        if "@" in user:
+            wanted = user.strip().lower()
+            found = next(
+                (u for u in await session.client.users.list() if (u.email or "").lower() == wanted), None
+            )
+        else:
+            try:
+                found = await session.client.users.metadata(user.strip())
+            except (NotFoundError, BadRequestError):
+                found = None  # an unknown id: 404, or 400 code 20 on some servers
+        if found is None:
+            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
+        print_record(_user_record(found), chosen, json_out=json_out, title=f"User {found.email or user}")
         return 0
 
     run_session(ctx, ADAPTER, run)
@@ -453,6 +541,10 @@ _FORCE = flag("Apply to every user, ignoring their listed MFA state.", "--force"
 def _register(app: typer.Typer) -> None:
     add_auth_commands(app, ADAPTER)
     add_command(app, "profile", profile)
+    users = new_group("The account's users (needs an administrator).")
+    add_record_command(users, "list", users_list, USER_FIELDS)
+    add_record_command(users, "get", users_get, USER_FIELDS)
+    app.add_typer(users, name="users")
     mfa = new_group("Enrol your own 2FA, or set / reset / remove MFA for many users.")
     add_command(mfa, "enrol", enrol)
     batch = BatchCommands(ADAPTER)

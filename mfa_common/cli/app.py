@@ -242,9 +242,16 @@ def new_group(help: str) -> typer.Typer:
     return typer.Typer(help=help, cls=QuietGroup, no_args_is_help=True)
 
 
-def add_command(group: typer.Typer, name: str, func: Callable[..., None], *, help: str | None = None) -> None:
+def add_command(
+    group: typer.Typer,
+    name: str,
+    func: Callable[..., None],
+    *,
+    help: str | None = None,
+    cls: type[QuietCommand] = QuietCommand,
+) -> None:
     """Add ``func`` as the command ``name`` of ``group`` (errors reported as one line)."""
-    group.command(name, cls=QuietCommand, help=help)(cli_command(func))
+    group.command(name, cls=cls, help=help)(cli_command(func))
 
 
 _NOT_GLOBAL = ("help", "install_completion", "show_completion")

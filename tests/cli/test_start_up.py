@@ -34,6 +34,7 @@ ALLOWED = {
             "enrol",
             "errors",
             "jobs",
+            "listing",
             "output",
             "prompts",
             "session",
