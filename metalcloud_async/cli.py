@@ -71,7 +71,7 @@ from mfa_common.cli import (
     stdout_console,
 )
 from mfa_common.cli import build_app as build_tool_app
-from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
 from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
@@ -88,7 +88,6 @@ if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
     from mfa_common.batch import Skip
     from mfa_common.cli import (
-        InteractiveCodeProvider,
         JobRun,
         Prompter,
         SavedCredential,
@@ -96,9 +95,12 @@ if TYPE_CHECKING:
         Settings,
         State,
     )
+    from mfa_common.cli.login import LoginSteps
     from mfa_common.clock import Clock
+    from mfa_common.secret import Secret
 
     from . import admin_jobs
+    from .auth import LoginStep
     from .client import MetalCloudClient
     from .models import TwoFactorAuthenticationSecret, User, UserInfo
 
@@ -143,21 +145,17 @@ def _user_dict(user: User) -> dict[str, Any]:
 class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
     """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
 
-    def new_client(
-        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
-    ) -> MetalCloudClient:
+    api_name = "MetalCloud"
+
+    def bare_client(self, state: State, url: str) -> MetalCloudClient:
         from .client import MetalCloudClient
 
-        api_key = settings.secret("api_key")
-        if api_key is not None:
-            return MetalCloudClient(url, api_key=api_key, **self.client_options(state))
-        return MetalCloudClient(
-            url,
-            email=settings.get("email"),
-            password=settings.secret("password"),
-            code_provider=provider,
-            **self.client_options(state),
-        )
+        return MetalCloudClient(url, **self.client_options(state))
+
+    def key_client(self, state: State, url: str, settings: Settings) -> MetalCloudClient:
+        from .client import MetalCloudClient
+
+        return MetalCloudClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
         from mfa_common.auth import BearerTokenAuth
@@ -168,23 +166,48 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
             return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
         return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
 
-    async def password_login(self, client: MetalCloudClient) -> Login:
+    async def sign_in(self, client: MetalCloudClient, settings: Settings, steps: LoginSteps) -> Login:
+        """``POST /api/v2/login``, then ``login-2fa`` on the pending login, which stays open
+        after a refused code (a new password step only once the server says none is pending)."""
         from mfa_common.auth import jwt_expiry
+        from mfa_common.code_providers import MfaChallenge
 
-        from .auth import MetalCloudLoginAuth
+        from .errors import TwoFactorCodeRejectedError
 
-        backend = client.auth
-        if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
-            raise CliError("internal: no password login")
-        session = await backend.login()
-        return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
+        email = settings.get("email") or ""
+        password = settings.secret("password")
+        assert password is not None
+        step = await steps.password(lambda: client.session.login(email, password))
+        if step.enrolment_required and step.token is not None:
+            # The session serves nothing but enrolling the new authenticator an admin forced.
+            return Login(kind="jwt", secret=step.token, expires_at=jwt_expiry(step.token), pending=step)
+        if step.two_factor_required:
+            pending = step
 
-    def keep(self, client: MetalCloudClient) -> None:
-        from .auth import MetalCloudLoginAuth
+            async def send(code: Secret[str]) -> LoginStep:
+                nonlocal pending
+                try:
+                    return await client.session.login_2fa(pending, code)
+                except TwoFactorCodeRejectedError as exc:
+                    if "pending" not in (exc.server_message or "").lower():
+                        raise
+                steps.say(
+                    f"{steps.url} no longer holds that login: a new password step is needed "
+                    "(it counts as a login)."
+                )
+                pending = await steps.password(lambda: client.session.login(email, password))
+                return await client.session.login_2fa(pending, code)
 
-        backend = client.auth
-        if isinstance(backend, MetalCloudLoginAuth):
-            backend.invalidate()  # closing then has no session to log out
+            step = await steps.code(MfaChallenge(kind="totp", user=email), send)
+        if step.token is None:
+            raise CliError(f"{steps.url} logged {email} in but sent no session token back")
+        return Login(kind="jwt", secret=step.token, expires_at=jwt_expiry(step.token))
+
+    def pending_message(self, state: State) -> str:
+        return (
+            "an administrator requires a new authenticator for this account: run  "
+            f"{state.spec.name} mfa enrol  first"
+        )
 
     async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
@@ -290,13 +313,12 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         uri = generated.totp(account=account).to_uri()
         show_new_secret(uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret)
 
-    from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
+    from .errors import TwoFactorCodeRejectedError
 
     async def run(session: Session[MetalCloudClient]) -> int:
         client = session.client
-        try:
-            me = await client.user.get()
-        except TwoFactorEnrolmentRequiredError as pending:
+        pending = session.login.pending if session.login is not None else None
+        if pending is not None:
             email = (session.settings.get("email") if session.settings is not None else None) or "-"
 
             async def ask(generated: TwoFactorAuthenticationSecret) -> str:
@@ -312,6 +334,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
                 markup=False,
             )
             return 0
+        me = await client.user.get()
         if me.authenticator_enabled:
             raise CliError(f"two-factor authentication is already on for {me.email}", 1)
         generated = await client.user.generate_2fa()
@@ -324,7 +347,9 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         )
         return 0
 
-    run_session(ctx, ADAPTER, run)
+    run_session(
+        ctx, ADAPTER, run, preflight=enrol_preflight(save_qr, image_only=False), finishes_pending=True
+    )
 
 
 def _source(client: MetalCloudClient, include_archived: bool) -> Any:

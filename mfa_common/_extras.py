@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-__all__ = ["EXIT_USAGE", "EXTRAS", "install_hint", "require_extra", "run_as_module"]
+__all__ = ["EXIT_USAGE", "EXTRAS", "has_extra", "install_hint", "require_extra", "run_as_module"]
 
 #: The exit code of a command that cannot run as installed (the CLI's usage code).
 EXIT_USAGE = 2
@@ -18,6 +18,7 @@ EXIT_USAGE = 2
 EXTRAS: dict[str, tuple[str, ...]] = {
     "cli": ("typer", "rich", "segno"),
     "fakes": ("starlette", "uvicorn"),
+    "qr": ("zxingcpp", "PIL"),
 }
 
 
@@ -37,6 +38,11 @@ def _missing(extra: str) -> str | None:
         if found is None:
             return module
     return None
+
+
+def has_extra(extra: str) -> bool:
+    """Whether the modules of ``extra`` are installed (found, not imported)."""
+    return _missing(extra) is None
 
 
 def run_as_module() -> bool:

@@ -63,7 +63,7 @@ from mfa_common.cli import (
 from mfa_common.cli import (
     build_app as build_tool_app,
 )
-from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
 from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
@@ -80,7 +80,6 @@ if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
     from mfa_common.batch import Skip
     from mfa_common.cli import (
-        InteractiveCodeProvider,
         JobRun,
         Prompter,
         SavedCredential,
@@ -88,10 +87,12 @@ if TYPE_CHECKING:
         Settings,
         State,
     )
+    from mfa_common.cli.login import LoginSteps
     from mfa_common.clock import Clock
 
     from .client import QuatrixClient
     from .models import ProfileResp, TwoFactorSecret, UserResp
+    from .protocol import LoginStep
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
 
@@ -106,6 +107,7 @@ SPEC = ToolSpec(
         Setting("pin", "QUATRIX_PIN", secret=True),
         Setting("new_pin", "QUATRIX_NEW_PIN", secret=True, prompt="PIN to set for the users"),
         Setting("api_key", "QUATRIX_API_KEY", secret=True),
+        Setting("captcha_token", "QUATRIX_CAPTCHA_TOKEN", secret=True, prompt="Token of the solved CAPTCHA"),
     ),
     url_setting="host",
     url_options=("--host",),
@@ -159,21 +161,18 @@ def _profile_dict(profile: ProfileResp) -> dict[str, Any]:
 class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
     """How the frame builds, logs in and identifies a :class:`QuatrixClient`."""
 
-    def new_client(
-        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
-    ) -> QuatrixClient:
+    api_name = "Quatrix"
+    captcha = True
+
+    def bare_client(self, state: State, url: str) -> QuatrixClient:
         from .client import QuatrixClient
 
-        if settings.has("api_key"):
-            key: dict[str, Any] = {"api_key": settings.secret("api_key")}
-            return QuatrixClient(url, **key, **self.client_options(state))
-        return QuatrixClient(
-            url,
-            email=settings.get("email"),
-            password=settings.secret("password"),
-            code_provider=provider,
-            **self.client_options(state),
-        )
+        return QuatrixClient(url, **self.client_options(state))
+
+    def key_client(self, state: State, url: str, settings: Settings) -> QuatrixClient:
+        from .client import QuatrixClient
+
+        return QuatrixClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
         from mfa_common.auth import ApiKeyAuth
@@ -181,30 +180,87 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
         from . import _constants as C
         from .client import QuatrixClient
 
-        # A saved session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
+        # A session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
         if saved.kind == "api_key":
             auth = ApiKeyAuth(saved.secret)
         else:
             auth = ApiKeyAuth(saved.secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
         return QuatrixClient(url, auth=auth, **self.client_options(state))
 
-    async def password_login(self, client: QuatrixClient) -> Login:
-        from .session_auth import QuatrixSessionAuth
+    async def sign_in(self, client: QuatrixClient, settings: Settings, steps: LoginSteps) -> Login:
+        """``GET /session/login`` (Basic), then on a 207 the code on the partial session. This
+        server ends the partial session when it rejects a code: the next code then needs a new
+        password step, which is said, counted, and made with the password already given."""
+        from mfa_common.errors import AuthenticationError, MfaCodeRejectedError
 
-        auth = client.auth
-        if not isinstance(auth, QuatrixSessionAuth):  # pragma: no cover - new_client makes one
-            raise CliError("internal: no session login")
-        session = await auth.get_credential()
-        return Login(
-            kind="session", secret=session.session_id, idle_timeout=auth.idle_timeout - auth.idle_margin
-        )
+        email = settings.get("email") or ""
+        password = settings.secret("password")
+        assert password is not None
+        step = await self._password_step(client, email, password, steps)
+        partial = step.session_id
+        assert partial is not None
+        if step.kind == "logged_in":
+            return _session_login(partial)
+        assert step.challenge is not None
+        auth_type = "PIN" if step.challenge.kind == "pin" else "2FA"
 
-    def keep(self, client: QuatrixClient) -> None:
-        from .session_auth import QuatrixSessionAuth
+        async def send(code: Secret[str]) -> Secret[str]:
+            nonlocal partial
+            assert partial is not None
+            try:
+                answer = await client.session.login_mfa(partial, auth_type, code)
+            except MfaCodeRejectedError:
+                raise
+            except AuthenticationError:
+                # No login waits for a code any more (the last code was refused): start again.
+                steps.say(
+                    f"{steps.url} ended that login after the refused code: a new password step is "
+                    "needed (it counts as a login)."
+                )
+                again = await self._password_step(client, email, password, steps)
+                assert again.session_id is not None
+                if again.kind == "logged_in":
+                    return again.session_id
+                partial = again.session_id
+                answer = await client.session.login_mfa(partial, auth_type, code)
+            # The session the answer names, else the partial one, now logged in.
+            return answer.session_id or partial
 
-        auth = client.auth
-        if isinstance(auth, QuatrixSessionAuth):
-            auth.logout_on_close = False
+        return _session_login(await steps.code(step.challenge, send))
+
+    async def _password_step(
+        self, client: QuatrixClient, email: str, password: Secret[str], steps: LoginSteps
+    ) -> LoginStep:
+        """The password step; a CAPTCHA block is solved with the token the command was given,
+        or reported with what to do."""
+        from .errors import CaptchaRejectedError
+
+        step = await steps.password(lambda: client.session.login(email, password))
+        if step.kind == "captcha":
+            token = steps.captcha_token
+            if token is None or step.session_id is None:
+                raise CliError(
+                    f"{steps.url} wants a CAPTCHA solved before {email} can log in again (after failed "
+                    f"logins): log in once in a web browser and solve it there, or solve it and run  "
+                    f"{steps.tool} auth unblock-captcha  with its token"
+                )
+            try:
+                await client.session.unblock_captcha(token, session_id=step.session_id)
+            except CaptchaRejectedError:
+                raise CliError(
+                    f"{steps.url} did not accept the CAPTCHA token: solve a new CAPTCHA and run  "
+                    f"{steps.tool} auth unblock-captcha  again"
+                ) from None
+            steps.captcha_token = None
+            steps.say("CAPTCHA solved. Logging in again (it counts as a login).")
+            step = await steps.password(lambda: client.session.login(email, password))
+            if step.kind == "captcha":
+                raise CliError(f"{steps.url} still asks for a CAPTCHA: try again later")
+        if step.kind not in ("logged_in", "mfa") or step.session_id is None:
+            raise CliError(
+                f"{steps.url} asks for a second factor this tool does not know (Mfa-Code {step.mfa_code})"
+            )
+        return step
 
     async def logout(self, client: QuatrixClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
@@ -220,6 +276,15 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
             role="administrator" if _is_admin(profile) else "user",
             data=_profile_dict(profile),
         )
+
+
+def _session_login(session_id: Secret[str]) -> Login:
+    """A Quatrix session: it ends after the server's idle timeout (less a margin) unused."""
+    from . import _constants as C
+
+    return Login(
+        kind="session", secret=session_id, idle_timeout=C.SESSION_IDLE_TIMEOUT - C.SESSION_IDLE_MARGIN
+    )
 
 
 ADAPTER = QuatrixAdapter()
@@ -373,7 +438,8 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         out.print("Log in next time with a code from the app (or set QUATRIX_TOTP_SECRET for scripts).")
         return 0
 
-    run_session(ctx, ADAPTER, run)
+    # The server sends the QR code only as an image (octet-stream): drawing it needs the qr extra.
+    run_session(ctx, ADAPTER, run, preflight=enrol_preflight(save_qr, image_only=True))
 
 
 # --------------------------------------------------------------------------- batch MFA

@@ -451,7 +451,9 @@ def cli_command(func: Callable[..., None]) -> Callable[..., None]:
         try:
             func(*args, **kwargs)
         except CliError as exc:
-            report_error(exc, None)
+            # The command's context (typer's own copy of click's class in some versions).
+            contexts = [v for v in (*args, *kwargs.values()) if hasattr(v, "find_object")]
+            report_error(exc, contexts[0].find_object(State) if contexts else None)
             raise SystemExit(exc.exit_code) from None
 
     return wrapper

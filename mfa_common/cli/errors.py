@@ -138,7 +138,10 @@ def describe_error(exc: BaseException, *, server: str | None = None) -> str:
 
 def error_details(exc: BaseException) -> str:
     """What ``--debug`` adds: the error's type, the SDK's message (secret-free by construction:
-    URLs redacted, bodies reduced to the server's code and message) and the types of its causes."""
+    URLs redacted, bodies reduced to the server's code and message) and the types of its causes.
+    A tool's own error made from another one tells about that one."""
+    if isinstance(exc, CliError) and exc.__cause__ is not None:
+        return error_details(exc.__cause__)
     text = " ".join(str(exc).split()) if isinstance(exc, MfaSdkError) else ""
     line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     causes = [type(cause).__name__ for cause in _causes(exc)[1:]]

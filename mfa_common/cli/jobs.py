@@ -354,9 +354,12 @@ class BatchCommands(Generic[ClientT]):
         if options.dry_run and options.plan is not None:
             raise CliError("give --dry-run or --plan, not both")
         writes = not options.dry_run and options.plan is None
-        prepared = prepare(state, self.adapter, needs=job.needs if writes else ())
-        if planned is not None and planned[0]["url"] != prepared.url:
-            raise CliError(f"the plan is for {planned[0]['url']}, not {prepared.url}")
+
+        def same_server(state: State) -> None:
+            if planned is not None and planned[0]["url"] != state.url:
+                raise CliError(f"the plan is for {planned[0]['url']}, not {state.url}")
+
+        prepared = prepare(state, self.adapter, needs=job.needs if writes else (), preflight=same_server)
         adapter = self.adapter
 
         async def main() -> int:

@@ -33,15 +33,30 @@ class Prompter:
     """
 
     def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
-        """One line of input; ``hide`` suppresses the echo (passwords, codes)."""
+        """One line of input; ``hide`` suppresses the echo (passwords, codes). Without a terminal
+        the line is read from stdin as it comes (a script's pipe has no echo to hide, and
+        Python's warning that it cannot hide it would only be noise)."""
         try:
-            value = typer.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
+            if hide and not self.interactive():
+                value = self._read_line(text)
+            else:
+                value = typer.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
         except (typer.Abort, EOFError):
             raise CliError(f"no value for {text.lower()}{hint}") from None
         result = str(value).strip() if not hide else str(value)
         if not result:
             raise CliError(f"an empty value was given for {text.lower()}")
         return result
+
+    @staticmethod
+    def _read_line(text: str) -> str:
+        sys.stderr.write(f"{text}: ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        sys.stderr.write("\n")
+        if not line:
+            raise EOFError
+        return line.rstrip("\r\n")
 
     def interactive(self) -> bool:
         """Whether a person can answer (stdin is a terminal)."""
@@ -142,6 +157,11 @@ class InteractiveCodeProvider:
         issued = await provider.issue(challenge)
         self.used.append(label)
         return issued
+
+    def asks(self, challenge: MfaChallenge) -> bool:
+        """Whether a person types the code for ``challenge`` (nothing configured answers it), so
+        that a mistyped one is worth asking again."""
+        return (self._pin is None) if challenge.kind == "pin" else (self._totp is None)
 
     def describe(self) -> str:
         """What answered the second factor, or ``"none"``."""

@@ -56,6 +56,9 @@ class ScriptedPrompter(Prompter):
         self.answers = answers
         self.asked: list[str] = []
 
+    def interactive(self) -> bool:
+        return True  # a person who answers (the scripted answers stand for one)
+
     def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
         self.asked.append(text)
         for key, produce in self.answers.items():

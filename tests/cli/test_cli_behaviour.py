@@ -172,16 +172,6 @@ def test_progress_bar_splits_unknown_from_failed() -> None:
     assert "failed 1" in text and "unknown 2" in text
 
 
-def test_login_budget_warning(quatrix: Any, tmp_path: Path) -> None:
-    _, clock, url, env, _ = quatrix
-    state = Path(str(env["XDG_STATE_HOME"])) / "quatrix-async"
-    state.mkdir(parents=True)
-    (state / "logins.json").write_text(json.dumps([clock.now() - 60] * 12))
-    result = CliRunner().invoke(quatrix_app(clock=clock), ["--host", url, "profile"], env=env)
-    assert result.exit_code == 0, result.output
-    assert "this is login 13 of about 15" in result.stderr and "auth login" in result.stderr
-
-
 class MemoryKeyring:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], str] = {}

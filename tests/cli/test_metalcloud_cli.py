@@ -127,8 +127,11 @@ def test_login_prompts_for_the_2fa_code(world: World, base_env: dict[str, str | 
 def test_wrong_2fa_code_exits_2(world: World, base_env: dict[str, str | None]) -> None:
     right = Totp(world.admin_secret).code_at(world.clock.now())
     wrong = "111111" if right != "111111" else "222222"
-    result = world.invoke(["login"], world.env(base_env, METALCLOUD_TOTP_SECRET=None), input=wrong + "\n")
+    result = world.invoke(
+        ["login"], world.env(base_env, METALCLOUD_TOTP_SECRET=None), input=(wrong + "\n") * 3
+    )
     assert result.exit_code == 2
+    assert result.stderr.count("That code was not accepted") == 2  # asked three times in all
     assert f"error: {world.url} did not accept the code" in result.stderr
     assert "Error" not in result.stderr  # no class name without --debug
     assert world.fake.logins == 0

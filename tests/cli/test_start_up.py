@@ -35,6 +35,7 @@ ALLOWED = {
             "errors",
             "jobs",
             "listing",
+            "login",
             "output",
             "prompts",
             "session",

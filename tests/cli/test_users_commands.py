@@ -58,7 +58,7 @@ def quatrix(socket_server: Any, base_env: dict[str, str | None]) -> Any:
 
 
 def test_quatrix_users_list_json_has_every_user_and_field(quatrix: Any) -> None:
-    fake, _, admin, users, invoke = quatrix
+    _, _, admin, users, invoke = quatrix
     result = invoke(["users", "list", "--json"])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)
