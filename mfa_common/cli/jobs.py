@@ -40,8 +40,8 @@ import attrs
 import typer
 
 from ..errors import AuthenticationError, PermissionDeniedError
-from .app import State, add_command, flag, run_command, state_of
-from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
+from .app import State, add_command, flag, report_error, run_command, state_of
+from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for, exit_code_for_error
 from .output import (
     BatchProgressDisplay,
     emit_json,
@@ -66,6 +66,8 @@ ItemT = TypeVar("ItemT")
 #: Version of the plan file format.
 PLAN_FORMAT = 1
 _STOP_ON = (AuthenticationError, PermissionDeniedError)
+# Where a batch keeps the refusal that stopped it (JobRun.context).
+_STOPPED_BY = "stopped_by"
 
 
 @attrs.frozen
@@ -363,8 +365,19 @@ class BatchCommands(Generic[ClientT]):
         adapter = self.adapter
 
         async def main() -> int:
+            code = await work()
+            # A refusal that stopped the batch (401, 403) ends with the one-line error too.
+            stopped = context.get(_STOPPED_BY)
+            if stopped is None:
+                return code
+            report_error(stopped, state)
+            return exit_code_for_error(stopped)
+
+        context: dict[str, Any] = {}
+
+        async def work() -> int:
             async with open_session(state, adapter, prepared) as session:
-                run = JobRun(session=session, state=state)
+                run = JobRun(session=session, state=state, context=context)
                 await job.start(run)
                 if planned is None:
                     outcome = await _plan(run, job, options)
@@ -411,7 +424,9 @@ async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> 
         try:
             decision = await job.plan(run, item)
         except Exception as exc:
-            outcome.failed.append((job.candidate_key(item), describe_error(exc)))
+            outcome.failed.append((job.candidate_key(item), describe_error(exc, server=run.session.url)))
+            if isinstance(exc, _STOP_ON):
+                run.context.setdefault(_STOPPED_BY, exc)
             raise
         if isinstance(decision, NoChange):
             outcome.skipped.append(decision)
@@ -580,12 +595,16 @@ async def _execute(
     before = _planned_beside(journal, changes)
 
     async def operation(change: Change) -> Skip | None:
-        if checked:
-            now = await job.state(run, change)
-            if now != change.before:
-                fields = sorted(k for k in {*now, *change.before} if now.get(k) != change.before.get(k))
-                return Skip(f"changed since the plan ({', '.join(fields)})")
-        return await job.apply(run, change)
+        try:
+            if checked:
+                now = await job.state(run, change)
+                if now != change.before:
+                    fields = sorted(k for k in {*now, *change.before} if now.get(k) != change.before.get(k))
+                    return Skip(f"changed since the plan ({', '.join(fields)})")
+            return await job.apply(run, change)
+        except _STOP_ON as exc:
+            run.context.setdefault(_STOPPED_BY, exc)
+            raise
 
     async def verify(change: Change) -> bool | None:
         return await job.verify(run, attrs.evolve(change, before=before.get(change.key, change.before)))

@@ -152,3 +152,39 @@ def _chain(*errors: BaseException) -> BaseException:
 )
 def test_dns_tls_and_other_failures_read_as_sentences(error: BaseException, expected: str) -> None:
     assert describe_error(error, server="https://nowhere.example") == expected
+
+
+class Demoting:
+    """The admin loses their rights after the first write (someone else changed them)."""
+
+    def __init__(self, app: Any, admin: Any) -> None:
+        self.app, self.admin, self.writes = app, admin, 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["path"].endswith("/user/reset-mfa"):
+            self.writes += 1
+            self.admin.admin = False
+
+
+def test_a_batch_stopped_midway_by_a_refusal_ends_with_the_same_line(
+    socket_server: Any, base_env: dict[str, str | None]
+) -> None:
+    swap, url = socket_server
+    clock = FakeClock(START)
+    fake = QuatrixFake(clock=clock, seed=8)
+    admin = fake.add_user(email="admin@acme.test", password=PASSWORD, mfa="pin", pin="13579", admin=True)
+    for i in range(5):
+        fake.add_user(email=f"r{i}@acme.test", password=PASSWORD, mfa="2fa")
+    demoting = Demoting(fake, admin)
+    swap.app = demoting
+    env = dict(
+        base_env, QUATRIX_HOST=url, QUATRIX_EMAIL=admin.email, QUATRIX_PASSWORD=PASSWORD, QUATRIX_PIN="13579"
+    )
+    args = ["mfa", "reset", "--all", "--yes", "--concurrency", "1"]
+    result = CliRunner().invoke(quatrix_app(clock=clock), args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "done" in result.stdout  # the summary of what was done before the refusal
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: {url} refused (Action is not allowed): this needs an administrator"
+    assert len(fake.ledger.keys("user.reset-mfa")) == 1
