@@ -21,6 +21,8 @@ or credentials (including a refused second factor and a config file others can r
 
     metalcloud-async auth login
     metalcloud-async whoami --json
+    metalcloud-async users list --json id,email
+    metalcloud-async users get 42
     metalcloud-async mfa enrol
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run

@@ -22,7 +22,10 @@ or credentials, 130 interrupted.
 ::
 
     quatrix-async auth login
+    quatrix-async auth unblock-captcha      # after failed logins: the solved CAPTCHA's token
     quatrix-async profile --json
+    quatrix-async users list --json id,email
+    quatrix-async users get alice@acme.com
     quatrix-async mfa enrol
     quatrix-async mfa reset --csv users.csv --dry-run
     quatrix-async mfa reset --csv users.csv --plan reset.plan && quatrix-async apply reset.plan
