@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 import typer
 
-from ..errors import AuthenticationError, PermissionDeniedError
+from ..errors import AuthenticationError, MfaError, PermissionDeniedError
 from .app import State, add_command, flag, report_error, run_command, state_of
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for, exit_code_for_error
 from .output import (
@@ -51,7 +51,7 @@ from .output import (
     write_private_file,
 )
 from .prompts import confirm_off_loop
-from .session import ApiAdapter, Session, open_session, prepare
+from .session import ApiAdapter, Session, open_session, prepare, session_refused
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -370,6 +370,8 @@ class BatchCommands(Generic[ClientT]):
             stopped = context.get(_STOPPED_BY)
             if stopped is None:
                 return code
+            if isinstance(stopped, AuthenticationError) and not isinstance(stopped, MfaError):
+                stopped = session_refused(state, prepared)
             report_error(stopped, state)
             return exit_code_for_error(stopped)
 

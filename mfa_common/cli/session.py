@@ -311,12 +311,8 @@ async def open_session(
             raise CliError(adapter.pending_message(state))
         yield session
     except AuthenticationError as exc:
-        if prepared.saved is not None and not isinstance(exc, MfaError):
-            store.remove(prepared.url)
-            raise CliError(
-                f"the saved session for {prepared.url} has expired or was revoked (forgotten now): "
-                f"run  {state.spec.name} auth login"
-            ) from None
+        if credential is not None and not isinstance(exc, MfaError):
+            raise session_refused(state, prepared) from exc
         raise
     finally:
         if login is not None and credential is not None and not keep:
@@ -324,6 +320,22 @@ async def open_session(
         await adapter.close(client)
     if prepared.saved is not None:
         store.put(prepared.saved.used_at(state.now()))
+
+
+def session_refused(state: State, prepared: Prepared) -> CliError:
+    """What to say when the server stops accepting the session a command runs on: a saved one
+    has expired or was revoked (and is forgotten now); one this command's login made ended
+    (unused for too long, or ended elsewhere)."""
+    if prepared.saved is not None:
+        state.store().remove(prepared.url)
+        return CliError(
+            f"the saved session for {prepared.url} has expired or was revoked (forgotten now): "
+            f"run  {state.spec.name} auth login"
+        )
+    return CliError(
+        f"{prepared.url} no longer accepts this command's session (unused for too long, or ended "
+        "elsewhere): run the command again"
+    )
 
 
 async def _sign_in(

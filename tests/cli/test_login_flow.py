@@ -254,3 +254,31 @@ def test_attempts_that_never_reach_the_server_are_not_counted(quatrix: Quatrix) 
     assert wrong_password.exit_code == 2  # this one reached the server: it counts, as the server counts it
     record = json.loads((quatrix.state / "logins.json").read_text())
     assert record == {f"{quatrix.url} {quatrix.admin.email}": [quatrix.clock.now()]}
+
+
+class Forgetting:
+    """The server forgets every session after the first write (a restart, a revocation)."""
+
+    def __init__(self, fake: QuatrixFake) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.fake(scope, receive, send)
+        if scope["type"] == "http" and scope["path"].endswith("/user/reset-mfa"):
+            self.fake.expire_all_sessions()
+
+
+def test_a_session_the_server_drops_midway_says_to_run_again(quatrix: Quatrix, socket_server: Any) -> None:
+    swap, _ = socket_server
+    swap.app = Forgetting(quatrix.fake)
+    for i in range(3):
+        quatrix.fake.add_user(email=f"r{i}@acme.test", password=PASSWORD, mfa="2fa")
+    env = {"QUATRIX_PASSWORD": PASSWORD, "QUATRIX_TOTP_SECRET": quatrix.admin.secret}
+    result = quatrix.invoke(["mfa", "reset", "--all", "--yes", "--concurrency", "1"], env=env)
+    assert result.exit_code == 2, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: {quatrix.url} no longer accepts this command's session (unused for too long, or "
+        "ended elsewhere): run the command again"
+    )
+    assert quatrix.fake.stats["basic_login"] == 1  # no login behind the person's back
