@@ -111,6 +111,8 @@ class LoginSteps:
         """A code for ``challenge`` sent with ``send(code)``; a typed code the server rejects
         (:class:`~mfa_common.errors.MfaCodeRejectedError`) or of the wrong shape is asked again.
         ``send`` keeps the pending login alive or starts a new one itself (and says so)."""
+        from ..code_providers import asettled_if_send_fails
+
         typed = self.provider.asks(challenge)
         for attempt in range(1, CODE_ATTEMPTS + 1):
             last = attempt == CODE_ATTEMPTS or not typed
@@ -121,26 +123,24 @@ class LoginSteps:
                     raise
                 self.say("That is not a code from the app (6 digits); try again.")
                 continue
-            try:
-                result = await send(issued.value)
-            except MfaCodeRejectedError:
-                await issued.asettle("rejected")
-                if last:
-                    raise
+            refused: MfaCodeRejectedError | InvalidCodeError | None = None
+            # Any other failure settles the code as the SDK's own login steps do.
+            async with asettled_if_send_fails(issued):
+                try:
+                    result = await send(issued.value)
+                except MfaCodeRejectedError as exc:
+                    await issued.asettle("rejected")
+                    refused = exc
+                except InvalidCodeError as exc:  # refused before anything was sent
+                    await issued.asettle("not_sent")
+                    refused = exc
+            if refused is None:
+                await issued.asettle("accepted")
+                return result
+            if last:
+                raise refused
+            if isinstance(refused, MfaCodeRejectedError):
                 self.say("That code was not accepted; type the next one from the app.")
-                continue
-            except InvalidCodeError:
-                await issued.asettle("not_sent")
-                if last:
-                    raise
+            else:
                 self.say("That is not a code of the right shape; try again.")
-                continue
-            except APIConnectionError as exc:
-                await issued.asettle("unknown" if exc.request_sent else "not_sent")
-                raise
-            except BaseException:
-                await issued.asettle("unknown")
-                raise
-            await issued.asettle("accepted")
-            return result
         raise AssertionError("unreachable")  # pragma: no cover

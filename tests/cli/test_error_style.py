@@ -20,7 +20,7 @@ from mfa_common.errors import APIConnectionError, APITimeoutError, ServerError
 from quatrix_async.cli import build_app as quatrix_app
 from quatrix_async.testing import QuatrixFake
 
-from .conftest import START
+from .conftest import START, AfterRequest
 
 PASSWORD = "user-pass-Quatrix-9"
 CLASS_NAMES = ("Error:", "Error ", "APIConnectionError", "PermissionDenied", "->", "Traceback", "╭")
@@ -154,19 +154,6 @@ def test_dns_tls_and_other_failures_read_as_sentences(error: BaseException, expe
     assert describe_error(error, server="https://nowhere.example") == expected
 
 
-class Demoting:
-    """The admin loses their rights after the first write (someone else changed them)."""
-
-    def __init__(self, app: Any, admin: Any) -> None:
-        self.app, self.admin, self.writes = app, admin, 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http" and scope["path"].endswith("/user/reset-mfa"):
-            self.writes += 1
-            self.admin.admin = False
-
-
 def test_a_batch_stopped_midway_by_a_refusal_ends_with_the_same_line(
     socket_server: Any, base_env: dict[str, str | None]
 ) -> None:
@@ -176,8 +163,7 @@ def test_a_batch_stopped_midway_by_a_refusal_ends_with_the_same_line(
     admin = fake.add_user(email="admin@acme.test", password=PASSWORD, mfa="pin", pin="13579", admin=True)
     for i in range(5):
         fake.add_user(email=f"r{i}@acme.test", password=PASSWORD, mfa="2fa")
-    demoting = Demoting(fake, admin)
-    swap.app = demoting
+    swap.app = AfterRequest(fake, "/user/reset-mfa", lambda: setattr(admin, "admin", False))
     env = dict(
         base_env, QUATRIX_HOST=url, QUATRIX_EMAIL=admin.email, QUATRIX_PASSWORD=PASSWORD, QUATRIX_PIN="13579"
     )

@@ -24,7 +24,7 @@ from mfa_common.totp import Totp
 from quatrix_async.cli import build_app as quatrix_app
 from quatrix_async.testing import QuatrixFake
 
-from .conftest import REPO, START, ScriptedPrompter, subprocess_env
+from .conftest import REPO, START, AfterRequest, ScriptedPrompter, subprocess_env
 
 PASSWORD = "admin-pass-Login-7"
 
@@ -256,21 +256,10 @@ def test_attempts_that_never_reach_the_server_are_not_counted(quatrix: Quatrix) 
     assert record == {f"{quatrix.url} {quatrix.admin.email}": [quatrix.clock.now()]}
 
 
-class Forgetting:
-    """The server forgets every session after the first write (a restart, a revocation)."""
-
-    def __init__(self, fake: QuatrixFake) -> None:
-        self.fake = fake
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.fake(scope, receive, send)
-        if scope["type"] == "http" and scope["path"].endswith("/user/reset-mfa"):
-            self.fake.expire_all_sessions()
-
-
 def test_a_session_the_server_drops_midway_says_to_run_again(quatrix: Quatrix, socket_server: Any) -> None:
     swap, _ = socket_server
-    swap.app = Forgetting(quatrix.fake)
+    # The server forgets every session after the first write (a restart, a revocation).
+    swap.app = AfterRequest(quatrix.fake, "/user/reset-mfa", quatrix.fake.expire_all_sessions)
     for i in range(3):
         quatrix.fake.add_user(email=f"r{i}@acme.test", password=PASSWORD, mfa="2fa")
     env = {"QUATRIX_PASSWORD": PASSWORD, "QUATRIX_TOTP_SECRET": quatrix.admin.secret}
