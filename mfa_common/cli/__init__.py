@@ -23,69 +23,65 @@ SDK loads in the commands' bodies.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .._extras import require_extra
-from .._lazy import lazy_exports
 
 require_extra("cli", "the command-line tools", exit_on_missing=False)
 
-if TYPE_CHECKING:
-    from .app import (
-        DEBUG_ENV,
-        State,
-        ToolSpec,
-        add_command,
-        build_app,
-        cli_command,
-        flag,
-        new_group,
-        run_command,
-        state_of,
-        step_registry,
-    )
-    from .credentials import CredentialStore, SavedCredential
-    from .errors import (
-        EXIT_FAILED,
-        EXIT_INTERRUPTED,
-        EXIT_OK,
-        EXIT_USAGE,
-        CliError,
-        ConfigFileError,
-        describe_error,
-        exit_code_for,
-        exit_code_for_error,
-    )
-    from .jobs import BatchCommands, BatchOptions, Change, Job, JobRun, NoChange
-    from .output import (
-        BatchProgressDisplay,
-        emit_json,
-        print_summary,
-        render_qr,
-        stderr_console,
-        stdout_console,
-        write_private_file,
-    )
-    from .prompts import InteractiveCodeProvider, Prompter, ask_off_loop, confirm_off_loop
-    from .session import (
-        ApiAdapter,
-        Identity,
-        Login,
-        Prepared,
-        Session,
-        add_auth_commands,
-        open_session,
-        prepare,
-        run_session,
-    )
-    from .settings import (
-        Setting,
-        Settings,
-        SettingsResolver,
-        default_config_path,
-        default_state_dir,
-        load_config_file,
-    )
+from .app import (  # noqa: E402
+    DEBUG_ENV,
+    State,
+    ToolSpec,
+    add_command,
+    build_app,
+    cli_command,
+    flag,
+    new_group,
+    run_command,
+    state_of,
+    step_registry,
+)
+from .credentials import CredentialStore, SavedCredential  # noqa: E402
+from .errors import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    ConfigFileError,
+    describe_error,
+    exit_code_for,
+    exit_code_for_error,
+)
+from .jobs import BatchCommands, BatchOptions, Change, Job, JobRun, NoChange  # noqa: E402
+from .output import (  # noqa: E402
+    BatchProgressDisplay,
+    emit_json,
+    print_summary,
+    render_qr,
+    stderr_console,
+    stdout_console,
+    write_private_file,
+)
+from .prompts import InteractiveCodeProvider, Prompter, ask_off_loop, confirm_off_loop  # noqa: E402
+from .session import (  # noqa: E402
+    ApiAdapter,
+    Identity,
+    Login,
+    Prepared,
+    Session,
+    add_auth_commands,
+    open_session,
+    prepare,
+    run_session,
+)
+from .settings import (  # noqa: E402
+    Setting,
+    Settings,
+    SettingsResolver,
+    default_config_path,
+    default_state_dir,
+    load_config_file,
+)
 
 __all__ = [
     "DEBUG_ENV",
@@ -143,69 +139,3 @@ __all__ = [
     "step_registry",
     "write_private_file",
 ]
-
-# The names load with their first use: a tool declares its commands with the light ones (the
-# frame, the settings, the batch registration), and what runs a command (the SDK, the HTTP
-# machinery, the progress bar) loads only when one runs.
-_SOURCES = {
-    ".app": (
-        "DEBUG_ENV",
-        "State",
-        "ToolSpec",
-        "add_command",
-        "build_app",
-        "cli_command",
-        "flag",
-        "new_group",
-        "run_command",
-        "state_of",
-        "step_registry",
-    ),
-    ".credentials": ("CredentialStore", "SavedCredential"),
-    ".errors": (
-        "EXIT_FAILED",
-        "EXIT_INTERRUPTED",
-        "EXIT_OK",
-        "EXIT_USAGE",
-        "CliError",
-        "ConfigFileError",
-        "describe_error",
-        "exit_code_for",
-        "exit_code_for_error",
-    ),
-    ".jobs": ("BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"),
-    ".output": (
-        "BatchProgressDisplay",
-        "emit_json",
-        "print_summary",
-        "render_qr",
-        "stderr_console",
-        "stdout_console",
-        "write_private_file",
-    ),
-    ".prompts": ("InteractiveCodeProvider", "Prompter", "ask_off_loop", "confirm_off_loop"),
-    ".session": (
-        "ApiAdapter",
-        "Identity",
-        "Login",
-        "Prepared",
-        "Session",
-        "add_auth_commands",
-        "open_session",
-        "prepare",
-        "run_session",
-    ),
-    ".settings": (
-        "Setting",
-        "Settings",
-        "SettingsResolver",
-        "default_config_path",
-        "default_state_dir",
-        "load_config_file",
-    ),
-}
-
-if not TYPE_CHECKING:  # type checkers take the names from the imports above
-    __getattr__, __dir__ = lazy_exports(
-        __name__, {name: source for source, names in _SOURCES.items() for name in names}, __all__
-    )
