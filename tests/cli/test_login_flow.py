@@ -271,3 +271,14 @@ def test_a_session_the_server_drops_midway_says_to_run_again(quatrix: Quatrix, s
         "ended elsewhere): run the command again"
     )
     assert quatrix.fake.stats["basic_login"] == 1  # no login behind the person's back
+
+
+def test_a_spent_login_budget_says_when_to_try_and_what_saves_logins(quatrix: Quatrix) -> None:
+    quatrix.fake.login_budget = 0  # every login refused: 429 with Retry-After
+    env = {"QUATRIX_PASSWORD": PASSWORD, "QUATRIX_TOTP_SECRET": quatrix.admin.secret}
+    result = quatrix.invoke(["profile"], env=env)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.startswith(f"error: {quatrix.url} refuses more logins of admin@acme.test for now")
+    assert "try again in 900 s" in line and "quatrix-async auth login  once" in line
+    assert "RateLimitError" not in line and "429" not in line
