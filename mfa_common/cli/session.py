@@ -210,8 +210,8 @@ def check_server(state: State, adapter: ApiAdapter[Any], url: str) -> None:
             await adapter.identity(client)
         except AuthenticationError:
             return  # the API, asking for credentials
-        except (APIConnectionError, InsecureTransportError):
-            raise
+        except APIConnectionError:
+            raise  # no answer: said below
         except APIError as exc:
             raise CliError(
                 f"{url} does not answer as a {adapter.api_name} server ({describe_error(exc, server=url)}): "
