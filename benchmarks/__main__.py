@@ -26,7 +26,7 @@ FULL: dict[str, Any] = {
     "profile": {"n": 1000, "conc": 16, "methods": ["get", "post"]},
     "login_storm": {"calls": 1000},
     "batch_scale": {"wall_n": 10_000, "rss_sizes": [1_000, 10_000, 100_000]},
-    "code_cost": {"number": 20_000, "repeat": 7, "import_runs": 7},
+    "code_cost": {"number": 20_000, "repeat": 7, "import_runs": 7, "startup_runs": 15},
 }
 QUICK: dict[str, Any] = {
     "overhead": {
@@ -41,7 +41,7 @@ QUICK: dict[str, Any] = {
     "profile": {"n": 300, "conc": 16, "methods": ["get"]},
     "login_storm": {"calls": 100},
     "batch_scale": {"wall_n": 500, "rss_sizes": [300, 1_000]},
-    "code_cost": {"number": 1_000, "repeat": 3, "import_runs": 1},
+    "code_cost": {"number": 1_000, "repeat": 3, "import_runs": 1, "startup_runs": 3},
 }
 
 

@@ -277,6 +277,26 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
             else:
                 lines.append(f"| {shown} | ERROR {e.get('error')} | | |")
         lines.append("")
+        startup = code.get("startup")
+        if startup:
+            lines += [
+                "Start-up of the command-line tools: wall time of a whole process, median of "
+                f"{code.get('startup_runs')} fresh processes pinned to one CPU after a warm-up run "
+                "(bytecode cached; runs interleaved across rows), against a bare typer application "
+                "with three commands (`benchmarks/bare_typer_app.py`) in the same run:",
+                "",
+                "| command | median ms | x bare typer app --help | runs (ms) |",
+                "|---|---|---|---|",
+            ]
+            reference = startup.get("bare typer app --help", {}).get("median_ms")
+            for label, e in startup.items():
+                if "median_ms" in e:
+                    ratio = f"{e['median_ms'] / reference:.2f}" if reference else "?"
+                    runs = " / ".join(f"{v:.0f}" for v in e["runs_ms"])
+                    lines.append(f"| `{label}` | {e['median_ms']:.0f} | {ratio} | {runs} |")
+                else:
+                    lines.append(f"| `{label}` | ERROR {e.get('error')} | | |")
+            lines.append("")
     skipped = results.get("skipped", [])
     if skipped:
         lines += ["## Skipped", "", *[f"- {s}" for s in skipped], ""]
@@ -305,6 +325,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         "same run's `import httpx` rows (the floor of anything built on httpx). The 120 ms "
         "target was set on the reference baselines' machine, where httpx without its CLI imports "
         "in 69.8 ms; it is checked as the same multiple (1.72x) of this run's figure for that.",
+        "- Start-up times are whole processes (the interpreter included) and move with the "
+        "machine's load; read the ratio to the bare typer application measured in the same run.",
         "- Batch wall time depends on the single uvicorn worker's latency tail as much as on the "
         "client: raw aiohttp in the same set-up has measured 1.125x ideal on this VM.",
         "",

@@ -21,6 +21,8 @@ or credentials (including a refused second factor and a config file others can r
 
     metalcloud-async auth login
     metalcloud-async whoami --json
+    metalcloud-async users list --json id,email
+    metalcloud-async users get 42
     metalcloud-async mfa enrol
     metalcloud-async users without-2fa
     metalcloud-async users suspend-without-2fa --dry-run
@@ -44,30 +46,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mfa_common.auth import BearerTokenAuth, jwt_expiry
-from mfa_common.batch import Skip, run_batch
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
-    BatchProgressDisplay,
     Change,
     CliError,
     Identity,
-    InteractiveCodeProvider,
     Job,
-    JobRun,
     Login,
     NoChange,
-    Prompter,
-    SavedCredential,
-    Session,
     Setting,
-    Settings,
-    State,
     ToolSpec,
     add_auth_commands,
     add_command,
@@ -81,16 +73,37 @@ from mfa_common.cli import (
     stdout_console,
 )
 from mfa_common.cli import build_app as build_tool_app
-from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
+from mfa_common.cli.errors import EXIT_FAILED
+from mfa_common.cli.listing import (
+    FIELDS_OPTION,
+    JSON_OPTION,
+    add_record_command,
+    choose_fields,
+    print_record,
+    print_records,
+)
 from mfa_common.cli.prompts import ask_off_loop
-from mfa_common.clock import Clock
 from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
 
-from . import admin_jobs
-from .auth import MetalCloudLoginAuth
-from .client import MetalCloudClient
-from .errors import TwoFactorCodeRejectedError, TwoFactorEnrolmentRequiredError
-from .models import TwoFactorAuthenticationSecret, User, UserInfo, parse_timestamp
+if TYPE_CHECKING:
+    # The SDK loads when a command runs: --help, --version and completion never import it.
+    from mfa_common.batch import Skip
+    from mfa_common.cli import (
+        JobRun,
+        Prompter,
+        SavedCredential,
+        Session,
+        Settings,
+        State,
+    )
+    from mfa_common.cli.login import LoginSteps
+    from mfa_common.clock import Clock
+    from mfa_common.secret import Secret
+
+    from . import admin_jobs
+    from .client import MetalCloudClient
+    from .models import LoginResult, TwoFactorAuthenticationSecret, User, UserInfo
 
 __all__ = ["SPEC", "MetalCloudAdapter", "build_app", "main"]
 
@@ -130,39 +143,72 @@ def _user_dict(user: User) -> dict[str, Any]:
     }
 
 
-class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
+class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
     """How the frame builds, logs in and identifies a :class:`MetalCloudClient`."""
 
-    def new_client(
-        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
-    ) -> MetalCloudClient:
-        api_key = settings.secret("api_key")
-        if api_key is not None:
-            return MetalCloudClient(url, api_key=api_key, **self.client_options(state))
-        return MetalCloudClient(
-            url,
-            email=settings.get("email"),
-            password=settings.secret("password"),
-            code_provider=provider,
-            **self.client_options(state),
-        )
+    api_name = "MetalCloud"
+
+    def bare_client(self, state: State, url: str) -> MetalCloudClient:
+        from .client import MetalCloudClient
+
+        return MetalCloudClient(url, **self.client_options(state))
+
+    def key_client(self, state: State, url: str, settings: Settings) -> MetalCloudClient:
+        from .client import MetalCloudClient
+
+        return MetalCloudClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+        from mfa_common.auth import BearerTokenAuth
+
+        from .client import MetalCloudClient
+
         if saved.kind == "api_key":
             return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
         return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
 
-    async def password_login(self, client: MetalCloudClient) -> Login:
-        backend = client.auth
-        if not isinstance(backend, MetalCloudLoginAuth):  # pragma: no cover - new_client makes one
-            raise CliError("internal: no password login")
-        session = await backend.login()
-        return Login(kind="jwt", secret=session.token, expires_at=jwt_expiry(session.token))
+    async def sign_in(self, client: MetalCloudClient, settings: Settings, steps: LoginSteps) -> Login:
+        """``POST /api/v2/login``, then ``login-2fa`` on the pending login, which stays open
+        after a refused code (a new password step only once the server says none is pending)."""
+        from mfa_common.auth import jwt_expiry
+        from mfa_common.code_providers import MfaChallenge
 
-    def keep(self, client: MetalCloudClient) -> None:
-        backend = client.auth
-        if isinstance(backend, MetalCloudLoginAuth):
-            backend.invalidate()  # closing then has no session to log out
+        from .errors import TwoFactorCodeRejectedError
+
+        email = settings.get("email") or ""
+        password = settings.secret("password")
+        assert password is not None
+        step = await steps.password(lambda: client.session.login(email, password))
+        if step.enrolment_required and step.token is not None:
+            # The session serves nothing but enrolling the new authenticator an admin forced.
+            return Login(kind="jwt", secret=step.token, expires_at=jwt_expiry(step.token), pending=step)
+        if step.mfa_required:
+            pending = step
+
+            async def send(code: Secret[str]) -> LoginResult:
+                nonlocal pending
+                try:
+                    return await client.session.login_2fa(pending, code)
+                except TwoFactorCodeRejectedError as exc:
+                    if "pending" not in (exc.server_message or "").lower():
+                        raise
+                steps.say(
+                    f"{steps.url} no longer holds that login: a new password step is needed "
+                    "(it counts as a login)."
+                )
+                pending = await steps.password(lambda: client.session.login(email, password))
+                return await client.session.login_2fa(pending, code)
+
+            step = await steps.code(MfaChallenge(kind="totp", user=email), send)
+        if step.token is None:
+            raise CliError(f"{steps.url} logged {email} in but sent no session token back")
+        return Login(kind="jwt", secret=step.token, expires_at=jwt_expiry(step.token))
+
+    def pending_message(self, state: State) -> str:
+        return (
+            "an administrator requires a new authenticator for this account: run  "
+            f"{state.spec.name} mfa enrol  first"
+        )
 
     async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
@@ -184,6 +230,45 @@ class MetalCloudAdapter(ApiAdapter[MetalCloudClient]):
 
 
 ADAPTER = MetalCloudAdapter()
+
+
+#: What ``users list`` prints (the listing's fields) and ``users get`` (the whole user).
+LIST_FIELDS = (
+    "id",
+    "email",
+    "display_name",
+    "access_level",
+    "archived",
+    "account_id",
+    "created",
+    "last_login",
+)
+_LIST_TABLE = ("id", "email", "display_name", "access_level", "last_login")
+GET_FIELDS = (
+    "id",
+    "email",
+    "display_name",
+    "access_level",
+    "two_factor_enabled",
+    "suspended",
+    "archived",
+    "account_id",
+    "last_login",
+    "password_change_required",
+)
+
+
+def _listed_user(info: UserInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "email": info.email,
+        "display_name": info.display_name,
+        "access_level": info.access_level,
+        "archived": info.is_archived,
+        "account_id": info.account_id,
+        "created": info.created_timestamp.isoformat() if info.created_timestamp else None,
+        "last_login": info.last_login_timestamp.isoformat() if info.last_login_timestamp else None,
+    }
 
 
 def _show_user(user: User, title: str) -> None:
@@ -229,11 +314,12 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         uri = generated.totp(account=account).to_uri()
         show_new_secret(uri, generated.qr_png, generated.secret_2fa, save_qr=save_qr, show_secret=show_secret)
 
+    from .errors import TwoFactorCodeRejectedError
+
     async def run(session: Session[MetalCloudClient]) -> int:
         client = session.client
-        try:
-            me = await client.user.get()
-        except TwoFactorEnrolmentRequiredError as pending:
+        pending = session.login.pending if session.login is not None else None
+        if pending is not None:
             email = (session.settings.get("email") if session.settings is not None else None) or "-"
 
             async def ask(generated: TwoFactorAuthenticationSecret) -> str:
@@ -249,6 +335,7 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
                 markup=False,
             )
             return 0
+        me = await client.user.get()
         if me.authenticator_enabled:
             raise CliError(f"two-factor authentication is already on for {me.email}", 1)
         generated = await client.user.generate_2fa()
@@ -261,7 +348,9 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         )
         return 0
 
-    run_session(ctx, ADAPTER, run)
+    run_session(
+        ctx, ADAPTER, run, preflight=enrol_preflight(save_qr, image_only=False), finishes_pending=True
+    )
 
 
 def _source(client: MetalCloudClient, include_archived: bool) -> Any:
@@ -276,6 +365,9 @@ def without_2fa(
     json_out: bool = _JSON,
 ) -> None:
     """Report the users that have no two-factor authentication (a table, or --json)."""
+
+    from mfa_common.batch import Skip, run_batch
+    from mfa_common.cli import BatchProgressDisplay
 
     async def run(session: Session[MetalCloudClient]) -> int:
         found: list[User] = []
@@ -333,6 +425,60 @@ def without_2fa(
     run_session(ctx, ADAPTER, run)
 
 
+def users_list(
+    ctx: typer.Context,
+    include_archived: bool = _ARCHIVED,
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """List the users (needs an administrator), fetching pages as they are printed: a table, or
+    --json [FIELDS]."""
+    chosen = choose_fields(fields, LIST_FIELDS, LIST_FIELDS if json_out else _LIST_TABLE)
+
+    async def run(session: Session[MetalCloudClient]) -> int:
+        records = (_listed_user(info) async for info in _source(session.client, include_archived))
+        await print_records(records, chosen, json_out=json_out, title="Users")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
+def users_get(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """Show one user (needs an administrator), by id or e-mail address."""
+    chosen = choose_fields(fields, GET_FIELDS, GET_FIELDS)
+    wanted = user.strip()
+    if "@" not in wanted and not wanted.isdigit():
+        raise CliError(f"{user!r} is neither a user id (a number) nor an e-mail address")
+
+    async def run(session: Session[MetalCloudClient]) -> int:
+        from mfa_common.errors import NotFoundError
+
+        client = session.client
+        user_id: int | None = int(wanted) if wanted.isdigit() else None
+        if user_id is None:
+            async for info in client.users.list(filters={"email": wanted}):
+                if info.email.lower() == wanted.lower():
+                    user_id = info.id
+                    break
+        found = None
+        if user_id is not None:
+            try:
+                found = await client.users.get(user_id)
+            except NotFoundError:
+                found = None
+        if found is None:
+            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
+        print_record(_user_dict(found), chosen, json_out=json_out, title=f"User {found.email or user}")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
 def _suspension_state(user: User) -> dict[str, Any]:
     return {
         "revision": user.revision,
@@ -341,7 +487,7 @@ def _suspension_state(user: User) -> dict[str, Any]:
     }
 
 
-class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
+class SuspendWithout2fa(Job["MetalCloudClient", "UserInfo"]):
     """Suspend every user without 2FA (never the caller)."""
 
     action = "suspend users without 2FA"
@@ -373,6 +519,8 @@ class SuspendWithout2fa(Job[MetalCloudClient, UserInfo]):
         return _suspension_state(await run.client.users.get(int(change.key)))
 
     async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        from mfa_common.batch import Skip
+
         try:
             # If-Match with the revision planned from: a user changed since is refused (412).
             await run.client.users.suspend(
@@ -395,7 +543,7 @@ def _plain(value: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-class AdminBatch(Job[MetalCloudClient, Any]):
+class AdminBatch(Job["MetalCloudClient", Any]):
     """An :mod:`~metalcloud_async.admin_jobs` job run as a batch job of the frame.
 
     The job's read-only check plans each item (its details are the state the change is planned
@@ -443,12 +591,16 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return self.by_key.get(key)
 
     async def _check(self, item: Any) -> admin_jobs.PlannedChange | Skip:
+        from mfa_common.batch import Skip
+
         try:
             return await self._job().check(item)
         except Skip as skip:  # raised by a lookup (no such user)
             return skip
 
     async def plan(self, run: JobRun[MetalCloudClient], item: Any) -> Change | NoChange:
+        from mfa_common.batch import Skip
+
         key = self._job().key(item)
         decided = await self._check(item)
         if isinstance(decided, Skip):
@@ -457,6 +609,8 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return Change(key, decided.email or "", decided.action, _plain(_before(decided)))
 
     async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
+        from mfa_common.batch import Skip
+
         item = self._item(change.key)
         if item is None:
             return {"row": "no longer in the CSV"}
@@ -469,6 +623,8 @@ class AdminBatch(Job[MetalCloudClient, Any]):
         return _plain(_before(decided))
 
     async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
+        from mfa_common.batch import Skip
+
         pending = self.pending.pop(change.key, None)
         if pending is None:
             item = self._item(change.key)
@@ -497,6 +653,8 @@ def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Iterable
     """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
     if path is None:
         raise CliError("--csv FILE is required")
+    from . import admin_jobs
+
     try:
         return admin_jobs.read_csv(path, parse)
     except InvalidInputError as exc:
@@ -510,6 +668,8 @@ def _register(app: typer.Typer) -> None:
     add_command(mfa, "enrol", enrol)
     app.add_typer(mfa, name="mfa")
     users = new_group("User administration (needs an administrator).")
+    add_record_command(users, "list", users_list, LIST_FIELDS)
+    add_record_command(users, "get", users_get, GET_FIELDS)
     add_command(users, "without-2fa", without_2fa)
     batch = BatchCommands(ADAPTER)
 
@@ -517,7 +677,7 @@ def _register(app: typer.Typer) -> None:
     def suspend_without_2fa(
         include_archived: bool = _ARCHIVED,
         comment: str = typer.Option(_DEFAULT_COMMENT, "--comment", help="Public comment of the suspension."),
-    ) -> Job[MetalCloudClient, Any]:
+    ) -> SuspendWithout2fa:
         """Suspend every user without two-factor authentication (never yourself)."""
         return SuspendWithout2fa(include_archived, comment)
 
@@ -529,11 +689,14 @@ def _register(app: typer.Typer) -> None:
             "--created-before",
             help="Instead of a CSV: every user whose authenticator is older (ISO date).",
         ),
-    ) -> Job[MetalCloudClient, Any]:
+    ) -> AdminBatch:
         """Force users to enrol a new authenticator at their next login (CSV column: user, an id
         or an e-mail; or every user whose authenticator was created before a date)."""
         if (csv_file is None) == (created_before is None):
             raise CliError("give exactly one of --csv FILE and --created-before DATE")
+        from . import admin_jobs
+        from .models import parse_timestamp
+
         rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
         try:
             cutoff = parse_timestamp(created_before) if created_before is not None else None
@@ -546,17 +709,21 @@ def _register(app: typer.Typer) -> None:
         )
 
     @batch.command(users, "create", path="users create", idempotent=False)
-    def create_users(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def create_users(csv_file: Path | None = _CSV) -> AdminBatch:
         """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
         existing e-mails are skipped, so a re-run never duplicates."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_new_user_row)
         return AdminBatch(lambda client: admin_jobs.create_users_job(client, rows), rows=rows)
 
     ssh_keys = new_group("Users' SSH keys.")
 
     @batch.command(ssh_keys, "add", path="users ssh-keys add", idempotent=True)
-    def add_ssh_keys(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def add_ssh_keys(csv_file: Path | None = _CSV) -> AdminBatch:
         """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
         return AdminBatch(
             lambda client: admin_jobs.add_ssh_keys_job(client, rows), rows=rows, unit="SSH keys"
@@ -566,9 +733,11 @@ def _register(app: typer.Typer) -> None:
     limits = new_group("Users' resource limits.")
 
     @batch.command(limits, "set", path="users limits set", idempotent=True)
-    def set_limits(csv_file: Path | None = _CSV) -> Job[MetalCloudClient, Any]:
+    def set_limits(csv_file: Path | None = _CSV) -> AdminBatch:
         """Set user limits from a CSV (user, then one column per limit, e.g.
         infrastructure_active_max_count); limits already at those values are skipped."""
+        from . import admin_jobs
+
         rows = _rows(csv_file, admin_jobs.parse_limits_row)
         return AdminBatch(lambda client: admin_jobs.set_limits_job(client, rows), rows=rows)
 

@@ -10,20 +10,21 @@ exchange (:mod:`.xmfa`), and the batch runner (:mod:`.batch`).
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
-from .auth import ApiKeyAuth, BasicAuth, BearerTokenAuth, CredentialAuth, jwt_expiry
-from .client import BaseClient
-from .clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
-from .errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
-from .public_api import *  # noqa: F403 - the error hierarchy and the code providers
+from .errors import *  # noqa: F403 - the error classes cost nothing to import
+from .public_api import DEFERRED as _PUBLIC_DEFERRED
 from .public_api import __all__ as _public_names
-from .recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
-from .replay_guard import STEP_REGISTRY, next_totp
-from .secret import Secret
-from .totp import Algorithm, Totp, WeakSecretWarning
 
 if TYPE_CHECKING:
+    from .auth import ApiKeyAuth, BasicAuth, BearerTokenAuth, CredentialAuth, jwt_expiry
+    from .client import BaseClient
+    from .clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
     from .otpauth import OtpauthUri, build_otpauth_uri, parse_otpauth_uri
+    from .public_api import *  # noqa: F403 - the error hierarchy and the code providers
     from .qr import print_qr, render_qr
+    from .recovery_codes import RecoveryCodeFormat, RecoveryCodeStore, normalize_recovery_code
+    from .replay_guard import STEP_REGISTRY, next_totp
+    from .secret import Secret
+    from .totp import Algorithm, Totp, WeakSecretWarning
 
 __version__ = "0.1.0"
 
@@ -55,18 +56,26 @@ __all__ = [
     *_public_names,
 ]
 
-# otpauth URIs and QR codes load with their first use: no client needs them to run.
+# Every name but the errors loads with its first use: a program pays for the HTTP machinery when
+# it builds a client, and a command-line tool printing its help never does.
+_SOURCES = {
+    ".auth": ("ApiKeyAuth", "BasicAuth", "BearerTokenAuth", "CredentialAuth", "jwt_expiry"),
+    ".client": ("BaseClient",),
+    ".clock": ("SYSTEM_CLOCK", "Clock", "FakeClock", "SystemClock"),
+    ".otpauth": ("otpauth", "OtpauthUri", "build_otpauth_uri", "parse_otpauth_uri"),
+    ".qr": ("qr", "print_qr", "render_qr"),
+    ".recovery_codes": ("RecoveryCodeFormat", "RecoveryCodeStore", "normalize_recovery_code"),
+    ".replay_guard": ("STEP_REGISTRY", "next_totp"),
+    ".secret": ("Secret",),
+    ".totp": ("Algorithm", "Totp", "WeakSecretWarning"),
+}
+
 if not TYPE_CHECKING:  # type checkers take the names from the imports above
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
-            "otpauth": ".otpauth",
-            "qr": ".qr",
-            "OtpauthUri": ".otpauth",
-            "build_otpauth_uri": ".otpauth",
-            "parse_otpauth_uri": ".otpauth",
-            "print_qr": ".qr",
-            "render_qr": ".qr",
+            **_PUBLIC_DEFERRED,
+            **{name: source for source, names in _SOURCES.items() for name in names},
         },
         __all__,
     )

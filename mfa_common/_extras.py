@@ -6,10 +6,10 @@ can check their extra before importing typer, rich, starlette or uvicorn.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import sys
 
-__all__ = ["EXIT_USAGE", "EXTRAS", "install_hint", "require_extra", "run_as_module"]
+__all__ = ["EXIT_USAGE", "EXTRAS", "has_extra", "install_hint", "require_extra", "run_as_module"]
 
 #: The exit code of a command that cannot run as installed (the CLI's usage code).
 EXIT_USAGE = 2
@@ -18,6 +18,7 @@ EXIT_USAGE = 2
 EXTRAS: dict[str, tuple[str, ...]] = {
     "cli": ("typer", "rich", "segno"),
     "fakes": ("starlette", "uvicorn"),
+    "qr": ("zxingcpp", "PIL"),
 }
 
 
@@ -27,12 +28,21 @@ def install_hint(extra: str) -> str:
 
 
 def _missing(extra: str) -> str | None:
+    # Found, not imported: a tool printing its help must not pay for modules it does not use
+    # (segno draws QR codes); the ones it needs are imported by the code that needs them.
     for module in EXTRAS[extra]:
         try:
-            importlib.import_module(module)
-        except ImportError:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
             return module
     return None
+
+
+def has_extra(extra: str) -> bool:
+    """Whether the modules of ``extra`` are installed (found, not imported)."""
+    return _missing(extra) is None
 
 
 def run_as_module() -> bool:

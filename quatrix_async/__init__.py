@@ -15,25 +15,26 @@ from typing import TYPE_CHECKING
 
 from mfa_common._lazy import lazy_exports
 from mfa_common.errors import *  # noqa: F403 - listed for type checkers; the set is public_api's
-from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
+from mfa_common.public_api import DEFERRED as _PUBLIC_DEFERRED
 from mfa_common.public_api import __all__ as _public_names
 
-from .api_mfa import MfaAPI
-from .api_profile import ProfileAPI
-from .api_session import SessionAPI
-from .api_users import UsersAPI
-from .auth import QuatrixSession, QuatrixSessionAuth
-from .client import QuatrixClient, api_base_url
-from .errors import (
-    CaptchaRejectedError,
-    QuatrixErrorCode,
-    SessionExpiredError,
-    UserBlacklistedError,
-    map_error,
-)
-
 if TYPE_CHECKING:
-    # For type checkers; at run time these names load with quatrix_async.models on first use.
+    # For type checkers; at run time these names load on first use (see the end).
+    from mfa_common.public_api import *  # noqa: F403 - the errors and code providers of mfa_common
+
+    from .api_mfa import MfaAPI
+    from .api_profile import ProfileAPI
+    from .api_session import SessionAPI
+    from .api_users import UsersAPI
+    from .auth import QuatrixSession, QuatrixSessionAuth
+    from .client import QuatrixClient, api_base_url
+    from .errors import (
+        CaptchaRejectedError,
+        QuatrixErrorCode,
+        SessionExpiredError,
+        UserBlacklistedError,
+        map_error,
+    )
     from .models import (
         AccountStatus,
         ActionStatus,
@@ -114,11 +115,29 @@ __all__ = [
     *_public_names,
 ]
 
-# The names of __all__ not bound above are the models. Their module loads on first use:
-# building its attrs classes is a large part of what an import would cost.
+# Every name but the errors loads with its first use: the client with its HTTP machinery when a
+# program builds one, the models (building their attrs classes is a large part of an import)
+# with the first call. A command-line tool printing its help loads neither.
+_SOURCES = {
+    ".api_mfa": ("MfaAPI",),
+    ".api_profile": ("ProfileAPI",),
+    ".api_session": ("SessionAPI",),
+    ".api_users": ("UsersAPI",),
+    ".client": ("QuatrixClient", "api_base_url"),
+    ".errors": (
+        "CaptchaRejectedError",
+        "QuatrixErrorCode",
+        "SessionExpiredError",
+        "UserBlacklistedError",
+        "map_error",
+    ),
+    ".auth": ("QuatrixSession", "QuatrixSessionAuth"),
+}
+
 if not TYPE_CHECKING:  # type checkers take the names from the imports above
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {name: ".models" for name in [*frozenset(__all__).difference(globals()), "models"]},
-        __all__,
-    )
+    _DEFERRED = {name: source for source, names in _SOURCES.items() for name in names}
+    _DEFERRED.update(_PUBLIC_DEFERRED)
+    # The names of __all__ left are the models.
+    _MODELS = frozenset(__all__).difference(globals(), _DEFERRED)
+    _DEFERRED.update({name: ".models" for name in [*_MODELS, "models"]})
+    __getattr__, __dir__ = lazy_exports(__name__, _DEFERRED, __all__)

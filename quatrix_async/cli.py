@@ -22,7 +22,10 @@ or credentials, 130 interrupted.
 ::
 
     quatrix-async auth login
+    quatrix-async auth unblock-captcha      # after failed logins: the solved CAPTCHA's token
     quatrix-async profile --json
+    quatrix-async users list --json id,email
+    quatrix-async users get alice@acme.com
     quatrix-async mfa enrol
     quatrix-async mfa reset --csv users.csv --dry-run
     quatrix-async mfa reset --csv users.csv --plan reset.plan && quatrix-async apply reset.plan
@@ -32,35 +35,25 @@ or credentials, 130 interrupted.
 from __future__ import annotations
 
 import csv
-import inspect
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import typer
 
-from mfa_common.auth import ApiKeyAuth
-from mfa_common.batch import Skip
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
     Change,
     CliError,
     Identity,
-    InteractiveCodeProvider,
     Job,
-    JobRun,
     Login,
     NoChange,
-    Prompter,
-    SavedCredential,
-    Session,
     Setting,
-    Settings,
-    State,
     ToolSpec,
     add_auth_commands,
     add_command,
@@ -73,22 +66,37 @@ from mfa_common.cli import (
 from mfa_common.cli import (
     build_app as build_tool_app,
 )
-from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, show_new_secret
-from mfa_common.clock import Clock
+from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
+from mfa_common.cli.errors import EXIT_FAILED
+from mfa_common.cli.listing import (
+    FIELDS_OPTION,
+    JSON_OPTION,
+    add_record_command,
+    choose_fields,
+    print_record,
+    print_records,
+)
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
-from mfa_common.otpauth import build_otpauth_uri
-from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissingError
 from mfa_common.secret import Secret
 
-from . import _constants as C
-from .auth import QuatrixSessionAuth
-from .client import QuatrixClient
-from .models import ProfileResp, TwoFactorSecret, UserResp
+if TYPE_CHECKING:
+    # The SDK loads when a command runs: --help, --version and completion never import it.
+    from mfa_common.batch import Skip
+    from mfa_common.cli import (
+        JobRun,
+        Prompter,
+        SavedCredential,
+        Session,
+        Settings,
+        State,
+    )
+    from mfa_common.cli.login import LoginSteps
+    from mfa_common.clock import Clock
+
+    from .client import QuatrixClient
+    from .models import LoginResult, ProfileResp, TwoFactorSecret, UserResp
 
 __all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
-
-# QUATRIX_API_KEY is wired as soon as QuatrixClient takes ``api_key=`` (Authorization: Bearer).
-API_KEYS = "api_key" in inspect.signature(QuatrixClient.__init__).parameters
 
 SPEC = ToolSpec(
     name="quatrix-async",
@@ -100,7 +108,8 @@ SPEC = ToolSpec(
         Setting("totp_secret", "QUATRIX_TOTP_SECRET", secret=True),
         Setting("pin", "QUATRIX_PIN", secret=True),
         Setting("new_pin", "QUATRIX_NEW_PIN", secret=True, prompt="PIN to set for the users"),
-        *((Setting("api_key", "QUATRIX_API_KEY", secret=True),) if API_KEYS else ()),
+        Setting("api_key", "QUATRIX_API_KEY", secret=True),
+        Setting("captcha_token", "QUATRIX_CAPTCHA_TOKEN", secret=True, prompt="Token of the solved CAPTCHA"),
     ),
     url_setting="host",
     url_options=("--host",),
@@ -151,44 +160,109 @@ def _profile_dict(profile: ProfileResp) -> dict[str, Any]:
     }
 
 
-class QuatrixAdapter(ApiAdapter[QuatrixClient]):
+class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
     """How the frame builds, logs in and identifies a :class:`QuatrixClient`."""
 
-    def new_client(
-        self, state: State, url: str, settings: Settings, provider: InteractiveCodeProvider
-    ) -> QuatrixClient:
-        if settings.has("api_key"):
-            key: dict[str, Any] = {"api_key": settings.secret("api_key")}
-            return QuatrixClient(url, **key, **self.client_options(state))
-        return QuatrixClient(
-            url,
-            email=settings.get("email"),
-            password=settings.secret("password"),
-            code_provider=provider,
-            **self.client_options(state),
-        )
+    api_name = "Quatrix"
+    captcha = True
+
+    def bare_client(self, state: State, url: str) -> QuatrixClient:
+        from .client import QuatrixClient
+
+        return QuatrixClient(url, **self.client_options(state))
+
+    def key_client(self, state: State, url: str, settings: Settings) -> QuatrixClient:
+        from .client import QuatrixClient
+
+        return QuatrixClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
-        # A saved session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
+        from mfa_common.auth import ApiKeyAuth
+
+        from . import _constants as C
+        from .client import QuatrixClient
+
+        # A session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
         if saved.kind == "api_key":
             auth = ApiKeyAuth(saved.secret)
         else:
             auth = ApiKeyAuth(saved.secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
         return QuatrixClient(url, auth=auth, **self.client_options(state))
 
-    async def password_login(self, client: QuatrixClient) -> Login:
-        auth = client.auth
-        if not isinstance(auth, QuatrixSessionAuth):  # pragma: no cover - new_client makes one
-            raise CliError("internal: no session login")
-        session = await auth.get_credential()
-        return Login(
-            kind="session", secret=session.session_id, idle_timeout=auth.idle_timeout - auth.idle_margin
-        )
+    async def sign_in(self, client: QuatrixClient, settings: Settings, steps: LoginSteps) -> Login:
+        """``GET /session/login`` (Basic), then on a 207 the code on the partial session. This
+        server ends the partial session when it rejects a code: the next code then needs a new
+        password step, which is said, counted, and made with the password already given."""
+        from mfa_common.errors import AuthenticationError, MfaCodeRejectedError
 
-    def keep(self, client: QuatrixClient) -> None:
-        auth = client.auth
-        if isinstance(auth, QuatrixSessionAuth):
-            auth.logout_on_close = False
+        email = settings.get("email") or ""
+        password = settings.secret("password")
+        assert password is not None
+        step = await self._password_step(client, email, password, steps)
+        partial = step.session_id
+        assert partial is not None
+        if step.kind == "logged_in":
+            return _session_login(partial)
+        assert step.challenge is not None
+        auth_type = "PIN" if step.challenge.kind == "pin" else "2FA"
+
+        async def send(code: Secret[str]) -> Secret[str]:
+            nonlocal partial
+            assert partial is not None
+            try:
+                answer = await client.session.login_mfa(partial, auth_type, code)
+            except MfaCodeRejectedError:
+                raise
+            except AuthenticationError:
+                # No login waits for a code any more (the last code was refused): start again.
+                steps.say(
+                    f"{steps.url} ended that login after the refused code: a new password step is "
+                    "needed (it counts as a login)."
+                )
+                again = await self._password_step(client, email, password, steps)
+                assert again.session_id is not None
+                if again.kind == "logged_in":
+                    return again.session_id
+                partial = again.session_id
+                answer = await client.session.login_mfa(partial, auth_type, code)
+            # The session the answer names, else the partial one, now logged in.
+            return answer.session_id or partial
+
+        return _session_login(await steps.code(step.challenge, send))
+
+    async def _password_step(
+        self, client: QuatrixClient, email: str, password: Secret[str], steps: LoginSteps
+    ) -> LoginResult:
+        """The password step; a CAPTCHA block is solved with the token the command was given,
+        or reported with what to do."""
+        from .errors import CaptchaRejectedError
+
+        step = await steps.password(lambda: client.session.login(email, password))
+        if step.kind == "captcha":
+            token = steps.captcha_token
+            if token is None or step.session_id is None:
+                raise CliError(
+                    f"{steps.url} wants a CAPTCHA solved before {email} can log in again (after failed "
+                    f"logins): log in once in a web browser and solve it there, or solve it and run  "
+                    f"{steps.tool} auth unblock-captcha  with its token"
+                )
+            try:
+                await client.session.unblock_captcha(token, session_id=step.session_id)
+            except CaptchaRejectedError:
+                raise CliError(
+                    f"{steps.url} did not accept the CAPTCHA token: solve a new CAPTCHA and run  "
+                    f"{steps.tool} auth unblock-captcha  again"
+                ) from None
+            steps.captcha_token = None
+            steps.say("CAPTCHA solved. Logging in again (it counts as a login).")
+            step = await steps.password(lambda: client.session.login(email, password))
+            if step.kind == "captcha":
+                raise CliError(f"{steps.url} still asks for a CAPTCHA: try again later")
+        if step.kind not in ("logged_in", "mfa") or step.session_id is None:
+            raise CliError(
+                f"{steps.url} asks for a second factor this tool does not know (Mfa-Code {step.mfa_code})"
+            )
+        return step
 
     async def logout(self, client: QuatrixClient, saved: SavedCredential) -> str:
         if saved.kind == "api_key":
@@ -204,6 +278,15 @@ class QuatrixAdapter(ApiAdapter[QuatrixClient]):
             role="administrator" if _is_admin(profile) else "user",
             data=_profile_dict(profile),
         )
+
+
+def _session_login(session_id: Secret[str]) -> Login:
+    """A Quatrix session: it ends after the server's idle timeout (less a margin) unused."""
+    from . import _constants as C
+
+    return Login(
+        kind="session", secret=session_id, idle_timeout=C.SESSION_IDLE_TIMEOUT - C.SESSION_IDLE_MARGIN
+    )
 
 
 ADAPTER = QuatrixAdapter()
@@ -236,9 +319,91 @@ def profile(ctx: typer.Context, json_out: bool = flag("Print JSON.", "--json")) 
     run_session(ctx, ADAPTER, run)
 
 
+# --------------------------------------------------------------------------- users
+
+#: What ``users list`` and ``users get`` can print, and what the table shows by default.
+USER_FIELDS = (
+    "id",
+    "email",
+    "name",
+    "administrator",
+    "status",
+    "auth_methods",
+    "forced_auth",
+    "language",
+    "created",
+    "modified",
+    "last_login",
+)
+_USER_TABLE = ("id", "email", "name", "administrator", "auth_methods", "last_login")
+
+
+def _user_record(user: UserResp) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "administrator": _is_admin(user),
+        "status": user.status,
+        "auth_methods": sorted(user.auth_methods),
+        "forced_auth": sorted(user.forced_auth),
+        "language": user.language,
+        "created": _iso(user.created),
+        "modified": _iso(user.modified),
+        "last_login": _iso(user.last_login),
+    }
+
+
+def users_list(ctx: typer.Context, json_out: bool = JSON_OPTION, fields: str | None = FIELDS_OPTION) -> None:
+    """List the account's users (needs an administrator): a table, or --json [FIELDS]."""
+    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS if json_out else _USER_TABLE)
+
+    async def run(session: Session[QuatrixClient]) -> int:
+        # GET /user answers every user at once: the API has no pages.
+        users = await session.client.users.list()
+        await print_records((_user_record(u) for u in users), chosen, json_out=json_out, title="Users")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
+def users_get(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
+    json_out: bool = JSON_OPTION,
+    fields: str | None = FIELDS_OPTION,
+) -> None:
+    """Show one user (needs an administrator), by id or e-mail address."""
+    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS)
+
+    async def run(session: Session[QuatrixClient]) -> int:
+        from mfa_common.errors import BadRequestError, NotFoundError
+
+        found: UserResp | None = None
+        if "@" in user:
+            wanted = user.strip().lower()
+            found = next(
+                (u for u in await session.client.users.list() if (u.email or "").lower() == wanted), None
+            )
+        else:
+            try:
+                found = await session.client.users.metadata(user.strip())
+            except (NotFoundError, BadRequestError):
+                found = None  # an unknown id: 404, or 400 code 20 on some servers
+        if found is None:
+            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
+        print_record(_user_record(found), chosen, json_out=json_out, title=f"User {found.email or user}")
+        return 0
+
+    run_session(ctx, ADAPTER, run)
+
+
 def _enrolment_uri(generated: TwoFactorSecret, account: str) -> tuple[Secret[str] | None, str]:
     """The ``otpauth://`` URI to draw: the server's, else one made from the secret it sent, else
     the one decoded from its QR image (the ``qr`` extra). Without one, why not."""
+    from mfa_common.otpauth import build_otpauth_uri
+    from mfa_common.qr_decode import QR_EXTRA_INSTALL, QrDecodeError, QrDecoderMissingError
+
     if generated.uri is not None:
         return generated.uri, ""
     if generated.secret is not None:
@@ -275,7 +440,8 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
         out.print("Log in next time with a code from the app (or set QUATRIX_TOTP_SECRET for scripts).")
         return 0
 
-    run_session(ctx, ADAPTER, run)
+    # The server sends the QR code only as an image (octet-stream): drawing it needs the qr extra.
+    run_session(ctx, ADAPTER, run, preflight=enrol_preflight(save_qr, image_only=True))
 
 
 # --------------------------------------------------------------------------- batch MFA
@@ -337,7 +503,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-class MfaJob(Job[QuatrixClient, Target]):
+class MfaJob(Job["QuatrixClient", Target]):
     """``mfa set`` / ``mfa reset`` / ``mfa remove`` for the users of a CSV or for ``--all``.
 
     ``auth_methods`` / ``forced_auth`` in the user listing are UNCONFIRMED on the real server;
@@ -443,6 +609,10 @@ _FORCE = flag("Apply to every user, ignoring their listed MFA state.", "--force"
 def _register(app: typer.Typer) -> None:
     add_auth_commands(app, ADAPTER)
     add_command(app, "profile", profile)
+    users = new_group("The account's users (needs an administrator).")
+    add_record_command(users, "list", users_list, USER_FIELDS)
+    add_record_command(users, "get", users_get, USER_FIELDS)
+    app.add_typer(users, name="users")
     mfa = new_group("Enrol your own 2FA, or set / reset / remove MFA for many users.")
     add_command(mfa, "enrol", enrol)
     batch = BatchCommands(ADAPTER)
@@ -453,14 +623,12 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> Job[QuatrixClient, Any]:
+    ) -> MfaJob:
         """Turn MFA on for users (2FA is then forced; PIN takes the PIN from QUATRIX_NEW_PIN or a prompt)."""
         return MfaJob("set", AuthTypeOption(auth_type).value, csv_path, all_users, force)
 
     @batch.command(mfa, "reset", path="mfa reset", idempotent=False)
-    def mfa_reset(
-        csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE
-    ) -> Job[QuatrixClient, Any]:
+    def mfa_reset(csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE) -> MfaJob:
         """Wipe users' 2FA secrets: they set 2FA up again at their next login."""
         return MfaJob("reset", "2FA", csv_path, all_users, force)
 
@@ -470,7 +638,7 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> Job[QuatrixClient, Any]:
+    ) -> MfaJob:
         """Turn MFA off for users (refused by the server where it is forced for the account)."""
         return MfaJob("remove", AuthTypeOption(auth_type).value, csv_path, all_users, force)
 

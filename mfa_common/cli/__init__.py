@@ -7,12 +7,18 @@ Needs the ``cli`` extra (typer, rich, segno); nothing in the SDK imports this pa
   ``--debug`` / ``MFA_SDKS_DEBUG=1``, shell completion, :func:`run_command` (exit codes);
 * :mod:`.settings`: values from the environment, an owner-only config file, or a prompt;
 * :mod:`.prompts`: prompts and confirmations, always off the event loop;
-* :mod:`.session`: :class:`ApiAdapter`, saved sessions, ``auth login|status|logout``;
+* :mod:`.session`: :class:`ApiAdapter`, saved sessions, the server check before a login,
+  ``auth login|status|logout|unblock-captcha``;
+* :mod:`.login`: a password login step by step (codes asked again, logins counted);
+* :mod:`.listing`: records as a table or JSON with picked fields (``users list|get``);
 * :mod:`.credentials`: the owner-only credentials file or the OS keyring;
 * :mod:`.jobs`: batch changes: plan, dry run, ``--plan FILE``, ``apply FILE``, journal, Ctrl-C;
 * :mod:`.enrol`: showing a new 2FA secret and confirming it with a typed code;
 * :mod:`.output`: consoles, QR codes, the progress bar and summary, JSON;
 * :mod:`.errors`: exit codes and one-line, secret-free error messages.
+
+Only what declares the commands loads with the tool (``--help`` imports no SDK module); the
+SDK loads in the commands' bodies.
 """
 
 from __future__ import annotations

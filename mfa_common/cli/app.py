@@ -15,23 +15,33 @@ import shlex
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import anyio
 import attrs
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from .._logging import RedactingFilter, protect_third_party_loggers
-from ..clock import Clock, SystemClock
 from ..errors import StateFileError
-from ..replay_guard import StepRegistry, using_step_registry
-from ..replay_state import shared_step_registry
-from .credentials import CredentialStore, keyring_backend
-from .errors import EXIT_INTERRUPTED, EXIT_OK, CliError, describe_error, exit_code_for_error, first_leaf
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CliError,
+    describe_error,
+    error_details,
+    exit_code_for_error,
+    first_leaf,
+)
 from .output import stderr_console
-from .prompts import InteractiveCodeProvider, Prompter
-from .settings import Setting, Settings, SettingsResolver, default_config_path, default_state_dir
+from .prompts import Prompter
+from .settings import Setting, SettingsResolver, default_config_path, default_state_dir
+
+if TYPE_CHECKING:
+    # What runs a command loads when one runs: --help, --version and completion never need it.
+    from ..clock import Clock
+    from ..replay_guard import StepRegistry
+    from .credentials import CredentialStore
+    from .prompts import InteractiveCodeProvider
+    from .settings import Settings
 
 __all__ = [
     "DEBUG_ENV",
@@ -79,6 +89,8 @@ def step_registry() -> StepRegistry:
     user's state directory): a second command run within the same 30-second step waits for the
     next step instead of sending a code the server has just accepted (and would now refuse).
     """
+    from ..replay_state import shared_step_registry
+
     return shared_step_registry()
 
 
@@ -89,6 +101,8 @@ class State:
 
     spec: ToolSpec
     base_url: str | None = None
+    #: The server the command talks to, once known (error messages name it).
+    url: str | None = None
     config: Path | None = None
     allow_insecure_http: bool = False
     debug: bool = False
@@ -99,7 +113,11 @@ class State:
 
     def now(self) -> float:
         """The time by this invocation's clock (a FakeClock in tests)."""
-        return (self.clock or SystemClock()).now()
+        if self.clock is not None:
+            return self.clock.now()
+        from ..clock import SystemClock
+
+        return SystemClock().now()
 
     def resolver(self) -> SettingsResolver:
         """Settings from the options, the environment and the config file."""
@@ -114,6 +132,8 @@ class State:
 
     def code_provider(self, settings: Settings, *, pin: bool = True) -> InteractiveCodeProvider:
         """The second-factor answerer for a login with ``settings``."""
+        from .prompts import InteractiveCodeProvider
+
         return InteractiveCodeProvider(
             totp_secret=settings.secret("totp_secret"),
             pin=settings.secret("pin") if pin else None,
@@ -124,6 +144,8 @@ class State:
 
     def store(self) -> CredentialStore:
         """The saved sessions of this tool."""
+        from .credentials import CredentialStore, keyring_backend
+
         return CredentialStore(self.spec.name, default_state_dir(self.spec.name), keyring=keyring_backend())
 
     def state_dir(self) -> Path:
@@ -221,12 +243,21 @@ def new_group(help: str) -> typer.Typer:
     return typer.Typer(help=help, cls=QuietGroup, no_args_is_help=True)
 
 
-def add_command(group: typer.Typer, name: str, func: Callable[..., None], *, help: str | None = None) -> None:
+def add_command(
+    group: typer.Typer,
+    name: str,
+    func: Callable[..., None],
+    *,
+    help: str | None = None,
+    cls: type[QuietCommand] = QuietCommand,
+) -> None:
     """Add ``func`` as the command ``name`` of ``group`` (errors reported as one line)."""
-    group.command(name, cls=QuietCommand, help=help)(cli_command(func))
+    group.command(name, cls=cls, help=help)(cli_command(func))
 
 
 _NOT_GLOBAL = ("help", "install_completion", "show_completion")
+#: ``-h`` is ``--help``, as in gh and aws.
+HELP_OPTIONS = ("-h", "--help")
 
 
 class _ToolGroup(QuietGroup):
@@ -244,18 +275,86 @@ class _ToolGroup(QuietGroup):
         ctx.meta["mfa_cli.argv"] = list(args)
         return super().parse_args(ctx, _hoist(list(args), values, flags))
 
+    def _path_of(self, args: Sequence[str] | None, prog_name: str | None) -> str:
+        """The command a usage error is about, read from the words given (click's parser does
+        not always attach its context to the error)."""
+        words = list(sys.argv[1:] if args is None else args)
+        path = [prog_name or self.name or ""]
+        command: Any = self
+        for word in words:
+            sub = getattr(command, "commands", {}).get(word) if not word.startswith("-") else None
+            if sub is not None:
+                command = sub
+                path.append(word)
+        return " ".join(path)
 
-def _enable_debug_log() -> None:
-    """The SDK's DEBUG log on stderr, through the redacting filter (never a secret)."""
-    handler = logging.StreamHandler(sys.stderr)
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors (an unknown command or option, a missing value) are reported in the tools'
+        one style, ``error:`` and a sentence naming the help to read, not in a box."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except Exception as exc:
+            # typer raises click's exceptions from its own copy of click in some versions:
+            # they are told by their attributes.
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            context = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+                typer.echo(context.get_help())
+            else:
+                path = context.command_path if context is not None else self._path_of(args, prog_name)
+                message = str(exc.format_message()).rstrip(".")
+                stderr_console().print(f"error: {message} (see  {path} --help)", markup=False)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        if code is None:
+            raise SystemExit(EXIT_OK)
+        raise SystemExit(code if isinstance(code, int) else EXIT_OK)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged (not when the handler was
+    made), so a tool run in-process (tests, an embedding program) never logs to a stale stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _set_debug_log(enabled: bool) -> None:
+    """The SDK's DEBUG log on stderr, through the redacting filter (never a secret), or (not
+    ``enabled``) none of it: a tool run again in the same process starts from a quiet log."""
+    for name in _SDK_LOGGERS:
+        sdk_logger = logging.getLogger(name)
+        ours = [h for h in sdk_logger.handlers if isinstance(h, _StderrHandler)]
+        for handler in ours:
+            sdk_logger.removeHandler(handler)
+        if ours or enabled:
+            sdk_logger.setLevel(logging.DEBUG if enabled else logging.NOTSET)
+    if not enabled:
+        return
+    from .._logging import RedactingFilter, protect_third_party_loggers
+
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     for name in _SDK_LOGGERS:
-        sdk_logger = logging.getLogger(name)
-        if not any(getattr(h, "_mfa_cli", False) for h in sdk_logger.handlers):
-            handler._mfa_cli = True  # type: ignore[attr-defined]
-            sdk_logger.addHandler(handler)
-        sdk_logger.setLevel(logging.DEBUG)
+        logging.getLogger(name).addHandler(handler)
     protect_third_party_loggers()
 
 
@@ -313,8 +412,7 @@ def build_app(
             show_default=False,
         ),
     ) -> None:
-        if debug:
-            _enable_debug_log()
+        _set_debug_log(debug)
         ctx.obj = State(
             spec=spec,
             base_url=base_url,
@@ -334,7 +432,8 @@ def build_app(
         no_args_is_help=True,
         add_completion=True,
         pretty_exceptions_enable=False,
-        context_settings={"obj": base},
+        # Sub-commands inherit the help option names from the root's context.
+        context_settings={"obj": base, "help_option_names": list(HELP_OPTIONS)},
     )
     app.callback()(main_options)
     register(app)
@@ -354,10 +453,21 @@ def cli_command(func: Callable[..., None]) -> Callable[..., None]:
         try:
             func(*args, **kwargs)
         except (CliError, StateFileError) as exc:  # a state file refused before the loop, too
-            stderr_console().print(f"error: {describe_error(exc)}", markup=False)
+            # The command's context (typer's own copy of click's class in some versions).
+            contexts = [v for v in (*args, *kwargs.values()) if hasattr(v, "find_object")]
+            report_error(exc, contexts[0].find_object(State) if contexts else None)
             raise SystemExit(exit_code_for_error(exc)) from None
 
     return wrapper
+
+
+def report_error(exc: BaseException, state: State | None) -> None:
+    """The one way the tools report an error: ``error:`` and a short sentence naming the server
+    and the next step; with ``--debug`` the error's type and the SDK's details on a second line."""
+    err = stderr_console()
+    err.print(f"error: {describe_error(exc, server=state.url if state else None)}", markup=False)
+    if state is not None and state.debug:
+        err.print(f"debug: {error_details(exc)}", markup=False)
 
 
 def run_command(func: Callable[[], Awaitable[int | None]], state: State | None = None) -> NoReturn:
@@ -368,6 +478,10 @@ def run_command(func: Callable[[], Awaitable[int | None]], state: State | None =
     (a batch prints its summary so far and the command that resumes it), then exits 130.
     Never prints a traceback.
     """
+    import anyio
+
+    from ..replay_guard import using_step_registry
+
     try:
         # Every code the command issues (a login, a re-enrolment) goes through the shared registry.
         with using_step_registry(step_registry()):
@@ -381,6 +495,6 @@ def run_command(func: Callable[[], Awaitable[int | None]], state: State | None =
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
         first = first_leaf(exc)
-        stderr_console().print(f"error: {describe_error(first)}", markup=False)
+        report_error(first, state)
         raise SystemExit(exit_code_for_error(first)) from None
     raise SystemExit(EXIT_OK if code is None else code)

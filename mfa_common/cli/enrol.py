@@ -15,7 +15,14 @@ from .errors import CliError
 from .output import render_qr, stderr_console, stdout_console, write_private_file
 from .prompts import ask_off_loop
 
-__all__ = ["ENROL_ATTEMPTS", "SAVE_QR", "SHOW_SECRET", "confirm_with_code", "show_new_secret"]
+__all__ = [
+    "ENROL_ATTEMPTS",
+    "SAVE_QR",
+    "SHOW_SECRET",
+    "confirm_with_code",
+    "enrol_preflight",
+    "show_new_secret",
+]
 
 T = TypeVar("T")
 
@@ -26,6 +33,28 @@ SAVE_QR: Any = typer.Option(
     None, "--save-qr", help="Also save the QR code PNG to this new file (owner-only)."
 )
 SHOW_SECRET: Any = flag("Also print the secret as text, for typing into an app by hand.", "--show-secret")
+
+
+def enrol_preflight(save_qr: Path | None, *, image_only: bool) -> Callable[[State], None]:
+    """The checks an enrolment makes before it logs in: a person at a terminal (to scan the QR
+    code and type a code), and, where the server sends the QR code ``image_only``, either the
+    ``qr`` extra to draw it here or ``--save-qr`` to scan it from a file."""
+
+    def check(state: State) -> None:
+        from .._extras import has_extra, install_hint
+
+        if not state.prompter.interactive():
+            raise CliError(
+                "mfa enrol needs a person at a terminal: it shows a QR code to scan, then asks for a "
+                "code from the app (nothing was sent)"
+            )
+        if image_only and save_qr is None and not has_extra("qr"):
+            raise CliError(
+                "the server sends the QR code only as an image: install the qr extra to draw it here "
+                f"({install_hint('qr')}), or pass --save-qr FILE to save it and scan that (nothing was sent)"
+            )
+
+    return check
 
 
 def show_new_secret(

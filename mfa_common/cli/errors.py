@@ -11,20 +11,37 @@ the command could not start: nothing was sent, unlike 1.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from ..batch import BatchSummary, JournalLockedError
 from ..errors import (
     AccountLockedError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     CaptchaRequiredError,
+    ConflictError,
     InsecureTransportError,
     InvalidInputError,
+    MfaCodeRejectedError,
     MfaError,
+    MfaRequiredError,
     MfaSdkError,
+    NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RateLimitError,
+    RedirectError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    ServerError,
     StateFileError,
 )
+
+if TYPE_CHECKING:
+    from ..batch import BatchSummary
 
 __all__ = [
     "EXIT_BUSY",
@@ -36,6 +53,7 @@ __all__ = [
     "CliError",
     "ConfigFileError",
     "describe_error",
+    "error_details",
     "exit_code_for",
     "exit_code_for_error",
     "first_leaf",
@@ -79,6 +97,8 @@ def exit_code_for_error(exc: BaseException) -> int:
     journal another run holds, 74 for local state that cannot be used, else 1."""
     if isinstance(exc, CliError):
         return exc.exit_code
+    from ..batch import JournalLockedError  # loaded when an error is reported, not at start-up
+
     if isinstance(exc, JournalLockedError):
         return EXIT_BUSY
     if isinstance(exc, StateFileError):
@@ -98,32 +118,124 @@ def _when(moment: datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S %Z}".strip()
 
 
-def describe_error(exc: BaseException) -> str:
-    """A one-line, secret-free description of ``exc``, in the words of the command line.
+def describe_error(exc: BaseException, *, server: str | None = None) -> str:
+    """One short, secret-free sentence about ``exc``: what went wrong, with which ``server``
+    (the URL the command talks to, when known), and what to do next.
 
-    The SDK's own errors have secret-free messages (URLs redacted, bodies reduced to the
-    server's code and message), so their text is shown; any other exception is named by its
-    class only, because its text (or a repr of a request) may hold anything. A lockout says
-    until when; a refusal of plain http names the flag that allows it.
+    The error's type and the SDK's own details (method, redacted URL, status, the server's code)
+    are for ``--debug`` (:func:`error_details`). Any exception that is not the SDK's is named
+    there by its type only, because its text (or a repr of a request) may hold anything.
     """
+    where = server or "the server"
     if isinstance(exc, CliError):
         return exc.message
     if isinstance(exc, StateFileError):
         return " ".join(str(exc).split())  # it names the file and what to do
     if isinstance(exc, InsecureTransportError):
-        text = " ".join(str(exc).split()).replace("allow_insecure_http=True", "--allow-insecure-http")
-        return f"{type(exc).__name__}: {text}"
-    if isinstance(exc, MfaSdkError):
-        text = " ".join(str(exc).split())
-        line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        if isinstance(exc, AccountLockedError) and exc.locked_until is not None:
-            line += f" (locked until {_when(exc.locked_until)})"
-        elif isinstance(exc, RateLimitError) and exc.retry_after is not None:
-            line += f" (try again in {exc.retry_after:.0f} s)"
-        return line
+        return (
+            f"refusing to send credentials over plain http:// to {where}: use https://, or pass "
+            "--allow-insecure-http if the network is trusted"
+        )
+    if isinstance(exc, APIConnectionError):
+        return _connection_failure(exc, where)
+    if isinstance(exc, APIStatusError):
+        return _refusal(exc, where)
+    if isinstance(exc, ResponseTooLargeError):
+        return f"{where} sent an answer larger than this tool accepts ({exc.limit} bytes)"
+    if isinstance(exc, ResponseDecodeError):
+        return f"{where} sent an answer this tool cannot read: is the URL that of the API?"
+    if isinstance(exc, MfaSdkError):  # bad input: its message says what and is secret-free
+        return " ".join(str(exc).split()) or "the SDK refused the input"
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__}: {exc.strerror}"
-    return f"unexpected {type(exc).__name__} (no details are printed, they could contain credentials)"
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return "unexpected error; run again with --debug to see its type"
+
+
+def error_details(exc: BaseException) -> str:
+    """What ``--debug`` adds: the error's type, the SDK's message (secret-free by construction:
+    URLs redacted, bodies reduced to the server's code and message) and the types of its causes.
+    A tool's own error made from another one tells about that one."""
+    if isinstance(exc, CliError) and exc.__cause__ is not None:
+        return error_details(exc.__cause__)
+    text = " ".join(str(exc).split()) if isinstance(exc, MfaSdkError) else ""
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    causes = [type(cause).__name__ for cause in _causes(exc)[1:]]
+    return line + (f" (caused by {' <- '.join(causes)})" if causes else "")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _host(where: str) -> str:
+    return urlsplit(where).hostname or where
+
+
+def _connection_failure(exc: APIConnectionError, where: str) -> str:
+    if isinstance(exc, OutcomeUnknownError):
+        return (
+            f"the answer from {where} was lost after the change was sent: it may have been "
+            "applied; check before repeating it"
+        )
+    if isinstance(exc, APITimeoutError):
+        return f"{where} did not answer in time: is the URL right, and is the server up?"
+    import socket
+    import ssl
+
+    causes = _causes(exc)
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return (
+            f"cannot verify the TLS certificate of {where}: if it is self-signed or from a "
+            "private CA, point SSL_CERT_FILE at that CA's certificate"
+        )
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return f"the TLS handshake with {where} failed: does the server speak https? (else use http://)"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return f"cannot find {_host(where)} (the name does not resolve): is the URL right?"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return f"cannot reach {where} (connection refused): is the URL right?"
+    return f"cannot reach {where}: is the URL right?"
+
+
+def _refusal(exc: APIStatusError, where: str) -> str:
+    said = f" ({exc.server_message})" if exc.server_message else ""
+    if isinstance(exc, CaptchaRequiredError):
+        return (
+            f"{where} wants a CAPTCHA solved before this account logs in again (after failed "
+            "logins): log in once in a web browser, or see  auth unblock-captcha --help"
+        )
+    if isinstance(exc, AccountLockedError):
+        until = f" until {_when(exc.locked_until)}" if exc.locked_until is not None else ""
+        return f"{where} has locked this account after failed logins{until}: wait, then try again"
+    if isinstance(exc, RateLimitError):
+        wait = f"in {exc.retry_after:.0f} s" if exc.retry_after is not None else "later"
+        return f"{where} is limiting requests{said}: try again {wait}"
+    if isinstance(exc, MfaCodeRejectedError):
+        return (
+            f"{where} did not accept the code{said}: check the authenticator app (or the TOTP "
+            "secret) and this computer's clock"
+        )
+    if isinstance(exc, MfaRequiredError):
+        return f"{where} asks for a second factor this tool cannot answer{said}"
+    if isinstance(exc, AuthenticationError):
+        return f"{where} did not accept the credentials{said}: check the e-mail and password, or the API key"
+    if isinstance(exc, PermissionDeniedError):
+        return f"{where} refused{said}: this needs an administrator"
+    if isinstance(exc, NotFoundError):
+        return f"{where} has no such thing{said}: is the URL (or the id) right?"
+    if isinstance(exc, (ConflictError, PreconditionFailedError)):
+        return f"{where} refused the change{said}: the item changed meanwhile; look at it, then try again"
+    if isinstance(exc, RedirectError):
+        to = f" to {exc.location}" if exc.location else ""
+        return f"{where} redirects{to}: give the address it redirects to as the URL"
+    if isinstance(exc, ServerError):
+        return f"{where} failed (HTTP {exc.status_code}){said}: try again later"
+    return f"{where} refused the request (HTTP {exc.status_code}){said}"
 
 
 def first_leaf(exc: BaseException) -> BaseException:

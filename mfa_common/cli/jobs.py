@@ -39,20 +39,23 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import typer
 
 from .._files import StateFile
-from ..batch import BatchSummary, FailureReason, Journal, Skip, run_batch
-from ..errors import AuthenticationError, PermissionDeniedError
-from .app import State, add_command, flag, run_command, state_of
-from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for
+from ..errors import AuthenticationError, MfaError, PermissionDeniedError
+from .app import State, add_command, flag, report_error, run_command, state_of
+from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for, exit_code_for_error
 from .output import BatchProgressDisplay, emit_json, print_summary, stderr_console, stdout_console
 from .prompts import confirm_off_loop
-from .session import ApiAdapter, Prepared, Session, open_session, prepare
+from .session import ApiAdapter, Prepared, Session, open_session, prepare, session_refused
 from .settings import Settings, ensure_state_dir
+
+if TYPE_CHECKING:
+    # The batch runner loads when a batch runs (never for --help).
+    from ..batch import BatchSummary, Journal, Skip
 
 __all__ = ["PLAN_FORMAT", "BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"]
 
@@ -64,6 +67,8 @@ PLAN_FORMAT = 1
 # A plan of many thousand changes is a few MB; far more is not a plan of this tool.
 _MAX_PLAN_BYTES = 256 * 1024 * 1024
 _STOP_ON = (AuthenticationError, PermissionDeniedError)
+# Where a batch keeps the refusal that stopped it (JobRun.context).
+_STOPPED_BY = "stopped_by"
 
 
 @attrs.frozen
@@ -354,17 +359,31 @@ class BatchCommands(Generic[ClientT]):
         if options.dry_run and options.plan is not None:
             raise CliError("give --dry-run or --plan, not both")
         writes = not options.dry_run and options.plan is None
-        prepared = prepare(state, self.adapter, needs=job.needs if writes else ())
-        if planned is not None and planned[0]["url"] != prepared.url:
-            raise CliError(f"the plan is for {planned[0]['url']}, not {prepared.url}")
+
         journal: Journal | None = None
-        if writes:
-            made_for = _made_for(state, path, prepared.url, params, inputs or {}, planned)
-            journal = Journal(options.journal or _auto_journal(state, path), binding=made_for)
-        # Before any network call and any write beside it: the journal is ours (locked) and was
-        # made for this run, and the state kept beside it can be read.
-        with journal.hold() if journal is not None else contextlib.nullcontext():
-            earlier = _earlier_states(journal) if journal is not None else {}
+        earlier: dict[str, dict[str, Any]] = {}
+        held = contextlib.ExitStack()
+
+        def before_any_request(state: State) -> None:
+            """Local checks, with the server's URL known and before anything is sent: the plan is
+            for this server, and a run that writes holds its journal (locked, made for this run)
+            and can read the state kept beside it."""
+            nonlocal journal, earlier
+            if planned is not None and planned[0]["url"] != state.url:
+                raise CliError(f"the plan is for {planned[0]['url']}, not {state.url}")
+            if writes:
+                from ..batch import Journal
+
+                assert state.url is not None  # prepare() sets it before this check
+                made_for = _made_for(state, path, state.url, params, inputs or {}, planned)
+                journal = Journal(options.journal or _auto_journal(state, path), binding=made_for)
+                held.enter_context(journal.hold())
+                earlier = _earlier_states(journal)
+
+        with held:
+            prepared = prepare(
+                state, self.adapter, needs=job.needs if writes else (), preflight=before_any_request
+            )
             self._run(state, job, options, prepared, path, params, planned, journal, earlier)
 
     def _run(
@@ -382,8 +401,21 @@ class BatchCommands(Generic[ClientT]):
         adapter = self.adapter
 
         async def main() -> int:
+            code = await work()
+            # A refusal that stopped the batch (401, 403) ends with the one-line error too.
+            stopped = context.get(_STOPPED_BY)
+            if stopped is None:
+                return code
+            if isinstance(stopped, AuthenticationError) and not isinstance(stopped, MfaError):
+                stopped = session_refused(state, prepared)
+            report_error(stopped, state)
+            return exit_code_for_error(stopped)
+
+        context: dict[str, Any] = {}
+
+        async def work() -> int:
             async with open_session(state, adapter, prepared) as session:
-                run = JobRun(session=session, state=state)
+                run = JobRun(session=session, state=state, context=context)
                 await job.start(run)
                 if planned is None:
                     outcome = await _plan(run, job, options)
@@ -395,15 +427,17 @@ class BatchCommands(Generic[ClientT]):
                 else:
                     outcome = _Planned([], [], [], None)
                     changes = planned[1]
-                if changes and job.destructive:
-                    count = len(changes)
+                assert journal is not None  # a run that writes holds one
+                settled = _settled_in_journal(journal, changes)
+                if len(changes) > settled and job.destructive:
+                    count = len(changes) - settled
+                    already = f" ({settled} already done in the journal)" if settled else ""
                     await confirm_off_loop(
                         state.prompter,
                         f"This will {job.action} for {count} {job.unit if count != 1 else job.unit[:-1]} "
-                        f"on {prepared.url}.",
+                        f"on {prepared.url}{already}.",
                         yes=options.yes,
                     )
-                assert journal is not None  # a run that writes holds one
                 summary = await _execute(
                     run, job, changes, options, journal, earlier, checked=planned is not None
                 )
@@ -423,13 +457,17 @@ class _Planned:
 
 
 async def _plan(run: JobRun[Any], job: Job[Any, Any], options: BatchOptions) -> _Planned:
+    from ..batch import Skip, run_batch
+
     outcome = _Planned([], [], [], None)
 
     async def one(item: Any) -> Skip | None:
         try:
             decision = await job.plan(run, item)
         except Exception as exc:
-            outcome.failed.append((job.candidate_key(item), describe_error(exc)))
+            outcome.failed.append((job.candidate_key(item), describe_error(exc, server=run.session.url)))
+            if isinstance(exc, _STOP_ON):
+                run.context.setdefault(_STOPPED_BY, exc)
             raise
         if isinstance(decision, NoChange):
             outcome.skipped.append(decision)
@@ -560,6 +598,15 @@ def _read_plan(path: Path, tool: str) -> dict[str, Any]:
     return document
 
 
+def _settled_in_journal(journal: Journal, changes: list[Change]) -> int:
+    """How many of ``changes`` the journal of a resumed run has as done (or skipped): the run
+    passes over them, so the confirmation counts only the rest."""
+    from ..batch import ItemState
+
+    states = journal.read()
+    return sum(1 for c in changes if states.get(c.key) in (ItemState.DONE, ItemState.SKIPPED))
+
+
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -643,16 +690,22 @@ async def _execute(
     *,
     checked: bool,
 ) -> BatchSummary:
+    from ..batch import Skip, run_batch
+
     state = run.state
     before = _planned_beside(journal, changes, earlier)
 
     async def operation(change: Change) -> Skip | None:
-        if checked:
-            now = await job.state(run, change)
-            if now != change.before:
-                fields = sorted(k for k in {*now, *change.before} if now.get(k) != change.before.get(k))
-                return Skip(f"changed since the plan ({', '.join(fields)})")
-        return await job.apply(run, change)
+        try:
+            if checked:
+                now = await job.state(run, change)
+                if now != change.before:
+                    fields = sorted(k for k in {*now, *change.before} if now.get(k) != change.before.get(k))
+                    return Skip(f"changed since the plan ({', '.join(fields)})")
+            return await job.apply(run, change)
+        except _STOP_ON as exc:
+            run.context.setdefault(_STOPPED_BY, exc)
+            raise
 
     async def verify(change: Change) -> bool | None:
         return await job.verify(run, attrs.evolve(change, before=before.get(change.key, change.before)))
@@ -693,6 +746,8 @@ async def _execute(
 
 def _merge(planning: BatchSummary | None, execution: BatchSummary) -> BatchSummary:
     """One summary: the planning's skips and failures with the execution's outcomes."""
+    from ..batch import BatchSummary, FailureReason
+
     if planning is None:
         return execution
     failures: dict[str, FailureReason] = dict(execution.failures_by_reason)

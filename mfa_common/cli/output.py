@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from .._files import StateFile
-from ..batch import BatchProgress, BatchSummary
 from ..qr import render_qr
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ..batch import BatchProgress, BatchSummary
 
 __all__ = [
     "BatchProgressDisplay",
@@ -92,6 +94,8 @@ class BatchProgressDisplay:
 
     def __enter__(self) -> BatchProgressDisplay:
         if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -133,8 +137,10 @@ class BatchProgressDisplay:
             of=self.total if self.total is not None else (progress.seen if progress.final else "?"),
         )
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         if self._progress is not None:
+            # Stopped by an error: the bar goes, and the one-line error stands alone.
+            self._progress.live.transient = kind is not None and kind is not KeyboardInterrupt
             self._progress.refresh()
             self._progress.stop()
             self._progress = None
@@ -142,6 +148,8 @@ class BatchProgressDisplay:
 
 def print_summary(console: Console, summary: BatchSummary, *, title: str) -> None:
     """The batch summary as a table, then failures by reason (secret-free by construction)."""
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("", justify="right")

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import typer
 
-from ..clock import Clock
-from ..code_providers import (
-    CallbackCodeProvider,
-    CodeProvider,
-    IssuedCode,
-    MfaChallenge,
-    StaticCodeProvider,
-    TotpCodeProvider,
-)
-from ..replay_guard import StepRegistry
-from ..secret import Secret
 from .errors import EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..code_providers import CodeProvider, IssuedCode, MfaChallenge
+    from ..replay_guard import StepRegistry
+    from ..secret import Secret
 
 __all__ = ["InteractiveCodeProvider", "Prompter", "ask_off_loop", "confirm_off_loop"]
 
@@ -39,15 +33,30 @@ class Prompter:
     """
 
     def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
-        """One line of input; ``hide`` suppresses the echo (passwords, codes)."""
+        """One line of input; ``hide`` suppresses the echo (passwords, codes). Without a terminal
+        the line is read from stdin as it comes (a script's pipe has no echo to hide, and
+        Python's warning that it cannot hide it would only be noise)."""
         try:
-            value = typer.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
+            if hide and not self.interactive():
+                value = self._read_line(text)
+            else:
+                value = typer.prompt(text, hide_input=hide, err=True, default=None, show_default=False)
         except (typer.Abort, EOFError):
             raise CliError(f"no value for {text.lower()}{hint}") from None
         result = str(value).strip() if not hide else str(value)
         if not result:
             raise CliError(f"an empty value was given for {text.lower()}")
         return result
+
+    @staticmethod
+    def _read_line(text: str) -> str:
+        sys.stderr.write(f"{text}: ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        sys.stderr.write("\n")
+        if not line:
+            raise EOFError
+        return line.rstrip("\r\n")
 
     def interactive(self) -> bool:
         """Whether a person can answer (stdin is a terminal)."""
@@ -63,6 +72,8 @@ class Prompter:
 
 async def ask_off_loop(prompter: Prompter, text: str, *, hide: bool, hint: str = "") -> str:
     """:meth:`Prompter.ask` in a worker thread, so the event loop keeps serving connections."""
+    import anyio.to_thread
+
     return await anyio.to_thread.run_sync(lambda: prompter.ask(text, hide=hide, hint=hint))
 
 
@@ -74,6 +85,8 @@ async def confirm_off_loop(prompter: Prompter, text: str, *, yes: bool) -> None:
     """
     if yes:
         return
+    import anyio.to_thread
+
     if not prompter.interactive():
         raise CliError(f"{text} Refused: no terminal to confirm on; pass --yes to proceed", EXIT_USAGE)
     if not await anyio.to_thread.run_sync(lambda: prompter.confirm(f"{text} Continue?")):
@@ -99,6 +112,8 @@ class InteractiveCodeProvider:
         clock: Clock | None = None,
         registry: StepRegistry | None = None,
     ) -> None:
+        from ..code_providers import StaticCodeProvider, TotpCodeProvider
+
         self.prompter = prompter or Prompter()
         self._totp = (
             TotpCodeProvider(totp_secret, clock=clock, registry=registry) if totp_secret is not None else None
@@ -114,6 +129,8 @@ class InteractiveCodeProvider:
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
         """A code for ``challenge`` (see the class docstring)."""
+        from ..code_providers import CallbackCodeProvider
+
         provider: CodeProvider
         if challenge.kind == "pin":
             if self._pin is not None:
@@ -140,6 +157,11 @@ class InteractiveCodeProvider:
         issued = await provider.issue(challenge)
         self.used.append(label)
         return issued
+
+    def asks(self, challenge: MfaChallenge) -> bool:
+        """Whether a person types the code for ``challenge`` (nothing configured answers it), so
+        that a mistyped one is worth asking again."""
+        return (self._pin is None) if challenge.kind == "pin" else (self._totp is None)
 
     def describe(self) -> str:
         """What answered the second factor, or ``"none"``."""

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -56,12 +57,28 @@ class ScriptedPrompter(Prompter):
         self.answers = answers
         self.asked: list[str] = []
 
+    def interactive(self) -> bool:
+        return True  # a person who answers (the scripted answers stand for one)
+
     def ask(self, text: str, *, hide: bool, hint: str = "") -> str:
         self.asked.append(text)
         for key, produce in self.answers.items():
             if key in text:
                 return produce()
         return super().ask(text, hide=hide, hint=hint)
+
+
+class AfterRequest:
+    """An ASGI wrapper that runs ``action()`` after each request to a path ending in ``suffix``:
+    the server's state changes between two requests of a command (a revocation, a demotion)."""
+
+    def __init__(self, app: Any, suffix: str, action: Callable[[], None]) -> None:
+        self.app, self.suffix, self.action = app, suffix, action
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["path"].endswith(self.suffix):
+            self.action()
 
 
 def assert_no_secrets(result: Result, *secrets: str | None) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from metalcloud_async.cli import build_app as metalcloud_app
 from metalcloud_async.testing import MetalCloudFake
+from mfa_common.cli import Prompter
 from mfa_common.clock import FakeClock
 from quatrix_async.cli import build_app as quatrix_app
 from quatrix_async.testing import QuatrixFake
@@ -222,3 +223,49 @@ def test_reset_offers_no_retry_unknown(quatrix: Any) -> None:
     _, _, _, invoke = quatrix
     result = invoke(["mfa", "reset", "--all", "--retry-unknown"])
     assert result.exit_code == 2 and "No such option" in result.output
+
+
+class Confirming(Prompter):
+    """A person at a terminal who answers yes and whose questions are kept."""
+
+    def __init__(self) -> None:
+        self.questions: list[str] = []
+
+    def interactive(self) -> bool:
+        return True
+
+    def confirm(self, text: str) -> bool:
+        self.questions.append(text)
+        return True
+
+
+def test_a_resumed_run_asks_about_what_is_left_not_the_whole_list(
+    socket_server: Any, base_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    swap, url = socket_server
+    clock = FakeClock(START)
+    fake = QuatrixFake(clock=clock, seed=5)
+    swap.app = fake
+    admin = fake.add_user(email="admin@acme.test", password=ADMIN_PASSWORD, mfa=True, admin=True)
+    users = [fake.add_user(email=f"r{i:02d}@acme.test", password="user-pass-2", mfa=True) for i in range(12)]
+    env = dict(
+        base_env,
+        QUATRIX_HOST=url,
+        QUATRIX_EMAIL=admin.email,
+        QUATRIX_PASSWORD=ADMIN_PASSWORD,
+        QUATRIX_TOTP_SECRET=admin.totp_secret,
+    )
+    journal = tmp_path / "reset.journal"
+    args = ["mfa", "reset", "--all", "--journal", str(journal), "--concurrency", "1"]
+    fake.controls.fail_next("server_error", 5, path="*/user/reset-mfa")
+    first = CliRunner().invoke(quatrix_app(clock=clock), [*args, "--yes", "--json"], env=env)
+    assert first.exit_code == 1, first.output
+    assert json.loads(first.stdout)["done"] == 7
+
+    person = Confirming()
+    second = CliRunner().invoke(quatrix_app(clock=clock, prompter=person), args, env=env)
+    assert second.exit_code == 0, second.output
+    assert person.questions == [
+        f"This will reset 2FA for 5 users on {url} (7 already done in the journal). Continue?"
+    ]
+    assert fake.ledger.keys("user.reset-mfa") == {u.id for u in users}

@@ -126,15 +126,17 @@ def test_password_prompt_is_hidden_and_pin_login(world: World, base_env: dict[st
 def test_wrong_password_exits_2_without_echoing_it(world: World, base_env: dict[str, str | None]) -> None:
     result = world.invoke(["login"], world.env(base_env, QUATRIX_PASSWORD="not-the-password-xyz"))
     assert result.exit_code == 2
-    assert "AuthenticationError" in result.stderr
-    assert "Traceback" not in result.output
+    assert f"error: {world.url} did not accept the e-mail and password of admin@acme.test" in result.stderr
+    assert "AuthenticationError" not in result.stderr and "Traceback" not in result.output
     assert_no_secrets(result, "not-the-password-xyz")
 
 
 def test_wrong_code_exits_2(world: World, base_env: dict[str, str | None]) -> None:
-    result = world.invoke(["login"], world.env(base_env, QUATRIX_TOTP_SECRET=None), input="000000\n")
+    result = world.invoke(["login"], world.env(base_env, QUATRIX_TOTP_SECRET=None), input="000000\n" * 3)
     assert result.exit_code == 2
-    assert "MfaCodeRejectedError" in result.stderr
+    assert result.stderr.count("That code was not accepted") == 2  # asked three times in all
+    assert f"error: {world.url} did not accept the code" in result.stderr
+    assert "MfaCodeRejectedError" not in result.stderr
     assert not (Path(str(base_env["XDG_STATE_HOME"])) / "quatrix-async" / "credentials.json").exists()
 
 
@@ -368,7 +370,8 @@ def test_python_dash_m_subprocess(world: World, tmp_path: Path) -> None:
         assert secret not in done.stdout and secret not in done.stderr
 
     assert failed.returncode == 2
-    assert "AuthenticationError" in failed.stderr and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith(f"error: {world.url} did not accept the e-mail and password")
+    assert "AuthenticationError" not in failed.stderr and "Traceback" not in failed.stderr
     assert "wrong-password-123" not in failed.stderr + failed.stdout
 
 

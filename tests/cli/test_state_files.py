@@ -193,7 +193,8 @@ def test_the_login_record_is_owner_only(world: World) -> None:
     path.chmod(0o644)  # as earlier versions wrote it: nothing secret, so ours is tightened
     assert world.invoke(["profile"]).exit_code == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(json.loads(path.read_text())) == 2
+    record = json.loads(path.read_text())
+    assert record["format"] == 2 and [len(times) for times in record["logins"].values()] == [2]
 
 
 @pytest.mark.parametrize("tool", ["quatrix-async", "metalcloud-async"])
