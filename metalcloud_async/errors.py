@@ -30,22 +30,6 @@ from mfa_common.errors import (
 )
 from mfa_common.wire import ErrorBody, json_or_none
 
-__all__ = [
-    "DelegateAlreadyAddedError",
-    "EmailAlreadyInUseError",
-    "EmailAlreadyVerifiedError",
-    "MetalCloudMfaRequiredError",
-    "ReenrolmentAlreadyPendingError",
-    "SshKeyAlreadyPresentError",
-    "TwoFactorAlreadyDisabledError",
-    "TwoFactorAlreadyEnabledError",
-    "TwoFactorCodeRejectedError",
-    "TwoFactorEnrolmentRequiredError",
-    "map_error",
-    "parse_error_body",
-    "refined",
-]
-
 
 class TwoFactorAlreadyEnabledError(ConflictError):
     """409 from ``2fa-enable``: the caller already has 2FA enabled."""

@@ -27,40 +27,6 @@ from mfa_common.wire import json_or_none
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = [
-    "AccountStatus",
-    "ActionStatus",
-    "AuthType",
-    "ErrorModel",
-    "Group",
-    "GroupMetadata",
-    "ProfileInfoResp",
-    "ProfileRemoveMfaReq",
-    "ProfileRemoveMfaResp",
-    "ProfileResp",
-    "ProfileSetMfaReq",
-    "ProfileSetMfaResp",
-    "ProfileSetPasswordReq",
-    "ProfileSetPasswordResp",
-    "ProfileSetReq",
-    "ProfileSetResp",
-    "ProfileShareTypes",
-    "ResetAuthType",
-    "SessionLoginPostResp",
-    "SessionLoginResp",
-    "SessionUnblockCaptchaResp",
-    "ShortUserService",
-    "SuperAdmin",
-    "TwoFactorSecret",
-    "UnblockCaptchaReq",
-    "UserRemoveMfaReq",
-    "UserResetMfaReq",
-    "UserResp",
-    "UserSetMfaReq",
-    "converter",
-    "two_factor_from_body",
-    "with_decoded_qr",
-]
 
 
 class AuthType(str, Enum):

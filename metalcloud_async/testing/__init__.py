@@ -16,14 +16,8 @@ from mfa_common._extras import require_extra, run_as_module
 
 require_extra("fakes", "the MetalCloud fake", exit_on_missing=run_as_module())
 
-from ._fake import (
-    ADMIN_LEVELS,
-    FakeUser,
-    MetalCloudFake,
-    SentEmail,
-    nest_error_body,
-    qr_data_uri,
-)
+from ._fake import ADMIN_LEVELS, FakeUser, MetalCloudFake, SentEmail, qr_data_uri
+from ._wire import nest_error_body
 
 __all__ = [
     "ADMIN_LEVELS",

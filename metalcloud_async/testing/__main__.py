@@ -19,13 +19,8 @@ from mfa_common.testing import add_control_arguments, controls_from_arguments, s
 from mfa_common.testing._accounts import load_accounts
 from mfa_common.testing._server import run_command
 
-from ._fake import (
-    DEFAULT_FAILED_LOGIN_WINDOW,
-    DEFAULT_MAX_FAILED_LOGINS,
-    FakeUser,
-    MetalCloudFake,
-    nest_error_body,
-)
+from ._fake import DEFAULT_FAILED_LOGIN_WINDOW, DEFAULT_MAX_FAILED_LOGINS, FakeUser, MetalCloudFake
+from ._wire import nest_error_body
 
 #: The accounts the command-line fake starts with (keywords of ``MetalCloudFake.add_user``).
 DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (

@@ -73,15 +73,6 @@ from mfa_common.testing import (
 from ._admin import AdminHandlers
 from ._wire import Fail, check_if_match, iso, nest_error_body
 
-__all__ = [
-    "ADMIN_LEVELS",
-    "FakeUser",
-    "MetalCloudFake",
-    "SentEmail",
-    "nest_error_body",
-    "qr_data_uri",
-]
-
 ADMIN_LEVELS = frozenset({"root", "admin", "full_admin"})
 DEFAULT_MAX_FAILED_LOGINS = 5
 DEFAULT_FAILED_LOGIN_WINDOW = 300.0
