@@ -81,6 +81,28 @@ class MetalCloudAPIGroup(APIGroup):
             json=json,
         )
 
+    async def _write_user(
+        self,
+        user_id: int,
+        *segments: str,
+        revision: Revision,
+        retry_on_stale: bool,
+        options: RequestOptions | None,
+        json: Any = None,
+        method: str = "POST",
+    ) -> Response:
+        """A conditional write to ``/api/v2/users/{id}/<segments>`` with the user's revision
+        (read first for ``LATEST``, re-read on 412 when ``retry_on_stale``)."""
+        return await self._write(
+            user_resource(user_id, *segments),
+            revision=revision,
+            read_revision=self._user_revision(user_id, options),
+            retry_on_stale=retry_on_stale,
+            options=options,
+            json=json,
+            method=method,
+        )
+
     async def _change_user(
         self,
         user_id: int,
@@ -100,10 +122,11 @@ class MetalCloudAPIGroup(APIGroup):
         check_revision(revision)
         if not payload:
             raise InvalidInputError(nothing)
-        response = await self._write(
-            user_resource(user_id, "actions", action),
+        response = await self._write_user(
+            user_id,
+            "actions",
+            action,
             revision=revision,
-            read_revision=self._user_revision(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,

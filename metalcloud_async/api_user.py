@@ -3,6 +3,9 @@ e-mail (``/api/v2/user/...``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from mfa_common._httpx import Response
 from mfa_common.auth import ApiKeyAuth, CredentialAuth
 from mfa_common.clock import Clock
 from mfa_common.code_providers import CodeProvider, IssuedCode, MfaChallenge, TotpCodeProvider
@@ -102,13 +105,7 @@ class UserAPI(MetalCloudAPIGroup):
         """``POST /api/v2/user/actions/2fa-disable``. Raises :class:`TwoFactorAlreadyDisabledError`
         (409) when 2FA is off."""
         with refined(ConflictError, TwoFactorAlreadyDisabledError):
-            await self._write(
-                f"{P}/user/actions/2fa-disable",
-                revision=revision,
-                read_revision=self.revision,
-                retry_on_stale=False,
-                options=options,
-            )
+            await self._write_own("2fa-disable", revision=revision, retry_on_stale=False, options=options)
 
     async def get_api_key(self, *, options: RequestOptions | None = None) -> UserApiKey:
         """``GET /api/v2/user/api-key``: the caller's API key (a Secret)."""
@@ -136,12 +133,8 @@ class UserAPI(MetalCloudAPIGroup):
         if isinstance(backend, MetalCloudApiKeyAuth):
             backend.begin_rotation()
         try:
-            response = await self._write(
-                f"{P}/user/actions/regenerate-api-key",
-                revision=revision,
-                read_revision=self.revision,
-                retry_on_stale=retry_on_stale,
-                options=options,
+            response = await self._write_own(
+                "regenerate-api-key", revision=revision, retry_on_stale=retry_on_stale, options=options
             )
             body = parse_json_body(response)
             user = self._user(response)
@@ -183,10 +176,9 @@ class UserAPI(MetalCloudAPIGroup):
         """``POST /api/v2/user/actions/regenerate-jwt-salt``: invalidates every JWT of the caller
         (all sessions are logged out). A client on a JWT session drops it and logs in again on
         its next request."""
-        response = await self._write(
-            f"{P}/user/actions/regenerate-jwt-salt",
+        response = await self._write_own(
+            "regenerate-jwt-salt",
             revision=revision,
-            read_revision=self.revision,
             retry_on_stale=retry_on_stale,
             options=options,
         )
@@ -216,10 +208,9 @@ class UserAPI(MetalCloudAPIGroup):
                 old_password=wrap(old_password) if old_password is not None else None,
             )
         )
-        response = await self._write(
-            f"{P}/user/actions/change-password",
+        response = await self._write_own(
+            "change-password",
             revision=revision,
-            read_revision=self.revision,
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,
@@ -261,6 +252,26 @@ class UserAPI(MetalCloudAPIGroup):
         """``GET /api/v2/user/actions/reset-password?token=``: applies a password reset token.
         Not retried (single-use token)."""
         await self._token_action("reset-password", token, options)
+
+    async def _write_own(
+        self,
+        action: str,
+        *,
+        revision: Revision,
+        retry_on_stale: bool,
+        options: RequestOptions | None,
+        json: Any = None,
+    ) -> Response:
+        """A conditional write to ``/api/v2/user/actions/<action>`` with the caller's revision
+        (read first for ``LATEST``, re-read on 412 when ``retry_on_stale``)."""
+        return await self._write(
+            f"{P}/user/actions/{action}",
+            revision=revision,
+            read_revision=self.revision,
+            retry_on_stale=retry_on_stale,
+            options=options,
+            json=json,
+        )
 
     async def _token_action(
         self, action: str, token: str | Secret[str], options: RequestOptions | None

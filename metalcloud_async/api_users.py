@@ -136,7 +136,6 @@ class UsersAPI(MetalCloudAPIGroup):
         reason_value = reason.value if isinstance(reason, SuspendReasonType) else reason
         if reason_value not in ("unpaid", "custom"):
             raise InvalidInputError("reason must be 'unpaid' or 'custom'")
-        check_revision(revision)
         payload = converter.unstructure(
             UserSuspend(
                 suspend_reason=reason_value,
@@ -144,10 +143,11 @@ class UsersAPI(MetalCloudAPIGroup):
                 suspend_reason_private_comment=private_comment,
             )
         )
-        response = await self._write(
-            user_resource(user_id, "actions", "suspend"),
+        response = await self._write_user(
+            user_id,
+            "actions",
+            "suspend",
             revision=revision,
-            read_revision=self._user_revision(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,
@@ -163,13 +163,8 @@ class UsersAPI(MetalCloudAPIGroup):
         options: RequestOptions | None = None,
     ) -> None:
         """``POST /api/v2/users/{id}/actions/unsuspend``."""
-        check_revision(revision)
-        await self._write(
-            user_resource(user_id, "actions", "unsuspend"),
-            revision=revision,
-            read_revision=self._user_revision(user_id, options),
-            retry_on_stale=retry_on_stale,
-            options=options,
+        await self._write_user(
+            user_id, "actions", "unsuspend", revision=revision, retry_on_stale=retry_on_stale, options=options
         )
 
     async def archive(
@@ -181,7 +176,10 @@ class UsersAPI(MetalCloudAPIGroup):
         options: RequestOptions | None = None,
     ) -> User:
         """``POST /api/v2/users/{id}/actions/archive``: the updated user (new revision, ETag)."""
-        return await self._archive(user_id, "archive", revision, retry_on_stale, options)
+        response = await self._write_user(
+            user_id, "actions", "archive", revision=revision, retry_on_stale=retry_on_stale, options=options
+        )
+        return self._user(response)
 
     async def unarchive(
         self,
@@ -192,23 +190,8 @@ class UsersAPI(MetalCloudAPIGroup):
         options: RequestOptions | None = None,
     ) -> User:
         """``POST /api/v2/users/{id}/actions/unarchive``."""
-        return await self._archive(user_id, "unarchive", revision, retry_on_stale, options)
-
-    async def _archive(
-        self,
-        user_id: int,
-        action: str,
-        revision: Revision,
-        retry_on_stale: bool,
-        options: RequestOptions | None,
-    ) -> User:
-        check_revision(revision)
-        response = await self._write(
-            user_resource(user_id, "actions", action),
-            revision=revision,
-            read_revision=self._user_revision(user_id, options),
-            retry_on_stale=retry_on_stale,
-            options=options,
+        response = await self._write_user(
+            user_id, "actions", "unarchive", revision=revision, retry_on_stale=retry_on_stale, options=options
         )
         return self._user(response)
 
@@ -280,10 +263,10 @@ class UsersAPI(MetalCloudAPIGroup):
         payload = converter.unstructure(changes)
         if not payload:
             raise InvalidInputError("no configuration field to change")
-        response = await self._write(
-            user_resource(user_id, "config"),
+        response = await self._write_user(
+            user_id,
+            "config",
             revision=revision,
-            read_revision=self._user_revision(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=payload,
@@ -346,12 +329,12 @@ class UsersAPI(MetalCloudAPIGroup):
     ) -> User:
         """``POST /api/v2/users/{id}/actions/change-account``: move the user to another account
         (409 when it is there already, 404 for an unknown account)."""
-        check_revision(revision)
         check_id(new_account_id, "new_account_id")
-        response = await self._write(
-            user_resource(user_id, "actions", "change-account"),
+        response = await self._write_user(
+            user_id,
+            "actions",
+            "change-account",
             revision=revision,
-            read_revision=self._user_revision(user_id, options),
             retry_on_stale=retry_on_stale,
             options=options,
             json=converter.unstructure(ChangeUserAccount(new_account_id=new_account_id)),
