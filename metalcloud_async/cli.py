@@ -36,14 +36,13 @@ or credentials (including a refused second factor and a config file others can r
     metalcloud-async users limits set --csv limits.csv --yes --json
 
 The four CSV/age jobs (``force-2fa-reenrol``, ``create``, ``ssh-keys add``, ``limits set``) run
-the checks and writes of :mod:`metalcloud_async.admin_jobs` as batch jobs of the frame: dry run,
+the checks and writes of :mod:`metalcloud_async.jobs` as batch jobs of the frame: dry run,
 plan and apply, confirmation, journal and resume. A bad CSV row is a usage error before
 anything is sent.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ import typer
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
+    BatchJobAdapter,
     Change,
     CliError,
     Identity,
@@ -68,6 +68,7 @@ from mfa_common.cli import (
     flag,
     new_group,
     print_summary,
+    read_csv_option,
     run_session,
     stderr_console,
     stdout_console,
@@ -84,11 +85,11 @@ from mfa_common.cli.listing import (
     print_records,
 )
 from mfa_common.cli.prompts import ask_off_loop
-from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
+from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
 
 if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
-    from mfa_common.batch import Skip
+    from mfa_common.batch import CsvCells, Skip
     from mfa_common.cli import (
         JobRun,
         Prompter,
@@ -101,7 +102,6 @@ if TYPE_CHECKING:
     from mfa_common.clock import Clock
     from mfa_common.secret import Secret
 
-    from . import admin_jobs
     from .client import MetalCloudClient
     from .models import LoginResult, TwoFactorAuthenticationSecret, User, UserInfo
 
@@ -536,129 +536,14 @@ class SuspendWithout2fa(Job["MetalCloudClient", "UserInfo"]):
 
 # --------------------------------------------------------------------------- admin batch jobs
 
-
-def _plain(value: dict[str, Any]) -> dict[str, Any]:
-    """``value`` as it reads back from a plan file (JSON), so the plan's state compares equal."""
-    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return plain
-
-
-class AdminBatch(Job["MetalCloudClient", Any]):
-    """An :mod:`~metalcloud_async.admin_jobs` job run as a batch job of the frame.
-
-    The job's read-only check plans each item (its details are the state the change is planned
-    from), its write applies it and its verification settles a lost answer. ``rows`` are the
-    CSV's items (read again, by key, when a saved plan is applied); without rows, ``from_key``
-    rebuilds an item from its key (the users listed by age).
-    """
-
-    def __init__(
-        self,
-        build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
-        *,
-        rows: Iterable[Any] | None,
-        from_key: Callable[[str], Any] | None = None,
-        unit: str = "users",
-    ) -> None:
-        self.build = build
-        self.rows = rows
-        self.from_key = from_key
-        self.unit = unit
-        self.admin: admin_jobs.AdminJob[Any] | None = None
-        # What each planned key's check decided in this process: the write, or why none is due.
-        self.pending: dict[str, Callable[[], Any] | Skip] = {}
-        self.by_key: dict[str, Any] | None = None
-
-    async def start(self, run: JobRun[MetalCloudClient]) -> None:
-        self.admin = self.build(run.client)
-        self.action = self.admin.name
-
-    def _job(self) -> admin_jobs.AdminJob[Any]:
-        assert self.admin is not None, "start() builds the job"
-        return self.admin
-
-    def candidates(self, run: JobRun[MetalCloudClient]) -> Any:
-        return self._job().items
-
-    def candidate_key(self, item: Any) -> str:
-        return self._job().key(item)
-
-    def _item(self, key: str) -> Any:
-        if self.from_key is not None:
-            return self.from_key(key)
-        if self.by_key is None:
-            self.by_key = {self._job().key(row): row for row in self.rows or ()}
-        return self.by_key.get(key)
-
-    async def _check(self, item: Any) -> admin_jobs.PlannedChange | Skip:
-        from mfa_common.batch import Skip
-
-        try:
-            return await self._job().check(item)
-        except Skip as skip:  # raised by a lookup (no such user)
-            return skip
-
-    async def plan(self, run: JobRun[MetalCloudClient], item: Any) -> Change | NoChange:
-        from mfa_common.batch import Skip
-
-        key = self._job().key(item)
-        decided = await self._check(item)
-        if isinstance(decided, Skip):
-            return NoChange(key, "", decided.reason)
-        self.pending[key] = decided.apply
-        return Change(key, decided.email or "", decided.action, _plain(_before(decided)))
-
-    async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
-        from mfa_common.batch import Skip
-
-        item = self._item(change.key)
-        if item is None:
-            return {"row": "no longer in the CSV"}
-        decided = await self._check(item)
-        if isinstance(decided, Skip):
-            # Nothing is due any more: apply() skips it with the check's own reason.
-            self.pending[change.key] = decided
-            return change.before
-        self.pending[change.key] = decided.apply
-        return _plain(_before(decided))
-
-    async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
-        from mfa_common.batch import Skip
-
-        pending = self.pending.pop(change.key, None)
-        if pending is None:
-            item = self._item(change.key)
-            if item is None:
-                return Skip("no longer in the CSV")
-            decided = await self._check(item)
-            pending = decided if isinstance(decided, Skip) else decided.apply
-        if isinstance(pending, Skip):
-            return pending
-        await pending()
-        return None
-
-    async def verify(self, run: JobRun[MetalCloudClient], change: Change) -> bool | None:
-        item = self._item(change.key)
-        return None if item is None else await self._job().verify(item)
-
-
-def _before(decided: admin_jobs.PlannedChange) -> dict[str, Any]:
-    return {"user_id": decided.user_id, **dict(decided.details)}
-
-
 _CSV: Any = typer.Option(None, "--csv", dir_okay=False, help="CSV file with a header row (one item per row).")
 
 
-def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Iterable[Any]:
+def _rows(path: Path | None, parse: Callable[[CsvCells], Any]) -> Iterable[Any]:
     """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
     if path is None:
         raise CliError("--csv FILE is required")
-    from . import admin_jobs
-
-    try:
-        return admin_jobs.read_csv(path, parse)
-    except InvalidInputError as exc:
-        raise CliError(str(exc)) from None
+    return read_csv_option(path, parse)
 
 
 def _register(app: typer.Typer) -> None:
@@ -689,57 +574,53 @@ def _register(app: typer.Typer) -> None:
             "--created-before",
             help="Instead of a CSV: every user whose authenticator is older (ISO date).",
         ),
-    ) -> AdminBatch:
+    ) -> BatchJobAdapter[Any]:
         """Force users to enrol a new authenticator at their next login (CSV column: user, an id
         or an e-mail; or every user whose authenticator was created before a date)."""
         if (csv_file is None) == (created_before is None):
             raise CliError("give exactly one of --csv FILE and --created-before DATE")
-        from . import admin_jobs
+        from . import jobs
         from .models import parse_timestamp
 
-        rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
+        rows = _rows(csv_file, jobs.parse_user_row) if csv_file is not None else None
         try:
             cutoff = parse_timestamp(created_before) if created_before is not None else None
         except ValueError:
             raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
-        return AdminBatch(
-            lambda client: admin_jobs.force_reenrolment_job(client, rows=rows, created_before=cutoff),
-            rows=rows,
-            from_key=admin_jobs.UserRow if rows is None else None,
+        return BatchJobAdapter(
+            lambda run: jobs.force_reenrolment_job(run.client, rows=rows, created_before=cutoff)
         )
 
     @batch.command(users, "create", path="users create", idempotent=False)
-    def create_users(csv_file: Path | None = _CSV) -> AdminBatch:
+    def create_users(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
         existing e-mails are skipped, so a re-run never duplicates."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_new_user_row)
-        return AdminBatch(lambda client: admin_jobs.create_users_job(client, rows), rows=rows)
+        rows = _rows(csv_file, jobs.parse_new_user_row)
+        return BatchJobAdapter(lambda run: jobs.create_users_job(run.client, rows))
 
     ssh_keys = new_group("Users' SSH keys.")
 
     @batch.command(ssh_keys, "add", path="users ssh-keys add", idempotent=True)
-    def add_ssh_keys(csv_file: Path | None = _CSV) -> AdminBatch:
+    def add_ssh_keys(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
-        return AdminBatch(
-            lambda client: admin_jobs.add_ssh_keys_job(client, rows), rows=rows, unit="SSH keys"
-        )
+        rows = _rows(csv_file, jobs.parse_ssh_key_row)
+        return BatchJobAdapter(lambda run: jobs.add_ssh_keys_job(run.client, rows))
 
     users.add_typer(ssh_keys, name="ssh-keys")
     limits = new_group("Users' resource limits.")
 
     @batch.command(limits, "set", path="users limits set", idempotent=True)
-    def set_limits(csv_file: Path | None = _CSV) -> AdminBatch:
+    def set_limits(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Set user limits from a CSV (user, then one column per limit, e.g.
         infrastructure_active_max_count); limits already at those values are skipped."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_limits_row)
-        return AdminBatch(lambda client: admin_jobs.set_limits_job(client, rows), rows=rows)
+        rows = _rows(csv_file, jobs.parse_limits_row)
+        return BatchJobAdapter(lambda run: jobs.set_limits_job(run.client, rows))
 
     users.add_typer(limits, name="limits")
     app.add_typer(users, name="users")
