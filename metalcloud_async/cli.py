@@ -44,6 +44,7 @@ anything is sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ from mfa_common.cli import (
     add_auth_commands,
     add_command,
     emit_json,
+    entry_point,
     exit_code_for,
     flag,
     new_group,
@@ -75,14 +77,13 @@ from mfa_common.cli import (
 )
 from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
-from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
     JSON_OPTION,
     add_record_command,
     choose_fields,
-    print_record,
     print_records,
+    user_get_command,
 )
 from mfa_common.cli.prompts import ask_off_loop
 from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
@@ -90,16 +91,8 @@ from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeni
 if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
     from mfa_common.batch import CsvCells, Skip
-    from mfa_common.cli import (
-        JobRun,
-        Prompter,
-        SavedCredential,
-        Session,
-        Settings,
-        State,
-    )
+    from mfa_common.cli import JobRun, SavedCredential, Session, Settings, State
     from mfa_common.cli.login import LoginSteps
-    from mfa_common.clock import Clock
     from mfa_common.secret import Secret
 
     from .client import MetalCloudClient
@@ -118,9 +111,7 @@ SPEC = ToolSpec(
         Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
     ),
     url_setting="url",
-    url_options=("--url",),
     url_help="Server URL (else METALCLOUD_URL or the config file).",
-    config_env="METALCLOUD_CONFIG",
     config_help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
     help="MetalCloud from the command line: login, current user, 2FA enrolment, user administration.",
 )
@@ -148,24 +139,15 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
 
     api_name = "MetalCloud"
 
-    def bare_client(self, state: State, url: str) -> MetalCloudClient:
+    def new_client(self, state: State, url: str, **credentials: Any) -> MetalCloudClient:
         from .client import MetalCloudClient
 
-        return MetalCloudClient(url, **self.client_options(state))
+        return MetalCloudClient(url, **credentials, **self.client_options(state))
 
-    def key_client(self, state: State, url: str, settings: Settings) -> MetalCloudClient:
-        from .client import MetalCloudClient
-
-        return MetalCloudClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
-
-    def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+    def session_auth(self, secret: Secret[str]) -> Any:
         from mfa_common.auth import BearerTokenAuth
 
-        from .client import MetalCloudClient
-
-        if saved.kind == "api_key":
-            return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
-        return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
+        return BearerTokenAuth(secret)
 
     async def sign_in(self, client: MetalCloudClient, settings: Settings, steps: LoginSteps) -> Login:
         """``POST /api/v2/login``, then ``login-2fa`` on the pending login, which stays open
@@ -210,9 +192,7 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
             f"{state.spec.name} mfa enrol  first"
         )
 
-    async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
-        if saved.kind == "api_key":
-            return "an API key has no session to end"
+    async def end_session(self, client: MetalCloudClient, saved: SavedCredential) -> str:
         await client.session.logout(saved.secret)
         return "JWT session ended on the server"
 
@@ -443,40 +423,29 @@ def users_list(
     run_session(ctx, ADAPTER, run)
 
 
-def users_get(
-    ctx: typer.Context,
-    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
-    json_out: bool = JSON_OPTION,
-    fields: str | None = FIELDS_OPTION,
-) -> None:
-    """Show one user (needs an administrator), by id or e-mail address."""
-    chosen = choose_fields(fields, GET_FIELDS, GET_FIELDS)
+def _check_user(user: str) -> None:
     wanted = user.strip()
     if "@" not in wanted and not wanted.isdigit():
         raise CliError(f"{user!r} is neither a user id (a number) nor an e-mail address")
 
-    async def run(session: Session[MetalCloudClient]) -> int:
-        from mfa_common.errors import NotFoundError
 
-        client = session.client
-        user_id: int | None = int(wanted) if wanted.isdigit() else None
-        if user_id is None:
-            async for info in client.users.list(filters={"email": wanted}):
-                if info.email.lower() == wanted.lower():
-                    user_id = info.id
-                    break
-        found = None
-        if user_id is not None:
-            try:
-                found = await client.users.get(user_id)
-            except NotFoundError:
-                found = None
-        if found is None:
-            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
-        print_record(_user_dict(found), chosen, json_out=json_out, title=f"User {found.email or user}")
-        return 0
+async def _find_user(client: MetalCloudClient, user: str) -> dict[str, Any] | None:
+    """``users get``: the user with this id, or with this e-mail address (None: no such user)."""
+    from mfa_common.errors import NotFoundError
 
-    run_session(ctx, ADAPTER, run)
+    wanted = user.strip()
+    user_id: int | None = int(wanted) if wanted.isdigit() else None
+    if user_id is None:
+        async for info in client.users.list(filters={"email": wanted}):
+            if info.email.lower() == wanted.lower():
+                user_id = info.id
+                break
+    if user_id is None:
+        return None
+    try:
+        return _user_dict(await client.users.get(user_id))
+    except NotFoundError:
+        return None
 
 
 def _suspension_state(user: User) -> dict[str, Any]:
@@ -554,6 +523,7 @@ def _register(app: typer.Typer) -> None:
     app.add_typer(mfa, name="mfa")
     users = new_group("User administration (needs an administrator).")
     add_record_command(users, "list", users_list, LIST_FIELDS)
+    users_get = user_get_command(ADAPTER, GET_FIELDS, _find_user, check=_check_user)
     add_record_command(users, "get", users_get, GET_FIELDS)
     add_command(users, "without-2fa", without_2fa)
     batch = BatchCommands(ADAPTER)
@@ -627,12 +597,6 @@ def _register(app: typer.Typer) -> None:
     batch.add_apply(app)
 
 
-def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
-    """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
-    with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
-
-
-def main() -> None:
-    """Entry point of the ``metalcloud-async`` console script and ``python -m metalcloud_async``."""
-    build_app()(prog_name=SPEC.name)
+#: The command tree: ``build_app(clock=..., prompter=...)`` (see :func:`mfa_common.cli.build_app`).
+build_app = partial(build_tool_app, SPEC, _register)
+main = entry_point(SPEC, build_app)

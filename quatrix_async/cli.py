@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,40 +56,30 @@ from mfa_common.cli import (
     add_auth_commands,
     add_command,
     emit_json,
+    entry_point,
     flag,
     new_group,
     read_csv_option,
     run_session,
     stdout_console,
 )
-from mfa_common.cli import (
-    build_app as build_tool_app,
-)
+from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
-from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
     JSON_OPTION,
     add_record_command,
     choose_fields,
-    print_record,
     print_records,
+    user_get_command,
 )
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
 from mfa_common.secret import Secret
 
 if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
-    from mfa_common.cli import (
-        JobRun,
-        Prompter,
-        SavedCredential,
-        Session,
-        Settings,
-        State,
-    )
+    from mfa_common.cli import JobRun, SavedCredential, Session, Settings, State
     from mfa_common.cli.login import LoginSteps
-    from mfa_common.clock import Clock
 
     from .client import QuatrixClient
     from .jobs import UserRef
@@ -110,9 +101,7 @@ SPEC = ToolSpec(
         Setting("captcha_token", "QUATRIX_CAPTCHA_TOKEN", secret=True, prompt="Token of the solved CAPTCHA"),
     ),
     url_setting="host",
-    url_options=("--host",),
     url_help="Account host or API root (else QUATRIX_HOST or the config file).",
-    config_env="QUATRIX_CONFIG",
     config_help="Owner-only TOML/JSON file with host, email, password, totp_secret or pin.",
     help="Quatrix from the command line: login, profile, 2FA enrolment and batch MFA administration.",
     # About 15 logins per 15 minutes (see the README); the fake enforces a configurable budget.
@@ -156,28 +145,18 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
     api_name = "Quatrix"
     captcha = True
 
-    def bare_client(self, state: State, url: str) -> QuatrixClient:
+    def new_client(self, state: State, url: str, **credentials: Any) -> QuatrixClient:
         from .client import QuatrixClient
 
-        return QuatrixClient(url, **self.client_options(state))
+        return QuatrixClient(url, **credentials, **self.client_options(state))
 
-    def key_client(self, state: State, url: str, settings: Settings) -> QuatrixClient:
-        from .client import QuatrixClient
-
-        return QuatrixClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
-
-    def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
+    def session_auth(self, secret: Secret[str]) -> Any:
         from mfa_common.auth import ApiKeyAuth
 
         from . import _constants as C
-        from .client import QuatrixClient
 
-        # A session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
-        if saved.kind == "api_key":
-            auth = ApiKeyAuth(saved.secret)
-        else:
-            auth = ApiKeyAuth(saved.secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
-        return QuatrixClient(url, auth=auth, **self.client_options(state))
+        # A session id travels as X-Auth-Token.
+        return ApiKeyAuth(secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
 
     async def sign_in(self, client: QuatrixClient, settings: Settings, steps: LoginSteps) -> Login:
         """``GET /session/login`` (Basic), then on a 207 the code on the partial session. This
@@ -254,9 +233,7 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
             )
         return step
 
-    async def logout(self, client: QuatrixClient, saved: SavedCredential) -> str:
-        if saved.kind == "api_key":
-            return "an API key has no session to end"
+    async def end_session(self, client: QuatrixClient, saved: SavedCredential) -> str:
         await client.session.logout()
         return "session ended on the server"
 
@@ -362,35 +339,18 @@ def users_list(ctx: typer.Context, json_out: bool = JSON_OPTION, fields: str | N
     run_session(ctx, ADAPTER, run)
 
 
-def users_get(
-    ctx: typer.Context,
-    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
-    json_out: bool = JSON_OPTION,
-    fields: str | None = FIELDS_OPTION,
-) -> None:
-    """Show one user (needs an administrator), by id or e-mail address."""
-    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS)
+async def _find_user(client: QuatrixClient, user: str) -> dict[str, Any] | None:
+    """``users get``: the user with this id, or with this e-mail address (None: no such user)."""
+    from mfa_common.errors import BadRequestError, NotFoundError
 
-    async def run(session: Session[QuatrixClient]) -> int:
-        from mfa_common.errors import BadRequestError, NotFoundError
-
-        found: UserResp | None = None
-        if "@" in user:
-            wanted = user.strip().lower()
-            found = next(
-                (u for u in await session.client.users.list() if (u.email or "").lower() == wanted), None
-            )
-        else:
-            try:
-                found = await session.client.users.metadata(user.strip())
-            except (NotFoundError, BadRequestError):
-                found = None  # an unknown id: 404, or 400 code 20 on some servers
-        if found is None:
-            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
-        print_record(_user_record(found), chosen, json_out=json_out, title=f"User {found.email or user}")
-        return 0
-
-    run_session(ctx, ADAPTER, run)
+    if "@" in user:
+        wanted = user.strip().lower()
+        found = next((u for u in await client.users.list() if (u.email or "").lower() == wanted), None)
+        return _user_record(found) if found is not None else None
+    try:
+        return _user_record(await client.users.metadata(user.strip()))
+    except (NotFoundError, BadRequestError):
+        return None  # an unknown id: 404, or 400 code 20 on some servers
 
 
 def _enrolment_uri(generated: TwoFactorSecret, account: str) -> tuple[Secret[str] | None, str]:
@@ -473,7 +433,7 @@ def _register(app: typer.Typer) -> None:
     add_command(app, "profile", profile)
     users = new_group("The account's users (needs an administrator).")
     add_record_command(users, "list", users_list, USER_FIELDS)
-    add_record_command(users, "get", users_get, USER_FIELDS)
+    add_record_command(users, "get", user_get_command(ADAPTER, USER_FIELDS, _find_user), USER_FIELDS)
     app.add_typer(users, name="users")
     mfa = new_group("Enrol your own 2FA, or set / reset / remove MFA for many users.")
     add_command(mfa, "enrol", enrol)
@@ -522,12 +482,6 @@ def _register(app: typer.Typer) -> None:
     batch.add_apply(app)
 
 
-def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
-    """The ``quatrix-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
-    with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
-
-
-def main() -> None:
-    """Entry point of the ``quatrix-async`` console script and ``python -m quatrix_async``."""
-    build_app()(prog_name=SPEC.name)
+#: The command tree: ``build_app(clock=..., prompter=...)`` (see :func:`mfa_common.cli.build_app`).
+build_app = partial(build_tool_app, SPEC, _register)
+main = entry_point(SPEC, build_app)
