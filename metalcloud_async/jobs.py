@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,21 @@ async def _resolve(client: MetalCloudClient, ref: str) -> tuple[int, str | None]
     if found is None:
         raise Skip("no such user")
     return found.id, found.email
+
+
+def _write(
+    call: Callable[[], Awaitable[object]], done_already: type[Exception], reason: str
+) -> Callable[[], Awaitable[None]]:
+    """The write of a planned change: ``call()``, where the server's ``done_already`` error
+    (the change was made meanwhile) skips the item with ``reason`` instead of failing it."""
+
+    async def apply() -> None:
+        try:
+            await call()
+        except done_already:
+            raise Skip(reason) from None
+
+    return apply
 
 
 def _key(row: UserRow | NewUserRow | SshKeyRow | LimitsRow) -> str:
@@ -156,12 +171,11 @@ def force_reenrolment_job(
             if created is not None and created >= cutoff:
                 return Skip("authenticator is fresh")
 
-        async def apply() -> None:
-            try:
-                await client.users.force_2fa_reenrolment(uid, revision=config.revision)
-            except ReenrolmentAlreadyPendingError:
-                raise Skip("re-enrolment already due") from None
-
+        apply = _write(
+            lambda: client.users.force_2fa_reenrolment(uid, revision=config.revision),
+            ReenrolmentAlreadyPendingError,
+            "re-enrolment already due",
+        )
         return PlannedChange(
             key=row.user,
             action="force 2FA re-enrolment",
@@ -228,17 +242,17 @@ def create_users_job(client: MetalCloudClient, rows: Iterable[NewUserRow]) -> Ba
         if await client.users.find_by_email(row.email) is not None:
             return Skip("user exists")
 
-        async def apply() -> None:
-            try:
-                await client.users.create(
-                    row.email,
-                    display_name=row.display_name,
-                    access_level=row.access_level,
-                    account_id=row.account_id,
-                    email_verified=row.email_verified,
-                )
-            except EmailAlreadyInUseError:
-                raise Skip("user exists") from None
+        apply = _write(
+            lambda: client.users.create(
+                row.email,
+                display_name=row.display_name,
+                access_level=row.access_level,
+                account_id=row.account_id,
+                email_verified=row.email_verified,
+            ),
+            EmailAlreadyInUseError,
+            "user exists",
+        )
 
         before = {
             "user_id": None,
@@ -285,12 +299,9 @@ def add_ssh_keys_job(client: MetalCloudClient, rows: Iterable[SshKeyRow]) -> Bat
         except NotFoundError:
             return Skip("no such user")
 
-        async def apply() -> None:
-            try:
-                await client.users.ssh_keys.add(uid, row.ssh_key)
-            except SshKeyAlreadyPresentError:
-                raise Skip("key present") from None
-
+        apply = _write(
+            lambda: client.users.ssh_keys.add(uid, row.ssh_key), SshKeyAlreadyPresentError, "key present"
+        )
         key_type, body = row.ssh_key.split()[:2]
         before = {"user_id": uid, "key_type": key_type, "key_end": body[-12:]}
         return PlannedChange(row.key, "add SSH key", email or "", before, apply)
@@ -374,12 +385,7 @@ def set_limits_job(client: MetalCloudClient, rows: Iterable[LimitsRow]) -> Batch
         if not changes:
             return Skip("limits already set")
 
-        async def apply() -> None:
-            try:
-                await client.users.limits.set(uid, row.limits)
-            except ConflictError:
-                raise Skip("limits already set") from None
-
+        apply = _write(lambda: client.users.limits.set(uid, row.limits), ConflictError, "limits already set")
         before = {
             "user_id": uid,
             "changes": {k: {"from": current.get(k), "to": v} for k, v in changes.items()},
