@@ -9,7 +9,7 @@
         await client.users.force_2fa_reenrolment(user_id)  # a new authenticator at next login
         await client.users.ssh_keys.add(user_id, "ssh-ed25519 AAAA... alice@laptop")
 
-Batch jobs over many users (CSV in, journaled, resumable): :mod:`metalcloud_async.admin_jobs`.
+Batch jobs over many users (CSV in, journaled, resumable): :mod:`metalcloud_async.jobs`.
 
 Sources of the wire behaviour: the official OpenAPI document (MetalSoft REST API 2.0), the
 official Go SDK and CLI. Behaviour they leave open is marked UNCONFIRMED in the docstrings.

@@ -36,15 +36,15 @@ or credentials (including a refused second factor and a config file others can r
     metalcloud-async users limits set --csv limits.csv --yes --json
 
 The four CSV/age jobs (``force-2fa-reenrol``, ``create``, ``ssh-keys add``, ``limits set``) run
-the checks and writes of :mod:`metalcloud_async.admin_jobs` as batch jobs of the frame: dry run,
+the checks and writes of :mod:`metalcloud_async.jobs` as batch jobs of the frame: dry run,
 plan and apply, confirmation, journal and resume. A bad CSV row is a usage error before
 anything is sent.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ import typer
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
+    BatchJobAdapter,
     Change,
     CliError,
     Identity,
@@ -64,44 +65,36 @@ from mfa_common.cli import (
     add_auth_commands,
     add_command,
     emit_json,
+    entry_point,
     exit_code_for,
     flag,
     new_group,
     print_summary,
+    read_csv_option,
     run_session,
     stderr_console,
     stdout_console,
 )
 from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
-from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
     JSON_OPTION,
     add_record_command,
     choose_fields,
-    print_record,
     print_records,
+    user_get_command,
 )
 from mfa_common.cli.prompts import ask_off_loop
-from mfa_common.errors import AuthenticationError, ConflictError, InvalidInputError, PermissionDeniedError
+from mfa_common.errors import AuthenticationError, ConflictError, PermissionDeniedError
 
 if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
-    from mfa_common.batch import Skip
-    from mfa_common.cli import (
-        JobRun,
-        Prompter,
-        SavedCredential,
-        Session,
-        Settings,
-        State,
-    )
+    from mfa_common.batch import CsvCells, Skip
+    from mfa_common.cli import JobRun, SavedCredential, Session, Settings, State
     from mfa_common.cli.login import LoginSteps
-    from mfa_common.clock import Clock
     from mfa_common.secret import Secret
 
-    from . import admin_jobs
     from .client import MetalCloudClient
     from .models import LoginResult, TwoFactorAuthenticationSecret, User, UserInfo
 
@@ -118,9 +111,7 @@ SPEC = ToolSpec(
         Setting("totp_secret", "METALCLOUD_TOTP_SECRET", secret=True),
     ),
     url_setting="url",
-    url_options=("--url",),
     url_help="Server URL (else METALCLOUD_URL or the config file).",
-    config_env="METALCLOUD_CONFIG",
     config_help="Owner-only TOML/JSON file with url, api_key or email, password, totp_secret.",
     help="MetalCloud from the command line: login, current user, 2FA enrolment, user administration.",
 )
@@ -148,24 +139,15 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
 
     api_name = "MetalCloud"
 
-    def bare_client(self, state: State, url: str) -> MetalCloudClient:
+    def new_client(self, state: State, url: str, **credentials: Any) -> MetalCloudClient:
         from .client import MetalCloudClient
 
-        return MetalCloudClient(url, **self.client_options(state))
+        return MetalCloudClient(url, **credentials, **self.client_options(state))
 
-    def key_client(self, state: State, url: str, settings: Settings) -> MetalCloudClient:
-        from .client import MetalCloudClient
-
-        return MetalCloudClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
-
-    def saved_client(self, state: State, url: str, saved: SavedCredential) -> MetalCloudClient:
+    def session_auth(self, secret: Secret[str]) -> Any:
         from mfa_common.auth import BearerTokenAuth
 
-        from .client import MetalCloudClient
-
-        if saved.kind == "api_key":
-            return MetalCloudClient(url, api_key=saved.secret, **self.client_options(state))
-        return MetalCloudClient(url, auth=BearerTokenAuth(saved.secret), **self.client_options(state))
+        return BearerTokenAuth(secret)
 
     async def sign_in(self, client: MetalCloudClient, settings: Settings, steps: LoginSteps) -> Login:
         """``POST /api/v2/login``, then ``login-2fa`` on the pending login, which stays open
@@ -210,9 +192,7 @@ class MetalCloudAdapter(ApiAdapter["MetalCloudClient"]):
             f"{state.spec.name} mfa enrol  first"
         )
 
-    async def logout(self, client: MetalCloudClient, saved: SavedCredential) -> str:
-        if saved.kind == "api_key":
-            return "an API key has no session to end"
+    async def end_session(self, client: MetalCloudClient, saved: SavedCredential) -> str:
         await client.session.logout(saved.secret)
         return "JWT session ended on the server"
 
@@ -443,40 +423,29 @@ def users_list(
     run_session(ctx, ADAPTER, run)
 
 
-def users_get(
-    ctx: typer.Context,
-    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
-    json_out: bool = JSON_OPTION,
-    fields: str | None = FIELDS_OPTION,
-) -> None:
-    """Show one user (needs an administrator), by id or e-mail address."""
-    chosen = choose_fields(fields, GET_FIELDS, GET_FIELDS)
+def _check_user(user: str) -> None:
     wanted = user.strip()
     if "@" not in wanted and not wanted.isdigit():
         raise CliError(f"{user!r} is neither a user id (a number) nor an e-mail address")
 
-    async def run(session: Session[MetalCloudClient]) -> int:
-        from mfa_common.errors import NotFoundError
 
-        client = session.client
-        user_id: int | None = int(wanted) if wanted.isdigit() else None
-        if user_id is None:
-            async for info in client.users.list(filters={"email": wanted}):
-                if info.email.lower() == wanted.lower():
-                    user_id = info.id
-                    break
-        found = None
-        if user_id is not None:
-            try:
-                found = await client.users.get(user_id)
-            except NotFoundError:
-                found = None
-        if found is None:
-            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
-        print_record(_user_dict(found), chosen, json_out=json_out, title=f"User {found.email or user}")
-        return 0
+async def _find_user(client: MetalCloudClient, user: str) -> dict[str, Any] | None:
+    """``users get``: the user with this id, or with this e-mail address (None: no such user)."""
+    from mfa_common.errors import NotFoundError
 
-    run_session(ctx, ADAPTER, run)
+    wanted = user.strip()
+    user_id: int | None = int(wanted) if wanted.isdigit() else None
+    if user_id is None:
+        async for info in client.users.list(filters={"email": wanted}):
+            if info.email.lower() == wanted.lower():
+                user_id = info.id
+                break
+    if user_id is None:
+        return None
+    try:
+        return _user_dict(await client.users.get(user_id))
+    except NotFoundError:
+        return None
 
 
 def _suspension_state(user: User) -> dict[str, Any]:
@@ -536,129 +505,14 @@ class SuspendWithout2fa(Job["MetalCloudClient", "UserInfo"]):
 
 # --------------------------------------------------------------------------- admin batch jobs
 
-
-def _plain(value: dict[str, Any]) -> dict[str, Any]:
-    """``value`` as it reads back from a plan file (JSON), so the plan's state compares equal."""
-    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return plain
-
-
-class AdminBatch(Job["MetalCloudClient", Any]):
-    """An :mod:`~metalcloud_async.admin_jobs` job run as a batch job of the frame.
-
-    The job's read-only check plans each item (its details are the state the change is planned
-    from), its write applies it and its verification settles a lost answer. ``rows`` are the
-    CSV's items (read again, by key, when a saved plan is applied); without rows, ``from_key``
-    rebuilds an item from its key (the users listed by age).
-    """
-
-    def __init__(
-        self,
-        build: Callable[[MetalCloudClient], admin_jobs.AdminJob[Any]],
-        *,
-        rows: Iterable[Any] | None,
-        from_key: Callable[[str], Any] | None = None,
-        unit: str = "users",
-    ) -> None:
-        self.build = build
-        self.rows = rows
-        self.from_key = from_key
-        self.unit = unit
-        self.admin: admin_jobs.AdminJob[Any] | None = None
-        # What each planned key's check decided in this process: the write, or why none is due.
-        self.pending: dict[str, Callable[[], Any] | Skip] = {}
-        self.by_key: dict[str, Any] | None = None
-
-    async def start(self, run: JobRun[MetalCloudClient]) -> None:
-        self.admin = self.build(run.client)
-        self.action = self.admin.name
-
-    def _job(self) -> admin_jobs.AdminJob[Any]:
-        assert self.admin is not None, "start() builds the job"
-        return self.admin
-
-    def candidates(self, run: JobRun[MetalCloudClient]) -> Any:
-        return self._job().items
-
-    def candidate_key(self, item: Any) -> str:
-        return self._job().key(item)
-
-    def _item(self, key: str) -> Any:
-        if self.from_key is not None:
-            return self.from_key(key)
-        if self.by_key is None:
-            self.by_key = {self._job().key(row): row for row in self.rows or ()}
-        return self.by_key.get(key)
-
-    async def _check(self, item: Any) -> admin_jobs.PlannedChange | Skip:
-        from mfa_common.batch import Skip
-
-        try:
-            return await self._job().check(item)
-        except Skip as skip:  # raised by a lookup (no such user)
-            return skip
-
-    async def plan(self, run: JobRun[MetalCloudClient], item: Any) -> Change | NoChange:
-        from mfa_common.batch import Skip
-
-        key = self._job().key(item)
-        decided = await self._check(item)
-        if isinstance(decided, Skip):
-            return NoChange(key, "", decided.reason)
-        self.pending[key] = decided.apply
-        return Change(key, decided.email or "", decided.action, _plain(_before(decided)))
-
-    async def state(self, run: JobRun[MetalCloudClient], change: Change) -> dict[str, Any]:
-        from mfa_common.batch import Skip
-
-        item = self._item(change.key)
-        if item is None:
-            return {"row": "no longer in the CSV"}
-        decided = await self._check(item)
-        if isinstance(decided, Skip):
-            # Nothing is due any more: apply() skips it with the check's own reason.
-            self.pending[change.key] = decided
-            return change.before
-        self.pending[change.key] = decided.apply
-        return _plain(_before(decided))
-
-    async def apply(self, run: JobRun[MetalCloudClient], change: Change) -> Skip | None:
-        from mfa_common.batch import Skip
-
-        pending = self.pending.pop(change.key, None)
-        if pending is None:
-            item = self._item(change.key)
-            if item is None:
-                return Skip("no longer in the CSV")
-            decided = await self._check(item)
-            pending = decided if isinstance(decided, Skip) else decided.apply
-        if isinstance(pending, Skip):
-            return pending
-        await pending()
-        return None
-
-    async def verify(self, run: JobRun[MetalCloudClient], change: Change) -> bool | None:
-        item = self._item(change.key)
-        return None if item is None else await self._job().verify(item)
-
-
-def _before(decided: admin_jobs.PlannedChange) -> dict[str, Any]:
-    return {"user_id": decided.user_id, **dict(decided.details)}
-
-
 _CSV: Any = typer.Option(None, "--csv", dir_okay=False, help="CSV file with a header row (one item per row).")
 
 
-def _rows(path: Path | None, parse: Callable[[dict[str, str]], Any]) -> Iterable[Any]:
+def _rows(path: Path | None, parse: Callable[[CsvCells], Any]) -> Iterable[Any]:
     """The CSV's items, checked whole before anything is sent (a bad row is a usage error)."""
     if path is None:
         raise CliError("--csv FILE is required")
-    from . import admin_jobs
-
-    try:
-        return admin_jobs.read_csv(path, parse)
-    except InvalidInputError as exc:
-        raise CliError(str(exc)) from None
+    return read_csv_option(path, parse)
 
 
 def _register(app: typer.Typer) -> None:
@@ -669,6 +523,7 @@ def _register(app: typer.Typer) -> None:
     app.add_typer(mfa, name="mfa")
     users = new_group("User administration (needs an administrator).")
     add_record_command(users, "list", users_list, LIST_FIELDS)
+    users_get = user_get_command(ADAPTER, GET_FIELDS, _find_user, check=_check_user)
     add_record_command(users, "get", users_get, GET_FIELDS)
     add_command(users, "without-2fa", without_2fa)
     batch = BatchCommands(ADAPTER)
@@ -689,69 +544,59 @@ def _register(app: typer.Typer) -> None:
             "--created-before",
             help="Instead of a CSV: every user whose authenticator is older (ISO date).",
         ),
-    ) -> AdminBatch:
+    ) -> BatchJobAdapter[Any]:
         """Force users to enrol a new authenticator at their next login (CSV column: user, an id
         or an e-mail; or every user whose authenticator was created before a date)."""
         if (csv_file is None) == (created_before is None):
             raise CliError("give exactly one of --csv FILE and --created-before DATE")
-        from . import admin_jobs
+        from . import jobs
         from .models import parse_timestamp
 
-        rows = _rows(csv_file, admin_jobs.parse_user_row) if csv_file is not None else None
+        rows = _rows(csv_file, jobs.parse_user_row) if csv_file is not None else None
         try:
             cutoff = parse_timestamp(created_before) if created_before is not None else None
         except ValueError:
             raise CliError(f"--created-before must be an ISO date, got {created_before!r}") from None
-        return AdminBatch(
-            lambda client: admin_jobs.force_reenrolment_job(client, rows=rows, created_before=cutoff),
-            rows=rows,
-            from_key=admin_jobs.UserRow if rows is None else None,
+        return BatchJobAdapter(
+            lambda run: jobs.force_reenrolment_job(run.client, rows=rows, created_before=cutoff)
         )
 
     @batch.command(users, "create", path="users create", idempotent=False)
-    def create_users(csv_file: Path | None = _CSV) -> AdminBatch:
+    def create_users(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Create users from a CSV (email, display_name[, access_level, account_id, email_verified]);
         existing e-mails are skipped, so a re-run never duplicates."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_new_user_row)
-        return AdminBatch(lambda client: admin_jobs.create_users_job(client, rows), rows=rows)
+        rows = _rows(csv_file, jobs.parse_new_user_row)
+        return BatchJobAdapter(lambda run: jobs.create_users_job(run.client, rows))
 
     ssh_keys = new_group("Users' SSH keys.")
 
     @batch.command(ssh_keys, "add", path="users ssh-keys add", idempotent=True)
-    def add_ssh_keys(csv_file: Path | None = _CSV) -> AdminBatch:
+    def add_ssh_keys(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Add SSH public keys from a CSV (user, ssh_key); keys a user has already are skipped."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_ssh_key_row)
-        return AdminBatch(
-            lambda client: admin_jobs.add_ssh_keys_job(client, rows), rows=rows, unit="SSH keys"
-        )
+        rows = _rows(csv_file, jobs.parse_ssh_key_row)
+        return BatchJobAdapter(lambda run: jobs.add_ssh_keys_job(run.client, rows))
 
     users.add_typer(ssh_keys, name="ssh-keys")
     limits = new_group("Users' resource limits.")
 
     @batch.command(limits, "set", path="users limits set", idempotent=True)
-    def set_limits(csv_file: Path | None = _CSV) -> AdminBatch:
+    def set_limits(csv_file: Path | None = _CSV) -> BatchJobAdapter[Any]:
         """Set user limits from a CSV (user, then one column per limit, e.g.
         infrastructure_active_max_count); limits already at those values are skipped."""
-        from . import admin_jobs
+        from . import jobs
 
-        rows = _rows(csv_file, admin_jobs.parse_limits_row)
-        return AdminBatch(lambda client: admin_jobs.set_limits_job(client, rows), rows=rows)
+        rows = _rows(csv_file, jobs.parse_limits_row)
+        return BatchJobAdapter(lambda run: jobs.set_limits_job(run.client, rows))
 
     users.add_typer(limits, name="limits")
     app.add_typer(users, name="users")
     batch.add_apply(app)
 
 
-def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
-    """The ``metalcloud-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
-    with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
-
-
-def main() -> None:
-    """Entry point of the ``metalcloud-async`` console script and ``python -m metalcloud_async``."""
-    build_app()(prog_name=SPEC.name)
+#: The command tree: ``build_app(clock=..., prompter=...)`` (see :func:`mfa_common.cli.build_app`).
+build_app = partial(build_tool_app, SPEC, _register)
+main = entry_point(SPEC, build_app)

@@ -14,7 +14,8 @@ remove`` are verified from the user's listed MFA state; ``mfa reset`` from the u
 fake does so); ``mfa set PIN`` for a user who had a PIN already cannot be told, and is re-run
 with ``--retry-unknown`` (setting the same PIN again is harmless). ``mfa reset`` is not
 idempotent (a late repeat would wipe a secret the user has just set up), so it has no
-``--retry-unknown``.
+``--retry-unknown``. These checks, writes and verifications are the jobs of
+:mod:`quatrix_async.jobs`, run as batch jobs of the frame.
 
 Exit codes: 0 everything done (or skipped), 1 some item failed or the API failed, 2 wrong usage
 or credentials, 130 interrupted.
@@ -34,69 +35,57 @@ or credentials, 130 interrupted.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import typer
 
 from mfa_common.cli import (
     ApiAdapter,
     BatchCommands,
-    Change,
+    BatchJobAdapter,
     CliError,
     Identity,
-    Job,
     Login,
-    NoChange,
     Setting,
     ToolSpec,
     add_auth_commands,
     add_command,
     emit_json,
+    entry_point,
     flag,
     new_group,
+    read_csv_option,
     run_session,
     stdout_console,
 )
-from mfa_common.cli import (
-    build_app as build_tool_app,
-)
+from mfa_common.cli import build_app as build_tool_app
 from mfa_common.cli.enrol import SAVE_QR, SHOW_SECRET, confirm_with_code, enrol_preflight, show_new_secret
-from mfa_common.cli.errors import EXIT_FAILED
 from mfa_common.cli.listing import (
     FIELDS_OPTION,
     JSON_OPTION,
     add_record_command,
     choose_fields,
-    print_record,
     print_records,
+    user_get_command,
 )
 from mfa_common.errors import InvalidInputError, MfaCodeRejectedError
 from mfa_common.secret import Secret
 
 if TYPE_CHECKING:
     # The SDK loads when a command runs: --help, --version and completion never import it.
-    from mfa_common.batch import Skip
-    from mfa_common.cli import (
-        JobRun,
-        Prompter,
-        SavedCredential,
-        Session,
-        Settings,
-        State,
-    )
+    from mfa_common.cli import JobRun, SavedCredential, Session, Settings, State
     from mfa_common.cli.login import LoginSteps
-    from mfa_common.clock import Clock
 
     from .client import QuatrixClient
+    from .jobs import UserRef
     from .models import LoginResult, ProfileResp, TwoFactorSecret, UserResp
 
-__all__ = ["SPEC", "QuatrixAdapter", "UnknownUserError", "build_app", "main"]
+__all__ = ["SPEC", "QuatrixAdapter", "build_app", "main"]
 
 SPEC = ToolSpec(
     name="quatrix-async",
@@ -112,22 +101,12 @@ SPEC = ToolSpec(
         Setting("captcha_token", "QUATRIX_CAPTCHA_TOKEN", secret=True, prompt="Token of the solved CAPTCHA"),
     ),
     url_setting="host",
-    url_options=("--host",),
     url_help="Account host or API root (else QUATRIX_HOST or the config file).",
-    config_env="QUATRIX_CONFIG",
     config_help="Owner-only TOML/JSON file with host, email, password, totp_secret or pin.",
     help="Quatrix from the command line: login, profile, 2FA enrolment and batch MFA administration.",
     # About 15 logins per 15 minutes (see the README); the fake enforces a configurable budget.
     login_budget=(15, 15 * 60.0),
 )
-
-# POST /user/set-mfa requires a ``code`` even for 2FA; what the server does with it there is
-# UNCONFIRMED (the fake ignores it), so a fixed, well-formed placeholder is sent.
-_SET_2FA_PLACEHOLDER_CODE = "000000"
-
-
-class UnknownUserError(InvalidInputError):
-    """A CSV row names a user the account does not have (the item fails, the batch goes on)."""
 
 
 class AuthTypeOption(str, Enum):
@@ -166,28 +145,18 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
     api_name = "Quatrix"
     captcha = True
 
-    def bare_client(self, state: State, url: str) -> QuatrixClient:
+    def new_client(self, state: State, url: str, **credentials: Any) -> QuatrixClient:
         from .client import QuatrixClient
 
-        return QuatrixClient(url, **self.client_options(state))
+        return QuatrixClient(url, **credentials, **self.client_options(state))
 
-    def key_client(self, state: State, url: str, settings: Settings) -> QuatrixClient:
-        from .client import QuatrixClient
-
-        return QuatrixClient(url, api_key=settings.secret("api_key"), **self.client_options(state))
-
-    def saved_client(self, state: State, url: str, saved: SavedCredential) -> QuatrixClient:
+    def session_auth(self, secret: Secret[str]) -> Any:
         from mfa_common.auth import ApiKeyAuth
 
         from . import _constants as C
-        from .client import QuatrixClient
 
-        # A session id travels as X-Auth-Token; an API key (kind "api_key") as a bearer.
-        if saved.kind == "api_key":
-            auth = ApiKeyAuth(saved.secret)
-        else:
-            auth = ApiKeyAuth(saved.secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
-        return QuatrixClient(url, auth=auth, **self.client_options(state))
+        # A session id travels as X-Auth-Token.
+        return ApiKeyAuth(secret, header=C.AUTH_TOKEN_HEADER, scheme=None)
 
     async def sign_in(self, client: QuatrixClient, settings: Settings, steps: LoginSteps) -> Login:
         """``GET /session/login`` (Basic), then on a 207 the code on the partial session. This
@@ -264,9 +233,7 @@ class QuatrixAdapter(ApiAdapter["QuatrixClient"]):
             )
         return step
 
-    async def logout(self, client: QuatrixClient, saved: SavedCredential) -> str:
-        if saved.kind == "api_key":
-            return "an API key has no session to end"
+    async def end_session(self, client: QuatrixClient, saved: SavedCredential) -> str:
         await client.session.logout()
         return "session ended on the server"
 
@@ -354,6 +321,11 @@ def _user_record(user: UserResp) -> dict[str, Any]:
     }
 
 
+def _iso(moment: datetime | None) -> str | None:
+    """A model's datetime as JSON shows it."""
+    return moment.isoformat() if moment is not None else None
+
+
 def users_list(ctx: typer.Context, json_out: bool = JSON_OPTION, fields: str | None = FIELDS_OPTION) -> None:
     """List the account's users (needs an administrator): a table, or --json [FIELDS]."""
     chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS if json_out else _USER_TABLE)
@@ -367,35 +339,18 @@ def users_list(ctx: typer.Context, json_out: bool = JSON_OPTION, fields: str | N
     run_session(ctx, ADAPTER, run)
 
 
-def users_get(
-    ctx: typer.Context,
-    user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
-    json_out: bool = JSON_OPTION,
-    fields: str | None = FIELDS_OPTION,
-) -> None:
-    """Show one user (needs an administrator), by id or e-mail address."""
-    chosen = choose_fields(fields, USER_FIELDS, USER_FIELDS)
+async def _find_user(client: QuatrixClient, user: str) -> dict[str, Any] | None:
+    """``users get``: the user with this id, or with this e-mail address (None: no such user)."""
+    from mfa_common.errors import BadRequestError, NotFoundError
 
-    async def run(session: Session[QuatrixClient]) -> int:
-        from mfa_common.errors import BadRequestError, NotFoundError
-
-        found: UserResp | None = None
-        if "@" in user:
-            wanted = user.strip().lower()
-            found = next(
-                (u for u in await session.client.users.list() if (u.email or "").lower() == wanted), None
-            )
-        else:
-            try:
-                found = await session.client.users.metadata(user.strip())
-            except (NotFoundError, BadRequestError):
-                found = None  # an unknown id: 404, or 400 code 20 on some servers
-        if found is None:
-            raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
-        print_record(_user_record(found), chosen, json_out=json_out, title=f"User {found.email or user}")
-        return 0
-
-    run_session(ctx, ADAPTER, run)
+    if "@" in user:
+        wanted = user.strip().lower()
+        found = next((u for u in await client.users.list() if (u.email or "").lower() == wanted), None)
+        return _user_record(found) if found is not None else None
+    try:
+        return _user_record(await client.users.metadata(user.strip()))
+    except (NotFoundError, BadRequestError):
+        return None  # an unknown id: 404, or 400 code 20 on some servers
 
 
 def _enrolment_uri(generated: TwoFactorSecret, account: str) -> tuple[Secret[str] | None, str]:
@@ -447,157 +402,24 @@ def enrol(ctx: typer.Context, save_qr: Path | None = SAVE_QR, show_secret: bool 
 # --------------------------------------------------------------------------- batch MFA
 
 
-@attrs.frozen
-class Target:
-    """One CSV row or listed user: ``key`` is the journal key (the user id when known)."""
-
-    key: str
-    user: UserResp | None
-    label: str
-
-
-def _csv_column(path: Path) -> str:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except OSError as exc:
-        raise CliError(f"cannot read {path} ({type(exc).__name__})") from None
-    columns = [c.strip().lower() for c in header or []]
-    for column in ("id", "email"):
-        if column in columns:
-            return column
-    raise CliError(f"{path} needs a header row with an 'id' or 'email' column")
-
-
-def _csv_targets(
-    path: Path, column: str, by_id: dict[str, UserResp], by_email: dict[str, UserResp]
-) -> Iterator[Target]:
-    """Stream the CSV: one target per distinct user (a repeated row is dropped)."""
-    seen: set[str] = set()
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
-        for row in reader:
-            value = (row.get(column) or "").strip()
-            if not value:
-                continue
-            user = by_id.get(value) if column == "id" else by_email.get(value.lower())
-            key = user.id if user is not None and user.id else f"{column}:{value}"
-            if key in seen:
-                continue
-            seen.add(key)
-            yield Target(key=key, user=user, label=value)
-
-
-def _mfa_state(user: UserResp) -> dict[str, Any]:
-    """The state a change is planned from (and compared with before a plan is applied)."""
-    return {
-        "auth_methods": sorted(user.auth_methods),
-        "forced_auth": sorted(user.forced_auth),
-        "modified": _iso(user.modified),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    """A model's datetime as plans and journals keep it (JSON)."""
-    return moment.isoformat() if moment is not None else None
-
-
-class MfaJob(Job["QuatrixClient", Target]):
-    """``mfa set`` / ``mfa reset`` / ``mfa remove`` for the users of a CSV or for ``--all``.
-
-    ``auth_methods`` / ``forced_auth`` in the user listing are UNCONFIRMED on the real server;
-    ``--force`` ignores them (every listed user is changed).
-    """
-
-    def __init__(
-        self, verb: str, auth_type: str, csv_path: Path | None, all_users: bool, force: bool
-    ) -> None:
-        if (csv_path is None) == (not all_users):
-            raise CliError("give either --csv PATH or --all")
-        self.verb = verb
-        self.kind = "2FA" if verb == "reset" else auth_type
-        self.csv_path = csv_path
-        # Checked now (a usage error before any login); a plan being applied needs no CSV.
-        self.column = _csv_column(csv_path) if csv_path is not None and csv_path.exists() else ""
-        self.all_users = all_users
-        self.force = force
-        self.action = f"{verb} {self.kind}"
-        self.needs = ("new_pin",) if verb == "set" and self.kind == "PIN" else ()
-
-    async def start(self, run: JobRun[QuatrixClient]) -> None:
-        run.context["me"] = await run.client.profile.get()
-        users = await run.client.users.list()
-        run.context["by_id"] = {u.id: u for u in users if u.id}
-        run.context["by_email"] = {u.email.lower(): u for u in users if u.email}
-
-    def candidates(self, run: JobRun[QuatrixClient]) -> Iterator[Target]:
-        by_id: dict[str, UserResp] = run.context["by_id"]
-        if self.csv_path is not None:
-            column = self.column or _csv_column(self.csv_path)
-            return _csv_targets(self.csv_path, column, by_id, run.context["by_email"])
-        return (Target(key=uid, user=u, label=u.email or uid) for uid, u in by_id.items())
-
-    def total(self, run: JobRun[QuatrixClient]) -> int | None:
-        return None if self.csv_path is not None else len(run.context["by_id"])
-
-    def candidate_key(self, item: Target) -> str:
-        return item.key
-
-    def _skip_reason(self, user: UserResp, me: ProfileResp) -> str | None:
-        if user.id == me.id:
-            return "own account (use the profile commands)"
-        if self.force:
-            return None
-        methods, forced = set(user.auth_methods), set(user.forced_auth)
-        if self.verb == "set":
-            if self.kind == "2FA" and "2FA" in methods and "2FA" in forced:
-                return "2FA already set"
-            return None
-        if self.verb == "reset":
-            return None if "2FA" in methods else "no 2FA to reset"
-        return None if (self.kind in methods or self.kind in forced) else f"{self.kind} not enabled"
-
-    async def plan(self, run: JobRun[QuatrixClient], item: Target) -> Change | NoChange:
-        if item.user is None or not item.user.id:
-            raise UnknownUserError(f"unknown user {item.label!r} (not in this account)")
-        reason = self._skip_reason(item.user, run.context["me"])
-        if reason is not None:
-            return NoChange(item.key, item.user.email or "", reason)
-        return Change(item.user.id, item.user.email or "", self.action, _mfa_state(item.user))
-
-    async def state(self, run: JobRun[QuatrixClient], change: Change) -> dict[str, Any]:
-        return _mfa_state(await run.client.users.metadata(change.key))
-
-    async def apply(self, run: JobRun[QuatrixClient], change: Change) -> Skip | None:
-        ids = [change.key]
-        if self.verb == "set":
-            if self.kind == "PIN":
-                assert run.settings is not None
-                code = run.settings.secret("new_pin")
-                assert code is not None
-            else:
-                code = Secret(_SET_2FA_PLACEHOLDER_CODE)
-            await run.client.mfa.set_for_users(ids, self.kind, code)
-        elif self.verb == "reset":
-            await run.client.mfa.reset_for_users(ids)
-        else:
-            await run.client.mfa.remove_for_users(ids, self.kind)
+def _users(csv_path: Path | None, all_users: bool) -> Iterable[UserRef] | None:
+    """The users of ``--csv`` (read and checked now: a bad row is a usage error before any
+    login), or None for ``--all``."""
+    if (csv_path is None) == (not all_users):
+        raise CliError("give either --csv PATH or --all")
+    if csv_path is None:
         return None
+    if not csv_path.exists():
+        return ()  # a saved plan being applied needs no CSV: it names its users by id
+    from .jobs import parse_user_ref
 
-    async def verify(self, run: JobRun[QuatrixClient], change: Change) -> bool | None:
-        now = await run.client.users.metadata(change.key)
-        if self.verb == "reset":
-            # The reset leaves MFA on; what shows it was applied is the user's modified time.
-            before = change.before.get("modified")
-            return None if before is None or now.modified is None else _iso(now.modified) != before
-        if self.verb == "set":
-            if self.kind == "2FA":
-                return "2FA" in now.forced_auth
-            if "PIN" not in change.before.get("auth_methods", []):
-                return "PIN" in now.auth_methods
-            return None  # a PIN replaced by another one looks the same: --retry-unknown
-        return self.kind not in now.auth_methods and self.kind not in now.forced_auth
+    return read_csv_option(csv_path, parse_user_ref)
+
+
+def _new_pin(run: JobRun[QuatrixClient], kind: str) -> Secret[str] | None:
+    """The PIN ``mfa set --auth-type PIN`` sets (QUATRIX_NEW_PIN or a prompt, asked before a run
+    that writes; a dry run needs none)."""
+    return run.settings.secret("new_pin") if kind == "PIN" and run.settings is not None else None
 
 
 _CSV = typer.Option(None, "--csv", help="CSV with an 'id' or 'email' column.", dir_okay=False, exists=True)
@@ -611,7 +433,7 @@ def _register(app: typer.Typer) -> None:
     add_command(app, "profile", profile)
     users = new_group("The account's users (needs an administrator).")
     add_record_command(users, "list", users_list, USER_FIELDS)
-    add_record_command(users, "get", users_get, USER_FIELDS)
+    add_record_command(users, "get", user_get_command(ADAPTER, USER_FIELDS, _find_user), USER_FIELDS)
     app.add_typer(users, name="users")
     mfa = new_group("Enrol your own 2FA, or set / reset / remove MFA for many users.")
     add_command(mfa, "enrol", enrol)
@@ -623,14 +445,25 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> MfaJob:
+    ) -> BatchJobAdapter[Any]:
         """Turn MFA on for users (2FA is then forced; PIN takes the PIN from QUATRIX_NEW_PIN or a prompt)."""
-        return MfaJob("set", AuthTypeOption(auth_type).value, csv_path, all_users, force)
+        from .jobs import set_mfa_job
+
+        users, kind = _users(csv_path, all_users), AuthTypeOption(auth_type).value
+        return BatchJobAdapter(
+            lambda run: set_mfa_job(run.client, kind, users, pin=_new_pin(run, kind), force=force),
+            needs=("new_pin",) if kind == "PIN" else (),
+        )
 
     @batch.command(mfa, "reset", path="mfa reset", idempotent=False)
-    def mfa_reset(csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE) -> MfaJob:
+    def mfa_reset(
+        csv_path: Path | None = _CSV, all_users: bool = _ALL, force: bool = _FORCE
+    ) -> BatchJobAdapter[Any]:
         """Wipe users' 2FA secrets: they set 2FA up again at their next login."""
-        return MfaJob("reset", "2FA", csv_path, all_users, force)
+        from .jobs import reset_mfa_job
+
+        users = _users(csv_path, all_users)
+        return BatchJobAdapter(lambda run: reset_mfa_job(run.client, users, force=force))
 
     @batch.command(mfa, "remove", path="mfa remove", idempotent=True)
     def mfa_remove(
@@ -638,20 +471,17 @@ def _register(app: typer.Typer) -> None:
         all_users: bool = _ALL,
         auth_type: AuthTypeOption = _AUTH_TYPE,
         force: bool = _FORCE,
-    ) -> MfaJob:
+    ) -> BatchJobAdapter[Any]:
         """Turn MFA off for users (refused by the server where it is forced for the account)."""
-        return MfaJob("remove", AuthTypeOption(auth_type).value, csv_path, all_users, force)
+        from .jobs import remove_mfa_job
+
+        users, kind = _users(csv_path, all_users), AuthTypeOption(auth_type).value
+        return BatchJobAdapter(lambda run: remove_mfa_job(run.client, kind, users, force=force))
 
     app.add_typer(mfa, name="mfa")
     batch.add_apply(app)
 
 
-def build_app(*, clock: Clock | None = None, prompter: Prompter | None = None) -> typer.Typer:
-    """The ``quatrix-async`` command tree. ``clock`` drives TOTP codes (tests share a FakeClock
-    with the fake server); ``prompter`` asks for missing values (default: the terminal)."""
-    return build_tool_app(SPEC, _register, clock=clock, prompter=prompter)
-
-
-def main() -> None:
-    """Entry point of the ``quatrix-async`` console script and ``python -m quatrix_async``."""
-    build_app()(prog_name=SPEC.name)
+#: The command tree: ``build_app(clock=..., prompter=...)`` (see :func:`mfa_common.cli.build_app`).
+build_app = partial(build_tool_app, SPEC, _register)
+main = entry_point(SPEC, build_app)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import cattrs
 
 
-
 class AuthType(str, Enum):
     """The second factor: ``"2FA"`` (a TOTP code) or ``"PIN"`` (the user's PIN)."""
 

@@ -31,10 +31,24 @@ example keys per failure reason are kept, so memory stays flat however long the 
 The journal (JSON lines, 0600) records ``started`` before each operation and the outcome
 after it: a re-run skips what finished, retries what failed, and asks ``verify_unknown``
 about writes a crash left unknown instead of repeating them blindly.
+
+Administration jobs built on it (a read-only check per item, then the write, and the
+verification of a lost answer) are :class:`BatchJob` objects, run by :func:`run_batch_job`; each
+API's are in its ``jobs`` module (:mod:`quatrix_async.jobs`, :mod:`metalcloud_async.jobs`).
 """
 
 from __future__ import annotations
 
+from .jobs import (
+    BatchJob,
+    BatchJobResult,
+    CsvCells,
+    CsvRowError,
+    PlannedChange,
+    PlannedSkip,
+    read_csv,
+    run_batch_job,
+)
 from .journal import Journal, JournalError, JournalLockedError, JournalMismatchError
 from .outcome import OUTCOME_UNKNOWN, ItemState, Skip, describe_failure, is_outcome_unknown
 from .rate_limit import RateLimiter
@@ -44,17 +58,25 @@ from .summary import BatchProgress, BatchSummary, FailureReason
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "OUTCOME_UNKNOWN",
+    "BatchJob",
+    "BatchJobResult",
     "BatchProgress",
     "BatchSummary",
+    "CsvCells",
+    "CsvRowError",
     "FailureReason",
     "ItemState",
     "Journal",
     "JournalError",
     "JournalLockedError",
     "JournalMismatchError",
+    "PlannedChange",
+    "PlannedSkip",
     "RateLimiter",
     "Skip",
     "describe_failure",
     "is_outcome_unknown",
+    "read_csv",
     "run_batch",
+    "run_batch_job",
 ]

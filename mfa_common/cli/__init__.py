@@ -13,6 +13,7 @@ Needs the ``cli`` extra (typer, rich, segno); nothing in the SDK imports this pa
 * :mod:`.listing`: records as a table or JSON with picked fields (``users list|get``);
 * :mod:`.credentials`: the owner-only credentials file or the OS keyring;
 * :mod:`.jobs`: batch changes: plan, dry run, ``--plan FILE``, ``apply FILE``, journal, Ctrl-C;
+  :class:`BatchJobAdapter` runs an API's library job (its ``jobs`` module) as such a command;
 * :mod:`.enrol`: showing a new 2FA secret and confirming it with a typed code;
 * :mod:`.output`: consoles, QR codes, the progress bar and summary, JSON;
 * :mod:`.errors`: exit codes and one-line, secret-free error messages.
@@ -34,6 +35,7 @@ from .app import (  # noqa: E402
     add_command,
     build_app,
     cli_command,
+    entry_point,
     flag,
     new_group,
     run_command,
@@ -54,7 +56,16 @@ from .errors import (  # noqa: E402
     exit_code_for,
     exit_code_for_error,
 )
-from .jobs import BatchCommands, BatchOptions, Change, Job, JobRun, NoChange  # noqa: E402
+from .jobs import (  # noqa: E402
+    BatchCommands,
+    BatchJobAdapter,
+    BatchOptions,
+    Change,
+    Job,
+    JobRun,
+    NoChange,
+    read_csv_option,
+)
 from .output import (  # noqa: E402
     BatchProgressDisplay,
     emit_json,
@@ -95,6 +106,7 @@ __all__ = [
     "EXIT_USAGE",
     "ApiAdapter",
     "BatchCommands",
+    "BatchJobAdapter",
     "BatchOptions",
     "BatchProgressDisplay",
     "Change",
@@ -126,6 +138,7 @@ __all__ = [
     "default_state_dir",
     "describe_error",
     "emit_json",
+    "entry_point",
     "exit_code_for",
     "exit_code_for_error",
     "flag",
@@ -134,6 +147,7 @@ __all__ = [
     "open_session",
     "prepare",
     "print_summary",
+    "read_csv_option",
     "render_qr",
     "run_command",
     "run_session",

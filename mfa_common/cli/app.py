@@ -64,21 +64,27 @@ DEBUG_ENV = "MFA_SDKS_DEBUG"
 _SDK_LOGGERS = ("mfa_common", "quatrix_async", "metalcloud_async")
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ToolSpec:
     """What makes one tool: its name (``quatrix-async``), the config-file section, its settings,
-    the setting holding the server URL and the extra option names for it, its help, and the
-    API's login budget (logins allowed per window of seconds) when the server has one."""
+    the setting holding the server URL and the extra option names for it (default: the
+    setting's name, ``--host``), the environment variable naming a config file (default:
+    ``<SECTION>_CONFIG``), its help, and the API's login budget (logins allowed per window of
+    seconds) when the server has one."""
 
     name: str
     section: str
     settings: tuple[Setting, ...]
     url_setting: str
-    url_options: tuple[str, ...]
     url_help: str
-    config_env: str
     config_help: str
     help: str
+    url_options: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda spec: (f"--{spec.url_setting}",), takes_self=True)
+    )
+    config_env: str = attrs.field(
+        default=attrs.Factory(lambda spec: f"{spec.section.upper()}_CONFIG", takes_self=True)
+    )
     login_budget: tuple[int, float] | None = None
 
 
@@ -365,6 +371,17 @@ def _version() -> str:
         return version("mfa-sdks")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+def entry_point(spec: ToolSpec, build: Callable[[], typer.Typer]) -> Callable[[], None]:
+    """What a tool's console script and ``python -m`` run: the app ``build()`` makes, as
+    ``spec.name``."""
+
+    def main() -> None:
+        build()(prog_name=spec.name)
+
+    main.__doc__ = f"Entry point of the ``{spec.name}`` console script."
+    return main
 
 
 def build_app(

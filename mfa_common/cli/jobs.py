@@ -24,7 +24,9 @@ reason), and *applies* a change. The frame does the rest:
   idempotent, ``--retry-unknown`` runs it again;
 * Ctrl-C prints the summary so far and the exact command that resumes, and exits 130.
 
-A new batch command is a :class:`Job` subclass and a few lines with :meth:`BatchCommands.command`.
+A new batch command is a :class:`Job` subclass and a few lines with :meth:`BatchCommands.command`;
+a job of an API's ``jobs`` module (a :class:`mfa_common.batch.BatchJob`, usable without the
+command line) becomes one through :class:`BatchJobAdapter`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import inspect
 import json
 import time
 import typing
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -45,7 +47,7 @@ import attrs
 import typer
 
 from .._files import StateFile
-from ..errors import AuthenticationError, MfaError, PermissionDeniedError
+from ..errors import AuthenticationError, InvalidInputError, MfaError, PermissionDeniedError
 from .app import State, add_command, flag, report_error, run_command, state_of
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for, exit_code_for_error
 from .output import BatchProgressDisplay, emit_json, print_summary, stderr_console, stdout_console
@@ -55,9 +57,21 @@ from .settings import Settings, ensure_state_dir
 
 if TYPE_CHECKING:
     # The batch runner loads when a batch runs (never for --help).
-    from ..batch import BatchSummary, Journal, Skip
+    from collections.abc import Awaitable
 
-__all__ = ["PLAN_FORMAT", "BatchCommands", "BatchOptions", "Change", "Job", "JobRun", "NoChange"]
+    from ..batch import BatchJob, BatchSummary, CsvCells, Journal, Skip
+
+__all__ = [
+    "PLAN_FORMAT",
+    "BatchCommands",
+    "BatchJobAdapter",
+    "BatchOptions",
+    "Change",
+    "Job",
+    "JobRun",
+    "NoChange",
+    "read_csv_option",
+]
 
 ClientT = TypeVar("ClientT")
 ItemT = TypeVar("ItemT")
@@ -153,6 +167,123 @@ class Job(Generic[ClientT, ItemT]):
         """Whether a change whose answer was lost took effect (None: the API cannot tell).
         ``change.before`` is the state planned before the first attempt."""
         return None
+
+
+class BatchJobAdapter(Job[ClientT, Any]):
+    """A :class:`mfa_common.batch.BatchJob` (an API's ``jobs`` module) run as a batch command.
+
+    ``build(run)`` makes the job once the client is open. The job's read-only check plans each
+    item (the state it planned from is the change's ``before``), its write applies the change
+    and its ``verify`` settles a lost answer, with the state kept from before the first attempt.
+    Applying a saved plan rebuilds each item from its key and checks it again: a target whose
+    state moved is skipped as changed since the plan, one the check now leaves alone is skipped
+    with the check's reason, and a key the CSV no longer has is skipped as such. ``needs`` are
+    the settings a real run needs (asked before the loop starts).
+    """
+
+    def __init__(
+        self, build: Callable[[JobRun[ClientT]], BatchJob[Any]], *, needs: tuple[str, ...] = ()
+    ) -> None:
+        self.build = build
+        self.needs = needs
+        self.job: BatchJob[Any] | None = None
+        # What each planned key's check decided in this process: the write, or why none is due.
+        self.pending: dict[str, Callable[[], Awaitable[None]] | Skip] = {}
+        self.by_key: dict[str, Any] | None = None
+
+    async def start(self, run: JobRun[ClientT]) -> None:
+        job = self.job = self.build(run)
+        self.action, self.unit = job.name, job.unit
+        if job.start is not None:
+            await job.start()
+
+    def _job(self) -> BatchJob[Any]:
+        assert self.job is not None, "start() builds the job"
+        return self.job
+
+    def candidates(self, run: JobRun[ClientT]) -> Iterable[Any] | AsyncIterable[Any]:
+        return self._job().items
+
+    def total(self, run: JobRun[ClientT]) -> int | None:
+        job = self._job()
+        return job.total() if job.total is not None else None
+
+    def candidate_key(self, item: Any) -> str:
+        return self._job().key(item)
+
+    def _item(self, key: str) -> Any:
+        """The item a saved plan's key stands for (None: the CSV no longer has it)."""
+        job = self._job()
+        if job.from_key is not None:
+            return job.from_key(key)
+        if self.by_key is None:
+            assert isinstance(job.items, Iterable), "a job whose items are read once needs from_key"
+            self.by_key = {job.key(item): item for item in job.items}
+        return self.by_key.get(key)
+
+    async def plan(self, run: JobRun[ClientT], item: Any) -> Change | NoChange:
+        from ..batch import PlannedSkip, Skip
+
+        job = self._job()
+        key = job.key(item)
+        decided = await job.decide(item)
+        if isinstance(decided, Skip):
+            return NoChange(key, decided.who if isinstance(decided, PlannedSkip) else "", decided.reason)
+        self.pending[key] = decided.apply
+        return Change(key, decided.who, decided.action, _plain(decided.before))
+
+    async def state(self, run: JobRun[ClientT], change: Change) -> dict[str, Any]:
+        from ..batch import PlannedSkip, Skip
+
+        item = self._item(change.key)
+        if item is None:
+            return {"row": "no longer in the CSV"}
+        decided = await self._job().decide(item)
+        if isinstance(decided, Skip):
+            now = decided.before if isinstance(decided, PlannedSkip) else None
+            if now is not None and _plain(now) != change.before:
+                return _plain(now)  # the frame skips it as changed since the plan
+            # Nothing is due any more: apply() skips it with the check's own reason.
+            self.pending[change.key] = decided
+            return change.before
+        self.pending[change.key] = decided.apply
+        return _plain(decided.before)
+
+    async def apply(self, run: JobRun[ClientT], change: Change) -> Skip | None:
+        from ..batch import Skip
+
+        pending = self.pending.pop(change.key, None)
+        if pending is None:
+            item = self._item(change.key)
+            if item is None:
+                return Skip("no longer in the CSV")
+            decided = await self._job().decide(item)
+            pending = decided if isinstance(decided, Skip) else decided.apply
+        if isinstance(pending, Skip):
+            return pending
+        await pending()
+        return None
+
+    async def verify(self, run: JobRun[ClientT], change: Change) -> bool | None:
+        item = self._item(change.key)
+        return None if item is None else await self._job().verify(item, change.before)
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from a plan file (JSON), so the plan's state compares equal."""
+    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return plain
+
+
+def read_csv_option(path: Path, parse: Callable[[CsvCells], ItemT]) -> Iterable[ItemT]:
+    """The items of the CSV file a command was given (:func:`mfa_common.batch.read_csv`),
+    checked whole before anything is sent: a bad row is a usage error naming its line."""
+    from ..batch import read_csv
+
+    try:
+        return read_csv(path, parse)
+    except InvalidInputError as exc:
+        raise CliError(str(exc)) from None
 
 
 @attrs.frozen

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import typer
 
 from .app import QuietCommand, add_command, flag
-from .errors import CliError
+from .errors import EXIT_FAILED, CliError
 from .output import stdout_console
+from .session import ApiAdapter, Session, run_session
 
 __all__ = [
     "FIELDS_OPTION",
@@ -26,7 +27,10 @@ __all__ = [
     "choose_fields",
     "print_record",
     "print_records",
+    "user_get_command",
 ]
+
+ClientT = TypeVar("ClientT")
 
 JSON_OPTION: Any = flag(
     "Print JSON on stdout: every field, or the ones --fields (or --json FIELDS) names.", "--json"
@@ -145,6 +149,40 @@ def print_record(record: dict[str, Any], fields: Sequence[str], *, json_out: boo
     for field, value in chosen.items():
         table.add_row(field, _cell(value))
     stdout_console().print(table)
+
+
+def user_get_command(
+    adapter: ApiAdapter[ClientT],
+    fields: Sequence[str],
+    find: Callable[[ClientT, str], Awaitable[dict[str, Any] | None]],
+    *,
+    check: Callable[[str], None] | None = None,
+) -> Callable[..., None]:
+    """A tool's ``users get USER`` command: ``find(client, user)`` reads the user USER names
+    (an id or an e-mail address, as typed) and returns its record with ``fields``, or None when
+    there is no such user; ``check(user)`` refuses a malformed USER before any login."""
+
+    def users_get(
+        ctx: typer.Context,
+        user: str = typer.Argument(..., metavar="USER", help="The user's id or e-mail address."),
+        json_out: bool = JSON_OPTION,
+        fields_given: str | None = FIELDS_OPTION,
+    ) -> None:
+        """Show one user (needs an administrator), by id or e-mail address."""
+        chosen = choose_fields(fields_given, fields, fields)
+        if check is not None:
+            check(user)
+
+        async def run(session: Session[ClientT]) -> int:
+            record = await find(session.client, user)
+            if record is None:
+                raise CliError(f"{session.url} has no user {user!r}", EXIT_FAILED)
+            print_record(record, chosen, json_out=json_out, title=f"User {record.get('email') or user}")
+            return 0
+
+        run_session(ctx, adapter, run)
+
+    return users_get
 
 
 async def _each(records: Iterable[dict[str, Any]] | AsyncIterable[dict[str, Any]]) -> Any:

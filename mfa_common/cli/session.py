@@ -123,17 +123,28 @@ class ApiAdapter(Generic[ClientT]):
 
         return {"clock": state.clock, "options": ClientOptions(allow_insecure_http=state.allow_insecure_http)}
 
+    def new_client(self, state: State, url: str, **credentials: Any) -> ClientT:
+        """A client of ``url`` with ``credentials`` (the client's own keywords: none,
+        ``api_key=`` or ``auth=``) and :meth:`client_options`."""
+        raise NotImplementedError
+
+    def session_auth(self, secret: Secret[str]) -> Any:
+        """The auth backend that sends ``secret``, a session credential a login made."""
+        raise NotImplementedError
+
     def bare_client(self, state: State, url: str) -> ClientT:
         """A client without credentials: the server check and the login steps."""
-        raise NotImplementedError
+        return self.new_client(state, url)
 
     def key_client(self, state: State, url: str, settings: Settings) -> ClientT:
         """A client that sends the API key of ``settings``."""
-        raise NotImplementedError
+        return self.new_client(state, url, api_key=settings.secret("api_key"))
 
     def saved_client(self, state: State, url: str, saved: SavedCredential) -> ClientT:
         """A client that sends the credential (saved, or made by this command's login)."""
-        raise NotImplementedError
+        if saved.kind == "api_key":
+            return self.new_client(state, url, api_key=saved.secret)
+        return self.new_client(state, url, auth=self.session_auth(saved.secret))
 
     async def sign_in(self, client: ClientT, settings: Settings, steps: LoginSteps) -> Login:
         """The password login by hand on ``client`` (a bare one), through ``steps``."""
@@ -145,6 +156,12 @@ class ApiAdapter(Generic[ClientT]):
 
     async def logout(self, client: ClientT, saved: SavedCredential) -> str:
         """End the credential's session on the server; say what was done."""
+        if saved.kind == "api_key":
+            return "an API key has no session to end"
+        return await self.end_session(client, saved)
+
+    async def end_session(self, client: ClientT, saved: SavedCredential) -> str:
+        """End the session ``saved`` holds (not an API key) on the server; say what was done."""
         raise NotImplementedError
 
     async def identity(self, client: ClientT) -> Identity:

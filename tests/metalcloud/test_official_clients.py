@@ -22,16 +22,10 @@ import httpx
 import pytest
 
 from metalcloud_async import MetalCloudClient, UpdateUser, UserLimits
-from metalcloud_async.admin_jobs import (
-    force_reenrolment_job,
-    parse_limits_row,
-    parse_user_row,
-    read_csv,
-    run_admin_job,
-    set_limits_job,
-)
+from metalcloud_async.jobs import force_reenrolment_job, parse_limits_row, parse_user_row, set_limits_job
 from metalcloud_async.protocol import filter_in
 from metalcloud_async.testing import MetalCloudFake
+from mfa_common.batch import read_csv, run_batch_job
 from mfa_common.clock import FakeClock
 from mfa_common.testing import generate_base32_secret, serve
 from tests.contract import ValidatingTransport
@@ -246,10 +240,10 @@ async def test_large_user_ids_in_batch_jobs(fake: MetalCloudFake, tmp_path: Path
     limits_csv.write_text(f"user,infrastructure_active_max_count\n{uid},7\n")
     with serve(fake) as server:
         async with MetalCloudClient(server.base_url, api_key=fake.user(ADMIN_EMAIL).api_key) as client:
-            forced = await run_admin_job(
+            forced = await run_batch_job(
                 force_reenrolment_job(client, rows=read_csv(users_csv, parse_user_row))
             )
-            limited = await run_admin_job(set_limits_job(client, read_csv(limits_csv, parse_limits_row)))
+            limited = await run_batch_job(set_limits_job(client, read_csv(limits_csv, parse_limits_row)))
     assert (forced.summary.done, limited.summary.done) == (1, 1)
     assert fake.user(uid).authenticator_must_change and fake.user(uid).limits == {
         "infrastructureActiveMaxCount": 7

@@ -1,4 +1,4 @@
-"""The batch administration jobs of ``metalcloud_async.admin_jobs``, driven directly against the
+"""The batch administration jobs of ``metalcloud_async.jobs``, driven directly against the
 fake over a loopback socket: idempotent re-runs, a dry run that writes nothing, a fault run whose
 lost writes are verified instead of repeated, and a journaled resume."""
 
@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from metalcloud_async import MetalCloudClient
-from metalcloud_async.admin_jobs import (
-    CsvRowError,
+from metalcloud_async.jobs import (
     add_ssh_keys_job,
     create_users_job,
     force_reenrolment_job,
@@ -24,11 +23,10 @@ from metalcloud_async.admin_jobs import (
     parse_new_user_row,
     parse_ssh_key_row,
     parse_user_row,
-    read_csv,
-    run_admin_job,
     set_limits_job,
 )
 from metalcloud_async.testing import MetalCloudFake
+from mfa_common.batch import CsvRowError, read_csv, run_batch_job
 from mfa_common.clock import FakeClock
 from mfa_common.errors import InvalidInputError
 from mfa_common.options import ClientOptions
@@ -70,11 +68,11 @@ async def test_create_users_is_idempotent_by_email(fake: MetalCloudFake, url: st
     path = new_users_csv(tmp_path, 6)
     fake.add_user("PERSON3@example.test", "already-here")
     async with client_for(fake, url) as client:
-        first = await run_admin_job(
+        first = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=4
         )
         assert (first.summary.done, first.summary.skipped) == (5, 1)
-        again = await run_admin_job(
+        again = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=4
         )
         assert (again.summary.done, again.summary.skipped) == (0, 6)
@@ -95,7 +93,7 @@ async def test_dry_run_writes_nothing_and_lists_the_plan(
     path = new_users_csv(tmp_path, 3)
     fake.add_user("person1@example.test", "already-here")
     async with client_for(fake, url) as client:
-        result = await run_admin_job(
+        result = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), dry_run=True
         )
     assert len(fake.ledger) == 0
@@ -111,7 +109,7 @@ async def test_fault_run_verifies_lost_writes_instead_of_repeating(
     # The server applies two creations but the answers never arrive.
     fake.controls.fail_next("drop_after", 2, path="/api/v2/users", method="POST")
     async with client_for(fake, url) as client:
-        result = await run_admin_job(
+        result = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)),
             concurrency=1,
             journal=tmp_path / "create.journal",
@@ -128,12 +126,12 @@ async def test_failed_items_are_retried_on_resume_and_done_ones_are_not_repeated
     journal = tmp_path / "create.journal"
     fake.controls.fail_next("server_error", 2, path="/api/v2/users", method="POST")
     async with client_for(fake, url) as client:
-        first = await run_admin_job(
+        first = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
         )
         assert (first.summary.done, first.summary.failed) == (3, 2)
         before = fake.controls.total_requests
-        second = await run_admin_job(
+        second = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
         )
     assert (second.summary.done, second.summary.skipped, second.summary.failed) == (2, 3, 0)
@@ -151,20 +149,20 @@ async def test_force_reenrolment_from_csv_and_by_authenticator_age(
     none = fake.add_user("none@example.test", "pw-none-123")
     path = write_csv(tmp_path / "r.csv", f"user\n{old.id}\nfresh@example.test\nghost@example.test\n")
     async with client_for(fake, url) as client:
-        by_csv = await run_admin_job(force_reenrolment_job(client, rows=read_csv(path, parse_user_row)))
+        by_csv = await run_batch_job(force_reenrolment_job(client, rows=read_csv(path, parse_user_row)))
         assert (by_csv.summary.done, by_csv.summary.skipped) == (2, 1)
         assert by_csv.summary.skipped_by_reason == {"no such user": 1}
         assert old.authenticator_must_change and fresh.authenticator_must_change
         old.authenticator_must_change = fresh.authenticator_must_change = False
         cutoff = datetime.fromtimestamp(clock.now() - 86_400, tz=timezone.utc)
-        plan = await run_admin_job(force_reenrolment_job(client, created_before=cutoff), dry_run=True)
+        plan = await run_batch_job(force_reenrolment_job(client, created_before=cutoff), dry_run=True)
         stale = {c["email"] for c in plan.planned}
         # The 2FA admin of the fixtures and "old" were enrolled before the cutoff.
         assert stale == {"old@example.test", "totp@example.test"}
         assert plan.summary.skipped_by_reason == {"no authenticator": 2, "authenticator is fresh": 1}
-        applied = await run_admin_job(force_reenrolment_job(client, created_before=cutoff))
+        applied = await run_batch_job(force_reenrolment_job(client, created_before=cutoff))
         assert applied.summary.done == 2
-        again = await run_admin_job(force_reenrolment_job(client, created_before=cutoff))
+        again = await run_batch_job(force_reenrolment_job(client, created_before=cutoff))
         assert again.summary.done == 0 and again.summary.skipped_by_reason["re-enrolment already due"] == 2
     assert (
         old.authenticator_must_change
@@ -180,7 +178,7 @@ async def test_force_reenrolment_lost_answer_is_verified(
     fake.controls.fail_next("drop_after", path=f"/api/v2/users/{target.id}/config", method="PATCH")
     async with client_for(fake, url) as client:
         rows = read_csv(write_csv(tmp_path / "r.csv", "user\nt@example.test\n"), parse_user_row)
-        result = await run_admin_job(force_reenrolment_job(client, rows=rows))
+        result = await run_batch_job(force_reenrolment_job(client, rows=rows))
     assert result.summary.done == 1 and result.summary.unknown == 0
     assert len(fake.ledger.entries("update-config")) == 1
 
@@ -196,15 +194,18 @@ async def test_ssh_keys_and_limits_jobs(fake: MetalCloudFake, url: str, tmp_path
         f"user,infrastructureActiveMaxCount,allow_vlan_overrides,storage_types\n{target.id},4,true,iscsi_ssd;nvme\n",
     )
     async with client_for(fake, url) as client:
-        added = await run_admin_job(
+        added = await run_batch_job(
             add_ssh_keys_job(client, read_csv(keys, parse_ssh_key_row)), concurrency=1
         )
         assert (added.summary.done, added.summary.skipped) == (2, 1)
-        plan = await run_admin_job(set_limits_job(client, read_csv(limits, parse_limits_row)), dry_run=True)
-        assert plan.planned[0]["changes"]["infrastructure_active_max_count"] == {"from": 10, "to": 4}
-        done = await run_admin_job(set_limits_job(client, read_csv(limits, parse_limits_row)))
+        plan = await run_batch_job(set_limits_job(client, read_csv(limits, parse_limits_row)), dry_run=True)
+        assert plan.planned[0]["before"]["changes"]["infrastructure_active_max_count"] == {
+            "from": 10,
+            "to": 4,
+        }
+        done = await run_batch_job(set_limits_job(client, read_csv(limits, parse_limits_row)))
         assert done.summary.done == 1
-        again = await run_admin_job(set_limits_job(client, read_csv(limits, parse_limits_row)))
+        again = await run_batch_job(set_limits_job(client, read_csv(limits, parse_limits_row)))
         assert again.summary.skipped_by_reason == {"limits already set": 1}
     assert target.limits == {
         "infrastructureActiveMaxCount": 4,
@@ -288,12 +289,12 @@ async def test_a_run_cancelled_mid_write_resumes_by_verifying(
             transport=transport,
             options=ClientOptions(retry=RetryPolicy(max_retries=0)),
         ) as client:
-            await run_admin_job(
+            await run_batch_job(
                 create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
             )
     assert scope.cancelled_caught and len(fake.ledger.entries("create-user")) == 3
     async with client_for(fake, url) as client:
-        resumed = await run_admin_job(
+        resumed = await run_batch_job(
             create_users_job(client, read_csv(path, parse_new_user_row)), concurrency=1, journal=journal
         )
     # Two rows finished before the cancel (skipped by the journal), the third was in doubt and
