@@ -1,5 +1,5 @@
 """The documentation site builds, and every page, API reference and included file it names
-exists. The pages' Python blocks and commands are run and checked by ``test_readme.py``."""
+exists. The pages' Python blocks and commands are run and checked by ``test_doc_examples.py``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,18 @@ def test_the_guides_the_site_promises_are_there() -> None:
     titles = " ".join(str(entry) for entry in _config()["nav"]).lower()
     for topic in ("quatrix", "x-mfa", "metalcloud", "batch", "testing", "fastapi", "security", "reference"):
         assert topic in titles, topic
+
+
+def test_a_getting_started_page_comes_first_and_the_readme_links_it() -> None:
+    nav = _config()["nav"]
+    assert nav[1] == {"Getting started": "getting-started.md"}, nav[:2]
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for step in ("## Install", "## Run a fake server", "## A first script", "## A first command"):
+        assert step in page, step
+    assert "```python" in page and "pip install" in page and "$ quatrix-async " in page
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/getting-started.md)" in readme
+    assert "(getting-started.md)" in (DOCS / "index.md").read_text(encoding="utf-8")
 
 
 def test_every_api_reference_names_an_object_that_exists() -> None:
