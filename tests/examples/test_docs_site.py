@@ -3,6 +3,7 @@ exists. The pages' Python blocks and commands are run and checked by ``test_doc_
 
 from __future__ import annotations
 
+import html as htmllib
 import importlib
 import importlib.util
 import os
@@ -115,3 +116,32 @@ def test_the_site_builds_with_strict(tmp_path: Path) -> None:
     assert ":class:" not in quatrix and "<code>QuatrixSessionAuth</code>" in quatrix  # roles rendered
     security = (tmp_path / "site" / "security" / "index.html").read_text(encoding="utf-8")
     assert "Secret handling" in security  # SECURITY.md is included, not copied
+    check_reference(tmp_path / "site" / "reference")
+    assert (tmp_path / "site" / "getting-started" / "index.html").is_file()
+
+
+def _text(html: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def check_reference(site: Path) -> None:
+    """The built reference: formatted signatures (one parameter a line), parameter tables, each
+    client's groups under it, and no login internals anywhere."""
+    pages = {p.parent.name: p.read_text(encoding="utf-8") for p in site.glob("*/index.html")}
+    quatrix = pages["quatrix_async"]
+    assert "QuatrixClient(\n    base_url: str | URL,\n    *,\n    api_key:" in _text(quatrix)
+    for client, page, groups in (
+        ("quatrix_async.QuatrixClient", "quatrix_async", ("session", "profile", "mfa", "users")),
+        ("metalcloud_async.MetalCloudClient", "metalcloud_async", ("user", "users", "session")),
+        ("mfa_common.xmfa.XMfaClient", "xmfa", ("session", "mfa", "user")),
+    ):
+        html = pages[page]
+        for group in groups:
+            assert f'id="{client}.{group}"' in html, f"{client}.{group} is not listed"
+            assert f">client.{group}<" in html, f"{page}: no section for client.{group}"
+    assert quatrix.count("Parameters:") >= 20, "the parameters are not in tables"
+    assert 'class="doc-section-title">Parameters:</span>' in quatrix
+    ids = {page: set(re.findall(r'id="([\w.]+)"', html)) for page, html in pages.items()}
+    internal = ("login_flow", "is_rejection", "apply", "acquire", "release", "run_login", "provider_for")
+    leaked = sorted(i for found in ids.values() for i in found if i.rsplit(".", 1)[-1] in internal)
+    assert not leaked, leaked
