@@ -28,9 +28,9 @@ P = C.API_PREFIX
 class SessionAPI(MetalCloudAPIGroup):
     """``client.session``: ``POST /api/v2/login``, ``/login-2fa`` and ``/logout``.
 
-    Without arguments, :meth:`login` and :meth:`logout` act on the client's own JWT session
-    (a client built with ``email=``/``password=``). With ``email``/``password``, :meth:`login`
-    performs the raw password step and returns a :class:`~metalcloud_async.protocol.LoginResult`
+    Without arguments, :meth:`login` and :meth:`logout` act on the client's own JWT session (a
+    client built with ``email=``/``password=``). With ``email``/``password``, :meth:`login`
+    performs the raw password step and returns a :class:`~metalcloud_async.models.LoginResult`
     to finish with :meth:`login_2fa` when ``mfa_required``; its ``token`` is a Secret usable
     with :class:`~mfa_common.auth.BearerTokenAuth`.
     """
@@ -53,9 +53,25 @@ class SessionAPI(MetalCloudAPIGroup):
         provider: str = C.DEFAULT_PROVIDER,
         options: RequestOptions | None = None,
     ) -> LoginResult:
-        """Log in: the client's session (no arguments; replaces the current JWT, completing 2FA
-        through the client's code provider) or a raw password step for ``email``/``password``
-        (``POST /api/v2/login``), whose result says whether :meth:`login_2fa` must follow."""
+        """Log in: the client's own session, or a raw password step.
+
+        With no arguments: replaces the client's JWT, completing 2FA through the client's code
+        provider. With ``email`` and ``password``: ``POST /api/v2/login``, whose result says
+        whether :meth:`login_2fa` must follow.
+
+        Args:
+            email: For a raw password step: the e-mail address.
+            password: For a raw password step: the password.
+            provider: The authentication provider named in the login (``mysql`` by default).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The login step (``mfa_required``, ``enrolment_required``, ``token``, ``user``).
+
+        Raises:
+            InvalidInputError: ``email`` without ``password``, or no login session to renew.
+        """
         if email is None:
             backend = self._backend()
             session = await self._requestor.within_deadline(
@@ -76,9 +92,20 @@ class SessionAPI(MetalCloudAPIGroup):
     async def login_2fa(
         self, pending: LoginResult, code: CodeSource, *, options: RequestOptions | None = None
     ) -> LoginResult:
-        """``POST /api/v2/login-2fa``: finish a raw login with the second factor (a code, a
-        provider or the TOTP secret), sent once. A refused code raises
-        :class:`~metalcloud_async.errors.TwoFactorCodeRejectedError`."""
+        """``POST /api/v2/login-2fa``: finish a raw login with the second factor, sent once.
+
+        Args:
+            pending: The step of :meth:`login` that said ``mfa_required``.
+            code: A 6-digit code, a code provider, or the TOTP secret (a fresh code is made).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The completed login, with its JWT.
+
+        Raises:
+            TwoFactorCodeRejectedError: A refused code.
+        """
         if not pending.mfa_required:
             raise InvalidInputError("this login step does not need a second factor")
         email = pending.user.email if pending.user is not None else None
@@ -103,8 +130,19 @@ class SessionAPI(MetalCloudAPIGroup):
     async def provider(
         self, email: str, *, options: RequestOptions | None = None
     ) -> AuthenticationUserProvider:
-        """``GET /api/v2/authentication-provider?email=``: how that address logs in (``mysql``,
-        ``ldap``, or ``saml`` with its SSO entry point). 404 when the address is unknown."""
+        """``GET /api/v2/authentication-provider?email=``: how that address logs in.
+
+        Args:
+            email: The address.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            ``mysql``, ``ldap``, or ``saml`` with its SSO entry point.
+
+        Raises:
+            NotFoundError: The address is unknown (404).
+        """
         if not isinstance(email, str) or "@" not in email:
             raise InvalidInputError("email must be an e-mail address")
         return await self._get(
@@ -119,11 +157,18 @@ class SessionAPI(MetalCloudAPIGroup):
     ) -> TwoFactorAuthenticationSecret:
         """Enrol the new authenticator an administrator forced (``force_2fa_reenrolment``).
 
-        ``pending`` is the login step (``login(email, password)`` with ``enrolment_required``) or
-        the :class:`~metalcloud_async.errors.TwoFactorEnrolmentRequiredError` a session login
-        raised. ``code``: None uses the new secret itself; else a code, a provider, or an async
-        callable given the new secret. When the client logs itself in, it adopts the new
-        secret, so its next request logs in with it; otherwise log in again yourself.
+        When the client logs itself in, it adopts the new secret, so its next request logs in with
+        it; otherwise log in again yourself.
+
+        Args:
+            pending: The login step (``login(email, password)`` with ``enrolment_required``) or the
+                :class:`~metalcloud_async.errors.TwoFactorEnrolmentRequiredError` a session login
+                raised.
+            code: None uses the new secret itself; else a code, a provider, or an async callable
+                given the new secret.
+
+        Returns:
+            The new secret (its ``totp()`` makes the codes from now on).
         """
         secret = await enrol_with_login_session(
             self._requestor, pending_step(pending), code, clock=self._clock
@@ -136,7 +181,13 @@ class SessionAPI(MetalCloudAPIGroup):
     async def logout(
         self, token: str | Secret[str] | None = None, *, options: RequestOptions | None = None
     ) -> LogoutResponse:
-        """``POST /api/v2/logout``: the client's session (no argument) or the session ``token``."""
+        """``POST /api/v2/logout``: the client's session, or the session of ``token``.
+
+        Args:
+            token: A session's JWT; None (default) logs the client's own session out.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         if token is None:
             return await self._backend().logout()
         request = login_machine.logout_request(self._requestor.build, wrap(token))

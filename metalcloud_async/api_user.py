@@ -62,16 +62,36 @@ class UserAPI(MetalCloudAPIGroup):
         self._clock = clock
 
     async def get(self, *, recursion: int | None = None, options: RequestOptions | None = None) -> User:
-        """``GET /api/v2/user``: the caller, with ``revision`` and the ``ETag`` header."""
+        """``GET /api/v2/user``: the caller, with ``revision`` and the ``ETag`` header.
+
+        Args:
+            recursion: How deep the server expands related objects (its ``recursion`` query).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get_user(f"{P}/user", recursion=recursion, options=options)
 
     async def revision(self, *, options: RequestOptions | None = None) -> int:
-        """The caller's current revision (what ``revision=LATEST`` reads)."""
+        """The caller's current revision (what ``revision=LATEST`` reads).
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return (await self.get(options=options)).revision
 
     async def generate_2fa(self, *, options: RequestOptions | None = None) -> TwoFactorAuthenticationSecret:
-        """``POST /api/v2/user/actions/2fa-generate``: a new secret (``secret2FA``) and its QR code
-        (PNG data URI, decoded by ``.qr_png``). 2FA is on only after :meth:`enable_2fa`."""
+        """``POST /api/v2/user/actions/2fa-generate``: a new secret and its QR code.
+
+        2FA is on only after :meth:`enable_2fa`.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The secret (``secret2FA``) and its QR code (PNG data URI, decoded by ``.qr_png``).
+        """
         response = await self._requestor.request("POST", f"{P}/user/actions/2fa-generate", options=options)
         return self._decode(response, TwoFactorAuthenticationSecret)
 
@@ -84,12 +104,22 @@ class UserAPI(MetalCloudAPIGroup):
     ) -> None:
         """``POST /api/v2/user/actions/2fa-enable`` with a TOTP code proving enrolment.
 
-        ``code`` is a 6-digit code, a code provider, or the secret itself (the
-        :class:`TwoFactorAuthenticationSecret` from :meth:`generate_2fa`, or a
-        :class:`~mfa_common.totp.Totp`): a fresh, replay-safe code is then computed (waiting for
-        the next time step if this process already used the current one). The spec lists 428 but
-        no 412 here. Raises :class:`TwoFactorAlreadyEnabledError` (409) and
-        :class:`TwoFactorCodeRejectedError` (400: wrong or reused code).
+        The spec lists 428 but no 412 here.
+
+        Args:
+            code: A 6-digit code, a code provider, or the secret itself (the
+                :class:`TwoFactorAuthenticationSecret` from :meth:`generate_2fa`, or a
+                :class:`~mfa_common.totp.Totp`): a fresh, replay-safe code is then computed
+                (waiting for the next time step if this process already used the current one).
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            TwoFactorAlreadyEnabledError: 2FA is on already (409).
+            TwoFactorCodeRejectedError: A wrong or reused code (400).
         """
         check_revision(revision)
         provider = code_provider_of(code, clock=self._clock)
@@ -102,13 +132,28 @@ class UserAPI(MetalCloudAPIGroup):
     async def disable_2fa(
         self, *, revision: Revision = LATEST, options: RequestOptions | None = None
     ) -> None:
-        """``POST /api/v2/user/actions/2fa-disable``. Raises :class:`TwoFactorAlreadyDisabledError`
-        (409) when 2FA is off."""
+        """``POST /api/v2/user/actions/2fa-disable``.
+
+        Args:
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            TwoFactorAlreadyDisabledError: 2FA is off (409).
+        """
         with refined(ConflictError, TwoFactorAlreadyDisabledError):
             await self._write_own("2fa-disable", revision=revision, retry_on_stale=False, options=options)
 
     async def get_api_key(self, *, options: RequestOptions | None = None) -> UserApiKey:
-        """``GET /api/v2/user/api-key``: the caller's API key (a Secret)."""
+        """``GET /api/v2/user/api-key``: the caller's API key (a Secret).
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get(f"{P}/user/api-key", UserApiKey, options=options)
 
     async def regenerate_api_key(
@@ -122,11 +167,25 @@ class UserAPI(MetalCloudAPIGroup):
 
         The new key is read from the answer's ``apiKey`` field when present (the fake's way;
         UNCONFIRMED on the real server, whose spec returns a plain ``User``), else re-read with
-        ``GET /api/v2/user/api-key``: the old key cannot be kept, since it dies at once. On a
-        JWT session that read works; a client authenticated by the old key gets an
-        :class:`~mfa_common.errors.AuthenticationError` saying so at once (never a wait).
-        A client authenticated by API key switches to the new key immediately
-        (``switched=True``); requests in flight with the old key are replayed once with it.
+        ``GET /api/v2/user/api-key``: the old key cannot be kept, since it dies at once. On a JWT
+        session that read works. A client authenticated by API key switches to the new key
+        immediately (``switched=True``); requests in flight with the old key are replayed once
+        with it.
+
+        Args:
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The user, the new key and whether the client switched to it.
+
+        Raises:
+            AuthenticationError: A client authenticated by the old key could not read the new one
+                (the answer did not carry it): said at once, never a wait.
         """
         backend = self._requestor.auth
         rotating = isinstance(backend, MetalCloudApiKeyAuth)
@@ -173,9 +232,22 @@ class UserAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/user/actions/regenerate-jwt-salt``: invalidates every JWT of the caller
-        (all sessions are logged out). A client on a JWT session drops it and logs in again on
-        its next request."""
+        """``POST /api/v2/user/actions/regenerate-jwt-salt``: invalidates every JWT of the caller.
+
+        All sessions are logged out. A client on a JWT session drops it and logs in again on its
+        next request.
+
+        Args:
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The user, with its new revision.
+        """
         response = await self._write_own(
             "regenerate-jwt-salt",
             revision=revision,
@@ -198,8 +270,23 @@ class UserAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/user/actions/change-password``. A client logged in by password keeps
-        the new one for its next login."""
+        """``POST /api/v2/user/actions/change-password``.
+
+        A client logged in by password keeps the new one for its next login.
+
+        Args:
+            new_password: The new password (not empty).
+            old_password: The current password, when the server asks for it.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The user, with its new revision.
+        """
         if not wrap(new_password).reveal():
             raise InvalidInputError("the new password is empty")
         payload = converter.unstructure(
@@ -223,8 +310,16 @@ class UserAPI(MetalCloudAPIGroup):
     async def initiate_email_change(
         self, email: str, *, redirect_url: str | None = None, options: RequestOptions | None = None
     ) -> User:
-        """``POST /api/v2/user/actions/initiate-email-change``: the server mails a verification
-        link to ``email``; the address changes when :meth:`verify_email` gets its token."""
+        """``POST /api/v2/user/actions/initiate-email-change``: mail a verification link to ``email``.
+
+        The address changes when :meth:`verify_email` gets its token.
+
+        Args:
+            email: The new address.
+            redirect_url: Where the link in the mail leads.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         payload = converter.unstructure(ChangeUserEmail(email=email, redirect_url=redirect_url))
         response = await self._requestor.request(
             "POST", f"{P}/user/actions/initiate-email-change", json=payload, options=options
@@ -234,23 +329,45 @@ class UserAPI(MetalCloudAPIGroup):
     async def initiate_password_reset(
         self, email: str, *, redirect_url: str | None = None, options: RequestOptions | None = None
     ) -> None:
-        """``POST /api/v2/user/actions/initiate-password-reset``: mails a reset link to ``email``
-        (authenticated, oddly, per the spec)."""
+        """``POST /api/v2/user/actions/initiate-password-reset``: mail a reset link to ``email``.
+
+        Authenticated, oddly, per the spec.
+
+        Args:
+            email: The address.
+            redirect_url: Where the link in the mail leads.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         payload = converter.unstructure(PasswordReset(email=email, redirect_url=redirect_url))
         await self._requestor.request(
             "POST", f"{P}/user/actions/initiate-password-reset", json=payload, options=options
         )
 
     async def verify_email(self, token: str | Secret[str], *, options: RequestOptions | None = None) -> None:
-        """``GET /api/v2/user/actions/verify-email?token=``: applies an e-mail verification
-        token. Not retried (a single-use token: a blind replay could only fail)."""
+        """``GET /api/v2/user/actions/verify-email?token=``: apply an e-mail verification token.
+
+        Not retried (a single-use token: a blind replay could only fail).
+
+        Args:
+            token: The token of the mail.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         await self._token_action("verify-email", token, options)
 
     async def reset_password(
         self, token: str | Secret[str], *, options: RequestOptions | None = None
     ) -> None:
-        """``GET /api/v2/user/actions/reset-password?token=``: applies a password reset token.
-        Not retried (single-use token)."""
+        """``GET /api/v2/user/actions/reset-password?token=``: apply a password reset token.
+
+        Not retried (single-use token).
+
+        Args:
+            token: The token of the mail.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         await self._token_action("reset-password", token, options)
 
     async def _write_own(

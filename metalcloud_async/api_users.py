@@ -60,10 +60,11 @@ P = C.API_PREFIX
 
 
 class UsersAPI(MetalCloudAPIGroup):
-    """``client.users``: user administration (``/api/v2/users``); needs an administrator's
-    credentials. Listing, reading, creation, configuration (and forced 2FA re-enrolment),
-    meta, account moves, suspension and archiving; the sub-groups ``limits``, ``delegates``,
-    ``permissions`` and ``ssh_keys`` have their own modules (``api_users_*.py``).
+    """``client.users``: user administration (``/api/v2/users``); needs an administrator's credentials.
+
+    Listing, reading, creation, configuration (and forced 2FA re-enrolment), meta, account
+    moves, suspension and archiving; the sub-groups ``limits``, ``delegates``, ``permissions``
+    and ``ssh_keys`` have their own modules (``api_users_*.py``).
     """
 
     def __init__(self, requestor: Requestor) -> None:
@@ -76,7 +77,13 @@ class UsersAPI(MetalCloudAPIGroup):
     async def list_page(
         self, query: ListQuery, *, options: RequestOptions | None = None
     ) -> UserPaginatedList:
-        """One page of ``GET /api/v2/users``."""
+        """One page of ``GET /api/v2/users``.
+
+        Args:
+            query: The page, its size, filters, sort and search.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get(f"{P}/users", UserPaginatedList, params=query.params(), options=options)
 
     async def list(
@@ -90,10 +97,22 @@ class UsersAPI(MetalCloudAPIGroup):
         start_page: int = 1,
         options: RequestOptions | None = None,
     ) -> AsyncIterator[UserInfo]:
-        """Every matching user, fetching pages lazily (one request per ``page_size`` users, at
-        most 100). ``filters`` maps a field (``archived``, ``accessLevel``, ``email``, ...) to a
-        value (``$eq``), an operation string (``filter_in([...])``) or a list of either.
-        A stable ``sort_by`` (default ``id:ASC``) keeps pages consistent."""
+        """Every matching user, fetching pages lazily.
+
+        One request per ``page_size`` users, at most 100. A stable ``sort_by`` keeps pages
+        consistent.
+
+        Args:
+            filters: Maps a field (``archived``, ``accessLevel``, ``email``, ...) to a value
+                (``$eq``), an operation string (``filter_in([...])``) or a list of either.
+            sort_by: ``field:ASC`` or ``field:DESC`` terms (default ``id:ASC``).
+            search: Text searched for in the ``search_by`` fields.
+            search_by: The fields ``search`` looks in.
+            page_size: Users per request (at most 100).
+            start_page: The first page to fetch.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         query = ListQuery(
             page=start_page,
             limit=page_size,
@@ -118,7 +137,14 @@ class UsersAPI(MetalCloudAPIGroup):
     async def get(
         self, user_id: int, *, recursion: int | None = None, options: RequestOptions | None = None
     ) -> User:
-        """``GET /api/v2/users/{id}`` with ``revision`` and ``ETag``."""
+        """``GET /api/v2/users/{id}`` with ``revision`` and ``ETag``.
+
+        Args:
+            user_id: The user's id.
+            recursion: How deep the server expands related objects.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get_user(user_resource(user_id), recursion=recursion, options=options)
 
     async def suspend(
@@ -132,7 +158,23 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> UserSuspendReason:
-        """``POST /api/v2/users/{id}/actions/suspend`` (reason ``unpaid`` or ``custom``)."""
+        """``POST /api/v2/users/{id}/actions/suspend``.
+
+        Args:
+            user_id: The user's id.
+            public_comment: The reason the user sees.
+            reason: ``unpaid`` or ``custom``.
+            private_comment: The reason only administrators see.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The suspension.
+        """
         reason_value = reason.value if isinstance(reason, SuspendReasonType) else reason
         if reason_value not in ("unpaid", "custom"):
             raise InvalidInputError("reason must be 'unpaid' or 'custom'")
@@ -162,7 +204,17 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> None:
-        """``POST /api/v2/users/{id}/actions/unsuspend``."""
+        """``POST /api/v2/users/{id}/actions/unsuspend``.
+
+        Args:
+            user_id: The user's id.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         await self._write_user(
             user_id, "actions", "unsuspend", revision=revision, retry_on_stale=retry_on_stale, options=options
         )
@@ -175,7 +227,20 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/users/{id}/actions/archive``: the updated user (new revision, ETag)."""
+        """``POST /api/v2/users/{id}/actions/archive``.
+
+        Args:
+            user_id: The user's id.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The updated user (new revision, ETag).
+        """
         response = await self._write_user(
             user_id, "actions", "archive", revision=revision, retry_on_stale=retry_on_stale, options=options
         )
@@ -189,7 +254,20 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/users/{id}/actions/unarchive``."""
+        """``POST /api/v2/users/{id}/actions/unarchive``.
+
+        Args:
+            user_id: The user's id.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The updated user.
+        """
         response = await self._write_user(
             user_id, "actions", "unarchive", revision=revision, retry_on_stale=retry_on_stale, options=options
         )
@@ -207,11 +285,30 @@ class UsersAPI(MetalCloudAPIGroup):
         account_id: int | None = None,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/users`` (201). Without ``password`` the user is mailed a link to set
-        one. Raises :class:`~metalcloud_async.errors.EmailAlreadyInUseError` (409) when the
-        address exists, ``NotFoundError`` (404) for an unknown ``account_id``, ``BadRequestError``
-        (400) for invalid fields. Not retried (a replay could only meet the 409): a lost answer
-        is an unknown outcome, settled with :meth:`find_by_email`."""
+        """``POST /api/v2/users`` (201).
+
+        Not retried (a replay could only meet the 409): a lost answer is an unknown outcome,
+        settled with :meth:`find_by_email`.
+
+        Args:
+            email: The new user's address.
+            display_name: The name shown.
+            access_level: ``user``, ``admin`` or ``root``.
+            password: The password; without it the user is mailed a link to set one.
+            email_verified: Mark the address as verified.
+            create_with_account: Create an account for the user too.
+            account_id: The account the user joins.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The new user.
+
+        Raises:
+            EmailAlreadyInUseError: The address exists (409).
+            NotFoundError: An unknown ``account_id`` (404).
+            BadRequestError: Invalid fields (400).
+        """
         if not isinstance(email, str) or "@" not in email:
             raise InvalidInputError("email must be an e-mail address")
         if not display_name:
@@ -234,9 +331,16 @@ class UsersAPI(MetalCloudAPIGroup):
         return self._user(response)
 
     async def find_by_email(self, email: str, *, options: RequestOptions | None = None) -> UserInfo | None:
-        """The user with this e-mail address (compared case-insensitively), or None. Uses the
-        listing's ``search`` on ``email`` (case-insensitive on nestjs-paginate) rather than the
-        case-sensitive ``filter.email``, then keeps only an exact match."""
+        """The user with this e-mail address (compared case-insensitively), or None.
+
+        Uses the listing's ``search`` on ``email`` (case-insensitive on nestjs-paginate) rather
+        than the case-sensitive ``filter.email``, then keeps only an exact match.
+
+        Args:
+            email: The address.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         wanted = email.strip().lower()
         async for info in self.list(search=email.strip(), search_by=["email"], options=options):
             if info.email.lower() == wanted:
@@ -244,7 +348,13 @@ class UsersAPI(MetalCloudAPIGroup):
         return None
 
     async def get_config(self, user_id: int, *, options: RequestOptions | None = None) -> UserConfiguration:
-        """``GET /api/v2/users/{id}/config``; its ``revision`` is the user's."""
+        """``GET /api/v2/users/{id}/config``; its ``revision`` is the user's.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get(user_resource(user_id, "config"), UserConfiguration, options=options)
 
     async def update_config(
@@ -256,9 +366,21 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> UserConfiguration:
-        """``PATCH /api/v2/users/{id}/config`` with the fields set in ``changes``; ``revision``
-        is the user's (read from ``GET /api/v2/users/{id}`` by default, as the official CLI
-        does; a configuration's ``revision`` is the same number). Returns the new configuration."""
+        """``PATCH /api/v2/users/{id}/config`` with the fields set in ``changes``.
+
+        Args:
+            user_id: The user's id.
+            changes: The fields to change (the others are not sent).
+            revision: The user's revision, sent as ``If-Match`` (read from
+                ``GET /api/v2/users/{id}`` by default, as the official CLI does; a
+                configuration's ``revision`` is the same number).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The new configuration.
+        """
         check_revision(revision)
         payload = converter.unstructure(changes)
         if not payload:
@@ -282,15 +404,25 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = True,
         options: RequestOptions | None = None,
     ) -> UserConfiguration:
-        """Make the user enrol a new authenticator at the next login
-        (``PATCH .../config {"authenticatorMustChange": true}``).
+        """Make the user enrol a new authenticator at the next login.
 
-        An administrator cannot switch a user's 2FA off on MetalCloud; this is how a lost or
-        compromised authenticator is replaced. The user's next password login gets a session
-        good only for enrolling (see :meth:`~metalcloud_async.client.SessionAPI.complete_reenrolment`).
-        Raises :class:`~metalcloud_async.errors.ReenrolmentAlreadyPendingError` (409) when it is
-        already due. A stale revision is re-read once (``retry_on_stale``): the change is
-        absolute, so sending it on the current revision is what the caller meant.
+        Sends ``PATCH .../config {"authenticatorMustChange": true}``. An administrator cannot
+        switch a user's 2FA off on MetalCloud; this is how a lost or compromised authenticator is
+        replaced. The user's next password login gets a session good only for enrolling (see
+        :meth:`~metalcloud_async.api_session.SessionAPI.complete_reenrolment`).
+
+        Args:
+            user_id: The user's id.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: Re-read a stale revision once (the default): the change is absolute,
+                so sending it on the current revision is what the caller meant.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            ReenrolmentAlreadyPendingError: It is already due (409).
         """
         with refined(ConflictError, ReenrolmentAlreadyPendingError):
             return await self.update_config(
@@ -309,8 +441,16 @@ class UsersAPI(MetalCloudAPIGroup):
         revision: int | str | None = None,
         options: RequestOptions | None = None,
     ) -> UserMeta:
-        """``PATCH /api/v2/users/{id}/meta``. The spec declares no ``If-Match`` here (yet lists
-        412/428), so none is sent unless ``revision`` (the user's) is given."""
+        """``PATCH /api/v2/users/{id}/meta``.
+
+        Args:
+            user_id: The user's id.
+            gui_settings: The user's GUI settings.
+            revision: The user's revision; the spec declares no ``If-Match`` here (yet lists
+                412/428), so none is sent unless it is given.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         headers = {"If-Match": if_match_value(revision)} if revision is not None else None
         payload = converter.unstructure(UserMeta(gui_settings=gui_settings))
         response = await self._requestor.request(
@@ -327,8 +467,19 @@ class UsersAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> User:
-        """``POST /api/v2/users/{id}/actions/change-account``: move the user to another account
-        (409 when it is there already, 404 for an unknown account)."""
+        """``POST /api/v2/users/{id}/actions/change-account``: move the user to another account.
+
+        Args:
+            user_id: The user's id.
+            new_account_id: The account to move to (409 when the user is there already, 404 for
+                an unknown account).
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         check_id(new_account_id, "new_account_id")
         response = await self._write_user(
             user_id,
@@ -344,9 +495,17 @@ class UsersAPI(MetalCloudAPIGroup):
     async def resend_email_verification(
         self, user_id: int, *, redirect_url: str | None = None, options: RequestOptions | None = None
     ) -> User:
-        """``POST /api/v2/users/{id}/actions/resend-email-verification``. Raises
-        :class:`~metalcloud_async.errors.EmailAlreadyVerifiedError` (409) when there is nothing
-        to verify."""
+        """``POST /api/v2/users/{id}/actions/resend-email-verification``.
+
+        Args:
+            user_id: The user's id.
+            redirect_url: Where the link in the mail leads.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            EmailAlreadyVerifiedError: There is nothing to verify (409).
+        """
         payload: Any = converter.unstructure(ResendUserVerificationEmail(redirect_url=redirect_url))
         with refined(ConflictError, EmailAlreadyVerifiedError):
             response = await self._requestor.request(
@@ -361,8 +520,15 @@ class UsersAPI(MetalCloudAPIGroup):
     async def suspend_reasons(
         self, user_id: int, *, options: RequestOptions | None = None
     ) -> AsyncIterator[UserSuspendReason]:
-        """``GET /api/v2/users/{id}/suspend-reasons``: the user's suspensions, oldest first
-        (fetched when iteration starts)."""
+        """``GET /api/v2/users/{id}/suspend-reasons``: the user's suspensions, oldest first.
+
+        Fetched when iteration starts.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         reasons = await self._get(
             user_resource(user_id, "suspend-reasons"), UserSuspendReasonList, options=options
         )

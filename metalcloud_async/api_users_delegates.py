@@ -18,20 +18,32 @@ __all__ = ["UserDelegatesAPI"]
 
 
 class UserDelegatesAPI(MetalCloudAPIGroup):
-    """``parent-delegates``, ``child-delegates``, ``actions/add-delegate/{id}`` and
-    ``actions/remove-delegate/{id}``."""
+    """``client.users.delegates``: ``parent-delegates``, ``child-delegates``,
+    ``actions/add-delegate/{id}`` and ``actions/remove-delegate/{id}``."""
 
     async def parents(
         self, user_id: int, *, options: RequestOptions | None = None
     ) -> AsyncIterator[UserInfo]:
-        """The users ``user_id`` is a delegate of (fetched when iteration starts)."""
+        """The users ``user_id`` is a delegate of (fetched when iteration starts).
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         async for item in self._list(user_id, "parent-delegates", options):
             yield item
 
     async def children(
         self, user_id: int, *, options: RequestOptions | None = None
     ) -> AsyncIterator[UserInfo]:
-        """The delegates of ``user_id``."""
+        """The delegates of ``user_id``.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         async for item in self._list(user_id, "child-delegates", options):
             yield item
 
@@ -41,9 +53,19 @@ class UserDelegatesAPI(MetalCloudAPIGroup):
             yield item
 
     async def add(self, user_id: int, delegate_id: int, *, options: RequestOptions | None = None) -> User:
-        """Make ``delegate_id`` a delegate of ``user_id``. Raises
-        :class:`~metalcloud_async.errors.DelegateAlreadyAddedError` (409), ``NotFoundError``
-        (404, unknown user) or ``BadRequestError`` (400, a user delegating to itself)."""
+        """Make ``delegate_id`` a delegate of ``user_id``.
+
+        Args:
+            user_id: The user's id.
+            delegate_id: The delegate's user id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            DelegateAlreadyAddedError: It is one already (409).
+            NotFoundError: An unknown user (404).
+            BadRequestError: A user delegating to itself (400).
+        """
         check_id(delegate_id, "delegate_id")
         with refined(ConflictError, DelegateAlreadyAddedError):
             response = await self._requestor.request(
@@ -52,7 +74,17 @@ class UserDelegatesAPI(MetalCloudAPIGroup):
         return self._user(response)
 
     async def remove(self, user_id: int, delegate_id: int, *, options: RequestOptions | None = None) -> User:
-        """Remove the delegate (``NotFoundError`` when it is not one)."""
+        """Remove the delegate.
+
+        Args:
+            user_id: The user's id.
+            delegate_id: The delegate's user id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            NotFoundError: It is not a delegate.
+        """
         check_id(delegate_id, "delegate_id")
         response = await self._requestor.request(
             "POST", user_resource(user_id, "actions", "remove-delegate", delegate_id), options=options

@@ -12,19 +12,37 @@ __all__ = ["UserLimitsAPI"]
 
 
 class UserLimitsAPI(MetalCloudAPIGroup):
-    """``/api/v2/users/{id}/limits``, ``disabled-limits``, ``default-limits`` and
-    ``actions/change-limits``."""
+    """``client.users.limits``: ``/api/v2/users/{id}/limits``, ``disabled-limits``,
+    ``default-limits`` and ``actions/change-limits``."""
 
     async def get(self, user_id: int, *, options: RequestOptions | None = None) -> UserLimits:
-        """The user's current limits."""
+        """The user's current limits.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._read(user_id, "limits", options)
 
     async def default(self, user_id: int, *, options: RequestOptions | None = None) -> UserLimits:
-        """The limits a user gets by default."""
+        """The limits a user gets by default.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._read(user_id, "default-limits", options)
 
     async def disabled(self, user_id: int, *, options: RequestOptions | None = None) -> UserLimitsDisabled:
-        """The limits disabled for lack of infrastructure (field -> reason; empty: none)."""
+        """The limits disabled for lack of infrastructure (field -> reason; empty: none).
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         return await self._get(user_resource(user_id, "disabled-limits"), UserLimitsDisabled, options=options)
 
     async def _read(self, user_id: int, what: str, options: RequestOptions | None) -> UserLimits:
@@ -39,9 +57,23 @@ class UserLimitsAPI(MetalCloudAPIGroup):
         retry_on_stale: bool = False,
         options: RequestOptions | None = None,
     ) -> UserLimits:
-        """``PATCH .../actions/change-limits`` with the fields set in ``changes`` (the others are
-        left alone); ``If-Match`` carries the user's revision (read first by default). The fake
-        answers 409 when nothing would change. Returns the limits after the change."""
+        """``PATCH .../actions/change-limits`` with the fields set in ``changes``.
+
+        The others are left alone. The fake answers 409 when nothing would change.
+
+        Args:
+            user_id: The user's id.
+            changes: The limits to change.
+            revision: The user's revision, sent as ``If-Match``: a number, ``LATEST`` (default: read
+                first, as the official CLI does) or None (no ``If-Match``; the real server answers
+                428).
+            retry_on_stale: On 412 (a stale revision), re-read it and send the write once more.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The limits after the change.
+        """
         return await self._change_user(
             user_id,
             "change-limits",

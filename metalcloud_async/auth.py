@@ -53,7 +53,12 @@ __all__ = ["JwtSession", "MetalCloudApiKeyAuth", "MetalCloudLoginAuth"]
 
 
 class MetalCloudApiKeyAuth(ApiKeyAuth):
-    """``Authorization: Bearer <api key>``; replays a 401 once when the key changed meanwhile."""
+    """``Authorization: Bearer <api key>``; replays a 401 once when the key changed meanwhile.
+
+    Args:
+        api_key: The key.
+        base_url: The only origin the key is sent to (default: the client's).
+    """
 
     requires_request_body = True
 
@@ -108,13 +113,24 @@ def _code_provider(
 class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
     """JWT session from an e-mail/password login, with 2FA through a code provider.
 
-    ``code_provider`` answers the second factor (or give ``totp_secret``: a base32 secret,
-    ``otpauth://`` URI or :class:`~mfa_common.totp.Totp`, used through a replay-safe
-    :class:`~mfa_common.code_providers.TotpCodeProvider`). Without either, a 2FA user's login
-    raises :class:`~metalcloud_async.errors.MetalCloudMfaRequiredError`.
+    Without a code provider or a TOTP secret, a 2FA user's login raises
+    :class:`~metalcloud_async.errors.MetalCloudMfaRequiredError`. ``aclose()`` (called by the
+    client's ``aclose``) logs out.
 
-    The JWT is refreshed by logging in again ``refresh_margin`` seconds before its ``exp`` (at
-    most half its lifetime early). ``aclose()`` (called by the client's ``aclose``) logs out.
+    Args:
+        email: The login's e-mail address.
+        password: Its password.
+        code_provider: Answers the second factor.
+        totp_secret: Instead of ``code_provider``: a base32 secret, ``otpauth://`` URI or
+            :class:`~mfa_common.totp.Totp`, used through a replay-safe
+            :class:`~mfa_common.code_providers.TotpCodeProvider`.
+        provider: The authentication provider the login names (``mysql`` by default).
+        clock: The clock of codes and JWT expiry.
+        refresh_margin: The JWT is refreshed by logging in again this many seconds before its
+            ``exp`` (at most half its lifetime early).
+        base_url: The only origin the JWT is sent to (default: the client's).
+        on_password_change_required: Called with the user after a login whose answer says the
+            password must be changed.
     """
 
     api_name: ClassVar[str] = "metalcloud"
@@ -146,7 +162,11 @@ class MetalCloudLoginAuth(CredentialAuth[JwtSession]):
         self.two_factor_logins = 0
 
     def set_password(self, password: str | Secret[str]) -> None:
-        """Use ``password`` for the next logins (after the password was changed)."""
+        """Use ``password`` for the next logins (after the password was changed).
+
+        Args:
+            password: The new password.
+        """
         self._password = wrap(password)
 
     def provider_for(self, challenge: MfaChallenge) -> CodeProvider | None:

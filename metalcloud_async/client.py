@@ -34,27 +34,43 @@ __all__ = ["MetalCloudClient"]
 class MetalCloudClient(BaseClient):
     """Async client of the MetalCloud v2 API.
 
-    Credentials, one of: ``api_key`` (``Authorization: Bearer <key>``, what the official CLI
-    uses); ``email`` + ``password`` (JWT session by login; a 2FA account also needs
-    ``code_provider`` or ``totp_secret``); or any ``auth`` (an ``httpx.Auth``, e.g. a
-    :class:`~mfa_common.auth.CredentialAuth` obtaining the JWT by the X-MFA-Token exchange,
-    which is bound to this client's connection pool).
-
-    ``clock`` drives TOTP codes and JWT refresh (share a FakeClock with the fake in tests);
-    ``options`` and ``transport`` are those of :class:`~mfa_common.client.BaseClient`. Use as
-    ``async with MetalCloudClient(...) as client:``; closing logs a JWT session out.
-
     Groups: ``client.user`` (the caller's account), ``client.users`` (administration, with
     ``limits``, ``delegates``, ``permissions`` and ``ssh_keys``), ``client.session`` (the login
-    steps, logout, re-enrolment).
+    steps, logout, re-enrolment). Use as ``async with MetalCloudClient(...) as client:``;
+    closing logs a JWT session out.
+
+    Give one credential: ``api_key``, ``email`` with ``password``, or ``auth``.
+
+    Args:
+        base_url: The server's URL (``https://metal.example.com``).
+        api_key: ``Authorization: Bearer <key>``, what the official CLI uses.
+        email: A JWT session by login, with ``password``.
+        password: The password of ``email``.
+        code_provider: For a 2FA account: what answers the second factor.
+        totp_secret: For a 2FA account: the base32 secret (or ``otpauth://`` URI or
+            :class:`~mfa_common.totp.Totp`) of replay-safe codes, instead of ``code_provider``.
+        auth: Any ``httpx.Auth``, e.g. a :class:`~mfa_common.auth.CredentialAuth` obtaining
+            the JWT by the X-MFA-Token exchange, which is bound to this client's connection
+            pool.
+        clock: Drives TOTP codes and JWT refresh (share a ``FakeClock`` with the fake in tests).
+        transport: Any ``httpx.AsyncBaseTransport`` (see
+            :class:`~mfa_common.client.BaseClient`).
+        options: The connection tunables (:class:`~mfa_common.options.ClientOptions`).
+
+    Raises:
+        InvalidInputError: More than one credential, or a login keyword without ``email`` and
+            ``password``.
     """
 
     api_name: ClassVar[str] = "metalcloud"
     login_keywords: ClassVar[str] = "email= and password="
 
     user: UserAPI
+    """The caller's own account: profile, 2FA, API key, JWT salt, password, e-mail."""
     users: UsersAPI
+    """User administration, with the sub-groups ``limits``, ``delegates``, ``permissions``, ``ssh_keys``."""
     session: SessionAPI
+    """The login steps by hand, logout, the provider lookup and forced 2FA re-enrolment."""
 
     def __init__(
         self,

@@ -69,9 +69,17 @@ __all__ = [
 class BaseClient:
     """The lifecycle of a client and its requestor; see the module docstring.
 
-    ``options`` holds the connection tunables (:class:`~mfa_common.options.ClientOptions`);
-    ``transport`` is any ``httpx.AsyncBaseTransport`` to send through (default: aiohttp's pool on
-    asyncio, httpcore2's on Trio; ``httpx.ASGITransport(fake)`` talks to a fake in-process)."""
+    Args:
+        base_url: The server's URL; relative paths of every call are joined to it.
+        auth: The auth backend (any ``httpx.Auth``); a
+            :class:`~mfa_common.auth.CredentialAuth` is bound to this client's requestor.
+        transport: Any ``httpx.AsyncBaseTransport`` to send through (default: aiohttp's pool
+            on asyncio, httpcore2's on Trio; ``httpx.ASGITransport(app=fake)`` talks to a fake
+            in-process).
+        options: The connection tunables (:class:`~mfa_common.options.ClientOptions`).
+        error_mapper: Turns an error answer into the API's typed error (each client passes its
+            own).
+    """
 
     #: Which API this client speaks, in login-step log lines and spans (``mfa.api``).
     api_name: ClassVar[str] = "http"
@@ -113,20 +121,27 @@ class BaseClient:
         await self.aclose()
 
     async def login(self) -> None:
-        """Log in now with the client's own credentials (otherwise the first call does it):
-        surfaces MFA, CAPTCHA, lockout and enrolment errors early. Runs under the client's
-        deadline, like any call. :class:`~mfa_common.errors.InvalidInputError` when the client
-        has no login (an API key, a static token, or no credentials)."""
+        """Log in now with the client's own credentials (otherwise the first call does it).
+
+        Surfaces MFA, CAPTCHA, lockout and enrolment errors early. Runs under the client's deadline,
+        like any call.
+
+        Raises:
+            InvalidInputError: The client has no login (an API key, a static token, or no
+                credentials).
+        """
         auth = self._requestor.auth
         if not isinstance(auth, CredentialAuth):
             raise InvalidInputError(f"login() needs a client built with {self.login_keywords}")
         await self._requestor.within_deadline(auth.get_credential, what=f"{self.api_name} login")
 
     async def aclose(self) -> None:
-        """Refuse new calls at once, then end the login's session (a logout where the API has
-        one: shielded from cancellation, bounded, best effort), then close the connection pool.
+        """Close the client: refuse new calls at once, end the login's session, close the pool.
+
+        The logout (where the API has one) is shielded from cancellation, bounded and best effort.
         A second call does nothing; on a client made by :meth:`with_options` it does nothing
-        either (the client it came from owns the pool and the login)."""
+        either (the client it came from owns the pool and the login).
+        """
         if not self._owns_connection:
             return
         auth = self._requestor.auth
@@ -140,14 +155,23 @@ class BaseClient:
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Self:
-        """A client of the same type whose calls take these per-call defaults (see
-        :class:`~mfa_common.options.RequestOptions`), sharing this client's connection pool, its
-        login and its lifecycle: it is closed with this client.
+        """A client of the same type whose calls take these per-call defaults.
 
-        ::
+        It shares this client's connection pool, its login and its lifecycle: it is closed with
+        this client. Each argument left None keeps this client's default (see
+        :class:`~mfa_common.options.RequestOptions`)::
 
             patient = client.with_options(timeout=60, max_retries=0)
             await patient.users.list()
+
+        Args:
+            timeout: Seconds per phase (connect, write, read, pool) of each request.
+            deadline: Seconds for a whole call, retries and login steps included.
+            max_retries: How many times a call may be retried.
+            headers: Extra headers sent with every call (merged over the client's own).
+
+        Returns:
+            The new client.
         """
         twin = copy.copy(self)
         twin._requestor = self._requestor.with_defaults(
@@ -164,14 +188,17 @@ class BaseClient:
 
     @property
     def base_url(self) -> URL:
+        """The URL every call's path is joined to."""
         return self._requestor.base_url
 
     @property
     def options(self) -> ClientOptions:
+        """The connection tunables the client was made with (:class:`~mfa_common.options.ClientOptions`)."""
         return self._requestor.options
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """The retry policy of every call (``options.retry``)."""
         return self._requestor.options.retry
 
     @property

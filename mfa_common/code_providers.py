@@ -139,11 +139,29 @@ async def asettled_if_send_fails(issued: IssuedCode) -> AsyncIterator[None]:
 class CodeProvider(Protocol):
     """Anything that can answer an MFA challenge."""
 
-    async def issue(self, challenge: MfaChallenge) -> IssuedCode: ...
+    async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        """A code for ``challenge``, to be settled once by whoever sends it.
+
+        Args:
+            challenge: What the server asked for.
+        """
+        ...
 
 
 class TotpCodeProvider:
-    """Codes from a TOTP secret, replay-safe (see :mod:`mfa_common.replay_guard`)."""
+    """Codes from a TOTP secret, replay-safe (see :mod:`mfa_common.replay_guard`).
+
+    A code is never issued for a time step already used with this secret, across processes
+    too (the default step registry); the provider waits for the next step instead.
+
+    Args:
+        secret: A :class:`~mfa_common.totp.Totp`, a base32 secret or an ``otpauth://`` URI.
+        clock: The clock codes are made by (default: the system clock).
+        min_remaining: A code with fewer seconds left in its step than this waits for the next
+            step (it might expire on the way).
+        registry: Where used steps are recorded (default: the default step registry, shared
+            across processes; ``STEP_REGISTRY`` keeps them in the process).
+    """
 
     def __init__(
         self,
@@ -163,6 +181,11 @@ class TotpCodeProvider:
         self.registry = registry
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        """A code for ``challenge``, to be settled once by whoever sends it.
+
+        Args:
+            challenge: What the server asked for.
+        """
         issued = await next_totp(
             self.totp, clock=self.clock, min_remaining=self.min_remaining, registry=self.registry
         )
@@ -173,12 +196,21 @@ class TotpCodeProvider:
 
 
 class RecoveryCodeProvider:
-    """One recovery code per attempt from a :class:`RecoveryCodeStore`, never reused."""
+    """One recovery code per attempt from a :class:`RecoveryCodeStore`, never reused.
+
+    Args:
+        store: The store the codes are reserved from and settled in.
+    """
 
     def __init__(self, store: RecoveryCodeStore) -> None:
         self.store = store
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        """A code for ``challenge``, to be settled once by whoever sends it.
+
+        Args:
+            challenge: What the server asked for.
+        """
         reservation = await self.store.areserve()  # a persisted store writes off the event loop
         return IssuedCode(
             reservation.code, "recovery", _settler(reservation), on_asettle=_async_settler(reservation)
@@ -235,11 +267,15 @@ class CallbackCodeProvider:
     worker thread, so the event loop keeps serving other tasks (and the connections of its
     pool) while a person types.
 
-    ``digits`` checks the shape before anything is sent (a malformed code must not cost a
-    lockout attempt). By default it follows the challenge: 6 digits for a TOTP challenge, only
-    "not empty" for a PIN (a Quatrix PIN is 5 characters, checked by its login step), a recovery
-    code or another factor. Give a number to require that many digits always, or ``None`` to
-    skip the check.
+    Args:
+        callback: Given the :class:`MfaChallenge`, returns the code (or awaits it).
+        kind: The kind of code it gives for a TOTP challenge (a PIN or recovery challenge is
+            answered with a code of that kind).
+        digits: Checks the shape before anything is sent (a malformed code must not cost a
+            lockout attempt). By default it follows the challenge: 6 digits for a TOTP
+            challenge, only "not empty" for a PIN (a Quatrix PIN is 5 characters, checked by
+            its login step), a recovery code or another factor. Give a number to require that
+            many digits always, or ``None`` to skip the check.
     """
 
     def __init__(
@@ -259,6 +295,11 @@ class CallbackCodeProvider:
         return self.digits if isinstance(self.digits, int) else None
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        """A code for ``challenge``, to be settled once by whoever sends it.
+
+        Args:
+            challenge: What the server asked for.
+        """
         if _is_async(self.callback):
             result = self.callback(challenge)
         else:
@@ -280,13 +321,23 @@ class CallbackCodeProvider:
 
 
 class StaticCodeProvider:
-    """A fixed factor such as a Quatrix user PIN."""
+    """A fixed factor such as a Quatrix user PIN.
+
+    Args:
+        code: The code, offered to every challenge.
+        kind: Its kind (``"pin"`` by default).
+    """
 
     def __init__(self, code: str | Secret[str], *, kind: CodeKind = "pin") -> None:
         self._code = wrap(code)
         self.kind: CodeKind = kind
 
     async def issue(self, challenge: MfaChallenge) -> IssuedCode:
+        """A code for ``challenge``, to be settled once by whoever sends it.
+
+        Args:
+            challenge: What the server asked for.
+        """
         return IssuedCode(self._code, self.kind)
 
     def __repr__(self) -> str:

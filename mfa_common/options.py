@@ -58,18 +58,25 @@ def _positive_int(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
 
 @attrs.frozen(kw_only=True, eq=False)
 class ClientOptions:
-    """Everything about a client's connection; every field has a default
-    (:mod:`mfa_common._constants`).
+    """Everything about a client's connection; every field has a default.
 
-    * ``timeout``: seconds per phase (connect, write, read, pool), or an ``httpx.Timeout``;
-    * ``deadline``: seconds for a whole call, retries and login steps included (None: none);
-    * ``retry``: the :class:`~mfa_common.retry.RetryPolicy`;
-    * ``headers``: extra headers sent with every request, login steps included;
-    * ``limits``: connection pool limits (``httpx.Limits``);
-    * ``verify``: TLS verification (True, False, or the path of a CA bundle);
-    * ``allow_insecure_http``: allow credentials over plain ``http://`` to a host that is not
-      the loopback;
-    * ``max_body_bytes`` / ``max_header_bytes``: the largest answer body and head accepted.
+    The defaults live in :mod:`mfa_common._constants`. Frozen: a client's options are fixed
+    when it is made (``client.with_options(...)`` makes a twin with other per-call defaults).
+
+    Args:
+        timeout: Seconds per phase (connect, write, read, pool), or an ``httpx.Timeout``.
+        deadline: Seconds for a whole call, retries and login steps included (None: none).
+        retry: The :class:`~mfa_common.retry.RetryPolicy`.
+        headers: Extra headers sent with every request, login steps included.
+        limits: Connection pool limits (``httpx.Limits``).
+        verify: TLS verification: True, False, or the path of a CA bundle.
+        allow_insecure_http: Allow credentials over plain ``http://`` to a host that is not the
+            loopback.
+        max_body_bytes: The largest answer body accepted.
+        max_header_bytes: The largest answer head accepted.
+
+    Raises:
+        InvalidInputError: A size limit that is not a positive whole number.
     """
 
     timeout: Timeout = attrs.field(default=None, converter=_timeout)
@@ -85,9 +92,17 @@ class ClientOptions:
 
 @attrs.frozen(kw_only=True)
 class RequestOptions:
-    """Per-call overrides: ``timeout`` (seconds per phase), ``deadline`` (seconds for the whole
-    call including retries), ``max_retries``, extra ``headers``. Every method of every client
-    takes one as ``options=``; ``client.with_options(...)`` makes them a client's defaults."""
+    """Per-call overrides; each one left None keeps the client's default.
+
+    Every method of every client takes one as ``options=``; ``client.with_options(...)`` makes
+    them a client's defaults.
+
+    Args:
+        timeout: Seconds per phase of each request.
+        deadline: Seconds for the whole call, retries included.
+        max_retries: How many times the call may be retried.
+        headers: Extra headers (merged over the client's).
+    """
 
     timeout: float | None = None
     deadline: float | None = None
@@ -95,7 +110,11 @@ class RequestOptions:
     headers: Mapping[str, str] | None = None
 
     def over(self, defaults: RequestOptions | None) -> RequestOptions:
-        """These options, each unset one taken from ``defaults``; headers are merged."""
+        """These options, each unset one taken from ``defaults``; headers are merged.
+
+        Args:
+            defaults: The options underneath (None: these alone).
+        """
         if defaults is None:
             return self
         headers = self.headers
@@ -110,10 +129,20 @@ class RequestOptions:
 
 
 def check_credentials(*, given: dict[str, object], login_only: dict[str, object], login_key: str) -> None:
-    """The one rule of every client constructor: at most one credential (``given``: keyword →
-    value), and the login-only keywords (``login_only``) only beside ``login_key``, which needs
-    ``password=``. Raises :class:`~mfa_common.errors.InvalidInputError` naming the keywords,
-    never their values."""
+    """The one rule of every client constructor about its credential keywords.
+
+    At most one credential, and the login-only keywords only beside ``login_key``, which needs
+    ``password=``. The error names the keywords, never their values.
+
+    Args:
+        given: Credential keyword → value.
+        login_only: Keywords that only make sense with a login (``password``, ``totp_secret``,
+            ...) → value.
+        login_key: The keyword that makes a login (``email`` or ``username``).
+
+    Raises:
+        InvalidInputError: The rule is broken.
+    """
     from .errors import InvalidInputError
 
     present = [f"{name}=" for name, value in given.items() if value is not None]

@@ -235,17 +235,27 @@ class RecoveryCodeStore:
     """Single-use recovery codes with atomic reservation and optional crash-safe persistence.
 
     ``reserve`` is synchronous and guarded by a thread lock, so any number of asyncio or Trio
-    tasks and threads can share one store. With ``path``, every state change rewrites the
-    file atomically (0600 temp file, fsync, rename) before it takes effect; from async code use
-    the ``a``-prefixed forms (:meth:`acreate`, :meth:`aload`, :meth:`areserve`, and the
+    tasks and threads can share one store. With ``path``, every state change rewrites the file
+    atomically (0600 temp file, fsync, rename) before it takes effect; from async code use the
+    ``a``-prefixed forms (:meth:`acreate`, :meth:`aload`, :meth:`areserve`, and the
     reservation's ``amark_used`` …), which do that file I/O in a worker thread, off the event
     loop.
 
     A ``path`` that already holds a store is never silently reset: if it holds the same codes
     (in any order, same format) their recorded states are kept (a spent code stays spent, a
-    ``reserved`` one comes back ``uncertain`` as in :meth:`load`); if it holds other codes,
-    :class:`RecoveryCodeStoreMismatchError` is raised, unless ``replace=True`` (new codes
-    issued by the server, the old ones void) starts the file over.
+    ``reserved`` one comes back ``uncertain`` as in :meth:`load`).
+
+    Args:
+        codes: The codes as the server issued them (normalised to ``format``; duplicates
+            dropped).
+        format: Their shape (``GENERIC``, or ``SHELLHUB``: 16 upper-case base32).
+        path: Persist every state change to this owner-only file (None: in memory only).
+        replace: Start the file at ``path`` over with these codes (the server issued new ones).
+
+    Raises:
+        RecoveryCodeStoreMismatchError: ``path`` holds other codes and ``replace`` is False.
+        RecoveryCodeFileError: The file at ``path`` cannot be used (a link, another user's, open
+            to others, of another version).
     """
 
     __slots__ = ("_codes", "_format", "_lock", "_path", "_states")
@@ -294,7 +304,15 @@ class RecoveryCodeStore:
         path: str | os.PathLike[str] | None = None,
         replace: bool = False,
     ) -> RecoveryCodeStore:
-        """The constructor, with its file I/O in a worker thread."""
+        """The constructor, with its file I/O in a worker thread.
+
+        Args:
+            codes: The codes as the server issued them (normalised to ``format``; duplicates
+                dropped).
+            format: Their shape (``GENERIC``, or ``SHELLHUB``: 16 upper-case base32).
+            path: Persist every state change to this owner-only file (None: in memory only).
+            replace: Start the file at ``path`` over with these codes (the server issued new ones).
+        """
         codes = list(codes)
         return await _off_loop(functools.partial(cls, codes, format=format, path=path, replace=replace))
 
@@ -302,7 +320,12 @@ class RecoveryCodeStore:
     async def aload(
         cls, path: str | os.PathLike[str], *, format: RecoveryCodeFormat | None = None
     ) -> RecoveryCodeStore:
-        """:meth:`load`, with its file I/O in a worker thread."""
+        """:meth:`load`, with its file I/O in a worker thread.
+
+        Args:
+            path: The store's file.
+            format: The format the file must hold (None: whichever it holds).
+        """
         return await _off_loop(functools.partial(cls.load, path, format=format))
 
     @classmethod
@@ -312,10 +335,19 @@ class RecoveryCodeStore:
         *,
         format: RecoveryCodeFormat | None = None,
     ) -> RecoveryCodeStore:
-        """Reopen a persisted store. A code left ``reserved`` (the process died while using
-        it) comes back ``uncertain``. A link at ``path``, another user's file, a file readable
-        by group or others, or one of another version is refused
-        (:class:`RecoveryCodeFileError`)."""
+        """Reopen a persisted store.
+
+        A code left ``reserved`` (the process died while using it) comes back ``uncertain``.
+
+        Args:
+            path: The store's file.
+            format: The format the file must hold (None: whichever it holds).
+
+        Raises:
+            RecoveryCodeFileError: A link at ``path``, another user's file, a file readable by
+                group or others, or one of another version.
+            FileNotFoundError: No file at ``path``.
+        """
         file_path = os.fspath(path)
         file = _state_file(file_path)
         data = file.read_json(max_bytes=_MAX_FILE_BYTES)
@@ -359,10 +391,12 @@ class RecoveryCodeStore:
 
     @property
     def format(self) -> RecoveryCodeFormat:
+        """The shape of the codes."""
         return self._format
 
     @property
     def path(self) -> str | None:
+        """The file the store persists to (None: in memory only)."""
         return self._path
 
     @property

@@ -83,8 +83,25 @@ def account_locked_out(response: Response) -> bool:
 
 @attrs.frozen
 class RetryPolicy:
-    """Retry decisions for one client (see the module docstring). Override ``max_retries`` per
-    call with ``RequestOptions(max_retries=...)``."""
+    """Retry decisions for one client (see the module docstring).
+
+    Override ``max_retries`` per call with ``RequestOptions(max_retries=...)``.
+
+    Args:
+        max_retries: Retries of one call after its first attempt.
+        initial_backoff: The first wait, in seconds (exponential, full jitter).
+        max_backoff: The longest wait between two attempts.
+        max_retry_after: The longest ``Retry-After`` waited for; a longer one is not waited
+            for.
+        retry_statuses: The statuses an idempotent request is retried on (408, 429, 5xx).
+        idempotent_methods: The methods retried on errors (GET, HEAD, OPTIONS, PUT, DELETE).
+        final_answer: Rules naming answers never retried, whatever their status (by default
+            one carrying ``X-Account-Lockout``: each retry would feed the lockout counter).
+        code_step_retries: How often a code-bearing login step refused unread is sent again,
+            each time with a freshly issued code.
+        stale_retries: How often a conditional write that met 412 is re-read and sent again,
+            when asked.
+    """
 
     max_retries: int = C.MAX_RETRIES
     initial_backoff: float = C.INITIAL_BACKOFF
@@ -100,10 +117,19 @@ class RetryPolicy:
     stale_retries: int = C.STALE_RETRIES
 
     def with_rule(self, rule: FinalAnswerRule) -> RetryPolicy:
-        """This policy plus a "never retry this answer" rule."""
+        """This policy plus a "never retry this answer" rule.
+
+        Args:
+            rule: Called with an answer; True when it must not be retried.
+        """
         return attrs.evolve(self, final_answer=(*self.final_answer, rule))
 
     def is_idempotent(self, method: str) -> bool:
+        """Whether requests of ``method`` are retried on errors.
+
+        Args:
+            method: An HTTP method.
+        """
         return method.upper() in self.idempotent_methods
 
     def retry_status(self, status: int, *, idempotent: bool) -> bool:

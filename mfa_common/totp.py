@@ -187,9 +187,22 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> int:
 class Totp:
     """A TOTP generator for one secret; immutable, unpicklable, and silent about the key.
 
-    ``fingerprint`` identifies the key within this process (it keys the replay registry and
-    is safe to log). Equality compares the key and the parameters that change the codes
-    (digits, algorithm, period), not the labels.
+    ``fingerprint`` identifies the key within this process (it keys the replay registry and is
+    safe to log). Equality compares the key and the parameters that change the codes (digits,
+    algorithm, period), not the labels. A key shorter than 14 bytes (112 bits) is accepted with a
+    :class:`WeakSecretWarning`.
+
+    Args:
+        secret: The base32 secret (spaces, dashes and lower case allowed; short secrets too).
+        digits: Code length, 6 to 8.
+        algorithm: ``SHA1``, ``SHA256`` or ``SHA512``.
+        period: Seconds per step.
+        issuer: The issuer label of an ``otpauth://`` URI.
+        account: The account label of an ``otpauth://`` URI.
+
+    Raises:
+        InvalidSecretError: The secret is not base32.
+        InvalidInputError: A parameter out of range.
     """
 
     __slots__ = (
@@ -259,7 +272,14 @@ class Totp:
 
     @classmethod
     def from_uri(cls, uri: str | Secret[str]) -> Totp:
-        """Build from an ``otpauth://totp/...`` provisioning URI (as in a QR code)."""
+        """Build from an ``otpauth://totp/...`` provisioning URI (as in a QR code).
+
+        Args:
+            uri: The URI.
+
+        Raises:
+            InvalidOtpauthUriError: Not an ``otpauth://totp`` URI.
+        """
         from .otpauth import parse_otpauth_uri
 
         parsed = parse_otpauth_uri(uri)
@@ -280,29 +300,52 @@ class Totp:
         return self._secret
 
     def step_at(self, ts: float) -> int:
-        """The RFC 6238 time step ``floor(ts / period)``; exact for 64-bit steps."""
+        """The RFC 6238 time step ``floor(ts / period)``; exact for 64-bit steps.
+
+        Args:
+            ts: Unix seconds.
+        """
         if not math.isfinite(ts):
             raise InvalidInputError("the timestamp must be finite")
         return int(ts // self.period)
 
     def code_at_step(self, step: int) -> str:
+        """The code of one time step.
+
+        Args:
+            step: The step, between 0 and 2**64-1.
+        """
         if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
             raise InvalidInputError("a TOTP step must be an integer between 0 and 2**64-1")
         code: str = self._otp.generate_otp(step)
         return code
 
     def code_at(self, ts: float) -> str:
+        """The code at a time.
+
+        Args:
+            ts: Unix seconds.
+        """
         return self.code_at_step(self.step_at(ts))
 
     def seconds_left_in_step(self, ts: float) -> float:
-        """Seconds until the code for ``ts`` changes."""
+        """Seconds until the code for ``ts`` changes.
+
+        Args:
+            ts: Unix seconds.
+        """
         return (self.step_at(ts) + 1) * self.period - ts
 
     def verify(self, code: str, *, at: float, window: int = 1) -> int | None:
         """The step whose code matches within ``±window`` steps of ``at``, else None.
 
-        Malformed codes return None rather than raising, because verifying untrusted input is
-        a yes/no question. Every candidate is compared in constant time.
+        Malformed codes return None rather than raising, because verifying untrusted input is a
+        yes/no question. Every candidate is compared in constant time.
+
+        Args:
+            code: The code to check.
+            at: Unix seconds.
+            window: How many steps either side of ``at`` are accepted.
         """
         _check_int("window", window, 0, None)
         try:
@@ -319,7 +362,15 @@ class Totp:
         return matched
 
     def to_uri(self, *, account: str | None = None, issuer: str | None = None) -> Secret[str]:
-        """The provisioning URI (it contains the secret, hence wrapped)."""
+        """The provisioning URI (it contains the secret, hence wrapped).
+
+        Args:
+            account: The account label (default: this TOTP's).
+            issuer: The issuer label (default: this TOTP's).
+
+        Raises:
+            InvalidInputError: No account name.
+        """
         from .otpauth import build_otpauth_uri
 
         label = account if account is not None else self.account

@@ -29,16 +29,26 @@ __all__ = ["ProfileAPI"]
 
 
 class ProfileAPI(QuatrixAPIGroup):
-    """``client.profile``: ``/profile/*``."""
+    """``client.profile``: the logged-in user's profile, password and own MFA settings (``/profile/*``)."""
 
     async def get(self, *, options: RequestOptions | None = None) -> ProfileResp:
-        """``GET /profile``: the logged-in user's profile."""
+        """``GET /profile``: the logged-in user's profile.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         from .models import ProfileResp
 
         return self._decode(await self._requestor.request("GET", "profile", options=options), ProfileResp)
 
     async def info(self, *, options: RequestOptions | None = None) -> ProfileInfoResp:
-        """``GET /profile/info``: used and available user licences and storage of the account."""
+        """``GET /profile/info``: used and available user licences and storage of the account.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         from .models import ProfileInfoResp
 
         return self._decode(
@@ -57,6 +67,14 @@ class ProfileAPI(QuatrixAPIGroup):
         """``POST /profile/set``: change the given fields only (the others are not sent).
 
         Setting a field to the same value twice is harmless, so the call is retried like a read.
+
+        Args:
+            name: The new display name.
+            email: The new e-mail address.
+            language: The new language code.
+            message_signature: The new signature of the user's messages.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
         """
         from .models import ProfileSetReq, ProfileSetResp, converter
 
@@ -75,8 +93,13 @@ class ProfileAPI(QuatrixAPIGroup):
     ) -> ProfileSetPasswordResp:
         """``POST /profile/set-password``: both passwords travel base64-encoded, as the API wants.
 
-        The new password must be 6 to 64 characters (checked before sending). Not retried: after
-        a lost answer the current password may already have changed.
+        Not retried: after a lost answer the current password may already have changed.
+
+        Args:
+            current_password: The password now.
+            new_password: The new password, 6 to 64 characters (checked before sending).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
         """
         from .models import ProfileSetPasswordResp
 
@@ -91,10 +114,20 @@ class ProfileAPI(QuatrixAPIGroup):
 
         The server answers ``application/octet-stream`` (CONFIRMED since API v1.0-123) holding a
         PNG (raw, base64 or a data URI; which one is UNCONFIRMED, all are read) and no secret.
-        ``result.qr_png.reveal()`` is the PNG. With the ``qr`` extra installed
-        (``pip install 'mfa-sdks[qr]'``) the QR code is decoded at once, so ``result.uri`` and
-        ``result.secret`` are set and ``result.totp()`` gives the codes: a service account can
-        enrol with no person scanning anything. Confirm with :meth:`set_mfa` and a current code.
+        With the ``qr`` extra installed (``pip install 'mfa-sdks[qr]'``) the QR code is decoded at
+        once, so ``result.uri`` and ``result.secret`` are set and ``result.totp()`` gives the
+        codes: a service account can enrol with no person scanning anything. Confirm with
+        :meth:`set_mfa` and a current code.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The pending secret; ``result.qr_png.reveal()`` is the PNG.
+
+        Raises:
+            ResponseDecodeError: The answer holds no PNG image.
         """
         response = await self._requestor.request(
             "GET",
@@ -124,8 +157,15 @@ class ProfileAPI(QuatrixAPIGroup):
     ) -> ProfileSetMfaResp:
         """``POST /profile/set-mfa``: turn MFA on for the logged-in user.
 
-        For ``"2FA"`` ``code`` is a current code of the secret from :meth:`generate_2fa`; for
-        ``"PIN"`` it is the new PIN. Returns the ids of the sessions the server closed.
+        Args:
+            auth_type: ``"2FA"`` or ``"PIN"``.
+            code: For ``"2FA"``, a current code of the secret from :meth:`generate_2fa`; for
+                ``"PIN"``, the new PIN.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The ids of the sessions the server closed.
         """
         from .models import ProfileSetMfaReq, ProfileSetMfaResp, converter
 
@@ -139,8 +179,15 @@ class ProfileAPI(QuatrixAPIGroup):
     async def remove_mfa(
         self, auth_type: AuthType | str, *, options: RequestOptions | None = None
     ) -> ProfileRemoveMfaResp:
-        """``POST /profile/remove-mfa``: turn MFA off for the logged-in user (refused when an
-        administrator forced it)."""
+        """``POST /profile/remove-mfa``: turn MFA off for the logged-in user.
+
+        Refused when an administrator forced it.
+
+        Args:
+            auth_type: ``"2FA"`` or ``"PIN"``.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         from .models import ProfileRemoveMfaReq, ProfileRemoveMfaResp, converter
 
         body = ProfileRemoveMfaReq(auth_type=auth_type_of(auth_type))

@@ -34,19 +34,34 @@ T = TypeVar("T")
 
 
 class SessionAPI(QuatrixAPIGroup):
-    """``client.session``: ``/session/*``."""
+    """``client.session``: ``/session/*``.
+
+    Most programs never call the login steps themselves: a client built with credentials logs
+    in, completes the MFA step and keeps the session alive on its own. They are here for tools
+    that drive the protocol by hand.
+    """
 
     async def login(
         self, email: str, password: str | Secret[str], *, options: RequestOptions | None = None
     ) -> LoginResult:
         """``GET /session/login`` with HTTP Basic: the first login step.
 
-        Returns a :class:`~quatrix_async.models.LoginResult`: ``kind == "logged_in"`` (200) or, on
-        a 207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
-        ``"unknown_mfa"`` (its ``mfa_code``); ``session_id`` is the (partial) session, from the
-        body or an ``X-Auth-Token`` header. Bad credentials raise
-        :class:`~mfa_common.errors.AuthenticationError` (Quatrix code in ``error_code``).
         Runs the first half of the login machine under the client's deadline.
+
+        Args:
+            email: The user's e-mail address.
+            password: The user's password.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            A :class:`~quatrix_async.models.LoginResult`: ``kind == "logged_in"`` (200) or, on a
+            207, ``"mfa"`` with the ``challenge`` (71 → totp, 73 → pin), ``"captcha"`` (61) or
+            ``"unknown_mfa"`` (its ``mfa_code``); ``session_id`` is the (partial) session, from the
+            body or an ``X-Auth-Token`` header.
+
+        Raises:
+            AuthenticationError: Bad credentials (the Quatrix code in ``error_code``).
         """
         flow = partial(
             login_machine.password_flow, self._requestor.build, email, wrap(password), known_only=False
@@ -64,11 +79,21 @@ class SessionAPI(QuatrixAPIGroup):
     ) -> SessionLoginResp:
         """``POST /session/login``: the MFA step of a login whose first step answered 207.
 
-        ``session_id`` is the partial session, ``auth_type`` ``"2FA"`` or ``"PIN"``, ``code`` the
-        TOTP code or the PIN (5 characters, sent as base64 unless the client's session backend
-        says ``pin_encoding="plain"``). A wrong code raises
-        :class:`~mfa_common.errors.MfaCodeRejectedError` (``error_code`` 83 or 84). Never
-        retried: a code is single-use. Runs the second half of the login machine.
+        Never retried: a code is single-use. Runs the second half of the login machine.
+
+        Args:
+            session_id: The partial session of :meth:`login`.
+            auth_type: ``"2FA"`` or ``"PIN"``.
+            code: The TOTP code or the PIN (5 characters, sent as base64 unless the client's
+                session backend says ``pin_encoding="plain"``); checked before anything is sent.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The session (``session_id``).
+
+        Raises:
+            MfaCodeRejectedError: A wrong code (``error_code`` 83 or 84).
         """
         from .models import AuthType, SessionLoginResp
 
@@ -94,6 +119,10 @@ class SessionAPI(QuatrixAPIGroup):
 
         Any call refreshes it as well; see ``client.auth.keepalive_if_idle()`` and
         ``client.keepalive_in_background()`` for sending one only when needed.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
         """
         await self._requestor.request("GET", "session/keepalive", options=options)
 
@@ -102,9 +131,14 @@ class SessionAPI(QuatrixAPIGroup):
     ) -> None:
         """``GET /session/logout``: close a session.
 
-        Without ``session_id`` this closes the client's own session (the next call logs in
-        again); with it, that session. Errors of the logout itself are not raised for the
-        client's own session (the server may already have dropped it).
+        Errors of the logout itself are not raised for the client's own session (the server may
+        already have dropped it).
+
+        Args:
+            session_id: The session to close; None (default) closes the client's own session (the
+                next call logs in again).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
         """
         auth = self._requestor.auth
         if session_id is None and isinstance(auth, QuatrixSessionAuth):
@@ -131,13 +165,23 @@ class SessionAPI(QuatrixAPIGroup):
     ) -> SessionUnblockCaptchaResp:
         """Unblock a CAPTCHA-blocked session with the solved CAPTCHA's ``token``.
 
-        ``session_id`` is the blocked session (``CaptchaRequiredError.session_id``).
-        ``method="GET"`` (default) sends ``GET /session/unblock-captcha?token=...``: CONFIRMED as
-        the current contract (Maytech's clients since API v1.0-121). ``method="POST"`` sends
-        ``{"token": ...}``, the older published form, for servers that still want it; the token
-        never appears in a log line either way. A wrong token (401
-        ``{"valid": false}``) raises :class:`~quatrix_async.errors.CaptchaRejectedError`. After
-        a successful unblock the next call of a client with credentials logs in normally.
+        The token never appears in a log line, whichever method. After a successful unblock the
+        next call of a client with credentials logs in normally.
+
+        Args:
+            token: The token of the solved CAPTCHA.
+            session_id: The blocked session (``CaptchaRequiredError.session_id``).
+            method: ``"GET"`` (default) sends ``GET /session/unblock-captcha?token=...``: CONFIRMED
+                as the current contract (Maytech's clients since API v1.0-121). ``"POST"`` sends
+                ``{"token": ...}``, the older published form, for servers that still want it.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The server's answer.
+
+        Raises:
+            CaptchaRejectedError: A wrong token (401 ``{"valid": false}``).
         """
         from .models import SessionUnblockCaptchaResp, UnblockCaptchaReq, converter
 

@@ -21,7 +21,12 @@ class UsersAPI(QuatrixAPIGroup):
     """``client.users``: ``GET /user`` and ``GET /user/metadata/{id}``."""
 
     async def list(self, *, options: RequestOptions | None = None) -> list[UserResp]:
-        """``GET /user``: every user of the account (the API has no paging)."""
+        """``GET /user``: every user of the account (the API has no paging).
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         from .models import UserResp, converter
 
         response = await self._requestor.request("GET", "user", options=options)
@@ -31,7 +36,13 @@ class UsersAPI(QuatrixAPIGroup):
         return [structure(converter, item, UserResp, response) for item in data]
 
     async def metadata(self, user_id: str, *, options: RequestOptions | None = None) -> UserResp:
-        """``GET /user/metadata/{id}``: one user."""
+        """``GET /user/metadata/{id}``: one user.
+
+        Args:
+            user_id: The user's id.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+        """
         from .models import UserResp
 
         response = await self._requestor.request(

@@ -51,11 +51,28 @@ logger = logging.getLogger("quatrix_async")
 class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
     """Session auth for Quatrix (see the module docstring).
 
-    The second factor comes from ``code_provider`` (any :class:`~mfa_common.CodeProvider`, e.g. a
-    :class:`~mfa_common.CallbackCodeProvider` asking a person), or from the shortcuts
-    ``totp_secret`` (base32 or ``otpauth://`` URI; replay-safe TOTP) and ``pin``. When both a
-    TOTP source and a PIN are configured, the one matching the server's challenge is used.
-    Without a matching provider an MFA login raises :class:`~mfa_common.errors.MfaRequiredError`.
+    When both a TOTP source and a PIN are configured, the one matching the server's challenge is
+    used. Without a matching provider an MFA login raises
+    :class:`~mfa_common.errors.MfaRequiredError`. ``QuatrixClient(email=..., password=...)``
+    builds one; build it yourself for the tunables below.
+
+    Args:
+        email: The login's e-mail address.
+        password: Its password.
+        code_provider: The second factor: any :class:`~mfa_common.CodeProvider`, e.g. a
+            :class:`~mfa_common.CallbackCodeProvider` asking a person.
+        totp_secret: Shortcut for a replay-safe TOTP provider: base32 or an ``otpauth://`` URI
+            (or a :class:`~mfa_common.totp.Totp`).
+        pin: Shortcut for a PIN.
+        base_url: The only origin the session is sent to (default: the client's).
+        clock: The clock of codes and idle times.
+        idle_timeout: Seconds of idleness after which the server drops a session (15 minutes).
+        idle_margin: A session idle for ``idle_timeout`` minus this is replaced by a fresh
+            login before the next call.
+        keepalive_after: Idle seconds after which :meth:`keepalive_if_idle` sends a keepalive
+            (5 minutes).
+        logout_on_close: Log the session out when the client closes.
+        pin_encoding: How the PIN travels: base64 of its UTF-8 bytes (default) or ``"plain"``.
     """
 
     api_name: ClassVar[str] = "quatrix"
@@ -164,18 +181,34 @@ class QuatrixSessionAuth(CredentialAuth[QuatrixSession]):
             logger.debug("logout failed: %s", type(exc).__name__)
 
     def adopt_session(self, session_id: str | Secret[str]) -> QuatrixSession:
-        """Use an existing, fully logged-in session (e.g. one unblocked by a CAPTCHA)."""
+        """Use an existing, fully logged-in session (e.g. one unblocked by a CAPTCHA).
+
+        Args:
+            session_id: The session's id (its ``X-Auth-Token``).
+
+        Returns:
+            The session now in use.
+        """
         now = self.clock.now()
         session = QuatrixSession(session_id=wrap(session_id), created_at=now, last_used=now)
         self._credential = session
         return session
 
     async def keepalive_if_idle(self, *, min_idle: float | None = None) -> bool:
-        """Send ``GET /session/keepalive`` if the session has been idle at least ``min_idle``
-        seconds (default ``keepalive_after``, 5 minutes). Returns whether one was sent and accepted.
+        """Send ``GET /session/keepalive`` if the session has been idle long enough to need one.
 
-        A session already past its idle limit is dropped instead (the next call logs in again);
-        a 401 answer drops it too. Other errors are raised.
+        A session already past its idle limit is dropped instead (the next call logs in again); a
+        401 answer drops it too.
+
+        Args:
+            min_idle: Idle seconds that call for a keepalive (default ``keepalive_after``,
+                5 minutes).
+
+        Returns:
+            Whether a keepalive was sent and accepted.
+
+        Raises:
+            APIError: Any other error of the keepalive.
         """
         credential = self._credential
         if credential is None:

@@ -47,30 +47,54 @@ def api_base_url(base_url: str | URL) -> URL | str:
 class QuatrixClient(BaseClient):
     """Async client for one Quatrix account.
 
-    ``base_url`` is the account host (``https://acme.quatrix.it``) or the API root. Credentials,
-    one of:
+    Operations are grouped: ``client.session`` (``/session``: the login steps, keepalive, logout,
+    CAPTCHA), ``client.profile`` (the logged-in user), ``client.mfa`` (administrators turning MFA
+    on and off for users) and ``client.users``. Use ``async with`` (closing logs out).
 
-    * ``api_key``: ``Authorization: Bearer <key>`` on every call, no session, no login, no MFA
-      step (CONFIRMED in the current Quatrix documentation). Best for batch jobs: the login
-      endpoint is rate limited (about 15 logins per 15 minutes) and a key spends none of it;
-    * ``email`` and ``password`` (plus ``totp_secret``, ``pin`` or ``code_provider`` for MFA
-      users): a :class:`~quatrix_async.auth.QuatrixSessionAuth` that logs in once and reuses the
-      session (``pin_encoding="plain"`` for a server that takes the PIN unencoded);
-    * ``auth=``: any httpx auth of your own.
+    Give one credential: ``api_key``, ``email`` with ``password`` (plus ``totp_secret``, ``pin``
+    or ``code_provider`` for MFA users), or ``auth``.
 
-    Giving more than one raises :class:`~mfa_common.errors.InvalidInputError`.
-    Operations are grouped: ``client.session`` (``/session``), ``client.profile``,
-    ``client.mfa`` (admin MFA), ``client.users``. Use ``async with`` (closing logs out).
-    ``options`` and ``transport`` are those of :class:`mfa_common.client.BaseClient`.
+    Args:
+        base_url: The account host (``https://acme.quatrix.it``) or the API root
+            (``.../api/1.0``).
+        api_key: ``Authorization: Bearer <key>`` on every call, no session, no login, no MFA
+            step (CONFIRMED in the current Quatrix documentation). Best for batch jobs: the
+            login endpoint is rate limited (about 15 logins per 15 minutes) and a key spends
+            none of it.
+        email: The login's e-mail address. With ``password``, a
+            :class:`~quatrix_async.auth.QuatrixSessionAuth` logs in once and reuses the session.
+        password: The password of ``email``.
+        totp_secret: For a 2FA user: the base32 secret (or a :class:`~mfa_common.totp.Totp`)
+            the codes are made from, replay-safe.
+        pin: For a PIN user: the PIN.
+        pin_encoding: How the PIN is sent: ``"base64"`` (the API's way) or ``"plain"`` for a
+            server that takes the PIN unencoded.
+        code_provider: Any :class:`~mfa_common.code_providers.CodeProvider` instead of
+            ``totp_secret`` or ``pin`` (e.g. a callback asking a person).
+        auth: Any ``httpx.Auth`` of your own instead of the keywords above.
+        clock: The clock codes and session idling are reckoned by (share a ``FakeClock`` with a
+            fake in tests).
+        transport: Any ``httpx.AsyncBaseTransport`` to send through (default: aiohttp's pool
+            on asyncio, httpcore2's on Trio; ``httpx.ASGITransport(app=fake)`` talks to a fake
+            in-process).
+        options: The connection tunables (:class:`~mfa_common.options.ClientOptions`).
+
+    Raises:
+        InvalidInputError: More than one credential, or a login keyword without ``email`` and
+            ``password``.
     """
 
     api_name: ClassVar[str] = "quatrix"
     login_keywords: ClassVar[str] = "email= and password="
 
     session: SessionAPI
+    """The login steps by hand, keepalive, logout and the CAPTCHA unblock (``/session``)."""
     profile: ProfileAPI
+    """The logged-in user: profile, password and own MFA settings (``/profile``)."""
     mfa: MfaAPI
+    """Administrators turning MFA on, resetting it and turning it off for users."""
     users: UsersAPI
+    """The account's users (``GET /user``, ``/user/metadata/{id}``)."""
 
     def __init__(
         self,
@@ -129,10 +153,18 @@ class QuatrixClient(BaseClient):
     async def keepalive_in_background(
         self, interval: float = C.KEEPALIVE_CHECK_INTERVAL
     ) -> AsyncIterator[None]:
-        """Opt-in: while the ``async with`` block runs, wake every ``interval`` seconds and send a
-        keepalive only if the session has been idle long enough to need one (5 minutes by
-        default). Busy clients send none: their calls keep the session alive. Errors of a
-        keepalive are logged, never raised into the block."""
+        """Keep an idle session alive while an ``async with`` block runs (opt-in).
+
+        Wakes every ``interval`` seconds and sends a keepalive only if the session has been idle
+        long enough to need one (5 minutes by default). Busy clients send none: their calls keep the
+        session alive. Errors of a keepalive are logged, never raised into the block.
+
+        Args:
+            interval: Seconds between two checks.
+
+        Raises:
+            InvalidInputError: The client has no login session (an API key or ``auth=``).
+        """
         import anyio  # loaded on first use, not by an import of the package
 
         auth = self._session_auth("keepalive_in_background()")

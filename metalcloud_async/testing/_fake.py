@@ -182,9 +182,16 @@ def qr_data_uri(text: str) -> str:
 class MetalCloudFake:
     """The fake server; the object itself is the ASGI app. Thread-safe (one lock around state).
 
-    ``clock`` drives JWT expiry, TOTP verification and timestamps (share a
-    :class:`~mfa_common.clock.FakeClock` with the client to make TOTP waits instant).
-    ``jwt_ttl`` is the session lifetime in seconds.
+    Args:
+        clock: Drives JWT expiry, TOTP verification and timestamps (share a
+            :class:`~mfa_common.clock.FakeClock` with the client to make TOTP waits instant).
+        controls: Latency, rate limiting and fault injection (a :class:`~mfa_common.testing.FakeControls`).
+        jwt_ttl: The session lifetime in seconds.
+        jwt_key: The key JWTs are signed with (default: a random one).
+        seed: Makes generated data reproducible.
+        max_failed_logins: Failed password logins per e-mail within ``failed_login_window``
+            seconds that lock the address out (the real server's documented default: 5).
+        failed_login_window: Seconds the failed logins are counted over (300).
     """
 
     def __init__(
@@ -258,10 +265,28 @@ class MetalCloudFake:
         is_billable: bool = True,
         email_verified: bool = True,
     ) -> FakeUser:
-        """Create a user and return it. ``totp_secret`` (base32) enables 2FA; ``mfa=True`` alone
-        generates the secret (read it back from ``user.totp_secret``); ``user_id`` (an integer)
-        defaults to the next free id; ``api_key`` to a random ``"<id>:<63 alphanumerics>"``.
-        Raises ValueError for an id or e-mail in use."""
+        """Create a user and return it.
+
+        Args:
+            email: The login.
+            password: Its password.
+            display_name: The name shown (default: the e-mail's local part).
+            access_level: ``user``, ``admin`` or ``root``.
+            user_id: An integer id (default: the next free one).
+            revision: The user's starting revision.
+            totp_secret: A base32 secret: 2FA on.
+            mfa: 2FA on with a generated secret (read it back from ``user.totp_secret``).
+            suspended: The user starts suspended.
+            archived: The user starts archived.
+            api_key: The user's API key (default: a random ``"<id>:<63 alphanumerics>"``).
+            account_id: The user's account.
+            infrastructure_id_default: The user's default infrastructure.
+            is_billable: Whether the user is billed.
+            email_verified: Whether the address is verified.
+
+        Raises:
+            ValueError: An id or e-mail in use.
+        """
         if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 1):
             raise ValueError(f"user_id must be a positive integer, not {user_id!r}")
         if mfa and totp_secret is None:
@@ -299,8 +324,15 @@ class MetalCloudFake:
             return user
 
     def seed_users(self, count: int, *, domain: str = "example.test", start: int | None = None) -> None:
-        """Add ``count`` plain users ``user00001@domain`` ... (every 10th archived, every 7th
-        billable-free, access levels cycling) for listing tests and demos."""
+        """Add ``count`` plain users ``user00001@domain`` ... for listing tests and demos.
+
+        Every 10th is archived, every 7th billable-free, access levels cycle.
+
+        Args:
+            count: How many.
+            domain: Their e-mail domain.
+            start: The first id (default: the next free one).
+        """
         levels = ("user", "user", "user", "admin")
         with self._lock:
             first = start if start is not None else self._next_id
@@ -318,7 +350,11 @@ class MetalCloudFake:
                 )
 
     def find_user(self, email_or_id: str | int) -> FakeUser | None:
-        """A user by id or e-mail (case-insensitive)."""
+        """A user by id or e-mail (case-insensitive), or None.
+
+        Args:
+            email_or_id: The user's e-mail address or id.
+        """
         with self._lock:
             if isinstance(email_or_id, int):
                 return self._users.get(email_or_id)
@@ -326,7 +362,11 @@ class MetalCloudFake:
             return next((u for u in self._users.values() if u.email.lower() == wanted), None)
 
     def user(self, email_or_id: str | int) -> FakeUser:
-        """Like :meth:`find_user` but raises KeyError when absent."""
+        """A user by id or e-mail (KeyError if none).
+
+        Args:
+            email_or_id: The user's e-mail address or id.
+        """
         found = self.find_user(email_or_id)
         if found is None:
             raise KeyError(email_or_id)
@@ -350,7 +390,11 @@ class MetalCloudFake:
         self.controls.ledger.record(operation, str(user.id), revision=user.revision, **details)
 
     def force_reenrolment(self, email_or_id: str | int) -> FakeUser:
-        """What ``PATCH /users/{id}/config {"authenticatorMustChange": true}`` does, for scripting."""
+        """What ``PATCH /users/{id}/config {"authenticatorMustChange": true}`` does, for scripting.
+
+        Args:
+            email_or_id: The user's e-mail address or id.
+        """
         with self._lock:
             user = self.user(email_or_id)
             user.authenticator_must_change = True
@@ -365,9 +409,14 @@ class MetalCloudFake:
         pending: bool = False,
         enrol: bool = False,
     ) -> str:
-        """A session JWT for ``user`` (a :class:`FakeUser`, or its e-mail or id), to test calls
-        without logging in (``pending``: only good for ``/login-2fa``; ``enrol``: only good for
-        enrolling a new authenticator, ``GET /user`` and logout)."""
+        """A session JWT for ``user``, to test calls without logging in.
+
+        Args:
+            user: A :class:`FakeUser`, or its e-mail or id.
+            ttl: Its lifetime in seconds (default: ``jwt_ttl``).
+            pending: Only good for ``/login-2fa``.
+            enrol: Only good for enrolling a new authenticator, ``GET /user`` and logout.
+        """
         if not isinstance(user, FakeUser):
             user = self.user(user)
         now = self.clock.now()

@@ -105,17 +105,29 @@ class SwappableApp:
 
 
 class serve:  # noqa: N801 - used like the function it was: ``with serve(app) as server``
-    """Serve ``app`` with uvicorn in a daemon thread for the duration of a ``with`` or
-    ``async with`` block, and give the :class:`ServerHandle`::
+    """Serve ``app`` with uvicorn in a daemon thread for the duration of a ``with`` or ``async with`` block.
+
+    Gives the :class:`ServerHandle`::
 
         with serve(QuatrixFake()) as server:           # in a plain test
             ...
         async with serve(QuatrixFake()) as server:     # in an async test: the event loop keeps
             ...                                        # running while the server starts and stops
 
-    The socket is bound before the server starts, so ``port=0`` yields a known free port. On exit
-    the server is asked to stop; requests still running after ``shutdown_grace`` seconds (a slow
-    fault, say) are abandoned, and the thread is joined for at most ``shutdown_timeout`` seconds.
+    The socket is bound before the server starts, so ``port=0`` yields a known free port.
+
+    Args:
+        app: Any ASGI app (every fake is one).
+        host: A loopback address to listen on.
+        port: The port (0: a free one).
+        http: uvicorn's HTTP parser: ``"auto"``, ``"h11"`` or ``"httptools"``.
+        lifespan: Run the app's lifespan: ``"auto"``, ``"on"`` or ``"off"``.
+        allow_non_loopback: Allow a ``host`` that is not a loopback address.
+        startup_timeout: Seconds the server may take to start.
+        shutdown_timeout: On exit the thread is joined for at most this many seconds.
+        shutdown_grace: On exit, requests still running after this many seconds (a slow fault,
+            say) are abandoned.
+        log_level: uvicorn's log level.
     """
 
     def __init__(

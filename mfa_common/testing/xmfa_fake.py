@@ -234,8 +234,30 @@ class XMfaFake:
     """The fake server; the object itself is the ASGI app (wrapped in fault injection).
 
     Script users with :meth:`add_user`; read :attr:`outbox`, :attr:`ledger`, :attr:`counts`
-    (``login``, ``mfa_challenge``, ``exchange``, ...), and :attr:`controls` for latency/faults.
-    Share one :class:`~mfa_common.clock.FakeClock` with the client to make waits instant.
+    (``login``, ``mfa_challenge``, ``exchange``, ...), and :attr:`controls` for
+    latency/faults.
+
+    Args:
+        clock: Share one :class:`~mfa_common.clock.FakeClock` with the client to make waits
+            instant.
+        controls: Latency, rate limiting and fault injection (a :class:`~mfa_common.testing.FakeControls`).
+        jwt_key: The key JWTs are signed with (default: a random one).
+        jwt_ttl: A JWT's lifetime in seconds (72 hours).
+        mfa_token_ttl: An ``X-MFA-Token``'s lifetime in seconds (30 minutes; 0: born expired).
+        recovery_window: Seconds after a recovery-code login in which MFA can be disabled
+            with no code (10 minutes).
+        reset_code_ttl: Lifetime of the e-mailed reset codes in seconds (24 hours).
+        max_lockout_minutes: The longest lockout; ``<= 0`` disables lockouts.
+        max_code_failures: Wrong codes after which an MFA token is dropped (INVENTED).
+        recovery_code_count: Recovery codes generated per user.
+        legacy_reset: ``POST /api/user/mfa/reset`` answers without a body (servers before
+            2026-07).
+        totp_window: Steps either side of now a TOTP code may match.
+        auth_failure_status: The status of a wrong code on ``/mfa/auth``: 500 (what the
+            official console was written against) or 401.
+        seed: Makes generated ids, secrets and codes reproducible.
+        on_mail: Called with each e-mail the fake "sends" (they are kept in :attr:`outbox`
+            too).
     """
 
     def __init__(
@@ -332,9 +354,22 @@ class XMfaFake:
         status: UserStatus = "confirmed",
         local_auth: bool = True,
     ) -> FakeUser:
-        """Create an account and return it. ``mfa=True`` (or a ``totp_secret``) enables MFA; a
-        missing secret and missing recovery codes are generated. ``recovery_email=""`` leaves
-        it unset (enable then fails)."""
+        """Create an account and return it.
+
+        Args:
+            username: The login.
+            password: Its password.
+            email: Its address (default: ``<username>@example.com``).
+            recovery_email: The recovery address (``""`` leaves it unset: enabling MFA then fails).
+            mfa: MFA on, with a generated secret.
+            totp_secret: MFA on with this base32 secret.
+            recovery_codes: The recovery codes (default: generated when MFA is on).
+            name: The display name.
+            user_id: The id (default: a random UUID).
+            admin: An administrator.
+            status: ``confirmed``, ``not-confirmed`` or ``pending`` (awaiting approval).
+            local_auth: Whether the user may log in with a password.
+        """
         with self._lock:
             if mfa and totp_secret is None:
                 totp_secret = generate_base32_secret(20, rng=self._random())
@@ -367,14 +402,22 @@ class XMfaFake:
             return list(self._users.values())
 
     def user(self, identifier: str) -> FakeUser:
-        """The account with this username, e-mail or id (KeyError if none)."""
+        """The account with this username, e-mail or id (KeyError if none).
+
+        Args:
+            identifier: The username, e-mail address or id.
+        """
         found = self._find(identifier) or self._users.get(identifier)
         if found is None:
             raise KeyError(identifier)
         return found
 
     def reset_codes(self, identifier: str) -> tuple[str, str]:
-        """The (main, recovery) codes of the last reset mailed to this user."""
+        """The (main, recovery) codes of the last reset mailed to this user.
+
+        Args:
+            identifier: The username, e-mail address or id.
+        """
         user = self.user(identifier)
         mails = [m for m in self.outbox if m.user_id == user.id]
         main = next(m.code for m in reversed(mails) if m.kind == "main")
@@ -382,13 +425,22 @@ class XMfaFake:
         return main, recovery
 
     def revoke_jwts(self, identifier: str) -> None:
-        """Make every JWT issued so far to this user invalid (the next call gets 401)."""
+        """Make every JWT issued so far to this user invalid (the next call gets 401).
+
+        Args:
+            identifier: The username, e-mail address or id.
+        """
         user = self.user(identifier)
         with self._lock:
             self._revoked |= self._issued.pop(user.id, set())
 
     def lockout_until(self, identifier: str, source: str = "127.0.0.1") -> float | None:
-        """End of a running lockout for (source, user), or None."""
+        """End of a running lockout for (source, user), or None.
+
+        Args:
+            identifier: The username, e-mail address or id.
+            source: The peer address the lockout counts for.
+        """
         user = self.user(identifier)
         with self._lock:
             state = self._attempts.get((source, user.id))
@@ -404,13 +456,21 @@ class XMfaFake:
             return key
 
     def revoke_api_key(self, key: str) -> None:
-        """End an API key (it then gets a bodiless 401, like any unknown key)."""
+        """End an API key (it then gets a bodiless 401, like any unknown key).
+
+        Args:
+            key: The key.
+        """
         with self._lock:
             self._api_keys.discard(key)
 
     def issue_jwt(self, user: FakeUser | str, *, ttl: float | None = None) -> str:
-        """A valid JWT for ``user`` (a :class:`FakeUser`, or its username, e-mail or id), to test
-        calls without logging in."""
+        """A valid JWT for ``user``, to test calls without logging in.
+
+        Args:
+            user: A :class:`FakeUser`, or its username, e-mail or id.
+            ttl: Its lifetime in seconds (default: ``jwt_ttl``).
+        """
         with self._lock:
             return self._jwt(user if isinstance(user, FakeUser) else self.user(user), ttl=ttl)
 

@@ -27,9 +27,18 @@ class MfaAPI(XMfaAPIGroup):
         self._recovery_code_format = recovery_code_format
 
     async def generate(self, *, options: RequestOptions | None = None) -> MfaGenerate:
-        """``GET /api/user/mfa/generate``: a new secret, its ``otpauth://`` link and recovery
-        codes, all Secrets. Nothing is enabled until :meth:`MfaAPI.enable` (or use
-        :func:`mfa_common.xmfa.enrol_totp`). 409 → MFA already enabled."""
+        """``GET /api/user/mfa/generate``: a new secret, its ``otpauth://`` link and recovery codes.
+
+        All are Secrets. Nothing is enabled until :meth:`enable` (or use
+        :func:`mfa_common.xmfa.enrol_totp`).
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            ConflictError: MFA is already enabled (409).
+        """
         response = await self._requestor.request("GET", self._paths.generate, options=options)
         return self._decode(response, MfaGenerate)
 
@@ -42,8 +51,17 @@ class MfaAPI(XMfaAPIGroup):
         options: RequestOptions | None = None,
     ) -> None:
         """``PUT /api/user/mfa/enable``: confirm the generated secret with a current code.
-        The secret and codes must be those of :meth:`MfaAPI.generate`; wrong code →
-        :class:`~mfa_common.errors.MfaCodeRejectedError`."""
+
+        Args:
+            code: A current 6-digit code of ``secret``.
+            secret: The secret of :meth:`generate`.
+            recovery_codes: The recovery codes of :meth:`generate`.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            MfaCodeRejectedError: A wrong code.
+        """
         body = converter.unstructure(
             MfaEnable(totp_code(code), wrap(secret), tuple(wrap(c) for c in recovery_codes))
         )
@@ -59,11 +77,25 @@ class MfaAPI(XMfaAPIGroup):
         recovery_email_code: str | Secret[str] | None = None,
         options: RequestOptions | None = None,
     ) -> None:
-        """``PUT /api/user/mfa/disable`` with exactly one factor: a TOTP ``code``, a
-        ``recovery_code``, or both e-mail codes; with none, an empty body, accepted only inside
-        the 10-minute window after :meth:`SessionAPI.recover` (else
-        :class:`~mfa_common.xmfa.RecoveryWindowClosedError`). Rejections are typed by the factor
-        sent (MfaCodeRejectedError, RecoveryCodeRejectedError, EmailCodeRejectedError)."""
+        """``PUT /api/user/mfa/disable`` with exactly one factor.
+
+        With none, an empty body, accepted only inside the 10-minute window after
+        :meth:`SessionAPI.recover`. Rejections are typed by the factor sent
+        (``MfaCodeRejectedError``, ``RecoveryCodeRejectedError``, ``EmailCodeRejectedError``).
+
+        Args:
+            code: A TOTP code.
+            recovery_code: A recovery code.
+            main_email_code: The code mailed to the main address (with ``recovery_email_code``).
+            recovery_email_code: The code mailed to the recovery address (with
+                ``main_email_code``).
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            RecoveryWindowClosedError: No factor, outside the recovery window.
+            InvalidInputError: More than one factor, or one e-mail code without the other.
+        """
         factors = sum(x is not None for x in (code, recovery_code)) + (
             main_email_code is not None or recovery_email_code is not None
         )
@@ -89,6 +121,15 @@ class MfaAPI(XMfaAPIGroup):
         )
 
     async def recovery_disable(self, *, options: RequestOptions | None = None) -> None:
-        """``PUT /api/user/mfa/recovery/disable`` (servers since 2026-07): disable MFA inside the
-        recovery window, no body. Outside it → :class:`~mfa_common.xmfa.RecoveryWindowClosedError`."""
+        """``PUT /api/user/mfa/recovery/disable``: disable MFA inside the recovery window.
+
+        Servers since 2026-07; no body.
+
+        Args:
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Raises:
+            RecoveryWindowClosedError: Outside the window.
+        """
         await self._requestor.request("PUT", self._paths.recovery_disable, idempotent=False, options=options)

@@ -43,11 +43,22 @@ class SessionAPI(XMfaAPIGroup):
     async def login(
         self, username: str, password: str | Secret[str], *, options: RequestOptions | None = None
     ) -> LoginResult:
-        """``POST /api/login``: password login. Returns the user (no MFA) or, when MFA is
-        required, ``mfa_token`` for :meth:`SessionAPI.auth_mfa` (valid 30 minutes, used once).
+        """``POST /api/login``: password login.
 
-        Raises :class:`~mfa_common.errors.AccountLockedError` (with ``locked_until``) while
-        locked out, :class:`~mfa_common.errors.AuthenticationError` on a wrong password."""
+        Args:
+            username: The user name or e-mail address.
+            password: The password.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The user (no MFA) or, when MFA is required, ``mfa_token`` for :meth:`auth_mfa` (valid
+            30 minutes, used once).
+
+        Raises:
+            AccountLockedError: Locked out (with ``locked_until``).
+            AuthenticationError: A wrong password.
+        """
         result = await drive_by_hand(
             self._requestor,
             lambda: login_machine.password_flow(
@@ -64,22 +75,46 @@ class SessionAPI(XMfaAPIGroup):
     async def auth_mfa(
         self, token: str | Secret[str], code: str | Secret[str], *, options: RequestOptions | None = None
     ) -> UserAuth:
-        """``POST /api/user/mfa/auth``: exchange the ``X-MFA-Token`` and a 6-digit TOTP code for
-        the JWT. Wrong or reused code (a 500, what the official console was written against, or
-        a 401 or 403) → :class:`~mfa_common.errors.MfaCodeRejectedError`; unknown or expired
-        token → :class:`~mfa_common.errors.MfaTokenExpiredError` when the answer says so (a 404,
-        or a 401/403 about the token; a bare 500 does not, and reads as a rejected code). Use a
-        replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step."""
+        """``POST /api/user/mfa/auth``: exchange the ``X-MFA-Token`` and a TOTP code for the JWT.
+
+        Use a replay-safe code (:func:`mfa_common.next_totp`): servers accept one code per step.
+
+        Args:
+            token: The ``mfa_token`` of :meth:`login`.
+            code: A 6-digit TOTP code.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The logged-in user, with the JWT.
+
+        Raises:
+            MfaCodeRejectedError: A wrong or reused code (a 500, what the official console was
+                written against, or a 401 or 403).
+            MfaTokenExpiredError: An unknown or expired token, when the answer says so (a 404, or a
+                401/403 about the token; a bare 500 does not, and reads as a rejected code).
+        """
         outcome = await self._code_step("totp", totp_code(code), token=wrap(token), options=options)
         return self._adopt(outcome.user)
 
     async def recover(
         self, identifier: str, recovery_code: str | Secret[str], *, options: RequestOptions | None = None
     ) -> RecoverResult:
-        """``POST /api/user/mfa/recover``: log in with a recovery code (spent for good). The
-        result's ``expires_at`` (from ``X-Expires-At``) ends the 10-minute window in which
-        :meth:`MfaAPI.disable` needs no code. Used or wrong code →
-        :class:`~mfa_common.errors.RecoveryCodeRejectedError`."""
+        """``POST /api/user/mfa/recover``: log in with a recovery code (spent for good).
+
+        Args:
+            identifier: The user name or e-mail address.
+            recovery_code: One of the user's recovery codes.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The user and ``expires_at`` (from ``X-Expires-At``): the end of the 10-minute window in
+            which :meth:`MfaAPI.disable` needs no code.
+
+        Raises:
+            RecoveryCodeRejectedError: A used or wrong code.
+        """
         code = normalize_recovery_code(recovery_code, self._recovery_code_format)
         outcome = await self._code_step("recovery", code, identifier=identifier, options=options)
         user = self._adopt(outcome.user)
@@ -88,9 +123,19 @@ class SessionAPI(XMfaAPIGroup):
     async def request_reset_mfa(
         self, identifier: str, *, options: RequestOptions | None = None
     ) -> Secret[str] | None:
-        """``POST /api/user/mfa/reset``: mail one code to the main and one to the recovery
-        address. Returns the reset token (current servers) or None (servers before 2026-07
-        answer without a body); then call :meth:`SessionAPI.reset_mfa` with the token, or the user id."""
+        """``POST /api/user/mfa/reset``: mail one code to the main and one to the recovery address.
+
+        Then call :meth:`reset_mfa` with the token, or the user id.
+
+        Args:
+            identifier: The user name or e-mail address.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The reset token (current servers) or None (servers before 2026-07 answer without a
+            body).
+        """
         body = converter.unstructure(RequestResetMFA(identifier))
         response = await self._requestor.request(
             "POST", self._paths.request_reset, json=body, authenticated=False, options=options
@@ -109,9 +154,23 @@ class SessionAPI(XMfaAPIGroup):
         *,
         options: RequestOptions | None = None,
     ) -> UserAuth:
-        """``PUT /api/user/mfa/reset/{token or user id}``: remove MFA with the two e-mail codes
-        and log in. The path segment (a bearer-like token) never appears in logs or errors.
-        Wrong codes → :class:`~mfa_common.xmfa.EmailCodeRejectedError`."""
+        """``PUT /api/user/mfa/reset/{token or user id}``: remove MFA with the e-mail codes, log in.
+
+        The path segment (a bearer-like token) never appears in logs or errors.
+
+        Args:
+            token_or_user_id: The token of :meth:`request_reset_mfa`, or the user id.
+            main_email_code: The code mailed to the main address.
+            recovery_email_code: The code mailed to the recovery address.
+            options: Per-call overrides (timeout, deadline, retries, headers): a
+                :class:`~mfa_common.options.RequestOptions`.
+
+        Returns:
+            The logged-in user, with the JWT.
+
+        Raises:
+            EmailCodeRejectedError: Wrong codes.
+        """
         path = self._paths.reset_path(reveal(token_or_user_id))
         body = converter.unstructure(
             MfaReset(normalize_email_code(main_email_code), normalize_email_code(recovery_email_code))

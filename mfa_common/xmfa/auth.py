@@ -69,11 +69,28 @@ class JwtCredential:
 class XMfaTokenAuth(CredentialAuth[JwtCredential]):
     """Password + second factor → JWT, cached and renewed; see the module docstring.
 
-    Give the second factor as ``totp_secret`` (a :class:`~mfa_common.totp.Totp`, base32 secret or
-    ``otpauth://`` URI) or any ``code_provider`` (e.g. a
-    :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person), and/or
-    ``recovery_codes`` (a store), used only when neither of the others is given. Without any,
-    an MFA account raises :class:`~mfa_common.errors.MfaRequiredError`.
+    Without any second factor, an MFA account raises
+    :class:`~mfa_common.errors.MfaRequiredError`.
+
+    Args:
+        username: The login (a user name or an e-mail address).
+        password: Its password.
+        totp_secret: The second factor: a :class:`~mfa_common.totp.Totp`, base32 secret or
+            ``otpauth://`` URI.
+        recovery_codes: A store of recovery codes, used only when neither ``totp_secret`` nor
+            ``code_provider`` is given.
+        code_provider: Any provider instead of ``totp_secret`` (e.g. a
+            :class:`~mfa_common.code_providers.CallbackCodeProvider` that asks a person).
+        paths: Where each operation lives, for servers that differ.
+        clock: The clock of codes, the JWT's expiry and the lockout.
+        refresh_margin: Renew the JWT this many seconds before its ``exp`` (at most half its
+            lifetime early).
+        refresh_via_current_user: Renew through ``GET /api/auth/user`` (no password, no code)
+            while the JWT is still valid; any failure there falls back to a full login.
+        base_url: The only origin the JWT is sent to (default: the client's).
+
+    Raises:
+        InvalidInputError: Both ``totp_secret`` and ``code_provider``.
     """
 
     api_name: ClassVar[str] = "xmfa"

@@ -38,21 +38,48 @@ __all__ = ["XMfaClient"]
 class XMfaClient(BaseClient):
     """Async client of the X-MFA-Token API. Use ``async with XMfaClient(...) as client:``.
 
-    ``paths`` moves operations for servers that differ; ``recovery_code_format`` is the shape
-    recovery codes are normalised to (ShellHub: 16 upper-case base32); ``clock`` dates the
-    MFA token and the lockout; ``options`` and ``transport`` are those of
-    :class:`~mfa_common.client.BaseClient`.
-
     Groups: ``client.session`` (the login steps by hand, recovery, the e-mailed reset),
     ``client.mfa`` (generate, enable, disable), ``client.user`` (the logged-in user).
+
+    Two ways to authenticate: give ``username`` and ``password`` with ``totp_secret``,
+    ``code_provider`` or ``recovery_codes`` (or an ``auth=XMfaTokenAuth(...)`` of your own) and
+    every call logs in by itself (password, then the second factor, JWT cached and refreshed);
+    or drive the steps yourself through ``client.session`` (``login`` → ``auth_mfa``, or
+    ``recover``, or ``reset_mfa``): without credentials, the JWT of the last such step is used
+    for the calls that need one.
+
+    Args:
+        base_url: The server's URL.
+        username: The login (a user name or an e-mail address), with ``password``.
+        password: Its password.
+        totp_secret: The second factor: a base32 secret, ``otpauth://`` URI or
+            :class:`~mfa_common.totp.Totp` (replay-safe codes).
+        recovery_codes: A :class:`~mfa_common.recovery_codes.RecoveryCodeStore`: the last
+            resort, spent only when there is no other second factor.
+        code_provider: Any :class:`~mfa_common.code_providers.CodeProvider` instead of
+            ``totp_secret``.
+        auth: Any ``httpx.Auth`` instead of the keywords above.
+        paths: Where each operation lives, for servers that differ.
+        clock: Dates the MFA token, the JWT and the lockout.
+        recovery_code_format: The shape recovery codes are normalised to (ShellHub: 16
+            upper-case base32).
+        transport: Any ``httpx.AsyncBaseTransport`` (see :class:`~mfa_common.client.BaseClient`).
+        options: The connection tunables (:class:`~mfa_common.options.ClientOptions`).
+
+    Raises:
+        InvalidInputError: Conflicting credentials, or a login keyword without ``username`` and
+            ``password``.
     """
 
     api_name: ClassVar[str] = "xmfa"
     login_keywords: ClassVar[str] = "username= and password= (the steps by hand: client.session.login)"
 
     session: SessionAPI
+    """The login steps by hand, a recovery-code login and the e-mailed MFA reset."""
     mfa: MfaAPI
+    """The caller's own MFA: generate a secret, enable, disable."""
     user: UserAPI
+    """The logged-in user (``GET /api/auth/user``)."""
 
     def __init__(
         self,

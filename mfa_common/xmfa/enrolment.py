@@ -61,10 +61,26 @@ async def enrol_totp(
 ) -> Enrolment:
     """Enable TOTP for the client's user; see the module docstring for the guarantees.
 
-    ``store_path`` persists the recovery codes (owner-only file, written atomically);
-    ``store_factory`` replaces the default store; with neither, the codes live in memory in the
-    returned store. ``clock``/``registry`` drive the replay-safe code (defaults: the client's
-    clock, the process registry).
+    Args:
+        client: A client logged in as the user.
+        show: ``show(link, secret)`` displays the ``otpauth://`` link (a QR code) and the secret
+            to the user; sync or async.
+        store_path: Persists the recovery codes (owner-only file, written atomically).
+        store_factory: Replaces the default store; with neither, the codes live in memory in
+            the returned store.
+        clock: The clock of the replay-safe code (default: the client's).
+        registry: The step registry of the replay-safe code (default: the default step
+            registry, shared across processes).
+
+    Returns:
+        The TOTP to log in with, and the store holding the codes.
+
+    Raises:
+        MfaNotEnabledError: Anything failed before or at enable: MFA is not on.
+        MfaEnableOutcomeUnknownError: The enable answer was lost and the account could not be
+            checked; it carries the codes and the secret.
+        RecoveryCodesNotStoredError: MFA is on but the codes could not be stored; it carries
+            them.
     """
     path = os.fspath(store_path) if store_path is not None else None
     if store_factory is None:

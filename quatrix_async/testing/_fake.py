@@ -182,12 +182,24 @@ def _b64_text(value: str) -> str | None:
 class QuatrixFake:
     """The fake Quatrix server; see the module docstring. It is itself an ASGI app.
 
-    ``clock`` drives TOTP and session expiry (share a ``FakeClock`` with the client in tests);
-    ``captcha_after`` failed logins trigger the CAPTCHA; ``captcha_token`` solves it;
-    ``two_factor_image`` chooses the encoding of the 2FA QR image; ``login_budget`` logins per
-    e-mail in ``login_window`` seconds are allowed (see the module docstring).
-    Counters for tests: :attr:`counts` (``basic_login``, ``mfa_step``, ``login_ok``, ``keepalive``,
-    ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
+    Counters for tests: :attr:`counts` (``basic_login``, ``mfa_step``, ``login_ok``,
+    ``keepalive``, ``logout``, ``captcha_unblocked``) and :meth:`logins_of`.
+
+    Args:
+        clock: Drives TOTP and session expiry (share a ``FakeClock`` with the client in tests).
+        controls: Latency, rate limiting and fault injection (a :class:`~mfa_common.testing.FakeControls`).
+        captcha_after: Failed logins in a row that trigger the CAPTCHA.
+        captcha_token: The token that solves it.
+        session_idle_timeout: Seconds without a call after which a session dies (15 minutes).
+        account_forced_2fa: 2FA is forced for the whole account (``remove-mfa`` is refused).
+        user_limit: The account's user licences (``/profile/info``).
+        two_factor_image: The encoding of the 2FA QR image: ``"base64"``, ``"png"``,
+            ``"data-uri"`` or the older ``"json"`` object.
+        login_budget: Basic logins allowed per e-mail within ``login_window`` (15 by default;
+            None turns the limit off).
+        login_window: Seconds the login budget is counted over (900).
+        seed: Makes generated ids and secrets reproducible.
+        strict_mfa_body: Accept only the documented flat MFA body with a base64 PIN.
     """
 
     def __init__(
@@ -278,16 +290,26 @@ class QuatrixFake:
         admin: bool = False,
         name: str = "",
     ) -> FakeUser:
-        """Add an account to log in with and return it: with ``totp_secret`` (base32) it has
-        2FA, ``mfa=True`` alone generates the secret (read it back from ``user.totp_secret``),
-        with ``pin`` it has a PIN, with none of them no MFA; ``admin=True`` may call
-        ``/user/...``. Raises ValueError for a PIN together with 2FA, or an e-mail in use.
+        """Add an account to log in with and return it.
 
-        ::
+        With ``totp_secret`` (base32) it has 2FA, ``mfa=True`` alone generates the secret (read it
+        back from ``user.totp_secret``), with ``pin`` it has a PIN, with none of them no MFA::
 
             fake = QuatrixFake()
             fake.add_user("ops@acme.example", "ops-password", totp_secret="JBSWY3DPEHPK3PXP", admin=True)
             fake.add_user("bob@acme.example", "bob-password", pin="12345")
+
+        Args:
+            email: The login.
+            password: Its password.
+            mfa: 2FA with a generated secret.
+            totp_secret: 2FA with this base32 secret.
+            pin: A PIN instead of 2FA.
+            admin: May call ``/user/...``.
+            name: The display name.
+
+        Raises:
+            ValueError: A PIN together with 2FA, or an e-mail in use.
         """
         if pin is not None and (mfa or totp_secret is not None):
             raise ValueError("give totp_secret= (or mfa=True) or pin=, not both")
@@ -318,7 +340,11 @@ class QuatrixFake:
         return f"QuatrixFake(accounts={accounts}, sessions={sessions}, clock={self.clock!r})"
 
     def user(self, email: str) -> FakeUser:
-        """The user with this e-mail (KeyError if none)."""
+        """The user with this e-mail (KeyError if none).
+
+        Args:
+            email: The user's e-mail address.
+        """
         with self._lock:
             for user in self._users.values():
                 if user.email.lower() == email.lower():
@@ -331,7 +357,12 @@ class QuatrixFake:
             return list(self._users.values())
 
     def sessions_of(self, email: str, *, state: SessionState | None = "active") -> list[FakeSession]:
-        """Live (unexpired) sessions of a user, by default only the fully logged-in ones."""
+        """Live (unexpired) sessions of a user, by default only the fully logged-in ones.
+
+        Args:
+            email: The user's e-mail address.
+            state: Only sessions in this state (None: all).
+        """
         user = self.user(email)
         now = self.clock.now()
         with self._lock:
@@ -344,11 +375,19 @@ class QuatrixFake:
             ]
 
     def logins_of(self, email: str) -> int:
-        """Completed logins (after any MFA step) of a user."""
+        """Completed logins (after any MFA step) of a user.
+
+        Args:
+            email: The user's e-mail address.
+        """
         return self._logins[email.lower()]
 
     def issue_api_key(self, email: str) -> str:
-        """A new API key for this user (a user may hold several)."""
+        """A new API key for this user (a user may hold several).
+
+        Args:
+            email: The user's e-mail address.
+        """
         with self._lock:
             user = self.user(email)
             key = "qx_" + secrets.token_urlsafe(30)
@@ -356,19 +395,32 @@ class QuatrixFake:
             return key
 
     def revoke_api_key(self, key: str) -> None:
-        """End a key at once (unknown keys are ignored)."""
+        """End a key at once (unknown keys are ignored).
+
+        Args:
+            key: The key.
+        """
         with self._lock:
             self._api_keys.pop(key, None)
 
     def api_keys_of(self, email: str) -> int:
-        """How many live keys this user holds."""
+        """How many live keys this user holds.
+
+        Args:
+            email: The user's e-mail address.
+        """
         user = self.user(email)
         with self._lock:
             return sum(1 for owner in self._api_keys.values() if owner == user.id)
 
     def open_session(self, email: str) -> str:
-        """A fully logged-in session id for this user, made without a login (so it spends no
-        login budget): for tests that exercise other operations."""
+        """A fully logged-in session id for this user, made without a login.
+
+        It spends no login budget: for tests that exercise other operations.
+
+        Args:
+            email: The user's e-mail address.
+        """
         with self._lock:
             return self._new_session(self.user(email), "active").id
 
@@ -378,7 +430,11 @@ class QuatrixFake:
             self._sessions.clear()
 
     def block_with_captcha(self, email: str) -> None:
-        """Make the user's next login with the right password need a CAPTCHA."""
+        """Make the user's next login with the right password need a CAPTCHA.
+
+        Args:
+            email: The user's e-mail address.
+        """
         with self._lock:
             self.user(email).captcha_required = True
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _NOT_RUN = re.compile(r"^\s*<!--\s*not run:\s*(?P<why>.+?)\s*-->\s*$")
+#: ``<!-- serve: app.py /me /health -->``: the block is an ASGI service, saved under that file
+#: name and served with ``uvicorn app:app``; each path listed must answer 200.
+_SERVE = re.compile(r"^\s*<!--\s*serve:\s*(?P<file>[\w.-]+\.py)(?P<paths>(?:\s+/\S*)*)\s*-->\s*$")
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 #: Shell operators that separate one command from the next on a line.
 _SEPARATORS = frozenset({"&&", "||", "|", ";", "&"})
@@ -25,6 +28,8 @@ class Block:
     label: str = ""  # how tests name the file (a path relative to the project)
     #: Why the block is not run (``<!-- not run: why -->`` on the line before it), else "".
     not_run: str = ""
+    #: For a service (``<!-- serve: app.py /me -->``): its file name and the paths to GET.
+    serve: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -51,8 +56,10 @@ def fenced_blocks(path: Path, label: str = "") -> list[Block]:
         language = (match["info"].split() or [""])[0].lower()
         previous = next((line for line in reversed(lines[:start]) if line.strip()), "")
         marker = _NOT_RUN.match(previous)
+        served = _SERVE.match(previous)
+        serve = (served["file"], *served["paths"].split()) if served else ()
         text = "\n".join(body) + "\n"
-        blocks.append(Block(path, start + 1, language, text, label, marker["why"] if marker else ""))
+        blocks.append(Block(path, start + 1, language, text, label, marker["why"] if marker else "", serve))
         index += 1
     return blocks
 

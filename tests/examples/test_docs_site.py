@@ -1,8 +1,9 @@
 """The documentation site builds, and every page, API reference and included file it names
-exists. The pages' Python blocks and commands are run and checked by ``test_readme.py``."""
+exists. The pages' Python blocks and commands are run and checked by ``test_doc_examples.py``."""
 
 from __future__ import annotations
 
+import html as htmllib
 import importlib
 import importlib.util
 import os
@@ -56,6 +57,18 @@ def test_the_guides_the_site_promises_are_there() -> None:
         assert topic in titles, topic
 
 
+def test_a_getting_started_page_comes_first_and_the_readme_links_it() -> None:
+    nav = _config()["nav"]
+    assert nav[1] == {"Getting started": "getting-started.md"}, nav[:2]
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for step in ("## Install", "## Run a fake server", "## A first script", "## A first command"):
+        assert step in page, step
+    assert "```python" in page and "pip install" in page and "$ quatrix-async " in page
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/getting-started.md)" in readme
+    assert "(getting-started.md)" in (DOCS / "index.md").read_text(encoding="utf-8")
+
+
 def test_every_api_reference_names_an_object_that_exists() -> None:
     identifiers = [
         (page.relative_to(ROOT).as_posix(), match)
@@ -103,3 +116,32 @@ def test_the_site_builds_with_strict(tmp_path: Path) -> None:
     assert ":class:" not in quatrix and "<code>QuatrixSessionAuth</code>" in quatrix  # roles rendered
     security = (tmp_path / "site" / "security" / "index.html").read_text(encoding="utf-8")
     assert "Secret handling" in security  # SECURITY.md is included, not copied
+    check_reference(tmp_path / "site" / "reference")
+    assert (tmp_path / "site" / "getting-started" / "index.html").is_file()
+
+
+def _text(html: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def check_reference(site: Path) -> None:
+    """The built reference: formatted signatures (one parameter a line), parameter tables, each
+    client's groups under it, and no login internals anywhere."""
+    pages = {p.parent.name: p.read_text(encoding="utf-8") for p in site.glob("*/index.html")}
+    quatrix = pages["quatrix_async"]
+    assert "QuatrixClient(\n    base_url: str | URL,\n    *,\n    api_key:" in _text(quatrix)
+    for client, page, groups in (
+        ("quatrix_async.QuatrixClient", "quatrix_async", ("session", "profile", "mfa", "users")),
+        ("metalcloud_async.MetalCloudClient", "metalcloud_async", ("user", "users", "session")),
+        ("mfa_common.xmfa.XMfaClient", "xmfa", ("session", "mfa", "user")),
+    ):
+        html = pages[page]
+        for group in groups:
+            assert f'id="{client}.{group}"' in html, f"{client}.{group} is not listed"
+            assert f">client.{group}<" in html, f"{page}: no section for client.{group}"
+    assert quatrix.count("Parameters:") >= 20, "the parameters are not in tables"
+    assert 'class="doc-section-title">Parameters:</span>' in quatrix
+    ids = {page: set(re.findall(r'id="([\w.]+)"', html)) for page, html in pages.items()}
+    internal = ("login_flow", "is_rejection", "apply", "acquire", "release", "run_login", "provider_for")
+    leaked = sorted(i for found in ids.values() for i in found if i.rsplit(".", 1)[-1] in internal)
+    assert not leaked, leaked

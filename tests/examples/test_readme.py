@@ -1,462 +1,336 @@
-"""The README and the docs cannot lie: every Python block runs, and every command exists.
+"""The README runs as written, the way a user runs it.
 
-Python blocks
-    Each ``python`` block of README.md and of the pages under docs/ runs on its own, as a user would paste it, against the
-    shipped fakes served on loopback. The hosts the README uses are replaced by the fakes'
-    addresses (:data:`HOSTS`); a block naming any other non-loopback URL fails, so nothing
-    leaves 127.0.0.1. A block may read the environment variables of :data:`ENV` (the accounts
-    behind them exist on the fakes); a name that does not exist fails the test. Blocks with a
-    top-level ``await`` run as in ``python -m asyncio``. A block that defines an ASGI ``app``
-    (the FastAPI example) is then served with its lifespan, and each of its GET routes without
-    path parameters must answer 200. A block that cannot run unattended (it waits for a person)
-    is marked ``<!-- not run: why -->`` on the line before it: it is compiled and its imports
-    are executed, so a name it imports that does not exist still fails.
+In a fresh virtual environment holding nothing but pip, the "Try the examples" shell block runs
+for real in bash (the environment activated, from the root of this checkout, as the README
+says): it installs the user extras, starts the three fakes in the background and exports the
+settings. Then every Python block of the README runs verbatim, in README order, each in a
+fresh interpreter (``python FILE``) with that shell's environment and working directory, all
+against that one set of fakes. A block marked ``<!-- serve: app.py /me -->`` is a service: it is
+saved under that name and served with ``uvicorn app:app``, and each path listed must answer
+200. Nothing is rewritten: no host swapped, no account added, no registry cleared. A block that
+works only in isolation, only after rewriting, or only with a dev dependency fails here. The
+fakes are stopped at the end.
 
-Commands
-    Every command in the ``console``/``bash`` blocks and in inline code is checked against the
-    real thing: the CLI subcommands and options are read from the click command that each console
-    script of pyproject.toml runs, ``python -m X`` must exist and accept the flags shown (its
-    ``--help`` lists them), ``nox -s S`` sessions exist in noxfile.py, and ``pip install
-    '.[extra]'`` extras exist in pyproject.toml.
-
-New blocks are picked up by themselves; a block that needs another account or host adds it to
-:func:`world` and :data:`HOSTS`.
+The run is one test (``test_the_readme_runs_as_written``): the blocks depend on their order, as
+they do for a user. The environment is built once per test session; the fixed ports of the block
+are held under a lock file, so two runs on one machine take turns.
 """
 
 from __future__ import annotations
 
-import ast
-import asyncio
 import contextlib
-import importlib
-import importlib.util
-import inspect
+import fcntl
+import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
-from unittest import mock
 
-import anyio
-import click
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from metalcloud_async.testing import MetalCloudFake
-from mfa_common.replay_guard import STEP_REGISTRY
-from mfa_common.testing import XMfaFake, generate_base32_secret, serve
-from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS as XMFA_DEMO_ACCOUNTS
-from quatrix_async.testing import QuatrixFake
-from quatrix_async.testing.__main__ import DEMO_ACCOUNTS as QUATRIX_DEMO_ACCOUNTS
-
-from .markdown_blocks import Block, python_blocks, shell_commands
+from .markdown_blocks import Block, fenced_blocks, python_blocks
 
 tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-#: Every Markdown file whose blocks and commands are checked: the README and the docs site.
-DOC_FILES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+TRY_HEADING = "## Try the examples"
+#: One block may wait for the next 30-second TOTP step, and its first import is cold.
+BLOCK_TIMEOUT = 180.0
+#: Making the environment and installing the extras (a wheel of this checkout, the dependencies).
+SETUP_TIMEOUT = 900.0
+#: Two runs on one machine (two checkouts) would fight over the block's fixed ports.
+PORTS_LOCK = Path(tempfile.gettempdir()) / "mfa-sdks-readme-examples.lock"
+LOCK_WAIT = 900.0
 
-#: The hosts the README shows, and the fake that stands in for each.
-HOSTS = {
-    "https://acme.quatrix.it": "quatrix",
-    "https://metal.example.com": "metalcloud",
-    "http://127.0.0.1:8080": "xmfa",  # python -m mfa_common.testing --port 8080
-}
-BLOCK_TIMEOUT = 90.0
 
-QUATRIX_ADMIN = "ops@acme.example"
-METALCLOUD_ADMIN = "admin@example.com"  # the owner of METALCLOUD_API_KEY, no 2FA
-METALCLOUD_MFA_USER = "ops@example.com"  # logs in with METALCLOUD_PASSWORD + TOTP
+def try_block() -> Block:
+    """The shell block of the README's "Try the examples" section."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    heading = lines.index(TRY_HEADING) + 1
+    end = next((n for n in range(heading, len(lines)) if lines[n].startswith("## ")), len(lines))
+    shell = [
+        b for b in fenced_blocks(README, "README.md") if heading < b.line <= end and b.language == "bash"
+    ]
+    assert len(shell) == 1, f"{TRY_HEADING} must hold exactly one bash block"
+    return shell[0]
+
+
+PROGRAMS = python_blocks(README, "README.md")
+
+
+def _installed_extras(block: Block) -> set[str]:
+    found = re.findall(r"pip install [^\n]*'\.\[([\w,-]+)\]'", block.text)
+    assert found, "the block installs nothing from this checkout"
+    return {extra for group in found for extra in group.split(",")}
+
+
+# --------------------------------------------------------------------------- the shell
 
 
 @dataclass
-class World:
-    urls: dict[str, str]
+class Shell:
+    """What the "Try the examples" block leaves behind: its environment and directory."""
+
     env: dict[str, str]
-    quatrix: QuatrixFake
-    metalcloud: MetalCloudFake
-    xmfa: XMfaFake
+    cwd: Path
+    python: str
 
 
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
-    """The three fakes on loopback, with the accounts the README's blocks log in with."""
-    quatrix_secret = generate_base32_secret(20)  # fresh per test: no wait for a new time step
-    quatrix = QuatrixFake()
-    for account in QUATRIX_DEMO_ACCOUNTS:
-        quatrix.add_user(**account)
-    quatrix.add_user(QUATRIX_ADMIN, "ops-password", totp_secret=quatrix_secret, admin=True, name="Ops")
-    for n in range(3):
-        quatrix.add_user(f"user{n}@acme.example", f"user-password-{n}")
-
-    metalcloud_secret = generate_base32_secret(20)
-    metalcloud = MetalCloudFake()
-    admin = metalcloud.add_user(METALCLOUD_ADMIN, "admin-password", access_level="root")
-    metalcloud.add_user(
-        METALCLOUD_MFA_USER, "ops-password", access_level="admin", totp_secret=metalcloud_secret
+def _base_environment(home: Path, scratch: Path) -> dict[str, str]:
+    """A user's shell: the system PATH (not the dev environment's), a home of its own (so the
+    step state, config and saved sessions start empty), the machine's pip settings and cache."""
+    dev_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != dev_bin
     )
-    metalcloud.seed_users(60)
-
-    xmfa = XMfaFake()
-    for account in XMFA_DEMO_ACCOUNTS:
-        xmfa.add_user(**dict(account))
-
-    # The README's demo TOTP secret may have been used by another test of this process within
-    # the current time step; a user running a snippet starts a fresh process.
-    STEP_REGISTRY.clear()
-    monkeypatch.chdir(tmp_path)  # files a block writes (recovery codes) land here
-    with serve(quatrix) as q, serve(metalcloud) as m, serve(xmfa) as x:
-        urls = {"quatrix": q.base_url, "metalcloud": m.base_url, "xmfa": x.base_url}
-        env = {
-            "QUATRIX_HOST": q.base_url,
-            "QUATRIX_EMAIL": QUATRIX_ADMIN,
-            "QUATRIX_PASSWORD": "ops-password",
-            "QUATRIX_TOTP_SECRET": quatrix_secret,
-            "METALCLOUD_URL": m.base_url,
-            "METALCLOUD_API_KEY": admin.api_key,
-            "METALCLOUD_EMAIL": METALCLOUD_MFA_USER,
-            "METALCLOUD_PASSWORD": "ops-password",
-            "METALCLOUD_TOTP_SECRET": metalcloud_secret,
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        yield World(urls, env, quatrix, metalcloud, xmfa)
+    env = {
+        "PATH": path,
+        "HOME": str(home),
+        "TMPDIR": str(scratch),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
+    }
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") and k not in env})
+    return env
 
 
-# --------------------------------------------------------------------------- Python blocks
-
-
-def _label(path: Path) -> str:
-    return path.relative_to(ROOT).as_posix()
-
-
-BLOCKS = [block for path in DOC_FILES for block in python_blocks(path, _label(path))]
-README_BLOCKS = [b for b in BLOCKS if b.path == README]
-_URL = re.compile(r"""https?://[^\s"'`)]+""")
-
-
-def _localised(block: Block, world: World) -> str:
-    source = block.text
-    for host, fake in HOSTS.items():
-        source = source.replace(host, world.urls[fake])
-    foreign = [
-        url
-        for url in _URL.findall(source)
-        if not re.match(r"https?://(127\.0\.0\.1|\[::1\]|localhost)([:/]|$)", url)
-    ]
-    assert not foreign, f"{block.where} names hosts no fake serves: {foreign} (add them to HOSTS)"
-    return source
-
-
-def _run_block(block: Block, source: str) -> dict[str, Any]:
-    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    code = compile(source, block.where, "exec", flags=flags, dont_inherit=True)
-    namespace: dict[str, Any] = {"__name__": "readme_block"}
-    result = eval(code, namespace)  # the block itself: exec-mode code, a coroutine if it awaits
-    if inspect.iscoroutine(result):
-        coroutine = result
-
-        async def main() -> None:
-            with anyio.fail_after(BLOCK_TIMEOUT):
-                await coroutine
-
-        asyncio.run(main())
-    return namespace
-
-
-def _serve_app(block: Block, app: Starlette) -> None:
-    """Serve a block's ASGI app with its lifespan; each plain GET route must answer 200."""
-    paths = [
-        route.path
-        for route in app.routes
-        if isinstance(route, Route) and "GET" in (route.methods or ()) and "{" not in route.path
-    ]
-    assert paths, f"{block.where} defines an app without GET routes"
-    with serve(app, lifespan="on") as server, httpx.Client(base_url=server.base_url, timeout=30) as http:
-        for path in paths:
-            response = http.get(path)
-            assert response.status_code == 200, f"{block.where}: GET {path} -> {response.status_code}"
-
-
-def _run_imports(block: Block) -> None:
-    """A block that is not run: compiled, and its top-level imports executed."""
-    tree = ast.parse(block.text, filename=block.where)
-    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    assert imports, f"{block.where} is not run and imports nothing: nothing of it is checked"
-    exec(compile(ast.Module(body=imports, type_ignores=[]), block.where, "exec"), {})
-
-
-def test_the_readme_and_the_docs_have_python_blocks() -> None:
-    assert len(README_BLOCKS) >= 4
-    assert len(BLOCKS) > len(README_BLOCKS) + 10
-    assert not [b.where for b in README_BLOCKS if b.not_run], "every README block runs"
-
-
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
-def test_python_block_runs(block: Block, world: World) -> None:
-    if block.not_run:
-        _run_imports(block)
-        return
-    namespace = _run_block(block, _localised(block, world))
-    app = namespace.get("app")
-    if isinstance(app, Starlette):
-        _serve_app(block, app)
-
-
-def test_a_block_naming_something_that_does_not_exist_fails(world: World) -> None:
-    """The runner really runs the code: the old enrolment snippet's ``print_qr`` without its
-    import is a NameError, and a missing attribute of a client is an AttributeError."""
-    broken = Block(README, 1, "python", "from mfa_common.xmfa import XMfaClient\nprint_qr('x')\n")
-    with pytest.raises(NameError, match="print_qr"):
-        _run_block(broken, _localised(broken, world))
-    awaited = Block(
-        README,
-        2,
-        "python",
-        'from quatrix_async import QuatrixClient\nasync with QuatrixClient("https://acme.quatrix.it") as c:\n'
-        "    await c.no_such_group.get()\n",
-    )
-    with pytest.raises(AttributeError, match="no_such_group"):
-        _run_block(awaited, _localised(awaited, world))
-
-
-def test_a_block_naming_an_unknown_host_is_refused(world: World) -> None:
-    block = Block(README, 3, "python", 'url = "https://elsewhere.example.net/api"\n')
-    with pytest.raises(AssertionError, match="elsewhere"):
-        _localised(block, world)
-
-
-def test_the_fastapi_example_is_a_complete_app_with_its_extra() -> None:
-    fastapi_blocks = [b for b in README_BLOCKS if "FastAPI(" in b.text]
-    assert fastapi_blocks, "the README lost its FastAPI example"
-    assert "fastapi" in PYPROJECT["project"]["optional-dependencies"]
-    assert any("fastapi" in dep for dep in PYPROJECT["project"]["optional-dependencies"]["fastapi"])
-    assert "[fastapi]" in README.read_text(encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- commands
-
-
-class _Captured(BaseException):
-    def __init__(self, command: Any) -> None:
-        super().__init__()
-        self.command = command
-
-
-def _command_classes() -> list[type]:
-    """click's ``Command``, and the copy typer vendors when it has one."""
-    classes: list[type] = [click.Command]
-    vendored = sys.modules.get("typer._click")
-    if vendored is not None and getattr(vendored, "Command", None) not in (None, click.Command):
-        classes.append(vendored.Command)
-    return classes
-
-
-@cache
-def cli_command(script: str) -> Any:
-    """The click command the console script ``script`` runs, caught as it is invoked."""
-    module_name, _, attribute = PYPROJECT["project"]["scripts"][script].partition(":")
-    entry = getattr(importlib.import_module(module_name), attribute)
-    # The tools import typer only when they run (to name a missing extra): load it now, so that
-    # the Command class it vendors is known, and patched, whichever tool the docs show first.
-    with contextlib.suppress(ImportError):
-        importlib.import_module("typer")
-
-    def capture(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise _Captured(self)
-
-    with contextlib.ExitStack() as stack:
-        for cls in _command_classes():
-            stack.enter_context(mock.patch.object(cls, "__call__", capture))
-        stack.enter_context(mock.patch.object(sys, "argv", [script]))
+@contextlib.contextmanager
+def _ports_lock() -> Iterator[None]:
+    with PORTS_LOCK.open("a") as handle:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another README run has held {PORTS_LOCK} for {LOCK_WAIT:.0f} s")
+                time.sleep(1)
         try:
-            entry()
-        except _Captured as caught:
-            return caught.command
-    raise AssertionError(f"{script}: the entry point ran no click command")
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _is_group(command: Any) -> bool:
-    return callable(getattr(command, "list_commands", None))
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """End the block's shell and everything it left running (the fakes), by its process group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
-def _subcommand(group: Any, name: str) -> Any:
-    return group.get_command(group.context_class(group), name)
+def _check_fakes_started(cwd: Path) -> None:
+    """Each fake the block started says it listens (else its log says why: a busy port, ...)."""
+    logs = sorted(cwd.glob("*.log"))
+    assert logs, f"the block left no fake's log in {cwd}"
+    for log in logs:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert "Listening on" in text, f"{log.name}: the fake did not start:\n{text[-1500:]}"
 
 
-def _options(chain: list[Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for command in chain:
-        for param in command.params:
-            if getattr(param, "param_type_name", None) == "option":
-                for name in (*param.opts, *param.secondary_opts):
-                    found[name] = param
-    return found
-
-
-def cli_problems(script: str, argv: list[str]) -> list[str]:
-    """What in ``argv`` the CLI does not have: unknown subcommands and options."""
-    command = cli_command(script)
-    chain = [command]
-    path = [script]
-    problems: list[str] = []
-    takes_value = False
-    for token in argv:
-        if takes_value:
-            takes_value = False
-            continue
-        if token == "--":
-            break
-        if token.startswith("-") and token != "-":
-            name = token.split("=", 1)[0]
-            if name in ("--help", "-h"):
-                continue
-            option = _options(chain).get(name)
-            if option is None:
-                problems.append(f"`{' '.join(path)}` has no option {name}")
-            elif "=" not in token and not option.is_flag and not option.count:
-                takes_value = True
-            continue
-        if _is_group(command):
-            sub = _subcommand(command, token)
-            if sub is None:
-                problems.append(f"`{' '.join(path)}` has no command {token!r}")
-                return problems
-            command = sub
-            chain.append(sub)
-            path.append(token)
-    if _is_group(command) and len(path) > 1 and "--help" not in argv:
-        problems.append(f"`{' '.join(path)}` needs a subcommand")
-    return problems
-
-
-@cache
-def module_help(module: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", module, "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"COLUMNS": "200", "PATH": "", "PYTHONPATH": str(ROOT)},
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
+    base = tmp_path_factory.mktemp("readme")
+    home, scratch, venv = base / "home", base / "tmp", base / "venv"
+    home.mkdir()
+    scratch.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=SETUP_TIMEOUT)
+    block = try_block()
+    captured_env, captured_cwd, output = base / "env", base / "cwd", base / "shell.out"
+    script = base / "try.sh"
+    script.write_text(
+        # As the README says: from the root of the checkout, in a virtual environment; then the
+        # block as written; then what it left: its environment and its directory.
+        f"set -e\n. '{venv}/bin/activate'\ncd '{ROOT}'\n{block.text}\n"
+        f"env -0 > '{captured_env}'\npwd > '{captured_cwd}'\n",
+        encoding="utf-8",
     )
-    assert result.returncode == 0, f"python -m {module} --help failed: {result.stderr[-500:]}"
+    with _ports_lock(), output.open("wb") as out:
+        process = subprocess.Popen(
+            ["bash", str(script)],
+            env=_base_environment(home, scratch),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the fakes are stopped with it
+        )
+        try:
+            status = process.wait(timeout=SETUP_TIMEOUT)
+            shown = output.read_text(encoding="utf-8", errors="replace")[-4000:]
+            assert status == 0, f"{block.where}: the block failed (exit {status}):\n{shown}"
+            env = dict(
+                item.split("=", 1)
+                for item in captured_env.read_text(encoding="utf-8").split("\0")
+                if "=" in item
+            )
+            cwd = Path(captured_cwd.read_text(encoding="utf-8").strip())
+            _check_fakes_started(cwd)
+            python = shutil.which("python", path=env["PATH"])
+            assert python and Path(python).parent == venv / "bin", f"python on the block's PATH: {python}"
+            yield Shell(env, cwd, python)
+        finally:
+            _stop_group(process)
+
+
+# --------------------------------------------------------------------------- the blocks
+
+
+def run_program(block: Block, python: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run ``block`` as a user does: saved as a file, ``python FILE``; its output, or an
+    AssertionError naming the block with what it printed."""
+    path = cwd / f"readme_{block.line}.py"
+    path.write_text(block.text, encoding="utf-8")
+    try:
+        result = subprocess.run(
+            [python, path.name],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{block.where} ran for more than {BLOCK_TIMEOUT:.0f} s") from exc
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{block.where} failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}"
+        )
     return result.stdout
 
 
-@cache
-def nox_sessions() -> set[str]:
-    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for decorator in node.decorator_list:
-            target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            if ast.unparse(target) == "nox.session":
-                custom = [
-                    k.value.value
-                    for k in getattr(decorator, "keywords", [])
-                    if k.arg == "name" and isinstance(k.value, ast.Constant)
-                ]
-                names.add(custom[0] if custom else node.name)
-    return names
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def _script_for_module(module: str) -> str | None:
-    """The console script that ``python -m module`` is (same entry point package)."""
-    for script, entry in PYPROJECT["project"]["scripts"].items():
-        if entry.split(":")[0].split(".")[0] == module:
-            return script
-    return None
-
-
-def command_problems(argv: list[str]) -> list[str]:
-    """Problems with one README command; commands of other programs are not checked."""
-    while argv and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", argv[0]):
-        argv = argv[1:]  # VAR=value cmd ...
-    if not argv:
-        return []
-    program, args = Path(argv[0]).name, argv[1:]
-    if program in PYPROJECT["project"]["scripts"]:
-        return cli_problems(program, args)
-    if re.fullmatch(r"python(3(\.\d+)?)?", program) and args[:1] == ["-m"] and len(args) > 1:
-        module, rest = args[1], args[2:]
-        if module in ("venv", "pip", "asyncio"):
-            return command_problems(["pip", *rest]) if module == "pip" else []
-        script = _script_for_module(module)
-        if script is not None:
-            return cli_problems(script, rest)
-        if importlib.util.find_spec(module) is None:
-            return [f"no module {module}"]
-        text = module_help(module)
-        flags = {t.split("=", 1)[0] for t in rest if t.startswith("--")}
-        return [f"`python -m {module}` has no option {f}" for f in sorted(flags) if f not in text]
-    if program == "nox":
-        problems = []
-        for index, token in enumerate(args):
-            if token == "--":
-                break
-            if token in ("-s", "--session", "--sessions"):
-                for name in args[index + 1 :]:
-                    if name.startswith("-"):
+def run_service(block: Block, python: str, cwd: Path, env: dict[str, str]) -> None:
+    """Save a service block under its name, serve it with ``uvicorn <module>:app`` and GET each
+    of its paths (200 wanted); then stop it (its lifespan closes the client)."""
+    filename, *paths = block.serve
+    assert paths, f"{block.where}: the serve marker names no path to GET"
+    (cwd / filename).write_text(block.text, encoding="utf-8")
+    port = _free_port()
+    log = cwd / f"{Path(filename).stem}-uvicorn.out"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [python, "-m", "uvicorn", f"{Path(filename).stem}:app", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + BLOCK_TIMEOUT
+            with httpx.Client(base_url=base, timeout=BLOCK_TIMEOUT) as http:
+                while True:
+                    assert server.poll() is None, f"{block.where}: uvicorn ended:\n{log.read_text()[-3000:]}"
+                    try:
+                        http.get("/")
                         break
-                    if name not in nox_sessions():
-                        problems.append(f"noxfile.py has no session {name!r}")
-        return problems
-    if program == "pip" and args[:1] == ["install"]:
-        extras = PYPROJECT["project"]["optional-dependencies"]
-        problems = []
-        for token in args[1:]:
-            match = re.fullmatch(r"(?:\.|mfa-sdks)\[([^\]]+)\]", token)
-            if match:
-                problems += [f"no extra {e!r}" for e in match[1].split(",") if e.strip() not in extras]
-        return problems
-    return []
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline, f"{block.where}: uvicorn never answered"
+                        time.sleep(0.1)
+                for route in paths:
+                    response = http.get(route)
+                    assert response.status_code == 200, (
+                        f"{block.where}: GET {route} -> {response.status_code} {response.text[:500]}\n"
+                        f"{log.read_text()[-3000:]}"
+                    )
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
-COMMANDS = [command for path in DOC_FILES for command in shell_commands(path, _label(path))]
+def test_the_readme_runs_as_written(shell: Shell) -> None:
+    started = time.monotonic()
+    for block in PROGRAMS:
+        if block.serve:
+            run_service(block, shell.python, shell.cwd, shell.env)
+        else:
+            run_program(block, shell.python, shell.cwd, shell.env)
+    # Nothing of the dev extra was there to lean on.
+    probe = subprocess.run(
+        [shell.python, "-c", "import pytest"], env=shell.env, capture_output=True, check=False
+    )
+    assert probe.returncode != 0, "the examples' environment has the dev tools: it is not a user's"
+    print(f"{len(PROGRAMS)} README programs ran in {time.monotonic() - started:.0f} s")
 
 
-def test_the_readme_shows_commands_of_each_kind() -> None:
-    programs = {Path(argv[0]).name for _, argv in COMMANDS}
-    assert {"quatrix-async", "metalcloud-async", "nox", "pip"} <= programs
+# --------------------------------------------------------------------------- the rules, read fast
 
 
-def test_a_block_marked_not_run_still_has_its_imports_checked() -> None:
-    good = Block(README, 4, "python", "from quatrix_async import QuatrixClient\nQuatrixClient(input())\n")
-    _run_imports(good)
-    bad = Block(README, 5, "python", "from quatrix_async import print_qr\n")
-    with pytest.raises(ImportError, match="print_qr"):
-        _run_imports(bad)
+def test_every_python_block_of_the_readme_is_a_whole_program() -> None:
+    """No top-level ``await`` (that would need ``python -m asyncio``): each block compiles as a
+    module, and none is marked as not run."""
+    assert len(PROGRAMS) >= 6
+    for block in PROGRAMS:
+        assert not block.not_run, f"{block.where} is not run: every README block runs"
+        compile(block.text, block.where, "exec", dont_inherit=True)  # a top-level await: SyntaxError
 
 
-def test_every_command_the_docs_show_exists() -> None:
-    problems = [f"{where}: {p}" for where, argv in COMMANDS for p in command_problems(argv)]
-    assert not problems, "\n".join(problems)
+def test_the_try_block_installs_user_extras_only_and_starts_every_fake() -> None:
+    block = try_block()
+    extras = _installed_extras(block)
+    declared = PYPROJECT["project"]["optional-dependencies"]
+    assert extras <= set(declared), extras - set(declared)
+    assert not extras & {"dev", "docs", "bench"}, "the examples must not need a dev extra"
+    for module in ("quatrix_async.testing", "metalcloud_async.testing", "mfa_common.testing"):
+        assert re.search(rf"python -m {re.escape(module)} .*&\s*(#.*)?$", block.text, re.M), module
+    programs = "".join(b.text for b in PROGRAMS)
+    read = set(re.findall(r'os\.environ(?:\.get\(|\[)"(\w+)"', programs))
+    exported = set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", block.text))
+    assert read and read <= exported, f"read but not exported by the block: {read - exported}"
 
 
-def test_the_command_check_reads_the_cli_and_catches_what_is_not_there() -> None:
-    root = cli_command("quatrix-async")
-    assert _is_group(root)
-    first = sorted(root.list_commands(root.context_class(root)))[0]
-    assert not command_problems(["quatrix-async", first, "--help"])
-    assert command_problems(["quatrix-async", "no-such-command"]) == [
-        "`quatrix-async` has no command 'no-such-command'"
-    ]
-    assert command_problems(["metalcloud-async", "--no-such-flag"])
-    assert command_problems(["python", "-m", "quatrix_async.testing", "--no-such-flag"])
-    assert not command_problems(["python", "-m", "quatrix_async.testing", "--port", "8080"])
-    assert command_problems(["nox", "-s", "no_such_session"])
-    assert command_problems(["pip", "install", ".[no-such-extra]"])
-    assert not command_problems(["pip", "install", ".[cli]"])
+def test_the_otel_extra_holds_what_the_tracing_example_imports() -> None:
+    tracing = [b for b in PROGRAMS if "enable_tracing" in b.text]
+    assert tracing, "the README lost its tracing example"
+    otel = " ".join(PYPROJECT["project"]["optional-dependencies"]["otel"])
+    if "opentelemetry.sdk" in tracing[0].text:
+        assert "opentelemetry-sdk" in otel
+    assert "otel" in _installed_extras(try_block())
+
+
+def test_the_fastapi_example_is_a_served_app_with_its_extra() -> None:
+    services = [b for b in PROGRAMS if b.serve]
+    assert services and "FastAPI(" in services[0].text, "the README lost its FastAPI service"
+    assert services[0].serve[0] == "app.py" and "uvicorn app:app" in README.read_text(encoding="utf-8")
+    assert any("fastapi" in dep for dep in PYPROJECT["project"]["optional-dependencies"]["fastapi"])
+    assert "fastapi" in _installed_extras(try_block())
+
+
+def test_a_failing_block_is_reported_with_its_place_and_output(tmp_path: Path) -> None:
+    broken = Block(README, 7, "python", "print('before')\nraise SystemExit('no such account')\n", "README.md")
+    with pytest.raises(
+        AssertionError, match=r"README.md:7 failed \(exit 1\):\nbefore\n[\s\S]*no such account"
+    ):
+        run_program(broken, sys.executable, tmp_path, dict(os.environ))
+    fine = Block(README, 8, "python", "import os\nprint(os.environ['ONLY_HERE'])\n", "README.md")
+    assert run_program(fine, sys.executable, tmp_path, {**os.environ, "ONLY_HERE": "yes"}) == "yes\n"
