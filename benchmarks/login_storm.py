@@ -71,7 +71,7 @@ class Quatrix(Backend):
 
 class XMfa(Backend):
     def __init__(self) -> None:
-        from mfa_common.testing.xmfa_fake import XMfaFake
+        from mfa_common.xmfa.testing import XMfaFake
 
         self.fake = XMfaFake()
         self.user = self.fake.add_user("storm", PASSWORD, email="storm@example.com", mfa=True)

@@ -36,8 +36,8 @@ from mfa_common.options import ClientOptions
 from mfa_common.retry import RetryPolicy
 from mfa_common.secret import Secret
 from mfa_common.testing import FaultPlan, generate_base32_secret, serve
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth, enrol_totp
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 

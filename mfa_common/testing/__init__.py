@@ -1,5 +1,6 @@
-"""Shared machinery for the fake servers: fault injection, loopback serving, TOTP and JWT, and
-the X-MFA-Token fake (:class:`XMfaFake`).
+"""Shared machinery for the fake servers: fault injection, loopback serving, TOTP and JWT. The
+fakes themselves are each API's ``testing`` package: :mod:`quatrix_async.testing`,
+:mod:`metalcloud_async.testing` and :mod:`mfa_common.xmfa.testing`.
 
 Every fake (``QuatrixFake``, ``MetalCloudFake``, ``XMfaFake``) speaks one vocabulary: it is
 itself an ASGI app (``httpx.ASGITransport(app=fake)``, ``serve(fake)``), ``add_user(<login>,
@@ -74,8 +75,3 @@ __all__ = [
     "serve",
     "server_argument_parser",
 ]
-
-# The X-MFA-Token fake (ShellHub MfaApi).
-from mfa_common.testing.xmfa_fake import XMfaFake  # noqa: E402
-
-__all__ += ["XMfaFake"]

@@ -4,7 +4,7 @@ backend and enrolment helper.
 The package has the modules of every API (``client``, ``auth``, ``login_machine``,
 ``protocol``, ``errors``, ``models``, ``api_<group>`` on ``_base``) but no ``jobs`` and no
 ``cli``: the API has no administration operations, so there is no batch job over other users
-to run. Its fake server is :mod:`mfa_common.testing.xmfa_fake`.
+to run. Its fake server is :mod:`mfa_common.xmfa.testing`.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def test_console_script_without_the_cli_extra(script: str, blocker_dir: Path) ->
 
 
 @pytest.mark.parametrize(
-    "package", ["quatrix_async.testing", "metalcloud_async.testing", "mfa_common.testing"]
+    "package", ["quatrix_async.testing", "metalcloud_async.testing", "mfa_common.xmfa.testing"]
 )
 @pytest.mark.parametrize("blocked", ["starlette", "uvicorn"])
 def test_fake_without_the_fakes_extra(package: str, blocked: str, blocker_dir: Path) -> None:

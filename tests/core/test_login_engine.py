@@ -29,9 +29,9 @@ from mfa_common.errors import (
 from mfa_common.options import ClientOptions
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore
 from mfa_common.testing import generate_base32_secret, serve
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.auth import QuatrixSessionAuth
 from quatrix_async.testing import QuatrixFake

@@ -23,8 +23,8 @@ from mfa_common import errors
 from mfa_common.clock import FakeClock
 from mfa_common.options import ClientOptions
 from mfa_common.testing import generate_base32_secret
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 from tests.gates import EVENT_GUARD, GatedTransport, SilentTransport, wait_until

@@ -9,8 +9,8 @@ import pytest
 from metalcloud_async import MetalCloudClient
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.clock import FakeClock
-from mfa_common.testing import XMfaFake
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 

@@ -52,8 +52,9 @@ from starlette.routing import Route
 
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.replay_guard import STEP_REGISTRY
-from mfa_common.testing import XMfaFake, generate_base32_secret, serve
-from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS as XMFA_DEMO_ACCOUNTS
+from mfa_common.testing import generate_base32_secret, serve
+from mfa_common.xmfa.testing import DEMO_ACCOUNTS as XMFA_DEMO_ACCOUNTS
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async.testing import QuatrixFake
 from quatrix_async.testing.__main__ import DEMO_ACCOUNTS as QUATRIX_DEMO_ACCOUNTS
 
@@ -73,7 +74,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 HOSTS = {
     "https://acme.quatrix.it": "quatrix",
     "https://metal.example.com": "metalcloud",
-    "http://127.0.0.1:8080": "xmfa",  # python -m mfa_common.testing --port 8080
+    "http://127.0.0.1:8080": "xmfa",  # python -m mfa_common.xmfa.testing --port 8080
 }
 BLOCK_TIMEOUT = 90.0
 

@@ -301,7 +301,7 @@ def test_the_try_block_installs_user_extras_only_and_starts_every_fake() -> None
     declared = PYPROJECT["project"]["optional-dependencies"]
     assert extras <= set(declared), extras - set(declared)
     assert not extras & {"dev", "docs", "bench"}, "the examples must not need a dev extra"
-    for module in ("quatrix_async.testing", "metalcloud_async.testing", "mfa_common.testing"):
+    for module in ("quatrix_async.testing", "metalcloud_async.testing", "mfa_common.xmfa.testing"):
         assert re.search(rf"python -m {re.escape(module)} .*&\s*(#.*)?$", block.text, re.M), module
     programs = "".join(b.text for b in PROGRAMS)
     read = set(re.findall(r'os\.environ(?:\.get\(|\[)"(\w+)"', programs))

@@ -81,7 +81,7 @@ DOCUMENTED = [
     "mfa_common.testing.serve",
     "quatrix_async.testing.QuatrixFake",
     "metalcloud_async.testing.MetalCloudFake",
-    "mfa_common.testing.XMfaFake",
+    "mfa_common.xmfa.testing.XMfaFake",
 ]
 
 #: Each client, the groups it must list, and its reference page.

@@ -35,9 +35,9 @@ from mfa_common.options import ClientOptions
 from mfa_common.recovery_codes import RecoveryCodeStore
 from mfa_common.retry import RetryPolicy
 from mfa_common.testing import encode_jwt
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import WeakSecretWarning
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 from tests.secret_scan import SCANNER

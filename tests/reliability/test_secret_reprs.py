@@ -47,9 +47,9 @@ from mfa_common.otpauth import parse_otpauth_uri
 from mfa_common.recovery_codes import RecoveryCodeStore
 from mfa_common.replay_guard import StepRegistry
 from mfa_common.secret import Secret
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp, WeakSecretWarning
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 

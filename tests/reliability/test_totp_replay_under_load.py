@@ -36,9 +36,9 @@ from mfa_common.clock import FakeClock
 from mfa_common.code_providers import TotpCodeProvider
 from mfa_common.replay_guard import StepRegistry
 from mfa_common.testing import ReplayRejectingVerifier, generate_base32_secret
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import WeakSecretWarning
 from mfa_common.xmfa import XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import QuatrixClient
 from quatrix_async.testing import QuatrixFake
 

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from starlette.routing import Match
 
 from metalcloud_async.testing import MetalCloudFake
-from mfa_common.testing import XMfaFake
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async.testing import QuatrixFake
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"

@@ -27,14 +27,15 @@ import pytest
 from metalcloud_async import MetalCloudClient
 from metalcloud_async.testing import MetalCloudFake
 from mfa_common.clock import FakeClock
-from mfa_common.testing import XMfaFake, generate_base32_secret, serve
+from mfa_common.testing import generate_base32_secret, serve
 from mfa_common.testing._accounts import check_accounts
 from mfa_common.xmfa import XMfaClient
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async import MfaCodeRejectedError, QuatrixClient
 from quatrix_async.testing import QuatrixFake
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["mfa_common.testing", "quatrix_async.testing", "metalcloud_async.testing"]
+MODULES = ["mfa_common.xmfa.testing", "quatrix_async.testing", "metalcloud_async.testing"]
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PX7"
 
 
@@ -178,7 +179,7 @@ KINDS = {
         lambda c: c.user.get(),
         "metalcloud_async.testing",
     ),
-    "xmfa": Kind(XMfaFake, "username", "ops", XMfaClient, lambda c: c.user.get(), "mfa_common.testing"),
+    "xmfa": Kind(XMfaFake, "username", "ops", XMfaClient, lambda c: c.user.get(), "mfa_common.xmfa.testing"),
 }
 FAKE_CLASSES = [QuatrixFake, MetalCloudFake, XMfaFake]
 

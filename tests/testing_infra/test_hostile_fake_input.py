@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from metalcloud_async.testing import MetalCloudFake
-from mfa_common.testing import BadJson, XMfaFake, load_json, parse_int
+from mfa_common.testing import BadJson, load_json, parse_int
+from mfa_common.xmfa.testing import XMfaFake
 from quatrix_async.testing import QuatrixFake
 
 pytestmark = pytest.mark.anyio

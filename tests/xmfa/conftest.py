@@ -11,8 +11,8 @@ import pytest
 
 from mfa_common.clock import FakeClock
 from mfa_common.testing._server import serve
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient
+from mfa_common.xmfa.testing import XMfaFake
 from tests.contract import ValidatingTransport
 
 SPEC = "shellhub-mfa.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfa_common.testing.__main__ import banner, build_fake, build_parser
+from mfa_common.xmfa.testing.__main__ import banner, build_fake, build_parser
 
 
 def test_demo_banner_lists_accounts_and_factors() -> None:

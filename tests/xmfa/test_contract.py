@@ -16,7 +16,6 @@ from mfa_common.errors import (
     RecoveryCodeRejectedError,
 )
 from mfa_common.replay_guard import next_totp
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import (
     EmailCodeRejectedError,
@@ -26,6 +25,7 @@ from mfa_common.xmfa import (
     XMfaPaths,
     XMfaTokenAuth,
 )
+from mfa_common.xmfa.testing import XMfaFake
 from tests.contract import ValidatingTransport
 
 from .conftest import unexpected_violations

@@ -22,9 +22,9 @@ from mfa_common.errors import (
 )
 from mfa_common.recovery_codes import RecoveryCodeFormat, RecoveryCodeStore
 from mfa_common.replay_guard import next_totp
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import EmailCodeRejectedError, RecoveryWindowClosedError, XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 from tests.gates import GatedTransport, hold_login_until_waiters
 
 from .conftest import ClientFactory

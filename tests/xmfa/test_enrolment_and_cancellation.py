@@ -15,7 +15,6 @@ from mfa_common.clock import FakeClock
 from mfa_common.code_providers import CallbackCodeProvider, MfaChallenge
 from mfa_common.recovery_codes import RecoveryCodeStore
 from mfa_common.secret import Secret
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import (
     MfaNotEnabledError,
@@ -24,6 +23,7 @@ from mfa_common.xmfa import (
     XMfaTokenAuth,
     enrol_totp,
 )
+from mfa_common.xmfa.testing import XMfaFake
 
 from .conftest import ClientFactory
 

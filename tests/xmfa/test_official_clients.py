@@ -4,7 +4,7 @@
 * a wrong code on ``POST /api/user/mfa/auth``: the console (``MfaLogin.vue``, and its test's
   mocked ``500``) treats a 500 as "invalid code", while a 401 makes it show a generic error and
   its global 401 handler log the user out. The fake answers the 500 by default, a 401 with the
-  ``auth_failure_status=401`` switch; both are reachable from ``python -m mfa_common.testing``,
+  ``auth_failure_status=401`` switch; both are reachable from ``python -m mfa_common.xmfa.testing``,
   as is the MFA token's lifetime; the SDK reads either status as ``MfaCodeRejectedError``;
 * an unauthenticated request gets an empty 401 (the server's ``c.NoContent``), although the
   document declares a JSON body there: the fake follows the server.
@@ -24,9 +24,9 @@ import pytest
 
 from mfa_common.clock import FakeClock
 from mfa_common.errors import MfaCodeRejectedError, MfaTokenExpiredError
-from mfa_common.testing.__main__ import build_fake, build_parser
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.xmfa import XMfaClient
+from mfa_common.xmfa.testing import XMfaFake
+from mfa_common.xmfa.testing.__main__ import build_fake, build_parser
 from tests.contract import ValidatingTransport
 
 from .conftest import SPEC, unexpected_violations
@@ -120,12 +120,12 @@ async def test_an_expired_mfa_token_from_the_command_line(clock: FakeClock) -> N
 
 @pytest.fixture
 def running_fake() -> Iterator[object]:
-    """``python -m mfa_common.testing ARGS`` on a free port: yields a function returning its URL."""
+    """``python -m mfa_common.xmfa.testing ARGS`` on a free port: yields a function returning its URL."""
     started: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mfa_common.testing", "--port", "0", *args],
+            [sys.executable, "-m", "mfa_common.xmfa.testing", "--port", "0", *args],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
@@ -164,7 +164,7 @@ def test_the_running_command_answers_a_wrong_code_as_told(
 
 def test_help_lists_the_switches() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mfa_common.testing", "--help"],
+        [sys.executable, "-m", "mfa_common.xmfa.testing", "--help"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

@@ -28,9 +28,9 @@ from mfa_common.errors import (
 )
 from mfa_common.options import ClientOptions
 from mfa_common.retry import RetryPolicy
-from mfa_common.testing.xmfa_fake import XMfaFake
 from mfa_common.totp import Totp
 from mfa_common.xmfa import EmailCodeRejectedError, XMfaClient, XMfaTokenAuth
+from mfa_common.xmfa.testing import XMfaFake
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,7 @@
 
 Use it in-process (``httpx.ASGITransport(fake)``) or over a real socket
 (``mfa_common.testing.serve(fake)``), or from the command line
-(``python -m mfa_common.testing``). Behaviour, following the public ShellHub sources:
+(``python -m mfa_common.xmfa.testing``). Behaviour, following the public ShellHub sources:
 
 * ``POST /api/login`` (alias ``POST /api/auth/user``) ``{username, password}``; ``username`` may
   be the e-mail. A body that fails validation (not a JSON object, a field missing, empty or not a
@@ -81,13 +81,6 @@ from mfa_common.testing.totp_verifier import (
     generate_base32_secret,
     generate_recovery_codes,
 )
-
-__all__ = [
-    "DEMO_ACCOUNTS",
-    "FakeUser",
-    "SentEmail",
-    "XMfaFake",
-]
 
 UserStatus = Literal["confirmed", "not-confirmed", "pending"]
 

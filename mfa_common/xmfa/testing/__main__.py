@@ -1,8 +1,8 @@
 """Run the X-MFA-Token fake on a loopback port so any HTTP client can be tried against it.
 
-    python -m mfa_common.testing --host 127.0.0.1 --port 8080
-    python -m mfa_common.testing --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
-    python -m mfa_common.testing --auth-failure-status 401 --mfa-token-ttl 0
+    python -m mfa_common.xmfa.testing --host 127.0.0.1 --port 8080
+    python -m mfa_common.xmfa.testing --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+    python -m mfa_common.xmfa.testing --auth-failure-status 401 --mfa-token-ttl 0
 
 ``--accounts`` names a JSON list of objects with the keywords of ``XMfaFake.add_user``
 (``username``, ``password``, ``email``, ``recovery_email``, ``mfa``, ``totp_secret``,
@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from mfa_common.testing._accounts import load_accounts
 from mfa_common.testing._controls import add_control_arguments, controls_from_arguments
 from mfa_common.testing._server import run_command, server_argument_parser
-from mfa_common.testing.xmfa_fake import DEMO_ACCOUNTS, SentEmail, XMfaFake
+
+from ._fake import DEMO_ACCOUNTS, SentEmail, XMfaFake
 
 
 def banner(fake: XMfaFake) -> str:
@@ -43,7 +44,7 @@ def print_mail(mail: SentEmail) -> None:
     print(f"[mail] to {mail.to}: your {mail.kind} MFA reset code is {mail.code}", flush=True)
 
 
-PROG = "python -m mfa_common.testing"
+PROG = "python -m mfa_common.xmfa.testing"
 
 DESCRIPTION = """\
 Run the X-MFA-Token fake (ShellHub MfaApi: password login, X-MFA-Token, TOTP, recovery codes,
@@ -52,9 +53,9 @@ The accounts, their TOTP secrets and recovery codes are printed at start (a test
 
 EPILOG = """\
 examples:
-  python -m mfa_common.testing --port 8080
-  python -m mfa_common.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
-  python -m mfa_common.testing --port 8080 --auth-failure-status 401 --mfa-token-ttl 0
+  python -m mfa_common.xmfa.testing --port 8080
+  python -m mfa_common.xmfa.testing --port 0 --accounts accounts.json --latency 0.05 --fault-rate 0.1 --seed 7
+  python -m mfa_common.xmfa.testing --port 8080 --auth-failure-status 401 --mfa-token-ttl 0
 
 --accounts FILE holds a JSON list of objects with the keywords of XMfaFake.add_user; they
 replace the demo accounts:
