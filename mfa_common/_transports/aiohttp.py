@@ -9,7 +9,8 @@ non-idempotent writes.
 Every phase has its timeout, as on every transport: aiohttp bounds the pool wait, the connect
 and each read, but not the writing of a request body (its read timer starts only once the body
 is written), so a server that never reads would hold the call forever. The body writer here
-(:class:`_TimedRequest`) ends it after the ``write`` timeout with ``WriteTimeout``.
+(:class:`_TimedRequest`) ends it after the ``write`` timeout with ``WriteTimeout``; the write
+timeouts of a transport's requests share one loop timer (:class:`~mfa_common._alarms.Alarms`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import multidict
 import yarl
 
 from .. import _constants as C
+from .._alarms import Alarms
 from .._httpx import (
     AsyncBaseTransport,
     AsyncByteStream,
@@ -46,6 +48,9 @@ from ..errors import ClientClosedError, ResponseTooLargeError
 _CHUNK = 64 * 1024
 # Entries of the per-transport URL and timeout caches.
 _CACHE_SIZE = 512
+# The headers aiohttp would add on its own (User-Agent, Accept, Accept-Encoding, and a
+# Content-Type for a body): the SDK sends exactly the headers of the httpx request.
+_SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 
 
 def _header_too_large(exc: BaseException) -> bool:
@@ -89,10 +94,11 @@ def _mapped(exc: Exception, stage: str, header_limit: int) -> Exception:
 class _WriteWatch:
     """The write timeout of one request body, and whether it fired."""
 
-    __slots__ = ("seconds", "timed_out")
+    __slots__ = ("alarms", "seconds", "timed_out")
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, alarms: Alarms) -> None:
         self.seconds = seconds
+        self.alarms = alarms
         self.timed_out = False
 
 
@@ -105,6 +111,13 @@ _WRITE_WATCH: contextvars.ContextVar[_WriteWatch | None] = contextvars.ContextVa
 
 class _TimedRequest(aiohttp.ClientRequest):
     """aiohttp's request whose body writer gives up after the request's write timeout."""
+
+    _skipped = multidict.CIMultiDict[None]((name, None) for name in _SKIPPED_AUTO_HEADERS)
+
+    def update_auto_headers(self, skip_auto_headers: Any) -> None:
+        # The session skips every header aiohttp would add (_SKIPPED_AUTO_HEADERS), so there
+        # is nothing to add: this spares the per-request sorting and copying of that set.
+        self._skip_auto_headers = self._skipped
 
     async def write_bytes(self, writer: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
         watch = _WRITE_WATCH.get()
@@ -120,30 +133,36 @@ class _TimedRequest(aiohttp.ClientRequest):
             if transport is not None:
                 transport.abort()
 
-        timer = asyncio.get_running_loop().call_later(watch.seconds, expire)
+        alarm = watch.alarms.add(watch.seconds, expire)
         try:
             await super().write_bytes(writer, conn, *args, **kwargs)
         finally:
-            timer.cancel()
+            watch.alarms.remove(alarm)
 
 
 class _AiohttpStream(AsyncByteStream):
+    """The body of one answer, chunk by chunk (its own iterator: no async generator to set up
+    and finalise per answer)."""
+
+    __slots__ = ("_response",)
+
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
+    def __aiter__(self) -> _AiohttpStream:
+        return self
+
+    async def __anext__(self) -> bytes:
         try:
-            while True:
-                chunk = await content.read(_CHUNK)
-                if not chunk:
-                    return
-                yield chunk
+            chunk = await self._response.content.read(_CHUNK)
         except Exception as exc:
             mapped = _mapped(exc, "read", C.MAX_RESPONSE_HEADER_BYTES)
             if mapped is exc:
                 raise
             raise mapped from exc
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         self._response.release()
@@ -168,7 +187,10 @@ class AiohttpTransport(AsyncBaseTransport):
         else:
             self._ssl = httpx.create_ssl_context(verify=verify)
         self._session: aiohttp.ClientSession | None = None
-        # Parsed request URLs and timeout objects, reused across requests (bounded).
+        self._alarms: Alarms | None = None
+        # Parsed request URLs (by the httpx URL object, held so that its id stays its own, and
+        # by text) and timeout objects, reused across requests (bounded).
+        self._url_objects: dict[int, tuple[httpx.URL, yarl.URL]] = {}
         self._urls: dict[str, yarl.URL] = {}
         self._timeouts: dict[tuple[Any, Any, Any], aiohttp.ClientTimeout] = {}
 
@@ -196,15 +218,37 @@ class AiohttpTransport(AsyncBaseTransport):
             )
         return self._session
 
+    def _yarl_url(self, url: httpx.URL) -> yarl.URL:
+        """``url`` for aiohttp. A URL object the SDK reuses (its requestor keeps one per path) is
+        converted once; a URL with a query (it may hold a one-time token) is never kept."""
+        entry = self._url_objects.get(id(url))
+        if entry is not None and entry[0] is url:
+            return entry[1]
+        text = str(url)
+        parsed = self._urls.get(text)
+        if parsed is None:
+            parsed = yarl.URL(text, encoded=True)  # httpx already percent-encoded it
+            if url.query:
+                return parsed
+            if len(self._urls) >= _CACHE_SIZE:
+                self._urls.clear()
+            self._urls[text] = parsed
+        if len(self._url_objects) >= _CACHE_SIZE:
+            self._url_objects.clear()
+        self._url_objects[id(url)] = (url, parsed)
+        return parsed
+
     async def handle_async_request(self, request: Request) -> Response:
-        session = self._get_session()
+        session = self._session or self._get_session()
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         body: Any
         try:
             body = request.content or None
         except httpx.RequestNotRead:  # pragma: no cover - the SDK always sends bytes
             body = request.stream
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        headers = multidict.CIMultiDict(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        )
         key = (timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
         timeout = self._timeouts.get(key)
         if timeout is None:
@@ -212,17 +256,15 @@ class AiohttpTransport(AsyncBaseTransport):
             if len(self._timeouts) >= _CACHE_SIZE:
                 self._timeouts.clear()
             self._timeouts[key] = timeout
-        text = str(request.url)
-        url = self._urls.get(text)
-        if url is None:
-            url = yarl.URL(text, encoded=True)  # httpx already percent-encoded it
-            if not request.url.query:  # a query may hold a one-time token: never kept
-                if len(self._urls) >= _CACHE_SIZE:
-                    self._urls.clear()
-                self._urls[text] = url
+        url = self._yarl_url(request.url)
         write_timeout = timeouts.get("write")
-        watch = _WriteWatch(write_timeout) if body and write_timeout is not None else None
-        token = _WRITE_WATCH.set(watch) if watch is not None else None
+        watch = token = None
+        if body and write_timeout is not None:
+            alarms = self._alarms
+            if alarms is None:
+                alarms = self._alarms = Alarms(asyncio.get_running_loop())
+            watch = _WriteWatch(write_timeout, alarms)
+            token = _WRITE_WATCH.set(watch)
         try:
             response = await session.request(
                 request.method,
