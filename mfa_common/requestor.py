@@ -100,6 +100,8 @@ _NATIVE_ASYNCIO_TIMEOUT = sys.version_info >= (3, 11)
 # Methods that change nothing on the server: an unreadable answer to one is just a failed read.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Response extension: a success whose JSON body could not be decoded (set by _exchange).
+_BROKEN_JSON = "mfa_sdk_broken_json"
 # Joined request URLs kept per requestor (paths without secrets only).
 _URL_CACHE_SIZE = 512
 
@@ -279,6 +281,8 @@ class Requestor:
         except UnicodeError as exc:
             raise InvalidInputError("a default header holds characters no header may carry") from exc
         self._default_items = [(name, name.lower(), value) for name, value in defaults.raw]
+        # The same, as the Headers of a request that adds none of its own (Request copies it).
+        self._default_headers = Headers(defaults.raw, encoding="ascii")
         self._base_netloc = self.base_url.netloc
         self._base_raw_path = self.base_url.raw_path
         self._urls: dict[str, URL] = {}
@@ -409,16 +413,18 @@ class Requestor:
             names = {name.lower() for name, _ in given}
             own = [item for item in own if item[0].lower() not in names]
             own.extend(given)
-        names = {name.lower() for name, _ in own}
-        items: list[tuple[bytes, bytes]] = [
-            (name, value) for name, lower, value in self._default_items if lower not in names
-        ]
-        # An absolute URL to another host: its own Host header, in the same place.
-        if "://" in path and b"host" not in names:
-            netloc = url.netloc
-            if netloc != self._base_netloc:
-                items = [(name, netloc if name.lower() == b"host" else value) for name, value in items]
-        items.extend(own)
+        items: list[tuple[bytes, bytes]] | Headers
+        if not own and "://" not in path:
+            items = self._default_headers
+        else:
+            names = {name.lower() for name, _ in own}
+            items = [(name, value) for name, lower, value in self._default_items if lower not in names]
+            # An absolute URL to another host: its own Host header, in the same place.
+            if "://" in path and b"host" not in names:
+                netloc = url.netloc
+                if netloc != self._base_netloc:
+                    items = [(name, netloc if name.lower() == b"host" else value) for name, value in items]
+            items.extend(own)
         extensions: dict[str, Any] = {"timeout": timeout or self._timeout_ext}
         if path_template is not None:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
@@ -650,7 +656,7 @@ class Requestor:
             if debug:
                 self._log_answer(request, status, started, attempt + 1)
             if 200 <= status < 300:
-                if json_body_ok(response):
+                if _BROKEN_JSON not in response.extensions:
                     return response
                 delay = policy.delay_after_broken_body(
                     attempt=attempt, idempotent=idempotent, max_retries=max_retries
@@ -742,7 +748,7 @@ class Requestor:
             raise
         response.request = request
         try:
-            encoded = self._check_head(response)
+            encoded, json_type = self._check_head(response)
             await self._read_body(response, encoded)
         except (TransportError, ResponseTooLargeError) as exc:
             await response.aclose()
@@ -750,15 +756,21 @@ class Requestor:
         except BaseException:
             await response.aclose()
             raise
+        # A success's JSON body is decoded once, here (parse_json_body reuses it); a broken one
+        # is marked for the attempt loop, which retries a read or reports a write's outcome.
+        if json_type and 200 <= response.status_code < 300 and not json_body_ok(response):
+            response.extensions[_BROKEN_JSON] = True
         return response
 
-    def _check_head(self, response: Response) -> bool:
+    def _check_head(self, response: Response) -> tuple[bool, bool]:
         """Refuse a head above the header limit or announcing a body above the body limit;
-        return whether the body is content-encoded. One pass over the raw header lines."""
+        return whether the body is content-encoded and whether it is JSON (a Content-Type
+        naming json). One pass over the raw header lines."""
         limit = self.options.max_header_bytes
         size = 0
         length: bytes | None = None
         encoding: bytes | None = None
+        json_type = False
         for name, value in response.headers.raw:
             size += len(name) + len(value) + 4
             lower = name.lower()
@@ -767,6 +779,8 @@ class Requestor:
                 length = value if length is None else length + b", " + value
             elif lower == b"content-encoding":
                 encoding = value if encoding is None else encoding + b", " + value
+            elif lower == b"content-type" and b"json" in value:
+                json_type = True
         if size > limit:
             raise ResponseTooLargeError(
                 f"response headers of {size} bytes exceed the {limit}-byte limit",
@@ -780,7 +794,7 @@ class Requestor:
                 limit=max_body,
                 status_code=response.status_code,
             )
-        return encoding is not None and encoding.lower() not in (b"", b"identity")
+        return encoding is not None and encoding.lower() not in (b"", b"identity"), json_type
 
     async def _read_body(self, response: Response, encoded: bool) -> None:
         """Stream the body in, counting: past the limit it is refused, never buffered whole."""

@@ -34,9 +34,7 @@ def _recording(heads: list[bytes]):  # type: ignore[no-untyped-def]
             if not head:
                 return
             heads.append(head)
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-            )
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
 
     return behaviour
 
