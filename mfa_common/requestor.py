@@ -723,6 +723,7 @@ class Requestor:
         if auth is None:
             return await self._exchange(request, call)
         flow = auth.async_auth_flow(request)
+        ended = False
         try:
             request = await flow.__anext__()
             while True:
@@ -730,9 +731,11 @@ class Requestor:
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
+                    ended = True  # a flow that ran to its end is closed already
                     return response
         finally:
-            await flow.aclose()
+            if not ended:
+                await flow.aclose()
 
     async def _exchange(self, request: Request, call: _Call) -> Response:
         """Send ``request`` and read its answer within the size limits."""
@@ -805,6 +808,7 @@ class Requestor:
             return
         stream = response.stream
         chunk_iterator: AsyncIterable[bytes]
+        own: AsyncByteStream | None = None
         if encoded or not isinstance(stream, AsyncByteStream):
             chunk_iterator = response.aiter_bytes() if encoded else response.aiter_raw()
         else:
@@ -812,7 +816,7 @@ class Requestor:
             # re-chunking layers (they cost about as much per small answer as reading it); the
             # response is closed below, as aiter_raw() would close it.
             response.is_stream_consumed = True
-            chunk_iterator = stream
+            chunk_iterator = own = stream
         chunks: list[bytes] = []
         size = 0
         async for chunk in chunk_iterator:
@@ -821,7 +825,15 @@ class Requestor:
                 raise _body_too_large(limit, response.status_code)
             chunks.append(chunk)
         response._content = b"".join(chunks)  # what Response.aread() stores
-        await response.aclose()
+        if own is None:
+            await response.aclose()
+        elif not response.is_closed:  # what Response.aclose() does, without its context manager
+            response.is_closed = True
+            try:
+                await own.aclose()
+            except httpx.RequestError as exc:
+                exc.request = response.request
+                raise
 
     # -- typed errors --------------------------------------------------------------------------
 

@@ -246,9 +246,14 @@ class AiohttpTransport(AsyncBaseTransport):
             body = request.content or None
         except httpx.RequestNotRead:  # pragma: no cover - the SDK always sends bytes
             body = request.stream
-        headers = multidict.CIMultiDict(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        )
+        url = self._yarl_url(request.url)
+        # aiohttp writes the Host header of the URL itself: the same one is not handed over.
+        host = url.host_port_subcomponent
+        headers: list[tuple[str, str]] = []
+        for raw_name, raw_value in request.headers.raw:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            if value != host or name.lower() != "host":
+                headers.append((name, value))
         key = (timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
         timeout = self._timeouts.get(key)
         if timeout is None:
@@ -256,7 +261,6 @@ class AiohttpTransport(AsyncBaseTransport):
             if len(self._timeouts) >= _CACHE_SIZE:
                 self._timeouts.clear()
             self._timeouts[key] = timeout
-        url = self._yarl_url(request.url)
         write_timeout = timeouts.get("write")
         watch = token = None
         if body and write_timeout is not None:
@@ -273,8 +277,6 @@ class AiohttpTransport(AsyncBaseTransport):
                 data=body,
                 allow_redirects=False,
                 timeout=timeout,
-                compress=None,
-                auto_decompress=False,
             )
         except Exception as exc:
             if watch is not None and watch.timed_out:
