@@ -1,10 +1,11 @@
 """Many deadlines on one asyncio timer.
 
-Every call has a deadline and every request body a write timeout, but almost none of them
-expires. One ``loop.call_at`` handle per deadline costs a timer object, a push onto the loop's
-heap and a cancellation per request, and every handle in the heap makes each push dearer.
-:class:`Alarms` keeps the deadlines in flight in a set and arms one loop timer, at the earliest
-of them; an alarm that never rings costs a set insertion and a removal.
+Every call has a deadline, every request body a write timeout and every answer a read timeout
+that moves on with each piece of data, but almost none of them expires. One ``loop.call_at``
+handle per deadline costs a timer object, a push onto the loop's heap and a cancellation each
+time, and every handle in the heap makes each push dearer. :class:`Alarms` keeps the deadlines
+in flight in a set and arms one loop timer, at the earliest of them; an alarm that never rings
+costs a set insertion and a removal.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class Alarms:
         if alarm.when < self._armed_at:
             self._arm(alarm.when)
         return alarm
+
+    def move(self, alarm: Alarm, delay: float) -> None:
+        """Make a pending ``alarm`` ring in ``delay`` seconds instead (sooner or later)."""
+        alarm.when = self.loop.time() + delay
+        if alarm.when < self._armed_at:
+            self._arm(alarm.when)
 
     def remove(self, alarm: Alarm) -> None:
         """Forget ``alarm`` (rung or not). The timer stays armed: when it runs with nothing due

@@ -9,23 +9,26 @@ non-idempotent writes.
 Every phase has its timeout, as on every transport: aiohttp bounds the pool wait, the connect
 and each read, but not the writing of a request body (its read timer starts only once the body
 is written), so a server that never reads would hold the call forever. The body writer here
-(:class:`_TimedRequest`) ends it after the ``write`` timeout with ``WriteTimeout``; the write
-timeouts of a transport's requests share one loop timer (:class:`~mfa_common._alarms.Alarms`).
+(:class:`_TimedRequest`) ends it after the ``write`` timeout with ``WriteTimeout``. The write
+timeouts of a transport's requests, and aiohttp's own read timeouts (``sock_read``, moved on
+with every piece of data received), share one loop timer (:class:`~mfa_common._alarms.Alarms`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import ssl
 from typing import Any
 
 import aiohttp
 import multidict
 import yarl
+from aiohttp.client_proto import ResponseHandler
 
 from .. import _constants as C
-from .._alarms import Alarms
+from .._alarms import Alarm, Alarms
 from .._httpx import (
     AsyncBaseTransport,
     AsyncByteStream,
@@ -140,6 +143,48 @@ class _TimedRequest(aiohttp.ClientRequest):
             watch.alarms.remove(alarm)
 
 
+class _ResponseHandler(ResponseHandler):
+    """aiohttp's connection protocol, its read timeout on the transport's alarm timer.
+
+    aiohttp restarts the read timeout (``sock_read``) on every piece of data received, with a
+    loop timer cancelled and made anew each time; here one alarm per read phase is moved. It
+    rings, as aiohttp's timer does, when no data came for the read timeout while reading."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, alarms: Alarms) -> None:
+        super().__init__(loop)
+        self._alarms = alarms
+        self._read_alarm: Alarm | None = None
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._drop_timeout()
+            return
+        alarm = self._read_alarm
+        if alarm is None:
+            self._read_alarm = self._alarms.add(timeout, self._read_timed_out)
+        else:
+            self._alarms.move(alarm, timeout)
+
+    def _drop_timeout(self) -> None:
+        alarm = self._read_alarm
+        if alarm is not None:
+            self._read_alarm = None
+            self._alarms.remove(alarm)
+
+    def _read_timed_out(self) -> None:
+        self._read_alarm = None
+        self._on_read_timeout()
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, its connections on :class:`_ResponseHandler`."""
+
+    def __init__(self, *, alarms: Alarms, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._factory = functools.partial(_ResponseHandler, loop=self._loop, alarms=alarms)  # type: ignore[assignment]
+
+
 class _AiohttpStream(AsyncByteStream):
     """The body of one answer, chunk by chunk (its own iterator: no async generator to set up
     and finalise per answer)."""
@@ -199,7 +244,8 @@ class AiohttpTransport(AsyncBaseTransport):
             # Never a new session after close: nothing would ever close it.
             raise ClientClosedError("the transport is closed")
         if self._session is None:
-            connector = aiohttp.TCPConnector(
+            connector = _Connector(
+                alarms=self._alarms_of_loop(),
                 limit=self._limits.max_connections or 0,
                 limit_per_host=0,
                 keepalive_timeout=self._limits.keepalive_expiry or C.KEEPALIVE_EXPIRY,
@@ -208,7 +254,7 @@ class AiohttpTransport(AsyncBaseTransport):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                skip_auto_headers=_SKIPPED_AUTO_HEADERS,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 # One header line may use the whole header budget; the total is checked by
                 # the client, the same way for every transport.
@@ -217,6 +263,13 @@ class AiohttpTransport(AsyncBaseTransport):
                 request_class=_TimedRequest,
             )
         return self._session
+
+    def _alarms_of_loop(self) -> Alarms:
+        """The timer of this transport's write and read timeouts (its session's event loop)."""
+        alarms = self._alarms
+        if alarms is None:
+            alarms = self._alarms = Alarms(asyncio.get_running_loop())
+        return alarms
 
     def _yarl_url(self, url: httpx.URL) -> yarl.URL:
         """``url`` for aiohttp. A URL object the SDK reuses (its requestor keeps one per path) is
@@ -264,10 +317,7 @@ class AiohttpTransport(AsyncBaseTransport):
         write_timeout = timeouts.get("write")
         watch = token = None
         if body and write_timeout is not None:
-            alarms = self._alarms
-            if alarms is None:
-                alarms = self._alarms = Alarms(asyncio.get_running_loop())
-            watch = _WriteWatch(write_timeout, alarms)
+            watch = _WriteWatch(write_timeout, self._alarms_of_loop())
             token = _WRITE_WATCH.set(watch)
         try:
             response = await session.request(

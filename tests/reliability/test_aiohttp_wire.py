@@ -16,6 +16,7 @@ import pytest
 from mfa_common.auth import BearerTokenAuth
 from mfa_common.client import BaseClient
 from mfa_common.options import ClientOptions
+from mfa_common.retry import RetryPolicy
 
 from ._raw_server import Stats, raw_server, read_head
 
@@ -75,3 +76,50 @@ async def test_the_transport_sends_the_sdk_headers_and_none_of_aiohttp_s_own() -
         b"GET /things HTTP/1.1",
         b"POST /things HTTP/1.1",
     ]
+
+
+# --- the read timeout: moved on by every piece of data, ending a read that waits too long -------
+
+TRICKLE = 40  # body bytes, one every TRICKLE_GAP seconds: twice the read timeout in total
+TRICKLE_GAP = 0.05
+
+
+def _trickle(conn: socket.socket, stats: Stats) -> None:
+    if not read_head(conn):
+        return
+    stats.count_request()
+    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {TRICKLE}\r\n\r\n".encode())
+    for _ in range(TRICKLE):
+        if stats.stop.wait(TRICKLE_GAP):
+            return
+        conn.sendall(b"x")
+
+
+def _stall_mid_body(conn: socket.socket, stats: Stats) -> None:
+    if not read_head(conn):
+        return
+    stats.count_request()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhalf")
+    stats.stop.wait(60)
+
+
+@pytest.mark.anyio
+async def test_a_body_that_keeps_coming_is_read_past_the_read_timeout() -> None:
+    with raw_server(_trickle) as (url, _):
+        options = ClientOptions(timeout=1.0, deadline=None)
+        async with BaseClient(url, options=options) as client:
+            with anyio.fail_after(GUARD):
+                response = await client.requestor.request("GET", "slow")
+    assert response.content == b"x" * TRICKLE
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stops_coming_ends_in_the_read_timeout() -> None:
+    from mfa_common import errors
+
+    with raw_server(_stall_mid_body) as (url, _):
+        options = ClientOptions(timeout=0.3, deadline=None, retry=RetryPolicy(max_retries=0))
+        async with BaseClient(url, options=options) as client:
+            with anyio.fail_after(GUARD), pytest.raises(errors.APITimeoutError) as caught:
+                await client.requestor.request("GET", "stalls")
+    assert "ReadTimeout" in str(caught.value)
