@@ -172,7 +172,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
     prof = results.get("sections", {}).get("profile")
     if prof and "methods" in prof:
         lines += [
-            "## Profile of the SDK path (cProfile, same workload, SDK vs raw same transport)",
+            "## Profile of the SDK path (cProfile, same workload, SDK vs raw same transport and raw aiohttp)",
             "",
             f"Concurrency {prof['conc']}, {prof['n']} requests per client. cProfile inflates every "
             "call; read the figures as shares.",
@@ -200,6 +200,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
                     for d in a["largest_additions"][:15]
                 ],
                 "",
+                *_floor_rows(a.get("vs_aiohttp")),
                 "mfa_common functions by cumulative time (µs/request; coroutine resumptions count as calls):",
                 "",
                 "| function | own µs | cumulative µs | calls/req |",
@@ -349,6 +350,25 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
     ]
     path.write_text("\n".join(lines))
     return path
+
+
+def _floor_rows(floor: dict[str, Any] | None) -> list[str]:
+    """The largest additions of the SDK over raw aiohttp (the floor of the asyncio target)."""
+    if not floor:
+        return []
+    return [
+        f"Largest additions over raw aiohttp (profiled {floor['profiled_us_per_req']['raw_transport']} "
+        "µs/request; own time, SDK minus aiohttp):",
+        "",
+        "| function | added µs | SDK calls/req | aiohttp calls/req |",
+        "|---|---|---|---|",
+        *[
+            f"| `{d['function']}` | {d['delta_tottime_us']} | {d['sdk_calls_per_req']} | "
+            f"{d['raw_calls_per_req']} |"
+            for d in floor["largest_additions"][:15]
+        ],
+        "",
+    ]
 
 
 def now_iso() -> str:

@@ -430,6 +430,9 @@ class Requestor:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
             mask_templated_segments(url.raw_path.decode("ascii"), path_template)
         request = Request(method, url, headers=items, stream=httpx.ByteStream(body), extensions=extensions)
+        # The requestor's own URL object, not Request's copy of it: the one object per path lets
+        # the auth flow and the transport recognise a URL they have seen before.
+        request.url = url
         request.read()
         return request
 
