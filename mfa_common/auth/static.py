@@ -32,9 +32,8 @@ def checked_token(value: str | Secret[str], what: str = "api_key") -> Secret[str
 class StaticHeaderAuth(Auth):
     """A credential that is one header, the same on every request.
 
-    SDK clients send such a header directly with each request to their own base URL (cheaper
-    than running an auth flow per request); any other httpx client runs :meth:`async_auth_flow`,
-    which adds it only on the origin it was bound to.
+    Every request, from an SDK client or any other httpx client, goes through
+    :meth:`async_auth_flow`, which adds the header only on the origin it was bound to.
     """
 
     def __init__(self, base_url: str | URL | None) -> None:
