@@ -21,17 +21,11 @@ GET_CLIENTS = ["sdk", "raw_transport", "httpx", "aiohttp", "httpx2", "sdk_trio",
 POST_CLIENTS = ["sdk", "raw_transport", "httpx", "aiohttp", "sdk_trio", "raw_transport_trio"]
 OPTIONAL = {"httpx2": "httpx2", "httpx2_aiohttp": "httpx2"}
 METRICS = ("rps", "cpu_us_per_req", "p50_ms", "p99_ms", "server_cpu_us_per_req", "client_cpu_util")
-# The share of the requests per run that a client makes: the slow ones make fewer and still
-# spend as much CPU per run as the fast ones (httpx's own pool costs ~10x aiohttp per request).
-REQUEST_SHARE = {
-    "httpx": 0.25,
-    "httpx2": 0.25,
-    "httpx2_aiohttp": 0.5,
-    "sdk_trio": 0.5,
-    "raw_transport_trio": 0.5,
-}
-# At concurrency 1 a run is bound by latency, not CPU: a quarter of the requests.
-C1_SHARE = 0.25
+# The share of the requests per run that a client makes: httpx's own pool costs ~10x aiohttp
+# per request, so it makes fewer and still spends more CPU per run than the others.
+REQUEST_SHARE = {"httpx": 0.25, "httpx2": 0.25, "httpx2_aiohttp": 0.5}
+# At concurrency 1 a run is bound by latency, not CPU: half the requests.
+C1_SHARE = 0.5
 # The clients whose cells carry the targets against raw aiohttp and the raw transports: their
 # repetitions must agree within this factor for a ratio between them to tell a change from noise.
 SPREAD_LIMIT = 1.30
