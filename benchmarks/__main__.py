@@ -101,7 +101,7 @@ def _run_section(name: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[d
 
         result = overhead.run(**cfg)
         result["config"] = cfg | {"warmup": cfg.get("warmup", 200)}
-        result["request_share"] = overhead.REQUEST_SHARE | {"c1": overhead.C1_SHARE}
+        result["request_share"] = overhead.REQUEST_SHARE
         result["client_order"] = [*overhead.GET_CLIENTS, "httpx2_aiohttp"]
         return result, overhead.targets(result)
     if name == "profile":

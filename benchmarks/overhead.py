@@ -24,8 +24,6 @@ METRICS = ("rps", "cpu_us_per_req", "p50_ms", "p99_ms", "server_cpu_us_per_req",
 # The share of the requests per run that a client makes: httpx's own pool costs ~10x aiohttp
 # per request, so it makes fewer and still spends more CPU per run than the others.
 REQUEST_SHARE = {"httpx": 0.25, "httpx2": 0.25, "httpx2_aiohttp": 0.5}
-# At concurrency 1 a run is bound by latency, not CPU: half the requests.
-C1_SHARE = 0.5
 # The clients whose cells carry the targets against raw aiohttp and the raw transports: their
 # repetitions must agree within this factor for a ratio between them to tell a change from noise.
 SPREAD_LIMIT = 1.30
@@ -43,10 +41,10 @@ def _available(client: str) -> bool:
     return True
 
 
-def requests_for(client: str, conc: int, n: int) -> int:
-    """The number of timed requests of one run of ``client`` at ``conc``, for ``n`` per run."""
-    share = REQUEST_SHARE.get(client, 1.0) * (C1_SHARE if conc == 1 else 1.0)
-    return max(50, round(n * share))
+def requests_for(client: str, n: int) -> int:
+    """The number of timed requests of one run of ``client``, for ``n`` per run (at every
+    concurrency: a run at concurrency 1 spends less CPU, and needs as many requests to settle)."""
+    return max(50, round(n * REQUEST_SHARE.get(client, 1.0)))
 
 
 def run(
@@ -79,7 +77,7 @@ def run(
                     order = plan[method]
                     shift = rep % len(order) if order else 0
                     for client in order[shift:] + order[:shift]:
-                        count = requests_for(client, conc, n)
+                        count = requests_for(client, n)
                         cmd = client_command(
                             client,
                             method,

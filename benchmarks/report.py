@@ -135,7 +135,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         lines += [
             "## 1. Overhead and alternatives (loopback, uvicorn --http httptools, 1 worker)",
             "",
-            f"Requests per run: {cfg.get('n')} (c1: half; httpx a quarter: `overhead.REQUEST_SHARE`), "
+            f"Requests per run: {cfg.get('n')} (httpx a quarter: `overhead.REQUEST_SHARE`), "
             f"after {cfg.get('warmup')} untimed; {cfg.get('reps')} "
             "rounds. Each round runs the clients of one method and concurrency back to back, in an "
             "order rotated from round to round; a cell is the median of its rounds, and its spread "
