@@ -2,7 +2,7 @@
 
 nox -s tests            # pytest under asyncio and Trio (pass pytest args after --)
 nox -s lint types       # ruff check + ruff format --check; mypy --strict
-nox -s bench            # every benchmark, figures printed with PASS/FAIL (-- --quick: smoke run)
+nox -s bench            # every benchmark, PASS/FAIL per target, fails if one fails (-- --quick: smoke run)
 nox -s demo             # the whole story against the fakes on loopback
 nox -s docs             # the documentation site, built with --strict into site/
 """

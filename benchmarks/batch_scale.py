@@ -142,6 +142,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 ),
                 "value": ratio,
                 "passed": ratio <= 1.15 and complete,
+                "timing": True,
             }
         )
     else:

@@ -1,9 +1,11 @@
-"""Profile the SDK path against the same transport used raw (cProfile, in subprocesses).
+"""Profile the SDK path against the same transport used raw and against raw aiohttp (cProfile,
+in subprocesses).
 
-Both clients run the same workload at one concurrency with cProfile enabled over the timed
+The clients run the same workload at one concurrency with cProfile enabled over the timed
 phase only. The analysis reports, per request: the functions of ``mfa_common`` (file:line) by
 own and cumulative time, and the functions whose own time grows most from the raw client to
-the SDK (what the SDK adds). cProfile inflates every call, so read the figures as shares.
+the SDK (what the SDK adds), against the same transport used raw and against raw aiohttp (the
+floor of the asyncio target). cProfile inflates every call, so read the figures as shares.
 """
 
 from __future__ import annotations
@@ -146,12 +148,12 @@ def _group(path: str, name: str) -> str:
 
 
 def run(*, n: int, conc: int, methods: list[str], max_seconds: float = 60.0) -> dict[str, Any]:
-    """Profile sdk and raw_transport for each method; return the analyses."""
+    """Profile sdk, raw_transport and aiohttp for each method; return the analyses."""
     out: dict[str, Any] = {"conc": conc, "n": n, "methods": {}}
     with tempfile.TemporaryDirectory(prefix="bench-prof-") as tmp, uvicorn_server() as server:
         for method in methods:
             results: dict[str, dict[str, Any]] = {}
-            for client in ("sdk", "raw_transport"):
+            for client in ("sdk", "raw_transport", "aiohttp"):
                 prof = str(Path(tmp) / f"{client}-{method}.prof")
                 cmd = client_command(client, method, conc, n, server.base_url, max_seconds, "--profile", prof)
                 results[client] = run_json(cmd, timeout=max_seconds + 120) | {"prof": prof}
@@ -164,9 +166,12 @@ def run(*, n: int, conc: int, methods: list[str], max_seconds: float = 60.0) -> 
                 int(results["sdk"]["requests"]),
                 int(results["raw_transport"]["requests"]),
             ) | {
-                "profiled_cpu_us_per_req": {
-                    "sdk": results["sdk"]["cpu_us_per_req"],
-                    "raw_transport": results["raw_transport"]["cpu_us_per_req"],
-                }
+                "profiled_cpu_us_per_req": {client: r["cpu_us_per_req"] for client, r in results.items()},
+                "vs_aiohttp": analyse(
+                    results["sdk"]["prof"],
+                    results["aiohttp"]["prof"],
+                    int(results["sdk"]["requests"]),
+                    int(results["aiohttp"]["requests"]),
+                ),
             }
     return out

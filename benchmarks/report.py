@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import can_pin
+from benchmarks.overhead import SPREAD_LIMIT
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+# A one-minute load average from which the machine counts as shared with other work (2 CPUs).
+LOADED = 0.5
+# Raw httpx 0.28.1's client CPU per GET at c16 on the reference baselines' machine (µs).
+REFERENCE_HTTPX_C16_US = 1100
 PACKAGES = (
     "httpx",
     "httpcore",
@@ -80,13 +85,14 @@ def _fmt(v: Any, digits: int = 1) -> str:
 
 def _load_note(results: dict[str, Any]) -> list[str]:
     """A warning when other work shared the machine: ratios within the run stay comparable
-    (each cell interleaves its clients), absolute figures do not."""
+    (each round interleaves its clients), absolute figures and spreads do not."""
     load = (results.get("machine") or {}).get("loadavg_at_start") or [0.0]
-    if not load or float(load[0]) < 1.0:
+    if not load or float(load[0]) < LOADED:
         return []
     return [
-        f"The one-minute load average was {float(load[0]):.2f} at the start (the machine was busy "
-        "then, or just before): compare the ratios within this run, not absolute figures across runs.",
+        f"The one-minute load average was {float(load[0]):.2f} at the start (other work shared the "
+        "machine then, or just before): compare the ratios within this run, not absolute figures "
+        "across runs, and read the spreads as the machine's as much as the benchmark's.",
         "",
     ]
 
@@ -129,26 +135,36 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         lines += [
             "## 1. Overhead and alternatives (loopback, uvicorn --http httptools, 1 worker)",
             "",
-            f"Requests per run: {cfg.get('n')} (c1: half), warm-up {cfg.get('warmup')}, repetitions "
-            f"{cfg.get('reps')} (interleaved; cells are medians). Client CPU µs/request = process "
-            "CPU time over requests. `sdk` = BaseClient subclass + BearerTokenAuth + cattrs model "
-            "(default transport: aiohttp on asyncio, httpcore2 on Trio); `raw_transport` = "
-            "`httpx.AsyncClient(transport=AiohttpTransport(...))` with headers by hand and "
-            "`response.json()`; `httpx` = httpx 0.28.1 `AsyncClient()` defaults; `aiohttp` = raw "
-            "`ClientSession` (the floor); `*_trio` = the same on Trio over the httpcore2 transport.",
+            f"Requests per run: {cfg.get('n')} (httpx a quarter: `overhead.REQUEST_SHARE`), "
+            f"after {cfg.get('warmup')} untimed; {cfg.get('reps')} "
+            "rounds. Each round runs the clients of one method and concurrency back to back, in an "
+            "order rotated from round to round; a cell is the median of its rounds, and its spread "
+            "is the slowest round's client CPU per request over the fastest (the target lines "
+            f"call a ratio NOISY when either cell's spread exceeds {SPREAD_LIMIT:.2f}x). Client CPU "
+            "µs/request = process CPU time over requests. `sdk` = BaseClient subclass + "
+            "BearerTokenAuth + cattrs model (default transport: aiohttp on asyncio, httpcore2 on "
+            "Trio); `raw_transport` = `httpx.AsyncClient(transport=AiohttpTransport(...))` with "
+            "headers by hand and `response.json()`; `httpx` = httpx 0.28.1 `AsyncClient()` "
+            "defaults; `aiohttp` = raw `ClientSession` (the floor); `*_trio` = the same on Trio "
+            "over the httpcore2 transport.",
             "",
-            "| client | method | conc | req/s | client CPU µs/req | p50 ms | p99 ms | server CPU µs/req "
-            "| client CPU util | reps | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| client | method | conc | requests/run | req/s | client CPU µs/req | spread | CPU µs/req "
+            "per round | p50 ms | p99 ms | server CPU µs/req | client CPU util | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         order = {c: i for i, c in enumerate(ov.get("client_order", []))}
         for c in sorted(ov["cells"], key=lambda c: (c["method"], c["conc"], order.get(c["client"], 99))):
             errs = c["request_errors"] + len(c["errors"])
+            spread = c.get("cpu_spread")
+            shown = (
+                "–" if spread is None else f"{spread:.2f}x" + (" (noisy)" if spread > SPREAD_LIMIT else "")
+            )
+            rounds = " / ".join(f"{v:.0f}" for v in c.get("cpu_us_per_req_all", []))
             lines.append(
-                f"| {c['client']} | {c['method'].upper()} | {c['conc']} | {_fmt(c['rps'], 0)} | "
-                f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | "
-                f"{_fmt(c['server_cpu_us_per_req'])} | {_fmt(c['client_cpu_util'], 2)} | "
-                f"{c['reps']} | {errs} |"
+                f"| {c['client']} | {c['method'].upper()} | {c['conc']} | {_fmt(c.get('requests'), 0)} | "
+                f"{_fmt(c['rps'], 0)} | {_fmt(c['cpu_us_per_req'])} | {shown} | {rounds} | "
+                f"{_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | "
+                f"{_fmt(c['server_cpu_us_per_req'])} | {_fmt(c['client_cpu_util'], 2)} | {errs} |"
             )
         for note in ov.get("notes", []):
             lines.append(f"\nNote: {note}")
@@ -158,7 +174,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
     prof = results.get("sections", {}).get("profile")
     if prof and "methods" in prof:
         lines += [
-            "## Profile of the SDK path (cProfile, same workload, SDK vs raw same transport)",
+            "## Profile of the SDK path (cProfile, same workload, SDK vs raw same transport and raw aiohttp)",
             "",
             f"Concurrency {prof['conc']}, {prof['n']} requests per client. cProfile inflates every "
             "call; read the figures as shares.",
@@ -186,6 +202,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
                     for d in a["largest_additions"][:15]
                 ],
                 "",
+                *_floor_rows(a.get("vs_aiohttp")),
                 "mfa_common functions by cumulative time (µs/request; coroutine resumptions count as calls):",
                 "",
                 "| function | own µs | cumulative µs | calls/req |",
@@ -306,9 +323,7 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         "- A 2-CPU VM shared with other work: client CPU per request is the most stable figure; "
         "req/s and p99 move more between runs. Read differences below ~15% as noise.",
         "- Loopback, HTTP/1.1 without TLS, small bodies, the default asyncio loop (no uvloop).",
-        "- This VM ran about 3x slower than the one behind the reference baselines (raw httpx "
-        "0.28.1 at c16: ~3,200 µs of client CPU per request here against ~1,100 there); compare "
-        "ratios measured in one run, not absolute figures across runs.",
+        *_speed_caveat(results),
         '- "Raw same transport" is `httpx.AsyncClient` over the SDK\'s own transport with the '
         "headers set by hand. The SDK calls that transport directly (no `AsyncClient.send`: it "
         "never uses redirects, a cookie jar or hooks), so its CPU per request can be *below* the "
@@ -318,9 +333,11 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
         "cancellation pool poisoning of httpcore 1.0.9 but costs ~0.3-0.4x raw httpx's CPU. Its "
         "target is therefore the same transport used raw (at most 1.0x at c16 and c64); the "
         "ratio against httpx is informational.",
-        "- The ratios against raw aiohttp are the noisiest cells: the floor is so cheap that a "
-        "few tens of microseconds of VM noise move them by 0.3-0.5x between runs. Rerun one "
-        "section with `python -m benchmarks --only overhead --concs 16,64 --clients sdk,aiohttp`.",
+        "- The ratios against raw aiohttp are the most sensitive: the floor is so cheap that a "
+        "slow spell of the machine moves it by a large share. Each cell's spread and each ratio's "
+        "range round by round are printed with it; a target computed from a noisy cell says "
+        "NOISY. Rerun one section with `python -m benchmarks --only overhead --concs 16,64 "
+        "--clients sdk,aiohttp`.",
         "- Import times are absolute and follow the VM's speed of the day: read them against the "
         "same run's `import httpx` rows (the floor of anything built on httpx). The 120 ms "
         "target was set on the reference baselines' machine, where httpx without its CLI imports "
@@ -333,6 +350,42 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
     ]
     path.write_text("\n".join(lines))
     return path
+
+
+def _speed_caveat(results: dict[str, Any]) -> list[str]:
+    """How fast this run's machine was against the reference baselines' (raw httpx at c16)."""
+    cells = (results.get("sections", {}).get("overhead") or {}).get("cells", [])
+    here = next(
+        (c["cpu_us_per_req"] for c in cells if (c["client"], c["method"], c["conc"]) == ("httpx", "get", 16)),
+        None,
+    )
+    if not here:
+        return []
+    return [
+        f"- Raw httpx 0.28.1 at c16 took {here:,.0f} µs of client CPU per GET on this run's machine, "
+        f"against ~{REFERENCE_HTTPX_C16_US:,} µs on the one behind the reference baselines "
+        f"({here / REFERENCE_HTTPX_C16_US:.1f}x): compare ratios measured in one run, not absolute "
+        "figures across runs."
+    ]
+
+
+def _floor_rows(floor: dict[str, Any] | None) -> list[str]:
+    """The largest additions of the SDK over raw aiohttp (the floor of the asyncio target)."""
+    if not floor:
+        return []
+    return [
+        f"Largest additions over raw aiohttp (profiled {floor['profiled_us_per_req']['raw_transport']} "
+        "µs/request; own time, SDK minus aiohttp):",
+        "",
+        "| function | added µs | SDK calls/req | aiohttp calls/req |",
+        "|---|---|---|---|",
+        *[
+            f"| `{d['function']}` | {d['delta_tottime_us']} | {d['sdk_calls_per_req']} | "
+            f"{d['raw_calls_per_req']} |"
+            for d in floor["largest_additions"][:15]
+        ],
+        "",
+    ]
 
 
 def now_iso() -> str:

@@ -78,7 +78,11 @@ from .wire import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
     from opentelemetry.trace import Tracer
+
+    from ._alarms import Alarms
 
 __all__ = [
     "ErrorMapper",
@@ -96,6 +100,8 @@ _NATIVE_ASYNCIO_TIMEOUT = sys.version_info >= (3, 11)
 # Methods that change nothing on the server: an unreadable answer to one is just a failed read.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Response extension: a success whose JSON body could not be decoded (set by _exchange).
+_BROKEN_JSON = "mfa_sdk_broken_json"
 # Joined request URLs kept per requestor (paths without secrets only).
 _URL_CACHE_SIZE = 512
 
@@ -206,9 +212,10 @@ class _Call:
 class _Connection:
     """The transport and the lifecycle state, shared by a client's requestors."""
 
-    __slots__ = ("given", "limits", "max_header_bytes", "state", "transport", "verify")
+    __slots__ = ("_alarms", "given", "limits", "max_header_bytes", "state", "transport", "verify")
 
     def __init__(self, given: AsyncBaseTransport | None, options: ClientOptions) -> None:
+        self._alarms: Alarms | None = None
         self.given = given
         self.limits = options.limits
         self.verify = options.verify
@@ -227,6 +234,15 @@ class _Connection:
             )
             self.transport = transport
         return transport
+
+    def alarms_for(self, loop: asyncio.AbstractEventLoop) -> Alarms:
+        """The call deadlines' shared timer on ``loop`` (a new one on another loop)."""
+        alarms = self._alarms
+        if alarms is None or alarms.loop is not loop:
+            from ._alarms import Alarms
+
+            alarms = self._alarms = Alarms(loop)
+        return alarms
 
 
 class Requestor:
@@ -265,6 +281,8 @@ class Requestor:
         except UnicodeError as exc:
             raise InvalidInputError("a default header holds characters no header may carry") from exc
         self._default_items = [(name, name.lower(), value) for name, value in defaults.raw]
+        # The same, as the Headers of a request that adds none of its own (Request copies it).
+        self._default_headers = Headers(defaults.raw, encoding="ascii")
         self._base_netloc = self.base_url.netloc
         self._base_raw_path = self.base_url.raw_path
         self._urls: dict[str, URL] = {}
@@ -395,22 +413,29 @@ class Requestor:
             names = {name.lower() for name, _ in given}
             own = [item for item in own if item[0].lower() not in names]
             own.extend(given)
-        names = {name.lower() for name, _ in own}
-        items: list[tuple[bytes, bytes]] = [
-            (name, value) for name, lower, value in self._default_items if lower not in names
-        ]
-        # An absolute URL to another host: its own Host header, in the same place.
-        if "://" in path and b"host" not in names:
-            netloc = url.netloc
-            if netloc != self._base_netloc:
-                items = [(name, netloc if name.lower() == b"host" else value) for name, value in items]
-        items.extend(own)
+        items: list[tuple[bytes, bytes]] | Headers
+        if not own and "://" not in path:
+            items = self._default_headers
+        else:
+            names = {name.lower() for name, _ in own}
+            items = [(name, value) for name, lower, value in self._default_items if lower not in names]
+            # An absolute URL to another host: its own Host header, in the same place.
+            if "://" in path and b"host" not in names:
+                netloc = url.netloc
+                if netloc != self._base_netloc:
+                    items = [(name, netloc if name.lower() == b"host" else value) for name, value in items]
+            items.extend(own)
         extensions: dict[str, Any] = {"timeout": timeout or self._timeout_ext}
         if path_template is not None:
             extensions[PATH_TEMPLATE_EXTENSION] = path_template
             mask_templated_segments(url.raw_path.decode("ascii"), path_template)
         request = Request(method, url, headers=items, stream=httpx.ByteStream(body), extensions=extensions)
-        request.read()
+        # The requestor's own URL object, not Request's copy of it: the one object per path lets
+        # the auth flow and the transport recognise a URL they have seen before.
+        request.url = url
+        # What Request.read() stores, without its typing.Iterable check of the stream (a
+        # measurable share of building a request).
+        request._content = body
         return request
 
     # -- sending -------------------------------------------------------------------------------
@@ -515,19 +540,33 @@ class Requestor:
         """``await work`` within ``deadline`` seconds. Only this deadline's own expiry becomes
         the deadline error; a TimeoutError raised inside (a code provider's own) passes."""
         if _NATIVE_ASYNCIO_TIMEOUT and sniffio.current_async_library() == "asyncio":
-            # Same semantics as anyio.move_on_after, at a third of the cost per call. asyncio is
-            # imported here, not at the top: it is loaded already when it runs the call, and a
-            # Trio application (or a plain ``import``) does not pay for it.
+            # asyncio.timeout's semantics (the task cancelled at the deadline, that cancellation
+            # told apart from any other), on the connection's shared alarm timer instead of one
+            # loop timer per call. asyncio is imported here, not at the top: it is loaded already
+            # when it runs the call, and a Trio application (or a plain ``import``) does not pay
+            # for it.
             import asyncio
 
-            scope = asyncio.timeout(deadline)  # type: ignore[attr-defined,unused-ignore]
+            task = asyncio.current_task()
+            assert task is not None
+            alarms = self._connection.alarms_for(asyncio.get_running_loop())
+            cancelling = task.cancelling()  # type: ignore[attr-defined,unused-ignore]
+            alarm = alarms.add(deadline, task.cancel)
             try:
-                async with scope:
-                    return await work
-            except TimeoutError as exc:
-                if scope.expired():
+                result = await work
+            except asyncio.CancelledError as exc:
+                if alarm.rung and task.uncancel() <= cancelling:  # type: ignore[attr-defined,unused-ignore]
                     raise self._deadline_error(what, deadline, call) from exc
                 raise
+            except BaseException:
+                if alarm.rung:
+                    task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+                raise
+            finally:
+                alarms.remove(alarm)
+            if alarm.rung:
+                task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+            return result
         import anyio  # Trio: loaded by the first call, not by an import of the SDK
 
         with anyio.move_on_after(deadline) as cancel_scope:
@@ -622,7 +661,7 @@ class Requestor:
             if debug:
                 self._log_answer(request, status, started, attempt + 1)
             if 200 <= status < 300:
-                if json_body_ok(response):
+                if _BROKEN_JSON not in response.extensions:
                     return response
                 delay = policy.delay_after_broken_body(
                     attempt=attempt, idempotent=idempotent, max_retries=max_retries
@@ -689,6 +728,7 @@ class Requestor:
         if auth is None:
             return await self._exchange(request, call)
         flow = auth.async_auth_flow(request)
+        ended = False
         try:
             request = await flow.__anext__()
             while True:
@@ -696,9 +736,11 @@ class Requestor:
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
+                    ended = True  # a flow that ran to its end is closed already
                     return response
         finally:
-            await flow.aclose()
+            if not ended:
+                await flow.aclose()
 
     async def _exchange(self, request: Request, call: _Call) -> Response:
         """Send ``request`` and read its answer within the size limits."""
@@ -714,7 +756,7 @@ class Requestor:
             raise
         response.request = request
         try:
-            encoded = self._check_head(response)
+            encoded, json_type = self._check_head(response)
             await self._read_body(response, encoded)
         except (TransportError, ResponseTooLargeError) as exc:
             await response.aclose()
@@ -722,15 +764,21 @@ class Requestor:
         except BaseException:
             await response.aclose()
             raise
+        # A success's JSON body is decoded once, here (parse_json_body reuses it); a broken one
+        # is marked for the attempt loop, which retries a read or reports a write's outcome.
+        if json_type and 200 <= response.status_code < 300 and not json_body_ok(response):
+            response.extensions[_BROKEN_JSON] = True
         return response
 
-    def _check_head(self, response: Response) -> bool:
+    def _check_head(self, response: Response) -> tuple[bool, bool]:
         """Refuse a head above the header limit or announcing a body above the body limit;
-        return whether the body is content-encoded. One pass over the raw header lines."""
+        return whether the body is content-encoded and whether it is JSON (a Content-Type
+        naming json). One pass over the raw header lines."""
         limit = self.options.max_header_bytes
         size = 0
         length: bytes | None = None
         encoding: bytes | None = None
+        json_type = False
         for name, value in response.headers.raw:
             size += len(name) + len(value) + 4
             lower = name.lower()
@@ -739,6 +787,8 @@ class Requestor:
                 length = value if length is None else length + b", " + value
             elif lower == b"content-encoding":
                 encoding = value if encoding is None else encoding + b", " + value
+            elif lower == b"content-type" and b"json" in value:
+                json_type = True
         if size > limit:
             raise ResponseTooLargeError(
                 f"response headers of {size} bytes exceed the {limit}-byte limit",
@@ -752,7 +802,7 @@ class Requestor:
                 limit=max_body,
                 status_code=response.status_code,
             )
-        return encoding is not None and encoding.lower() not in (b"", b"identity")
+        return encoding is not None and encoding.lower() not in (b"", b"identity"), json_type
 
     async def _read_body(self, response: Response, encoded: bool) -> None:
         """Stream the body in, counting: past the limit it is refused, never buffered whole."""
@@ -763,6 +813,7 @@ class Requestor:
             return
         stream = response.stream
         chunk_iterator: AsyncIterable[bytes]
+        own: AsyncByteStream | None = None
         if encoded or not isinstance(stream, AsyncByteStream):
             chunk_iterator = response.aiter_bytes() if encoded else response.aiter_raw()
         else:
@@ -770,7 +821,7 @@ class Requestor:
             # re-chunking layers (they cost about as much per small answer as reading it); the
             # response is closed below, as aiter_raw() would close it.
             response.is_stream_consumed = True
-            chunk_iterator = stream
+            chunk_iterator = own = stream
         chunks: list[bytes] = []
         size = 0
         async for chunk in chunk_iterator:
@@ -779,7 +830,15 @@ class Requestor:
                 raise _body_too_large(limit, response.status_code)
             chunks.append(chunk)
         response._content = b"".join(chunks)  # what Response.aread() stores
-        await response.aclose()
+        if own is None:
+            await response.aclose()
+        elif not response.is_closed:  # what Response.aclose() does, without its context manager
+            response.is_closed = True
+            try:
+                await own.aclose()
+            except httpx.RequestError as exc:
+                exc.request = response.request
+                raise
 
     # -- typed errors --------------------------------------------------------------------------
 

@@ -121,12 +121,10 @@ def json_or_none(content: bytes) -> Any:
 
 
 def json_body_ok(response: Response) -> bool:
-    """Decode a JSON body once, keeping the result for :func:`parse_json_body`; False if broken."""
+    """Decode the body of an answer whose Content-Type names JSON once, keeping the result for
+    :func:`parse_json_body`; False if broken. (The requestor reads the Content-Type in the same
+    pass over the head that checks its size.)"""
     if not response.content:
-        return True
-    # The raw lines, not Headers.get: it would first work out the header encoding of every
-    # answer (the same "json" test on the bytes of each Content-Type line).
-    if not any(name.lower() == b"content-type" and b"json" in value for name, value in response.headers.raw):
         return True
     try:
         response.extensions[JSON_EXTENSION] = _json.loads(response.content)

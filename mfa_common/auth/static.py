@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator
+from typing import Any, NoReturn
 
 from .._httpx import URL, Auth, Request, Response
 from ..errors import InvalidInputError
 from ..secret import Secret, wrap
+from ..wire import PATH_TEMPLATE_EXTENSION
 
 
 def checked_token(value: str | Secret[str], what: str = "api_key") -> Secret[str]:
@@ -30,13 +32,15 @@ def checked_token(value: str | Secret[str], what: str = "api_key") -> Secret[str
 class StaticHeaderAuth(Auth):
     """A credential that is one header, the same on every request.
 
-    SDK clients send such a header directly with each request to their own base URL (cheaper
-    than running an auth flow per request); any other httpx client runs :meth:`async_auth_flow`,
-    which adds it only on the origin it was bound to.
+    Every request, from an SDK client or any other httpx client, goes through
+    :meth:`async_auth_flow`, which adds the header only on the origin it was bound to.
     """
 
     def __init__(self, base_url: str | URL | None) -> None:
         self._origin = _origin(URL(str(base_url))) if base_url is not None else None
+        # The last URL found on the origin: a client sends most calls to URL objects it reuses
+        # (one per path), so the origin is compared once per path. Never a path holding a secret.
+        self._on_origin: URL | None = None
 
     def static_header(self) -> tuple[str, str]:
         """(name, value) of the header; the value holds the secret."""
@@ -47,15 +51,24 @@ class StaticHeaderAuth(Auth):
         request.headers[name] = value
 
     def _allowed(self, request: Request) -> bool:
-        origin = _origin(request.url)
+        url = request.url
+        if url is self._on_origin:
+            return True
+        origin = _origin(url)
         if self._origin is None:
             self._origin = origin
-        return origin == self._origin
+        if origin != self._origin:
+            return False
+        if PATH_TEMPLATE_EXTENSION not in request.extensions:
+            self._on_origin = url
+        return True
 
-    async def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+    def async_auth_flow(self, request: Request) -> AsyncGenerator[Request, Response]:
+        # One step, the header set (or not) before it: a small flow object rather than an
+        # async generator, which the event loop would register and finalise per request.
         if self._allowed(request):
             self._apply(request)
-        yield request
+        return _OneStep(request)
 
 
 class BasicAuth(StaticHeaderAuth):
@@ -119,3 +132,34 @@ class BearerTokenAuth(ApiKeyAuth):
 
 def _origin(url: URL) -> tuple[bytes, bytes, int | None]:
     return (url.raw_scheme, url.raw_host, url.port)
+
+
+class _OneStep(AsyncGenerator[Request, Response]):
+    """An auth flow that yields ``request`` once and ends at the answer, with the protocol of
+    the async generator ``async def flow(): yield request`` (what httpx and the SDK drive)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request: Request | None = request
+
+    async def __anext__(self) -> Request:
+        return self._step()
+
+    async def asend(self, value: Response | None) -> Request:
+        if value is not None and self._request is not None:
+            raise TypeError("can't send non-None value to a just-started async generator")
+        return self._step()
+
+    async def athrow(self, *args: Any) -> NoReturn:
+        self._request = None
+        raise args[0] if len(args) == 1 else args[1] if args[1] is not None else args[0]()
+
+    async def aclose(self) -> None:
+        self._request = None
+
+    def _step(self) -> Request:
+        request, self._request = self._request, None
+        if request is None:
+            raise StopAsyncIteration
+        return request

@@ -1,7 +1,8 @@
 """The benchmark scripts still run: a tiny overhead run against a real server on 127.0.0.1.
 
 No performance figure is asserted; only that the suite starts its server, drives the clients,
-and writes a results file with the expected shape and target lines.
+and writes a results file with the expected shape and target lines. It runs with ``--quick``:
+on a loaded machine a timing target may print FAIL, which a quick run reports without failing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def test_overhead_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "benchmarks",
+        "--quick",
         "--only",
         "overhead",
         "--requests",
@@ -43,7 +45,7 @@ def test_overhead_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((tmp_path / "results-quick.json").read_text())
     assert {"date", "command", "machine", "sections", "targets", "target_lines"} <= results.keys()
     assert {"nproc", "cpu_model", "python", "packages"} <= results["machine"].keys()
     overhead = results["sections"]["overhead"]
@@ -53,6 +55,7 @@ def test_overhead_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     }
     for cell in cells.values():
         assert cell["reps"] == 1, cell["errors"]
+        assert cell["cpu_spread"] == 1.0
         assert cell["request_errors"] == 0
         for key in ("rps", "cpu_us_per_req", "p50_ms", "p99_ms"):
             assert isinstance(cell[key], float), key
@@ -64,5 +67,6 @@ def test_overhead_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
     target_lines = [line for line in proc.stdout.splitlines() if line.startswith("TARGET ")]
     assert any(line.startswith("TARGET sdk_overhead_asyncio_post_c1: ") for line in target_lines)
     assert all(line.endswith((" PASS", " FAIL")) for line in target_lines)
+    assert "TARGET overhead_errors: 0 failed runs, 0 failed requests" in proc.stdout
     # A partial run (--only) never rewrites the committed RESULTS.md.
     assert "wrote" not in proc.stdout
