@@ -21,7 +21,13 @@ from collections.abc import Iterable, Iterator
 from mfa_common.secret import Secret
 
 # Server-side loggers: the fakes stand in for real servers, whose logs are not ours.
-EXCLUDED_LOGGERS = ("uvicorn", "mfa_common.testing", "mfa_common.xmfa.testing", "quatrix_async.testing", "metalcloud_async.testing")
+EXCLUDED_LOGGERS = (
+    "uvicorn",
+    "mfa_common.testing",
+    "mfa_common.xmfa.testing",
+    "quatrix_async.testing",
+    "metalcloud_async.testing",
+)
 
 
 def scannable(value: str) -> bool:
