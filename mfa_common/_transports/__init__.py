@@ -18,7 +18,7 @@ import sniffio
 from .. import _constants as C
 from .._httpx import AsyncBaseTransport, Limits
 
-__all__ = ["TransportFactory", "default_transport", "transport_kind"]
+__all__ = ["PooledTransport", "default_transport", "transport_kind"]
 
 
 def transport_kind() -> str:
@@ -44,21 +44,23 @@ def default_transport(
     return Httpcore2Transport(limits=limits, verify=verify, max_header_bytes=max_header_bytes)
 
 
-class TransportFactory:
-    """Builds the default transport lazily, once an event loop is running."""
+class PooledTransport(AsyncBaseTransport):
+    """What both default transports take: the pool's ``limits``, TLS verification (``verify``:
+    True, False or a CA bundle's path) and ``max_header_bytes``, the largest response head (one
+    header line may use all of it; the client checks the total the same way for every
+    transport). A subclass sets up its pool in :meth:`_setup`."""
 
     def __init__(
         self,
         *,
-        limits: Limits,
+        limits: Limits | None = None,
         verify: bool | str = True,
         max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
     ) -> None:
-        self.limits = limits
-        self.verify = verify
-        self.max_header_bytes = max_header_bytes
+        self._limits = limits or Limits()
+        self._verify = verify
+        self._max_header_bytes = max_header_bytes
+        self._setup()
 
-    def __call__(self) -> AsyncBaseTransport:
-        return default_transport(
-            limits=self.limits, verify=self.verify, max_header_bytes=self.max_header_bytes
-        )
+    def _setup(self) -> None:
+        """Make the transport's own state from the settings (no I/O: the pool opens on use)."""

@@ -30,11 +30,9 @@ from aiohttp.client_proto import ResponseHandler
 from .. import _constants as C
 from .._alarms import Alarm, Alarms
 from .._httpx import (
-    AsyncBaseTransport,
     AsyncByteStream,
     ConnectError,
     ConnectTimeout,
-    Limits,
     PoolTimeout,
     ReadError,
     ReadTimeout,
@@ -47,6 +45,7 @@ from .._httpx import (
     httpx,
 )
 from ..errors import ClientClosedError, ResponseTooLargeError
+from . import PooledTransport
 
 _CHUNK = 64 * 1024
 # Entries of the per-transport URL and timeout caches.
@@ -213,24 +212,16 @@ class _AiohttpStream(AsyncByteStream):
         self._response.release()
 
 
-class AiohttpTransport(AsyncBaseTransport):
+class AiohttpTransport(PooledTransport):
     """``httpx.AsyncBaseTransport`` backed by one ``aiohttp.ClientSession``."""
 
-    def __init__(
-        self,
-        *,
-        limits: Limits | None = None,
-        verify: bool | str = True,
-        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
-    ) -> None:
-        self._limits = limits or Limits()
-        self._max_header_bytes = max_header_bytes
+    def _setup(self) -> None:
         self._closed = False
         self._ssl: ssl.SSLContext | bool
-        if verify is False:
+        if self._verify is False:
             self._ssl = False
         else:
-            self._ssl = httpx.create_ssl_context(verify=verify)
+            self._ssl = httpx.create_ssl_context(verify=self._verify)
         self._session: aiohttp.ClientSession | None = None
         self._alarms: Alarms | None = None
         # Parsed request URLs (by the httpx URL object, held so that its id stays its own, and

@@ -15,8 +15,9 @@ from typing import Any
 import httpcore2
 
 from .. import _constants as C
-from .._httpx import AsyncBaseTransport, AsyncByteStream, Limits, Request, Response, httpx
+from .._httpx import AsyncByteStream, Request, Response, httpx
 from ..errors import ResponseTooLargeError
+from . import PooledTransport
 
 _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
     (httpcore2.PoolTimeout, httpx.PoolTimeout),
@@ -67,20 +68,13 @@ class _Stream(AsyncByteStream):
                 await self._stream.aclose()
 
 
-class Httpcore2Transport(AsyncBaseTransport):
+class Httpcore2Transport(PooledTransport):
     """``httpx.AsyncBaseTransport`` backed by ``httpcore2.AsyncConnectionPool``."""
 
-    def __init__(
-        self,
-        *,
-        limits: Limits | None = None,
-        verify: bool | str = True,
-        max_header_bytes: int = C.MAX_RESPONSE_HEADER_BYTES,
-    ) -> None:
-        limits = limits or Limits()
-        self._max_header_bytes = max_header_bytes
+    def _setup(self) -> None:
+        limits = self._limits
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=httpx.create_ssl_context(verify=self._verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
