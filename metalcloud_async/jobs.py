@@ -123,16 +123,29 @@ def _key(row: UserRow | NewUserRow | SshKeyRow | LimitsRow) -> str:
 
 @attrs.frozen
 class UserRow:
-    """A row naming one user (``user``: id or e-mail)."""
+    """A row naming one user.
+
+    Attributes:
+        user: The user's id or e-mail address.
+    """
 
     user: str
 
     @property
     def key(self) -> str:
+        """The journal key: the user as given."""
         return self.user
 
 
 def parse_user_row(cells: CsvCells) -> UserRow:
+    """A CSV row's user (for :func:`~mfa_common.batch.read_csv`).
+
+    Args:
+        cells: The row: a ``user`` column holding an id or an e-mail address.
+
+    Raises:
+        ValueError: The cell is empty, or neither an id nor an e-mail address.
+    """
     return UserRow(_user_ref(cells.required("user")))
 
 
@@ -143,9 +156,22 @@ def force_reenrolment_job(
     created_before: datetime | None = None,
     include_archived: bool = False,
 ) -> BatchJob[UserRow]:
-    """Force a new authenticator at next login. From ``rows`` (every listed user), or, without
-    rows, every user with 2FA whose authenticator was created before ``created_before``
-    (required then). Users for whom it is already due are skipped."""
+    """Force a new authenticator at next login (``authenticatorMustChange``). Users for whom it
+    is already due are skipped.
+
+    Args:
+        client: A logged-in administrator's client.
+        rows: The users (every one listed is a target).
+        created_before: Without ``rows``: every user with 2FA whose authenticator was created
+            before this moment (a naive datetime is taken as UTC).
+        include_archived: Without ``rows``: archived users too.
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+
+    Raises:
+        InvalidInputError: Neither ``rows`` nor ``created_before``.
+    """
     if rows is None and created_before is None:
         raise InvalidInputError("give the users (a CSV) or created_before (every stale authenticator)")
     cutoff = parse_timestamp(created_before) if created_before is not None else None
@@ -200,7 +226,15 @@ def force_reenrolment_job(
 
 @attrs.frozen
 class NewUserRow:
-    """A user to create (no password: the server mails a link to set one)."""
+    """A user to create (no password: the server mails a link to set one).
+
+    Attributes:
+        email: The new user's e-mail address (the journal key, compared without case).
+        display_name: The name shown for the user.
+        access_level: The user's access level.
+        account_id: The account to create the user in (None: the server's default).
+        email_verified: Whether the address counts as verified (None: the server's default).
+    """
 
     email: str
     display_name: str
@@ -210,6 +244,7 @@ class NewUserRow:
 
     @property
     def key(self) -> str:
+        """The journal key: the e-mail address in lower case."""
         return self.email.lower()
 
     @property
@@ -219,6 +254,15 @@ class NewUserRow:
 
 
 def parse_new_user_row(cells: CsvCells) -> NewUserRow:
+    """A CSV row's new user (for :func:`~mfa_common.batch.read_csv`).
+
+    Args:
+        cells: The row: ``email``, ``display_name``, and optionally ``access_level``,
+            ``account_id`` (a number) and ``email_verified`` (true/false, yes/no, 1/0).
+
+    Raises:
+        ValueError: A required cell is empty, or a cell cannot be read.
+    """
     email = cells.required("email")
     if "@" not in email or " " in email:
         raise ValueError(f"email is not an e-mail address: {email[:40]!r}")
@@ -236,7 +280,16 @@ def parse_new_user_row(cells: CsvCells) -> NewUserRow:
 
 
 def create_users_job(client: MetalCloudClient, rows: Iterable[NewUserRow]) -> BatchJob[NewUserRow]:
-    """Create each user unless one with that e-mail exists (case-insensitive)."""
+    """Create each user unless one with that e-mail exists (compared without case), so a
+    re-run never creates a duplicate.
+
+    Args:
+        client: A logged-in administrator's client.
+        rows: The users to create.
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+    """
 
     async def check(row: NewUserRow) -> PlannedChange | Skip:
         if await client.users.find_by_email(row.email) is not None:
@@ -270,18 +323,32 @@ def create_users_job(client: MetalCloudClient, rows: Iterable[NewUserRow]) -> Ba
 
 @attrs.frozen
 class SshKeyRow:
-    """A public key to add to a user."""
+    """A public key to add to a user.
+
+    Attributes:
+        user: The user's id or e-mail address.
+        ssh_key: The OpenSSH public key line (``<type> <base64> [comment]``).
+    """
 
     user: str
     ssh_key: str
 
     @property
     def key(self) -> str:
+        """The journal key: the user and a digest of the key's type and body."""
         digest = hashlib.sha256(ssh_key_identity(self.ssh_key).encode()).hexdigest()[:16]
         return f"{self.user}:{digest}"
 
 
 def parse_ssh_key_row(cells: CsvCells) -> SshKeyRow:
+    """A CSV row's key (for :func:`~mfa_common.batch.read_csv`).
+
+    Args:
+        cells: The row: ``user`` (id or e-mail address) and ``ssh_key``.
+
+    Raises:
+        ValueError: A cell is empty, or the key is not an OpenSSH public key line.
+    """
     key = cells.required("ssh_key")
     if len(key.split()) < 2:
         raise ValueError("ssh_key must be an OpenSSH public key line: '<type> <base64> [comment]'")
@@ -289,7 +356,15 @@ def parse_ssh_key_row(cells: CsvCells) -> SshKeyRow:
 
 
 def add_ssh_keys_job(client: MetalCloudClient, rows: Iterable[SshKeyRow]) -> BatchJob[SshKeyRow]:
-    """Add each key unless the user has it already."""
+    """Add each key unless the user has it already (the same type and body).
+
+    Args:
+        client: A logged-in administrator's client.
+        rows: The keys to add.
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+    """
 
     async def check(row: SshKeyRow) -> PlannedChange | Skip:
         uid, email = await _resolve(client, row.user)
@@ -320,13 +395,19 @@ _LIMIT_TYPES = {CsvCells.column(f.name): (f.name, str(f.type)) for f in attrs.fi
 
 @attrs.frozen
 class LimitsRow:
-    """Limits to set for a user (only the columns with a value)."""
+    """Limits to set for a user.
+
+    Attributes:
+        user: The user's id or e-mail address (the journal key).
+        limits: The limits to set (only those not None are written).
+    """
 
     user: str
     limits: UserLimits
 
     @property
     def key(self) -> str:
+        """The journal key: the user as given."""
         return self.user
 
     @property
@@ -352,6 +433,15 @@ def _limit_value(text: str, kind: str, name: str) -> Any:
 
 
 def parse_limits_row(cells: CsvCells) -> LimitsRow:
+    """A CSV row's limits (for :func:`~mfa_common.batch.read_csv`).
+
+    Args:
+        cells: The row: ``user`` and one column per limit, by its wire or snake_case name
+            (lists separated by ``;``); empty cells are left out.
+
+    Raises:
+        ValueError: No limit, an unknown limit column, or a value of the wrong kind.
+    """
     user = _user_ref(cells.required("user"))
     values: dict[str, Any] = {}
     for column, text in cells.items():
@@ -372,7 +462,15 @@ def _wanted(limits: UserLimits) -> dict[str, Any]:
 
 
 def set_limits_job(client: MetalCloudClient, rows: Iterable[LimitsRow]) -> BatchJob[LimitsRow]:
-    """Set each row's limits unless they already have those values."""
+    """Set each row's limits unless they already have those values.
+
+    Args:
+        client: A logged-in administrator's client.
+        rows: The limits to set.
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+    """
 
     async def check(row: LimitsRow) -> PlannedChange | Skip:
         uid, email = await _resolve(client, row.user)

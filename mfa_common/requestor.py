@@ -261,6 +261,23 @@ class Requestor:
         error_mapper: ErrorMapper | None = None,
         api_name: str = "http",
     ) -> None:
+        """A client makes its requestor; so does an auth backend used without an SDK client.
+
+        Args:
+            base_url: The API's base URL (an http(s) URL with a host, no credentials in it).
+            options: The connection's tunables (default: ``ClientOptions()``).
+            transport: An httpx transport to send through (default: the fastest well-behaved
+                one for the running event loop, made with the first request).
+            auth: Signs the calls sent with ``authenticated=True``.
+            error_mapper: Types error answers (default: the generic status mapping).
+            api_name: Names the API in log lines and spans.
+
+        Raises:
+            InvalidInputError: A base URL that is not an http(s) URL with a host, or that holds
+                credentials; a default header no header may carry.
+            InsecureTransportError: Credentials (``auth``) over plain http to a host that is not
+                the loopback, without ``allow_insecure_http``.
+        """
         options = options or ClientOptions()
         self.base_url = base_url_of(base_url)
         if auth is not None:
@@ -457,10 +474,55 @@ class Requestor:
         """Build and send one call, with retries, under the call's deadline; return the
         response or raise.
 
-        ``idempotent`` overrides the method's default for retry decisions (a POST that is safe
-        to repeat may pass True). With ``raise_for_status=False`` an error status is returned,
-        not raised, and not retried (the caller reads it: a code-bearing step that must not be
-        resent, an answer with its own meaning)."""
+        The request is built as :meth:`build` builds it and sent through the one attempt loop
+        (see the module docstring): retries are the
+        :class:`~mfa_common.retry.RetryPolicy`'s decision and none sleeps past the deadline.
+
+        Args:
+            method: The HTTP method (any case; sent upper-case).
+            path: The path, appended to the base URL (not resolved against it), or an absolute
+                URL.
+            json: The body, sent as compact JSON with ``Content-Type: application/json``
+                (None: no body).
+            params: Query parameters, merged into the URL.
+            headers: Headers of this call, over the client's defaults and the body's
+                ``Content-Length`` / ``Content-Type`` (a header of the same name, in any case,
+                is replaced); ``options.headers`` go over these.
+            idempotent: Overrides the method's default for retry decisions (a POST that is safe
+                to repeat may pass True; None: the retry policy's default for ``method``).
+            authenticated: Sign the call with the client's auth backend (False: send it
+                without credentials).
+            options: Per-call overrides (timeout, deadline, retries, headers), taken over the
+                requestor's defaults (:meth:`with_defaults`): a
+                :class:`~mfa_common.options.RequestOptions`.
+            path_template: Stands for a path holding a secret (a reset token) in logs, spans and
+                error messages.
+            raise_for_status: With False an error status is returned, not raised, and not
+                retried (the caller reads it: a code-bearing step that must not be resent, an
+                answer with its own meaning).
+
+        Returns:
+            The answer, its body read (within the size limits): a 2xx, or with
+            ``raise_for_status=False`` an error status too. A read's 2xx whose JSON body is
+            broken is returned as it is (parsing it raises ResponseDecodeError).
+
+        Raises:
+            ClientClosedError: The client is closed (or closing).
+            InvalidInputError: A body that cannot be sent as JSON, or a header no header may
+                carry.
+            APIStatusError: An error status (4xx, 5xx) once retries are spent, typed by the
+                requestor's error mapper (unless ``raise_for_status=False``).
+            RedirectError: A 3xx: redirects are never followed.
+            APITimeoutError: The call's deadline ended, or a phase timed out, before an answer
+                (a read, or a write that was not sent).
+            OutcomeUnknownTimeoutError: The same for a write that may have been sent: it may
+                have been applied, check before repeating it.
+            OutcomeUnknownError: A write was sent but its answer could not be read (the
+                connection dropped, the answer was too large, or a 2xx body was not valid JSON).
+            APIConnectionError: The connection failed (``request_sent`` says whether the
+                request may have left).
+            ResponseTooLargeError: An answer to a read above the header or body size limit.
+        """
         self.check_open()
         if self._defaults is not None:
             options = (options or RequestOptions()).over(self._defaults)

@@ -77,7 +77,12 @@ class UnknownUserError(InvalidInputError):
 
 @attrs.frozen
 class UserRef:
-    """A user as a CSV row or a caller names it: ``column`` ``"id"`` or ``"email"``, and its value."""
+    """A user as a CSV row or a caller names it.
+
+    Attributes:
+        column: ``"id"`` or ``"email"``.
+        value: The id or the e-mail address.
+    """
 
     column: str
     value: str
@@ -89,15 +94,29 @@ class UserRef:
 
     @classmethod
     def of(cls, user: UserRef | str) -> UserRef:
-        """``user`` itself, or a string: an e-mail address when it has an ``@``, else an id."""
+        """A :class:`UserRef` from what a caller gives.
+
+        Args:
+            user: A :class:`UserRef` (returned as it is), or a string: an e-mail address when
+                it has an ``@``, else an id.
+        """
         if isinstance(user, UserRef):
             return user
         return cls("email" if "@" in user else "id", user.strip())
 
 
 def parse_user_ref(cells: CsvCells) -> UserRef:
-    """A CSV row (for :func:`~mfa_common.batch.read_csv`): its ``id`` when the file has that
-    column, else its ``email``."""
+    """A CSV row's user (for :func:`~mfa_common.batch.read_csv`).
+
+    Args:
+        cells: The row.
+
+    Returns:
+        Its ``id`` when the file has that column, else its ``email``.
+
+    Raises:
+        ValueError: The file has neither column, or the row's cell is empty.
+    """
     for column in ("id", "email"):
         if column in cells:
             return UserRef(column, cells.required(column))
@@ -106,9 +125,14 @@ def parse_user_ref(cells: CsvCells) -> UserRef:
 
 @attrs.frozen
 class MfaTarget:
-    """One user of a job: ``key`` is the journal key (the user's id once known), ``label`` how
-    the user was given, ``user_id`` None for a user the account does not have, and ``user`` the
-    user as the listing showed it (None: read when checked)."""
+    """One user of a job.
+
+    Attributes:
+        key: The journal key (the user's id once known).
+        label: How the user was given (an id or an e-mail address).
+        user_id: The user's id; None for a user the account does not have.
+        user: The user as the listing showed it (None: read when checked).
+    """
 
     key: str
     label: str
@@ -232,9 +256,24 @@ def set_mfa_job(
     pin: str | Secret[str] | None = None,
     force: bool = False,
 ) -> BatchJob[MfaTarget]:
-    """Turn MFA on for ``users`` (ids, e-mail addresses or :class:`UserRef`; None: every user of
-    the account): ``"2FA"`` is then forced at their next login; ``"PIN"`` sets ``pin``, which a
-    run that writes needs (a dry run does not)."""
+    """Turn MFA on for users: ``"2FA"`` is then forced at their next login; ``"PIN"`` sets
+    ``pin``. A user whose 2FA is already on and forced is skipped.
+
+    Args:
+        client: A logged-in administrator's client.
+        auth_type: ``"2FA"`` or ``"PIN"``.
+        users: Ids, e-mail addresses or :class:`UserRef` objects (None: every user of the
+            account but the caller).
+        pin: The PIN to set, which a run that writes needs with ``"PIN"`` (a dry run does not).
+        force: Change every given user whatever the listing says of their MFA state (the
+            listing's ``auth_methods`` / ``forced_auth`` are unconfirmed on the real server).
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+
+    Raises:
+        InvalidInputError: An unknown ``auth_type``.
+    """
     kind = auth_type_of(auth_type).value
     secret = wrap(pin) if pin is not None else None
 
@@ -260,8 +299,19 @@ def set_mfa_job(
 def reset_mfa_job(
     client: QuatrixClient, users: Iterable[UserRef | str] | None = None, *, force: bool = False
 ) -> BatchJob[MfaTarget]:
-    """Wipe the 2FA secrets of ``users`` (None: every user of the account): MFA stays on, and
-    they set 2FA up again at their next login."""
+    """Wipe users' 2FA secrets: MFA stays on, and they set 2FA up again at their next login.
+    Users without 2FA are skipped.
+
+    Args:
+        client: A logged-in administrator's client.
+        users: Ids, e-mail addresses or :class:`UserRef` objects (None: every user of the
+            account but the caller).
+        force: Change every given user whatever the listing says of their MFA state (the
+            listing's ``auth_methods`` / ``forced_auth`` are unconfirmed on the real server).
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+    """
 
     async def write(uid: str) -> None:
         await client.mfa.reset_for_users([uid])
@@ -281,7 +331,23 @@ def remove_mfa_job(
     *,
     force: bool = False,
 ) -> BatchJob[MfaTarget]:
-    """Turn 2FA or the PIN off for ``users`` (None: every user of the account)."""
+    """Turn 2FA or the PIN off for users (refused by the server where 2FA is forced for the
+    account). Users without it are skipped.
+
+    Args:
+        client: A logged-in administrator's client.
+        auth_type: ``"2FA"`` or ``"PIN"``.
+        users: Ids, e-mail addresses or :class:`UserRef` objects (None: every user of the
+            account but the caller).
+        force: Change every given user whatever the listing says of their MFA state (the
+            listing's ``auth_methods`` / ``forced_auth`` are unconfirmed on the real server).
+
+    Returns:
+        The job, for :func:`~mfa_common.batch.run_batch_job`.
+
+    Raises:
+        InvalidInputError: An unknown ``auth_type``.
+    """
     kind = auth_type_of(auth_type).value
 
     async def write(uid: str) -> None:

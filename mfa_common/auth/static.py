@@ -72,7 +72,14 @@ class StaticHeaderAuth(Auth):
 
 
 class BasicAuth(StaticHeaderAuth):
-    """HTTP Basic with a username (e-mail) and password."""
+    """HTTP Basic with a username (e-mail) and password.
+
+    Args:
+        username: The username (an e-mail address).
+        password: Its password.
+        base_url: The only origin the header is sent to (default: the origin of the first
+            request).
+    """
 
     def __init__(self, username: str, password: str | Secret[str], *, base_url: str | URL | None = None):
         super().__init__(base_url)
@@ -89,7 +96,19 @@ class BasicAuth(StaticHeaderAuth):
 
 class ApiKeyAuth(StaticHeaderAuth):
     """A static API key in a header: ``Authorization: Bearer <key>`` by default, or e.g.
-    ``header="X-API-KEY", scheme=None`` for a bare key."""
+    ``header="X-API-KEY", scheme=None`` for a bare key.
+
+    Args:
+        api_key: The key.
+        header: The header that carries it.
+        scheme: Written before the key, with a space (None: the bare key).
+        base_url: The only origin the header is sent to (default: the origin of the first
+            request).
+
+    Raises:
+        InvalidInputError: A key that cannot go into a header: empty, or holding anything but
+            printable ASCII without whitespace (the message never shows it).
+    """
 
     def __init__(
         self,
@@ -106,10 +125,18 @@ class ApiKeyAuth(StaticHeaderAuth):
 
     @property
     def api_key(self) -> Secret[str]:
+        """The key in use."""
         return self._key
 
     def set_key(self, api_key: str | Secret[str]) -> None:
-        """Switch to a new key (after the server regenerated it)."""
+        """Switch to a new key (after the server regenerated it).
+
+        Args:
+            api_key: The new key.
+
+        Raises:
+            InvalidInputError: A key that cannot go into a header.
+        """
         self._key = checked_token(api_key)
 
     def static_header(self) -> tuple[str, str]:
@@ -121,7 +148,17 @@ class ApiKeyAuth(StaticHeaderAuth):
 
 
 class BearerTokenAuth(ApiKeyAuth):
-    """A static bearer token (a JWT obtained elsewhere)."""
+    """A static bearer token (a JWT obtained elsewhere): ``Authorization: Bearer <token>``.
+
+    Args:
+        token: The token.
+        base_url: The only origin the header is sent to (default: the origin of the first
+            request).
+
+    Raises:
+        InvalidInputError: A token that cannot go into a header: empty, or holding anything but
+            printable ASCII without whitespace (the message never shows it).
+    """
 
     def __init__(self, token: str | Secret[str], *, base_url: str | URL | None = None) -> None:
         super().__init__(token, base_url=base_url)

@@ -51,10 +51,16 @@ _STOP_ON = (AuthenticationError, PermissionDeniedError)
 
 @attrs.frozen
 class PlannedChange:
-    """A change a check decided on: ``key`` (the target's id), ``who`` (for people: an e-mail),
-    ``action``, and ``before``, the target's state the change is planned from (JSON values).
-    ``apply()`` makes it (and raises :class:`~mfa_common.batch.Skip` when the server says it is
-    not needed after all)."""
+    """A change a check decided on.
+
+    Attributes:
+        key: The target's id (the journal's key).
+        action: What the change does, in a few words (``"reset 2FA"``).
+        who: Whom it is about, for people (an e-mail); may be empty.
+        before: The target's state the change is planned from (JSON values).
+        apply: Makes the change; raises :class:`~mfa_common.batch.Skip` when the server says it
+            is not needed after all.
+    """
 
     key: str
     action: str
@@ -68,10 +74,17 @@ class PlannedChange:
 
 
 class PlannedSkip(Skip):
-    """A check's decision to leave a target alone, with whom it is about (``who``) and, where the
-    check read it, the target's state (``before``, in the form of :attr:`PlannedChange.before`).
+    """A check's decision to leave a target alone, saying whom and from which state.
+
     Applying a saved plan compares that state with the plan's first, so a target whose state
-    moved is reported as changed since the plan rather than by this reason."""
+    moved is reported as changed since the plan rather than by this reason.
+
+    Args:
+        reason: Why (secret-free, as :class:`~mfa_common.batch.Skip`'s).
+        who: Whom it is about, for people (an e-mail).
+        before: The target's state, where the check read it (in the form of
+            :attr:`PlannedChange.before`).
+    """
 
     def __init__(self, reason: str, *, who: str = "", before: Mapping[str, Any] | None = None) -> None:
         super().__init__(reason)
@@ -83,18 +96,23 @@ class PlannedSkip(Skip):
 class BatchJob(Generic[T]):
     """One batch job (see the module docstring).
 
-    ``name`` is the action (``"reset 2FA"``: the same words in every summary), ``items`` the
-    targets, ``key(item)`` their identity, ``check(item)`` the read-only decision, and
-    ``verify(item, before)`` whether a write whose answer was lost took effect (True: it did;
-    False: it did not, safe to repeat; None: cannot tell). ``before`` is the target's state
-    planned before the first attempt, or None where this process did not plan it (a run
-    resumed from a journal).
-
-    Optional: ``unit`` names the items (``"users"``); ``start()`` reads once what every item
-    needs (the caller's own account, a listing) before the first item; ``total()`` the number
-    of items once started, when known; ``from_key(key)`` rebuilds an item from its key, for a
-    saved plan that lists keys only (without it, the key is looked up among ``items``, which
-    must then be readable again, as :func:`read_csv`'s are).
+    Attributes:
+        name: The action (``"reset 2FA"``: the same words in every summary).
+        items: The targets (any iterable or async iterable).
+        key: An item's identity (stable, secret-free: the journal's key).
+        check: The read-only decision for an item: a :class:`PlannedChange`, or a
+            :class:`~mfa_common.batch.Skip` saying why not.
+        verify: ``verify(item, before)``: whether a write whose answer was lost took effect
+            (True: it did; False: it did not, safe to repeat; None: cannot tell). ``before`` is
+            the target's state planned before the first attempt, or None where this process did
+            not plan it (a run resumed from a journal).
+        unit: Names the items (``"users"``).
+        start: Reads once what every item needs (the caller's own account, a listing) before
+            the first item.
+        total: The number of items once started, when known.
+        from_key: Rebuilds an item from its key, for a saved plan that lists keys only (without
+            it, the key is looked up among ``items``, which must then be readable again, as
+            :func:`read_csv`'s are).
     """
 
     name: str
@@ -109,7 +127,14 @@ class BatchJob(Generic[T]):
 
     async def decide(self, item: T) -> PlannedChange | Skip:
         """``check(item)``, with a :class:`~mfa_common.batch.Skip` it raises (from a lookup:
-        no such user) returned like one it returns."""
+        no such user) returned like one it returns.
+
+        Args:
+            item: One of the job's items.
+
+        Returns:
+            The planned change, or why the item is left alone.
+        """
         try:
             return await self.check(item)
         except Skip as skip:
@@ -118,7 +143,15 @@ class BatchJob(Generic[T]):
 
 @attrs.frozen
 class BatchJobResult:
-    """The summary of a run, and the planned changes of a dry run (sorted by key)."""
+    """The summary of a run, and the planned changes of a dry run.
+
+    Attributes:
+        name: The job's action.
+        summary: The run's counts and failure reasons.
+        dry_run: Whether only the checks ran.
+        planned: A dry run's changes, each as :meth:`PlannedChange.as_dict` gives it, sorted by
+            key (empty for a run that applied them).
+    """
 
     name: str
     summary: BatchSummary
@@ -126,6 +159,8 @@ class BatchJobResult:
     planned: list[dict[str, Any]] = attrs.Factory(list)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the tools' ``--json`` output): the summary's fields with the action,
+        and for a dry run the planned changes."""
         out: dict[str, Any] = {"action": self.name, "dry_run": self.dry_run, "ok": self.summary.ok}
         out.update(self.summary.as_dict())
         if self.dry_run:
@@ -143,12 +178,29 @@ async def run_batch_job(
     journal: str | os.PathLike[str] | None = None,
     on_progress: Callable[[BatchProgress], object] | None = None,
 ) -> BatchJobResult:
-    """Run ``job``: check each item and apply its change (or, ``dry_run``, only check and
-    collect the plan; no journal is written then). Stops early on a refused credential.
+    """Run ``job``: check each item and apply its change. Stops early on a refused credential
+    (an :class:`~mfa_common.errors.AuthenticationError` or a
+    :class:`~mfa_common.errors.PermissionDeniedError`: every further item would fail alike).
 
     A write whose answer is lost is verified at once against the state its check planned from;
     on a run resumed with the same ``journal``, ``verify`` gets no such state (``before`` is
     None) and a job that cannot tell without it leaves the item unknown rather than repeat it.
+
+    Args:
+        job: The job.
+        dry_run: Only check each item and collect the plan (no journal is written then).
+        concurrency: How many items run at once.
+        rate: At most this many item starts per second (None: no limit).
+        journal: The journal's path: a re-run with the same path resumes (see
+            :func:`run_batch`).
+        on_progress: Given a :class:`BatchProgress` now and then, as :func:`run_batch` does.
+
+    Returns:
+        The summary, and a dry run's planned changes.
+
+    Raises:
+        JournalLockedError: Another run holds the journal.
+        JournalMismatchError: The journal was made for another run.
     """
     if job.start is not None:
         await job.start()
@@ -196,8 +248,13 @@ async def run_batch_job(
 
 
 class CsvRowError(InvalidInputError):
-    """A CSV row that cannot become an item: ``line`` (1-based, the header is line 1) and why.
-    The whole file is checked before anything is sent."""
+    """A CSV row that cannot become an item. The whole file is checked before anything is sent.
+
+    Args:
+        path: The file (its name is in the message).
+        line: The row's line, 1-based (the header is line 1); kept as ``line``.
+        message: Why the row cannot be used (never a cell holding a secret).
+    """
 
     def __init__(self, path: str, line: int, message: str) -> None:
         super().__init__(f"{os.path.basename(path)} line {line}: {message}")
@@ -207,7 +264,12 @@ class CsvRowError(InvalidInputError):
 class CsvCells(dict[str, str]):
     """One row: column name -> stripped cell. Names are compared ignoring case and punctuation
     (``E-mail``, ``email`` and ``EMAIL`` are one column): look a cell up by
-    :meth:`column` of its name, or with :meth:`required`."""
+    :meth:`column` of its name, or with :meth:`required`.
+
+    Args:
+        cells: Each column, in the form :meth:`column` gives, with its stripped cell.
+        headers: Each column, in that form, with its name as the file writes it.
+    """
 
     def __init__(self, cells: Mapping[str, str], headers: Mapping[str, str]) -> None:
         super().__init__(cells)
@@ -215,15 +277,31 @@ class CsvCells(dict[str, str]):
 
     @staticmethod
     def column(name: str) -> str:
-        """The form a column name is compared in (the keys of this dict)."""
+        """The form a column name is compared in (the keys of this dict).
+
+        Args:
+            name: A column's name, as written anywhere.
+        """
         return re.sub(r"[^a-z0-9]", "", name.lower())
 
     def original(self, column: str) -> str:
-        """The column's name as the file writes it."""
+        """The column's name as the file writes it.
+
+        Args:
+            column: The column, in the form :meth:`column` gives.
+        """
         return self.headers.get(column, column)
 
     def required(self, name: str) -> str:
-        """The cell of column ``name``; ValueError when it is empty or missing."""
+        """The cell of column ``name``.
+
+        Args:
+            name: The column's name, as written anywhere.
+
+        Raises:
+            ValueError: The cell is empty or the column missing (:func:`read_csv` reports it
+                with the line).
+        """
         value = self.get(self.column(name), "")
         if not value:
             raise ValueError(f"column {name!r} is empty or missing")
@@ -291,12 +369,23 @@ class _CsvSource(Generic[T]):
 
 
 def read_csv(path: str | os.PathLike[str], parse: Callable[[CsvCells], T]) -> Iterable[T]:
-    """The items of a CSV file, one per row that is not blank (``parse`` turns a row's
-    :class:`CsvCells` into an item, raising ValueError for a bad row), checked whole before
-    this returns; the items themselves are read lazily, and may be read again. A row may repeat
-    an earlier row's ``key`` only with the same ``change`` (attributes of the items, where they
-    have them). Raises :class:`CsvRowError` naming the line, or InvalidInputError for a file
-    that cannot be read or has no rows."""
+    """The items of a CSV file, one per row that is not blank, checked whole before this
+    returns; the items themselves are read lazily, and may be read again. A row may repeat an
+    earlier row's ``key`` only with the same ``change`` (attributes of the items, where they
+    have them).
+
+    Args:
+        path: The file (UTF-8, a byte-order mark allowed; a header row first).
+        parse: Turns a row's :class:`CsvCells` into an item, raising ValueError (or
+            InvalidInputError) for a bad row.
+
+    Returns:
+        The items, readable any number of times.
+
+    Raises:
+        CsvRowError: A bad row, named by its line.
+        InvalidInputError: A file that cannot be read or has no rows.
+    """
     source = _CsvSource(path, parse)
     if source.validate() == 0:
         raise InvalidInputError(f"{os.path.basename(source.path)} has no rows")

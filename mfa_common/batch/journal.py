@@ -107,6 +107,17 @@ class Journal:
 
     The object only holds the path and the sync policy; :func:`run_batch` opens the file for
     the length of one run, so the same ``Journal`` serves any number of successive runs.
+
+    Args:
+        path: The journal file (JSON lines, created 0600; ``<path>.lock`` beside it).
+        fsync_interval: Seconds between syncs to stable storage while a run writes (0: after
+            every line; None: never, only the operating system's own flushing).
+        binding: What the journal is made for (a digest of the plan, CSV, command and server):
+            written in its first line; a journal bound to anything else is refused with
+            :class:`JournalMismatchError`. None: not bound.
+
+    Raises:
+        InvalidInputError: A negative ``fsync_interval``.
     """
 
     __slots__ = ("_holding", "binding", "fsync_interval", "path")

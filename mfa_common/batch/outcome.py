@@ -44,7 +44,9 @@ class Skip(Exception):  # noqa: N818 - a signal, not an error
                 return Skip("already enabled")
             await client.enable_mfa(user.id)
 
-    ``reason`` is written to the journal: keep it free of secrets (a short fixed phrase).
+    Args:
+        reason: Why, written to the journal and counted in the summary: keep it free of
+            secrets (a short fixed phrase; whitespace is collapsed and a long one shortened).
     """
 
     def __init__(self, reason: str = "skipped") -> None:
@@ -67,6 +69,12 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
     without credentials (URLs redacted, bodies reduced to the server's code and message);
     any other exception is described by its class name alone, because its text may hold
     anything (a password in a ``KeyError``, a token in a ``ValueError``).
+
+    Args:
+        exc: The item's failure.
+
+    Returns:
+        ``(kind, message)``: the class name, and the text safe to record.
     """
     kind = type(exc).__name__
     if isinstance(exc, MfaSdkError):
@@ -84,6 +92,13 @@ def is_outcome_unknown(exc: BaseException) -> bool:
     status the error does not tell) whose body could not be read: the server may well have
     applied the write. Such items are recorded as ``unknown``: a re-run checks them with
     ``verify_unknown`` before repeating them.
+
+    Args:
+        exc: The item's failure.
+
+    Returns:
+        True when the write may have been applied (the default ``outcome_unknown`` of
+        :func:`run_batch`).
     """
     if isinstance(exc, APIConnectionError):
         return bool(exc.request_sent)

@@ -47,8 +47,15 @@ class RateLimiter:
     rate is never exceeded, it can only fall short.
 
     With ``burst=1`` (the default) starts are at least ``1/rate`` apart: ``rate=200`` lets 100
-    operations start within ``99/200 = 0.495`` s, never faster. ``time`` replaces the event
-    loop's clock (a :class:`TimeSource`, for tests).
+    operations start within ``99/200 = 0.495`` s, never faster.
+
+    Args:
+        rate: Operation starts per second (a positive number).
+        burst: How many may start at once after an idle time.
+        time: Replaces the event loop's clock (a :class:`TimeSource`, for tests).
+
+    Raises:
+        InvalidInputError: A rate that is not a positive finite number, or a burst below 1.
     """
 
     __slots__ = ("_lock", "_time", "_tokens", "_updated", "burst", "rate")

@@ -364,58 +364,79 @@ async def run_batch(
 ) -> BatchSummary:
     """Run ``operation(item)`` for every item, ``concurrency`` at a time, and summarise.
 
-    Streaming: ``items`` (any iterable or async iterable) is consumed lazily by a fixed pool
-    of ``concurrency`` worker tasks, so a source of 100,000 users never becomes 100,000
-    tasks; results are not kept (only counters, and a few example keys per failure reason).
+    Streaming: ``items`` is consumed lazily by a fixed pool of ``concurrency`` worker tasks, so
+    a source of 100,000 users never becomes 100,000 tasks; results are not kept (only counters,
+    and a few example keys per failure reason).
 
     Outcomes: an item is *done* when the operation returns; *skipped* when it raises or
     returns :class:`Skip`, or the journal says it was already done or skipped; *failed* when
     it raises (an ``Exception``; one failure never stops the others); *unknown* when it
-    failed in a way that leaves the write's fate open (``outcome_unknown(exc)``, by default a
-    timeout or connection drop after the request left, or a 502/504) and ``verify_unknown``
-    could not settle it. Reasons are secret-free: see :func:`describe_failure`.
+    failed in a way that leaves the write's fate open (``outcome_unknown(exc)``) and
+    ``verify_unknown`` could not settle it. Reasons are secret-free: see
+    :func:`describe_failure`.
 
-    ``key(item)`` gives the item's stable identity for the journal and the failure examples
-    (default: the item itself for ``str``/``int`` items; required with a journal otherwise).
-    It must not be a secret. With a journal, a key met again in the same source is not run
-    again: the first occurrence runs (or is skipped by the journal) and every later one is
-    *skipped*, counted under the reason ``"duplicate key (already in this batch)"``; the runner
-    then keeps the set of keys seen (one entry per distinct key). Without a journal nothing is
-    remembered per item (memory stays flat) and keys are assumed unique.
+    With a journal, a key met again in the same source is not run again: the first occurrence
+    runs (or is skipped by the journal) and every later one is *skipped*, counted under the
+    reason ``"duplicate key (already in this batch)"``; the runner then keeps the set of keys
+    seen (one entry per distinct key). Without a journal nothing is remembered per item
+    (memory stays flat) and keys are assumed unique.
 
-    ``rate``: at most this many operation starts per second across all workers (a float, or
-    a shared :class:`RateLimiter`). Verification calls count against it too.
-
-    ``journal``: a :class:`Journal` or a path. Before each operation a ``started`` line is
-    written, after it the outcome. On a re-run with the same journal, done and skipped keys
-    are skipped, failed keys are retried, and keys left *unknown* (the run was killed or
-    cancelled mid-write, or the outcome was unknown) are first checked with
-    ``verify_unknown(item)``: True → the write had been applied, recorded done without
-    repeating it; False → safe to repeat, so it runs again; None (or no ``verify_unknown``, or
-    it raised) → recorded as *unknown* and not repeated, unless ``retry_unknown=True`` (use
-    that for idempotent operations, where repeating is harmless). The same check runs at once
-    when an operation fails with an unknown outcome during the run.
-
-    ``on_progress(progress)``: a plain (non-async) callable given a :class:`BatchProgress`
-    at most every ``progress_interval`` seconds from one extra task, and once at the end
-    (also after a cancellation, with ``final=True``). Keep it cheap.
-
-    ``stop_on``: exception class(es) or a predicate; when a failure matches, no new item
-    starts, the ones in flight finish, and the summary's ``stopped`` says why (for example
-    ``stop_on=AuthenticationError``: a revoked credential will fail every item).
+    On a re-run with the same journal, done and skipped keys are skipped, failed keys are
+    retried, and keys left *unknown* (the run was killed or cancelled mid-write, or the outcome
+    was unknown) are first checked with ``verify_unknown(item)``: True, the write had been
+    applied and is recorded done without repeating it; False, safe to repeat, so it runs again;
+    None (or no ``verify_unknown``, or it raised), recorded as *unknown* and not repeated unless
+    ``retry_unknown=True``. The same check runs at once when an operation fails with an unknown
+    outcome during the run.
 
     Cancellation (Ctrl-C, a deadline, an enclosing ``CancelScope``) stops promptly: no new
     item starts, in-flight operations are cancelled (their journal lines stay ``started``,
     i.e. unknown, to be verified by the next run), the journal is synced and closed, and
-    the cancellation propagates. Works under asyncio and Trio.
+    the cancellation propagates. Works under asyncio and Trio. If the source raises, the items
+    in flight finish and the source's exception is re-raised.
 
-    ``step_registry``: where TOTP codes issued during the run (by code providers given no
-    ``registry=`` of their own) record their time steps. Default: with a journal, the
-    cross-process state file of :func:`mfa_common.replay_state.shared_step_registry`, so a
-    resumed run (or any other process of the user) never resends a step this run used; without
-    a journal, whatever registry the caller's context holds (normally the process registry).
+    Args:
+        items: Any iterable or async iterable of items, read lazily.
+        operation: The async call made for each item; returning (or raising) a :class:`Skip`
+            counts the item skipped.
+        key: The item's stable identity for the journal and the failure examples (default: the
+            item itself for ``str``/``int`` items; required with a journal otherwise). Never a
+            secret.
+        concurrency: How many items run at once (a fixed pool of worker tasks).
+        rate: At most this many operation starts per second across all workers (a float, or a
+            shared :class:`RateLimiter`); verification calls count against it too.
+        journal: A :class:`Journal` or its path: a ``started`` line is written before each
+            operation and the outcome after it, so a re-run resumes.
+        on_progress: A plain (non-async) callable given a :class:`BatchProgress` at most every
+            ``progress_interval`` seconds, and once at the end (also after a cancellation, with
+            ``final=True``). Keep it cheap.
+        progress_interval: Seconds between two ``on_progress`` calls.
+        verify_unknown: Settles an item whose write's fate is open: True (applied), False (not
+            applied: safe to repeat) or None (cannot tell).
+        retry_unknown: Repeat writes left unknown (for idempotent operations, where repeating
+            is harmless).
+        stop_on: Exception class(es) or a predicate: when a failure matches, no new item
+            starts, the ones in flight finish, and the summary's ``stopped`` says why (for
+            example ``stop_on=AuthenticationError``: a revoked credential fails every item).
+        outcome_unknown: Says whether a failure leaves the write's fate open (default
+            :func:`is_outcome_unknown`: a timeout or connection drop after the request left, or
+            a 502/504).
+        max_examples: How many example keys are kept per failure reason.
+        step_registry: Where TOTP codes issued during the run (by code providers given no
+            ``registry=`` of their own) record their time steps. Default: with a journal, the
+            cross-process state file of :func:`mfa_common.replay_state.shared_step_registry`,
+            so a resumed run (or any other process of the user) never resends a step this run
+            used; without a journal, whatever registry the caller's context holds.
 
-    If the source raises, the items in flight finish and the source's exception is re-raised.
+    Returns:
+        The counts, the failure reasons with examples, the elapsed time and why the run
+        stopped early (if it did).
+
+    Raises:
+        InvalidInputError: A concurrency that is not a positive whole number, a progress
+            interval that is not positive, or items that need a ``key`` without one.
+        JournalLockedError: Another run holds the journal.
+        JournalMismatchError: The journal was made for another batch.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise InvalidInputError("concurrency must be a positive integer")

@@ -14,8 +14,17 @@ __all__ = ["BatchProgress", "BatchSummary", "FailureReason"]
 class BatchProgress:
     """A snapshot passed to ``on_progress``.
 
-    ``seen`` is the number of items taken from the source so far (the total is not known
-    in advance for a streamed source); ``rate`` is finished items per second since the start.
+    Attributes:
+        done: Items whose operation succeeded.
+        failed: Items that failed.
+        skipped: Items skipped (by the operation, the journal, or as a duplicate key).
+        unknown: Writes whose outcome could not be established.
+        in_flight: Items running now.
+        seen: Items taken from the source so far (the total is not known in advance for a
+            streamed source).
+        elapsed: Seconds since the start.
+        rate: Finished items per second since the start.
+        final: True for the last snapshot (after the end, or a cancellation).
     """
 
     done: int
@@ -36,7 +45,14 @@ class BatchProgress:
 
 @attrs.frozen
 class FailureReason:
-    """One failure reason: how many items, a few example keys and one example message."""
+    """One failure reason: how many items, a few example keys and one example message.
+
+    Attributes:
+        reason: The grouping key (the exception's class name, or ``"outcome unknown"``).
+        count: How many items failed for it.
+        example_keys: The keys of the first few (at most ``max_examples``).
+        example_message: One secret-free message (see :func:`describe_failure`).
+    """
 
     reason: str
     count: int
@@ -56,12 +72,23 @@ class FailureReason:
 class BatchSummary:
     """The outcome of a batch: counts, failures by reason, timing.
 
-    ``total == done + failed + skipped + unknown``. ``unknown`` counts writes whose outcome
-    could not be established (a timeout after the request left, or a previous run's
-    interrupted write that ``verify_unknown`` could not settle): they were not repeated and
-    are listed under ``failures_by_reason["outcome unknown"]``. ``stopped`` holds why the
-    batch stopped early (``stop_on`` matched), else None. ``ok`` is True when nothing failed
-    and nothing is unknown.
+    ``total == done + failed + skipped + unknown``; ``ok`` is True when nothing failed and
+    nothing is unknown. ``str(summary)`` is a short table.
+
+    Attributes:
+        total: Items taken from the source.
+        done: Items whose operation succeeded (or a lost answer was verified as applied).
+        failed: Items that failed.
+        skipped: Items skipped (by the operation, the journal, or as a duplicate key).
+        unknown: Writes whose outcome could not be established (a timeout after the request
+            left, or a previous run's interrupted write that ``verify_unknown`` could not
+            settle): they were not repeated and are listed under
+            ``failures_by_reason["outcome unknown"]``.
+        failures_by_reason: Each failure reason with its count and examples.
+        skipped_by_reason: How many items were skipped for each reason.
+        elapsed: Seconds the run took.
+        throughput: Finished items per second.
+        stopped: Why the batch stopped early (``stop_on`` matched), else None.
     """
 
     total: int
