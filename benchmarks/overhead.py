@@ -7,7 +7,8 @@ A cell (client, method, concurrency) is the median of its repetitions. Repetitio
 interleaved: each round runs every client of a (method, concurrency) back to back, in an order
 rotated from round to round, so a slow spell of the machine lands on every client rather than
 on one. Each cell also keeps its spread (the slowest repetition's client CPU per request over
-the fastest): a ratio between two cells means something only when both spreads are small.
+the fastest; from five repetitions on, the second slowest over the second fastest): a ratio
+between two cells means something only when both spreads are small.
 """
 
 from __future__ import annotations
@@ -133,11 +134,21 @@ def _progress(result: dict[str, Any]) -> None:
     sys.stderr.flush()
 
 
+# From this many repetitions on, a cell's spread leaves out its slowest and its fastest one:
+# the cell is their median, which one outlier does not move, so one preempted round must not
+# mark it noisy either; with fewer, every repetition counts.
+TRIM_FROM = 5
+
+
 def spread(values: list[float]) -> float | None:
-    """The slowest repetition over the fastest (1.0 for one), or None for none."""
+    """The slowest repetition over the fastest (1.0 for one), or None for none; from
+    :data:`TRIM_FROM` repetitions on, the second slowest over the second fastest."""
     if not values or min(values) <= 0:
         return None
-    return max(values) / min(values)
+    ordered = sorted(values)
+    if len(ordered) >= TRIM_FROM:
+        ordered = ordered[1:-1]
+    return ordered[-1] / ordered[0]
 
 
 def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import can_pin
-from benchmarks.overhead import SPREAD_LIMIT
+from benchmarks.overhead import SPREAD_LIMIT, TRIM_FROM
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 # A one-minute load average from which the machine counts as shared with other work (2 CPUs).
@@ -139,7 +139,8 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
             f"after {cfg.get('warmup')} untimed; {cfg.get('reps')} "
             "rounds. Each round runs the clients of one method and concurrency back to back, in an "
             "order rotated from round to round; a cell is the median of its rounds, and its spread "
-            "is the slowest round's client CPU per request over the fastest (the target lines "
+            "is the slowest round's client CPU per request over the fastest, leaving out the "
+            f"extreme two from {TRIM_FROM} rounds on (the target lines "
             f"call a ratio NOISY when either cell's spread exceeds {SPREAD_LIMIT:.2f}x). Client CPU "
             "µs/request = process CPU time over requests. `sdk` = BaseClient subclass + "
             "BearerTokenAuth + cattrs model (default transport: aiohttp on asyncio, httpcore2 on "

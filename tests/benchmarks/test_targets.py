@@ -51,6 +51,13 @@ def test_a_cell_is_the_median_of_its_rounds_and_keeps_their_spread() -> None:
     assert sdk["cpu_spread"] == 180.0 / 140.0
 
 
+def test_from_five_rounds_the_spread_leaves_out_one_outlier_at_each_end() -> None:
+    assert overhead.spread([100.0, 250.0, 104.0, 102.0, 60.0]) == 104.0 / 100.0
+    assert overhead.spread([100.0, 250.0, 60.0, 102.0]) == 250.0 / 60.0
+    # Two slow rounds of five are not an outlier: the cell stays noisy.
+    assert overhead.spread([100.0, 101.0, 102.0, 140.0, 150.0]) == 140.0 / 101.0
+
+
 def test_the_aiohttp_target_is_one_and_a_half_times_the_floor() -> None:
     lines = overhead.targets(_result({"sdk": [149.0, 149.0, 149.0], "aiohttp": [100.0, 100.0, 100.0]}))
     assert _line(lines, "sdk_asyncio_vs_aiohttp_cpu_get_c16")["passed"] is True
