@@ -115,9 +115,32 @@ def test_no_terminal_refuses_without_yes_in_one_unwrapped_line(
     assert json.loads(result.stdout)["done"] == 3
 
 
+async def _read_whole(receive: Any) -> Any:
+    """Read a request's body now; return a ``receive`` that hands it over in one message, then
+    reads on from the connection."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 class Gate:
-    """ASGI middleware: from the ``after``-th request on ``suffix`` on, hold it until released
-    (bounded), and tell when the held one has been applied."""
+    """ASGI middleware: from the ``after``-th request on ``suffix`` on, read it whole, hold it
+    until released (bounded), and tell when the held one has been applied.
+
+    The body is read before the hold: the server has the whole write when the client gives up,
+    and a client gone by the time the app reads would otherwise lose it (uvicorn answers every
+    read after a disconnect with ``http.disconnect``)."""
 
     def __init__(self, app: Any, suffix: str, after: int) -> None:
         self.app = app
@@ -134,6 +157,7 @@ class Gate:
             self.count += 1
             if self.count >= self.after:
                 held = True
+                receive = await _read_whole(receive)
                 self.reached.set()
                 deadline = time.monotonic() + TIMEOUT
                 while not self.release.is_set() and time.monotonic() < deadline:
