@@ -7,6 +7,7 @@ at most once, even across concurrent tasks, threads and process restarts.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -38,6 +39,8 @@ _TOTP_SHAPE = re.compile(r"[0-9]{6,8}")
 _FILE_VERSION = 1
 # A bound on what is read back: thousands of codes fit with room to spare.
 _MAX_FILE_BYTES = 1024 * 1024
+# How long a store waits for another process's read-modify-write of the file (milliseconds each).
+_LOCK_WAIT_SECONDS = 10.0
 _R = TypeVar("_R")
 
 
@@ -239,7 +242,9 @@ class RecoveryCodeStore:
     atomically (0600 temp file, fsync, rename) before it takes effect; from async code use the
     ``a``-prefixed forms (:meth:`acreate`, :meth:`aload`, :meth:`areserve`, and the
     reservation's ``amark_used`` …), which do that file I/O in a worker thread, off the event
-    loop.
+    loop. Processes sharing one file take turns on ``<path>.lock`` (0600) for each change and
+    read the file first, so no two of them hand out one code; :attr:`remaining` and
+    :meth:`counts` are this store's view as of its last change.
 
     A ``path`` that already holds a store is never silently reset: if it holds the same codes
     (in any order, same format) their recorded states are kept (a spent code stays spent, a
@@ -258,7 +263,7 @@ class RecoveryCodeStore:
             to others, of another version).
     """
 
-    __slots__ = ("_codes", "_format", "_lock", "_path", "_states")
+    __slots__ = ("_codes", "_format", "_held", "_lock", "_path", "_states")
 
     def __init__(
         self,
@@ -270,6 +275,7 @@ class RecoveryCodeStore:
     ) -> None:
         self._format = format
         self._lock = threading.Lock()
+        self._held: set[int] = set()  # reserved by this store, not yet settled
         self._path: str | None = os.fspath(path) if path is not None else None
         self._codes: list[Secret[str]] = []
         self._states: list[CodeState] = []
@@ -292,7 +298,7 @@ class RecoveryCodeStore:
                 )
             self._codes, self._states = existing._codes, existing._states
             return  # load() already persisted any recovered state
-        with self._lock:
+        with self._lock, _file_lock(self._path):
             self._persist()
 
     @classmethod
@@ -349,43 +355,21 @@ class RecoveryCodeStore:
             FileNotFoundError: No file at ``path``.
         """
         file_path = os.fspath(path)
-        file = _state_file(file_path)
-        data = file.read_json(max_bytes=_MAX_FILE_BYTES)
-        if data is None:
-            raise FileNotFoundError(errno.ENOENT, "no recovery-code file", file_path)
-        if not isinstance(data, dict) or data.get("version") != _FILE_VERSION:
-            raise file.unknown_format(data.get("version") if isinstance(data, dict) else None, _FILE_VERSION)
-        try:
-            stored_format = RecoveryCodeFormat(data.get("format"))
-        except ValueError:
-            raise InvalidInputError(f"{file_path}: unknown recovery-code format") from None
-        if format is not None and format is not stored_format:
-            raise InvalidInputError(f"{file_path}: holds {stored_format.value} codes, not {format.value}")
-        entries = data.get("codes")
-        if not isinstance(entries, list):
-            raise InvalidInputError(f"{file_path}: 'codes' must be a list")
-
         store = cls.__new__(cls)
-        store._format = stored_format
         store._lock = threading.Lock()
+        store._held = set()
         store._path = file_path
-        store._codes = []
-        store._states = []
-        recovered = False
-        for position, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
-                raise InvalidInputError(f"{file_path}: entry {position} is malformed")
-            try:
-                state = CodeState(entry.get("state"))
-            except ValueError:
-                raise InvalidInputError(f"{file_path}: entry {position} has an unknown state") from None
-            if state is CodeState.RESERVED:
-                state = CodeState.UNCERTAIN
-                recovered = True
-            store._codes.append(normalize_recovery_code(entry["code"], stored_format))
-            store._states.append(state)
-        if recovered:
-            with store._lock:
+        with store._lock, _file_lock(file_path):
+            stored = _read_store(file_path)
+            if stored is None:
+                raise FileNotFoundError(errno.ENOENT, "no recovery-code file", file_path)
+            store._format, store._codes, states = stored
+            if format is not None and format is not store._format:
+                raise InvalidInputError(f"{file_path}: holds {store._format.value} codes, not {format.value}")
+            # A code left reserved: its process died while using it, or is using it now; this
+            # store must never hand it out, and cannot tell whether the server took it.
+            store._states = [CodeState.UNCERTAIN if s is CodeState.RESERVED else s for s in states]
+            if store._states != states:
                 store._persist()
         return store
 
@@ -415,7 +399,8 @@ class RecoveryCodeStore:
 
     def reserve(self) -> RecoveryCodeReservation:
         """Take the first unused code; raises :class:`RecoveryCodesExhaustedError` if none."""
-        with self._lock:
+        with self._lock, _file_lock(self._path):
+            self._merge_from_file()
             try:
                 index = self._states.index(CodeState.UNUSED)
             except ValueError:
@@ -423,6 +408,7 @@ class RecoveryCodeStore:
                     f"no unused recovery code left ({len(self._codes)} in the store)"
                 ) from None
             self._transition(index, CodeState.RESERVED)
+            self._held.add(index)
         return RecoveryCodeReservation(self, index)
 
     async def areserve(self) -> RecoveryCodeReservation:
@@ -448,11 +434,13 @@ class RecoveryCodeStore:
             return self._states[index]
 
     def _settle(self, index: int, new_state: CodeState) -> None:
-        with self._lock:
+        with self._lock, _file_lock(self._path):
+            self._merge_from_file()
             current = self._states[index]
-            if current is not CodeState.RESERVED:
+            if index not in self._held:
                 raise RuntimeError(f"recovery code {index} was already settled (state {current.value})")
             self._transition(index, new_state)
+            self._held.discard(index)
 
     def _transition(self, index: int, new_state: CodeState) -> None:
         """Change one state and persist it; the change is undone if persisting fails."""
@@ -465,6 +453,27 @@ class RecoveryCodeStore:
         except BaseException:
             self._states[index] = previous
             raise
+
+    def _merge_from_file(self) -> None:
+        """Take in what other processes sharing the file recorded (the caller holds the file's
+        lock, so the file is current): the file is right about every code but those this store
+        has reserved and not yet settled."""
+        if self._path is None:
+            return
+        stored = _read_store(self._path)
+        if stored is None:
+            return  # removed under us: the next write puts it back
+        stored_format, codes, states = stored
+        if stored_format is not self._format or [c.reveal() for c in codes] != [
+            c.reveal() for c in self._codes
+        ]:
+            raise RecoveryCodeStoreMismatchError(
+                f"{self._path} now holds other recovery codes (saved by another process): "
+                "reopen it with RecoveryCodeStore.load()"
+            )
+        for index, state in enumerate(states):
+            if index not in self._held:
+                self._states[index] = state
 
     def _persist(self) -> None:
         assert self._path is not None
@@ -486,6 +495,43 @@ class RecoveryCodeStore:
 
     def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("recovery-code stores cannot be pickled")
+
+
+def _file_lock(path: str | None) -> contextlib.AbstractContextManager[None]:
+    """Processes sharing a store file take turns on ``<path>.lock`` (0600, left in place) for
+    each read-modify-write, so no two of them hand out one code (nothing for a memory store)."""
+    if path is None:
+        return contextlib.nullcontext()
+    lock = StateFile(path + ".lock", what="the recovery-code file's lock", error=RecoveryCodeFileError)
+    return lock.locked(wait=_LOCK_WAIT_SECONDS, busy=f"another process holds {path} for too long")
+
+
+def _read_store(path: str) -> tuple[RecoveryCodeFormat, list[Secret[str]], list[CodeState]] | None:
+    """The format, codes and states a store file holds (None: no file)."""
+    file = _state_file(path)
+    data = file.read_json(max_bytes=_MAX_FILE_BYTES)
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("version") != _FILE_VERSION:
+        raise file.unknown_format(data.get("version") if isinstance(data, dict) else None, _FILE_VERSION)
+    try:
+        stored_format = RecoveryCodeFormat(data.get("format"))
+    except ValueError:
+        raise InvalidInputError(f"{path}: unknown recovery-code format") from None
+    entries = data.get("codes")
+    if not isinstance(entries, list):
+        raise InvalidInputError(f"{path}: 'codes' must be a list")
+    codes: list[Secret[str]] = []
+    states: list[CodeState] = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
+            raise InvalidInputError(f"{path}: entry {position} is malformed")
+        try:
+            states.append(CodeState(entry.get("state")))
+        except ValueError:
+            raise InvalidInputError(f"{path}: entry {position} has an unknown state") from None
+        codes.append(normalize_recovery_code(entry["code"], stored_format))
+    return stored_format, codes, states
 
 
 def _write_private_json(path: str, document: Any) -> None:

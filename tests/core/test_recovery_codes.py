@@ -268,7 +268,9 @@ def test_persistence_mode_and_reload(tmp_path: Path) -> None:
     store.reserve().mark_rejected()
     store.reserve()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["codes.json"]
+    # Beside it only the lock processes sharing the file take turns on, owner-only too.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["codes.json", "codes.json.lock"]
+    assert stat.S_IMODE((tmp_path / "codes.json.lock").stat().st_mode) == 0o600
 
     document = json.loads(path.read_text())
     assert document["version"] == 1
@@ -297,6 +299,96 @@ def test_persistence_mode_and_reload(tmp_path: Path) -> None:
     reservation.release()
     again = RecoveryCodeStore.load(str(path), format=F.SHELLHUB)
     assert again.remaining == 1
+
+
+def test_two_stores_on_one_file_never_hand_out_one_code(tmp_path: Path) -> None:
+    """Two processes that opened one store file each hold their own copy of the states: each
+    reservation and settlement reads the file first, under its lock."""
+    path = tmp_path / "codes.json"
+    codes = hex_codes(4)
+    RecoveryCodeStore(codes, format=F.HEX16, path=path)
+    first, second = RecoveryCodeStore.load(path), RecoveryCodeStore.load(path)
+
+    a = first.reserve()
+    b = second.reserve()
+    assert a.code.reveal() != b.code.reveal()
+    a.mark_used()
+    b.mark_rejected()
+    c = first.reserve()
+    assert c.code.reveal() not in (a.code.reveal(), b.code.reveal())
+    c.mark_used()
+    # The file holds every settlement, whichever store wrote last.
+    states = [entry["state"] for entry in json.loads(path.read_text())["codes"]]
+    assert sorted(states) == ["rejected", "unused", "used", "used"]
+    d = second.reserve()
+    assert d.code.reveal() not in (a.code.reveal(), b.code.reveal(), c.code.reveal())
+    d.release()
+    assert RecoveryCodeStore.load(path).remaining == 1
+
+
+def test_a_code_reserved_elsewhere_and_then_used_is_taken_in_as_used(tmp_path: Path) -> None:
+    path = tmp_path / "codes.json"
+    RecoveryCodeStore(hex_codes(2), format=F.HEX16, path=path)
+    holder = RecoveryCodeStore.load(path)
+    reservation = holder.reserve()
+    # Another process opens the file while the code is out: it must not hand that code out.
+    other = RecoveryCodeStore.load(path)
+    assert other.counts()["uncertain"] == 1
+    reservation.mark_used()  # the holder settles its own reservation as usual
+    spare = other.reserve()
+    assert spare.code.reveal() != reservation.code.reveal()
+    spare.mark_used()
+    assert sorted(e["state"] for e in json.loads(path.read_text())["codes"]) == ["used", "used"]
+
+
+def test_a_store_whose_file_got_other_codes_refuses_to_overwrite_it(tmp_path: Path) -> None:
+    path = tmp_path / "codes.json"
+    RecoveryCodeStore(hex_codes(2), format=F.HEX16, path=path)
+    stale = RecoveryCodeStore.load(path)
+    fresh_codes = hex_codes(2)
+    RecoveryCodeStore(fresh_codes, format=F.HEX16, path=path, replace=True)  # newly issued ones
+    with pytest.raises(RecoveryCodeStoreMismatchError, match=r"codes\.json"):
+        stale.reserve()
+    assert [e["code"] for e in json.loads(path.read_text())["codes"]] == fresh_codes
+
+
+_RESERVE_IN_A_PROCESS = """
+import sys
+from mfa_common.recovery_codes import RecoveryCodeStore
+store = RecoveryCodeStore.load(sys.argv[1])
+sys.stdin.readline()  # every process has loaded the file before any reserves
+for _ in range(int(sys.argv[2])):
+    reservation = store.reserve()
+    print(reservation.code.reveal(), flush=True)
+    reservation.mark_used()
+"""
+
+
+def test_processes_sharing_a_store_file_never_use_one_code_twice(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "codes.json"
+    processes, each = 4, 5
+    RecoveryCodeStore(hex_codes(processes * each), format=F.HEX16, path=path)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RESERVE_IN_A_PROCESS, str(path), str(each)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(processes)
+    ]
+    outputs = [proc.communicate("go\n", timeout=60) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    handed_out = [line for out, _ in outputs for line in out.split()]
+    assert len(handed_out) == processes * each
+    assert len(set(handed_out)) == len(handed_out)
+    assert RecoveryCodeStore.load(path).counts()["used"] == processes * each
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
@@ -357,7 +449,7 @@ def test_failed_write_leaves_state_unchanged(tmp_path: Path, monkeypatch: pytest
         reservation.mark_used()
     assert store.counts()["unused"] == 1
     assert store.counts()["reserved"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["codes.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["codes.json", "codes.json.lock"]
     monkeypatch.undo()
     reservation.mark_used()
     assert json.loads(path.read_text())["codes"][0]["state"] == "used"
