@@ -162,6 +162,18 @@ class FileStepRegistry(StepRegistry):
             state["steps"] = {}
             self._write(state)
 
+    def check(self) -> None:
+        """Use the file once now, as a claim would (lock, read, write back), so that a file or
+        directory this registry cannot use is refused before any login is spent on a code.
+
+        Raises:
+            StepStateError: The state file, its lock or its directory cannot be used (the
+                message names the path and the fix).
+        """
+        with self._locked():
+            state, _ = self._read()
+            self._write(state)
+
     def __len__(self) -> int:
         """How many keys the file remembers."""
         with self._locked():

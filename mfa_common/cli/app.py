@@ -38,7 +38,7 @@ from .settings import Setting, SettingsResolver, default_config_path, default_st
 if TYPE_CHECKING:
     # What runs a command loads when one runs: --help, --version and completion never need it.
     from ..clock import Clock
-    from ..replay_guard import StepRegistry
+    from ..replay_state import FileStepRegistry
     from .credentials import CredentialStore
     from .prompts import InteractiveCodeProvider
     from .settings import Settings
@@ -88,7 +88,7 @@ class ToolSpec:
     login_budget: tuple[int, float] | None = None
 
 
-def step_registry() -> StepRegistry:
+def step_registry() -> FileStepRegistry:
     """The TOTP step registry the tools' codes are recorded in: the one place to choose it.
 
     The cross-process one (:func:`mfa_common.replay_state.shared_step_registry`, a file in the

@@ -24,7 +24,7 @@ import typer
 
 from .._files import StateFile
 from ..errors import APIConnectionError, APIError, AuthenticationError, InsecureTransportError, MfaError
-from .app import State, add_command, new_group, run_command, state_of
+from .app import State, add_command, new_group, run_command, state_of, step_registry
 from .credentials import LOCK_WAIT_SECONDS, CredentialKind, CredentialStore, SavedCredential
 from .errors import EXIT_FAILED, EXIT_OK, CliError, describe_error, exit_code_for_error
 from .login import LoginSteps
@@ -282,7 +282,10 @@ def prepare(
                 resolver.require(settings, name)
             return Prepared(url=url, saved=saved, settings=settings)
     if adapter.logs_in(settings):
-        check_login_record(state)  # local state first: nothing is sent when it cannot be kept
+        # Local state first: nothing is sent when what the login records cannot be kept.
+        check_login_record(state)
+        if settings.secret("totp_secret") is not None:
+            step_registry().check()
         check_server(state, adapter, url)
     for name in (*adapter.required(settings), *needs):
         resolver.require(settings, name)
