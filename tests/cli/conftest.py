@@ -4,6 +4,7 @@ and helpers that check no secret reaches the terminal."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,8 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["COLUMNS"] = "160"
     env["MFA_SDKS_KEYRING"] = "0"
+    # A tool that hangs is ended with SIGABRT (see finish): its threads' stacks go to stderr.
+    env["PYTHONFAULTHANDLER"] = "1"
     env.pop("MFA_SDKS_DEBUG", None)
     env.update(extra)
     # Saved sessions, login counts and automatic journals never land in the real home directory.
@@ -124,9 +127,15 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for a tool (bounded). One still running after a minute is hung: it is aborted, so
+    that the failure shows where each of its threads was (faulthandler), then killed."""
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
