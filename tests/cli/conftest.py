@@ -113,10 +113,21 @@ def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
 PYTHON = sys.executable
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start ``python -m ...`` from the repository (several run at once to save time)."""
+# ``python -m MODULE ARGS`` with Ctrl-C delivered as a terminal delivers it to its foreground
+# job: a test run started in the background (``pytest &`` from a script) ignores SIGINT, and
+# every process it starts inherits that.
+_AS_FOREGROUND_JOB = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "del sys.argv[0]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def start(args: list[str], env: dict[str, str], *, as_foreground_job: bool = False) -> subprocess.Popen[str]:
+    """Start ``python -m ...`` from the repository (several run at once to save time);
+    ``as_foreground_job``: with Ctrl-C (SIGINT) handled whatever this process does with it."""
+    launch = ["-c", _AS_FOREGROUND_JOB] if as_foreground_job else ["-m"]
     return subprocess.Popen(
-        [PYTHON, "-m", *args],
+        [PYTHON, *launch, *args],
         env=env,
         cwd=REPO,
         stdin=subprocess.DEVNULL,

@@ -282,4 +282,5 @@ def test_a_spent_login_budget_says_when_to_try_and_what_saves_logins(quatrix: Qu
     line = result.stderr.strip()
     assert line.startswith(f"error: {quatrix.url} refuses more logins of admin@acme.test for now")
     assert "try again in 900 s" in line and "quatrix-async auth login  once" in line
-    assert "RateLimitError" not in line and "429" not in line
+    said = line.replace(quatrix.url, "<url>")  # a port may hold the digits 429
+    assert "RateLimitError" not in said and "429" not in said

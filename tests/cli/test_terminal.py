@@ -115,6 +115,17 @@ def test_no_terminal_refuses_without_yes_in_one_unwrapped_line(
     assert json.loads(result.stdout)["done"] == 3
 
 
+def _signal_dispositions(pid: int) -> str:
+    """The process's signal masks as Linux shows them (for a failure message)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return " ".join(
+                line.strip() for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))
+            )
+    except OSError:
+        return "(no /proc)"
+
+
 async def _read_whole(receive: Any) -> Any:
     """Read a request's body now; return a ``receive`` that hands it over in one message, then
     reads on from the connection."""
@@ -191,15 +202,16 @@ def test_ctrl_c_prints_the_summary_so_far_and_the_resume_command(socket_server: 
     )
     args = ["mfa", "reset", "--all", "--yes", "--concurrency", "1", "--journal", str(journal)]
     try:
-        proc = start(["quatrix_async", *args], env)
+        proc = start(["quatrix_async", *args], env, as_foreground_job=True)
         assert gate.reached.wait(TIMEOUT), "the batch never reached the third reset"
         clock.advance(1)  # time passes on the server: the held reset moves the user's modified time
+        signals = _signal_dispositions(proc.pid)
         proc.send_signal(signal.SIGINT)
         result = finish(proc)
     finally:
         gate.release.set()
     assert gate.applied.wait(TIMEOUT)  # the held reset was applied after the client gave up on it
-    assert result.returncode == 130, result.stderr
+    assert result.returncode == 130, f"{signals}\n{result.stderr}"
     assert (
         "Interrupted: 2 done, 0 failed, 0 unknown, 0 skipped of 5; a write cut off is checked on resume"
         in result.stderr
