@@ -57,6 +57,7 @@ def run(
     clients: list[str] | None = None,
     max_seconds: float = 30.0,
     warmup: int = 200,
+    warmup_rounds: int = 0,
 ) -> dict[str, Any]:
     """Run the matrix; return raw runs, per-cell medians and spreads, and notes."""
     notes: list[str] = []
@@ -72,7 +73,10 @@ def run(
         plan[method] = present
     runs: list[dict[str, Any]] = []
     with uvicorn_server() as server:
-        for rep in range(reps):
+        # Rounds below 0 warm the server (and the machine) up and are not kept: in two full
+        # runs the first one or two rounds of several cells came out up to 1.7x dearer than
+        # the later ones.
+        for rep in range(-warmup_rounds, reps):
             for conc in concs:
                 for method in methods:
                     order = plan[method]
@@ -93,8 +97,9 @@ def run(
                         )
                         result = run_json(cmd, timeout=max_seconds + 120)
                         result.update({"client": client, "method": method, "conc": conc, "rep": rep})
-                        runs.append(result)
                         _progress(result)
+                        if rep >= 0:
+                            runs.append(result)
     return {"runs": runs, "cells": aggregate(runs), "notes": notes}
 
 

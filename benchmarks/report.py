@@ -136,9 +136,10 @@ def write_results_md(results: dict[str, Any], path: Path = RESULTS_MD) -> Path:
             "## 1. Overhead and alternatives (loopback, uvicorn --http httptools, 1 worker)",
             "",
             f"Requests per run: {cfg.get('n')} (httpx a quarter: `overhead.REQUEST_SHARE`), "
-            f"after {cfg.get('warmup')} untimed; {cfg.get('reps')} "
-            "rounds. Each round runs the clients of one method and concurrency back to back, in an "
-            "order rotated from round to round; a cell is the median of its rounds, and its spread "
+            f"after {cfg.get('warmup')} untimed; {cfg.get('warmup_rounds', 0)} untimed round(s) on "
+            f"the fresh server, then {cfg.get('reps')} rounds. Each round runs the clients of one "
+            "method and concurrency back to back, in an order rotated from round to round; a cell "
+            "is the median of its rounds, and its spread "
             "is the slowest round's client CPU per request over the fastest, leaving out the "
             f"extreme two from {TRIM_FROM} rounds on (the target lines "
             f"call a ratio NOISY when either cell's spread exceeds {SPREAD_LIMIT:.2f}x). Client CPU "

@@ -110,3 +110,30 @@ def test_a_failed_target_makes_the_run_exit_1_and_a_quick_run_enforces_only_coun
     assert exit_status([fine, count], quick=False) == 1
     assert exit_status([fine, timing], quick=True) == 0
     assert exit_status([fine, timing, count], quick=True) == 1
+
+
+def test_warm_up_rounds_run_first_and_are_not_kept(monkeypatch: Any) -> None:
+    import contextlib
+
+    ran: list[tuple[str, int]] = []
+
+    @contextlib.contextmanager
+    def server() -> Any:
+        yield type("Server", (), {"base_url": "http://127.0.0.1:1", "pid": 1})()
+
+    def run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
+        client = cmd[cmd.index("--client") + 1]
+        ran.append((client, len(ran)))
+        return {"requests": 10, "rps": 1.0, "cpu_us_per_req": 100.0 + len(ran)}
+
+    monkeypatch.setattr(overhead, "uvicorn_server", server)
+    monkeypatch.setattr(overhead, "run_json", run_json)
+    monkeypatch.setattr(overhead, "_progress", lambda result: None)
+    result = overhead.run(
+        n=10, reps=2, concs=[16], methods=["get"], clients=["sdk", "aiohttp"], warmup_rounds=1
+    )
+    assert len(ran) == 6  # one untimed round, then two kept
+    assert [r["rep"] for r in result["runs"]] == [0, 0, 1, 1]
+    # The untimed round's figures (the first two runs: 101, 102) are in no cell.
+    kept = {v for c in result["cells"] for v in c["cpu_us_per_req_all"]}
+    assert kept == {103.0, 104.0, 105.0, 106.0}
