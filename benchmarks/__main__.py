@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,17 @@ def format_target(t: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    # The TOTP steps the benchmark's logins record go to a scratch directory (inherited by every
+    # measured process), never to the user's own state.
+    scratch = tempfile.TemporaryDirectory(prefix="mfa-bench-state-")
+    os.environ["MFA_SDKS_STATE_DIR"] = scratch.name
+    try:
+        return _main(args, argv)
+    finally:
+        scratch.cleanup()
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
     cfg = _config(args)
     out_dir = Path(args.out)
     if not out_dir.is_absolute():

@@ -137,3 +137,22 @@ def test_warm_up_rounds_run_first_and_are_not_kept(monkeypatch: Any) -> None:
     # The untimed round's figures (the first two runs: 101, 102) are in no cell.
     kept = {v for c in result["cells"] for v in c["cpu_us_per_req_all"]}
     assert kept == {103.0, 104.0, 105.0, 106.0}
+
+
+def test_a_benchmark_run_keeps_its_totp_steps_out_of_the_users_state(monkeypatch: Any) -> None:
+    import os
+
+    import benchmarks.__main__ as entry
+
+    seen: list[str] = []
+
+    def fake_main(args: Any, argv: Any) -> int:
+        seen.append(os.environ["MFA_SDKS_STATE_DIR"])
+        assert os.path.isdir(seen[0])
+        return 0
+
+    monkeypatch.setenv("MFA_SDKS_STATE_DIR", "/nonexistent/users-own-state")
+    monkeypatch.setattr(entry, "_main", fake_main)
+    assert entry.main(["--quick", "--only", "login_storm"]) == 0
+    assert seen and "mfa-bench-state-" in os.path.basename(seen[0])
+    assert not os.path.exists(seen[0])  # removed after the run
