@@ -40,7 +40,13 @@ try:
 except ImportError:  # pragma: no cover - Windows: locks serialise the threads of one process only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["StateFile", "ensure_private_directory", "fsync_directory", "private_file_problem"]
+__all__ = [
+    "StateFile",
+    "ensure_private_directory",
+    "fsync_directory",
+    "locked_beside",
+    "private_file_problem",
+]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -340,3 +346,15 @@ class StateFile:
         finally:
             if fd is not None:
                 os.close(fd)  # also releases the lock
+
+
+def locked_beside(
+    path: str | os.PathLike[str], *, what: str, wait: float, error: type[StateFileError] = StateFileError
+) -> contextlib.AbstractContextManager[None]:
+    """Hold ``<path>.lock`` (0600, left in place) for one read-modify-write of the state file at
+    ``path`` (``what`` names it), waiting up to ``wait`` seconds for another process; when it
+    stays taken, ``error`` says so, naming the file and the wait."""
+    lock = StateFile(f"{os.fspath(path)}.lock", what=f"{what} lock", error=error)
+    return lock.locked(
+        wait=wait, busy=f"{what} {os.fspath(path)} stayed locked by another process for {wait:g} s"
+    )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, Literal, NoReturn, TypeVar
 
-from ._files import StateFile
+from ._files import StateFile, locked_beside
 from .errors import InvalidInputError, InvalidRecoveryCodeError, RecoveryCodesExhaustedError, StateFileError
 from .secret import Secret, reveal
 
@@ -39,7 +39,7 @@ _TOTP_SHAPE = re.compile(r"[0-9]{6,8}")
 _FILE_VERSION = 1
 # A bound on what is read back: thousands of codes fit with room to spare.
 _MAX_FILE_BYTES = 1024 * 1024
-# How long a store waits for another process's read-modify-write of the file (milliseconds each).
+# How long a store waits (seconds) for another process's read-modify-write of the file.
 _LOCK_WAIT_SECONDS = 10.0
 _R = TypeVar("_R")
 
@@ -502,8 +502,9 @@ def _file_lock(path: str | None) -> contextlib.AbstractContextManager[None]:
     each read-modify-write, so no two of them hand out one code (nothing for a memory store)."""
     if path is None:
         return contextlib.nullcontext()
-    lock = StateFile(path + ".lock", what="the recovery-code file's lock", error=RecoveryCodeFileError)
-    return lock.locked(wait=_LOCK_WAIT_SECONDS, busy=f"another process holds {path} for too long")
+    return locked_beside(
+        path, what="the recovery-code file", wait=_LOCK_WAIT_SECONDS, error=RecoveryCodeFileError
+    )
 
 
 def _read_store(path: str) -> tuple[RecoveryCodeFormat, list[Secret[str]], list[CodeState]] | None:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import _constants as C
-from ._files import StateFile, ensure_private_directory
+from ._files import StateFile, ensure_private_directory, locked_beside
 from .errors import InvalidInputError, StateFileError
 from .replay_guard import STEP_REGISTRY, StepRegistry
 
@@ -195,12 +195,7 @@ class FileStepRegistry(StepRegistry):
     def _locked(self) -> Iterator[None]:
         with self._thread_lock:
             ensure_private_directory(self.path.parent, what=_WHAT, fix=_DIRECTORY_FIX, error=StepStateError)
-            lock = StateFile(f"{self.path}.lock", what=f"{_WHAT} lock", error=StepStateError)
-            timeout = LOCK_TIMEOUT_SECONDS
-            with lock.locked(
-                wait=timeout,
-                busy=f"{_WHAT} {self.path} stayed locked by another process for {timeout:g} s",
-            ):
+            with locked_beside(self.path, what=_WHAT, wait=LOCK_TIMEOUT_SECONDS, error=StepStateError):
                 yield
 
     def _read(self) -> tuple[dict[str, Any], bool]:

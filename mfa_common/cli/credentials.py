@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .._files import StateFile
+from .._files import StateFile, locked_beside
 from ..secret import Secret
 from .settings import ensure_state_dir
 
@@ -122,9 +122,7 @@ class CredentialStore:
     def _locked(self) -> Iterator[None]:
         """The directory made (0700) and the store locked for a read-modify-write."""
         ensure_state_dir(self.directory)
-        lock = StateFile(f"{self.path}.lock", what=f"{_WHAT} lock")
-        busy = f"{_WHAT} {self.path} stayed locked by another process for {LOCK_WAIT_SECONDS:g} s"
-        with lock.locked(wait=LOCK_WAIT_SECONDS, busy=busy):
+        with locked_beside(self.path, what=_WHAT, wait=LOCK_WAIT_SECONDS):
             yield
 
     def check(self) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 import attrs
 import typer
 
-from .._files import StateFile
+from .._files import StateFile, locked_beside
 from ..errors import APIConnectionError, APIError, AuthenticationError, InsecureTransportError, MfaError
 from .app import State, add_command, new_group, run_command, state_of, step_registry
 from .credentials import LOCK_WAIT_SECONDS, CredentialKind, CredentialStore, SavedCredential
@@ -493,9 +493,7 @@ def _update_login_record(
 ) -> None:
     """Apply ``update`` to the recorded logins under the record's lock, and write the result."""
     record = _login_record(state)
-    with StateFile(f"{record.path}.lock", what="the login record lock").locked(
-        wait=LOCK_WAIT_SECONDS, busy=f"the login record {record.path} stayed locked by another process"
-    ):
+    with locked_beside(record.path, what="the login record", wait=LOCK_WAIT_SECONDS):
         logins = update(_read_logins(record))
         record.replace_json({"format": _LOGINS_FORMAT, "logins": logins})
 
